@@ -1,0 +1,60 @@
+"""How the synthetic signer looks: one frozen dataclass shared by every drawing function.
+
+Colours are RGB tuples of ints in [0, 255]. The defaults follow sign-language filming practice:
+plain dark clothing and a plain background, so that hands and face stand out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+RGB = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class AvatarStyle:
+    background: RGB = (196, 208, 218)
+    skin: RGB = (224, 172, 138)
+    shirt: RGB = (38, 44, 58)
+    hair: RGB = (58, 42, 32)
+    lips: RGB = (178, 92, 88)
+    iris: RGB = (72, 92, 120)
+    brows: RGB = (62, 44, 34)
+    mouth_interior: RGB = (92, 30, 34)
+    teeth: RGB = (236, 232, 222)
+    supersample: int = 2  # draw at this many times the output size, then downscale (anti-aliasing)
+
+
+PALETTES: dict[str, AvatarStyle] = {
+    "default": AvatarStyle(),
+    "dark-skin": AvatarStyle(skin=(141, 94, 66), hair=(28, 22, 20), brows=(30, 22, 18), lips=(120, 62, 58)),
+    "light-skin": AvatarStyle(skin=(240, 200, 172), hair=(150, 112, 62), brows=(120, 88, 52)),
+    "high-contrast": AvatarStyle(background=(250, 250, 250), shirt=(20, 20, 24)),
+}
+
+
+def parse_colour(text: str) -> RGB:
+    """``"#aabbcc"``, ``"aabbcc"`` or ``"r,g,b"`` -> an RGB tuple; ValueError on anything else."""
+    s = text.strip()
+    if "," in s:
+        parts = [int(p) for p in s.split(",")]
+        if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
+            raise ValueError(f"colour {text!r}: expected three numbers 0-255 like 200,210,220")
+        return (parts[0], parts[1], parts[2])
+    s = s.lstrip("#")
+    if len(s) != 6:
+        raise ValueError(f"colour {text!r}: expected #rrggbb or r,g,b")
+    try:
+        return (int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16))
+    except ValueError:
+        raise ValueError(f"colour {text!r}: expected #rrggbb or r,g,b") from None
+
+
+def make_style(palette: str = "default", background: str | None = None) -> AvatarStyle:
+    """The named palette, with the background colour replaced when one is given."""
+    if palette not in PALETTES:
+        raise ValueError(f"unknown palette {palette!r}; choose one of: {', '.join(PALETTES)}")
+    style = PALETTES[palette]
+    if background is not None:
+        style = replace(style, background=parse_colour(background))
+    return style
