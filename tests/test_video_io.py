@@ -1,0 +1,561 @@
+"""Streaming video I/O (signanon.video) on the real clips, plus small clips made here with PyAV.
+
+Clips made at test time are built from real frames of examples/asl_webcam.mp4 (rotation, metadata,
+audio, variable rate), so nothing binary is added to the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from signanon.errors import InputError, OutputError
+from signanon.video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
+from signanon.video.reader import orientation_from_matrix
+
+ROOT = Path(__file__).resolve().parents[1]
+WEBCAM = ROOT / "examples" / "asl_webcam.mp4"
+HOUSE = ROOT / "tests" / "data" / "asl_house.gif"
+
+SECRETS = {
+    "title": "SecretTitleQZX",
+    "comment": "PrivateCommentQZX",
+    "artist": "Jane Signer QZX",
+    "creation_time": "2019-03-04T05:06:07.000000Z",
+    "location": "+48.8577+002.2950/",
+    "make": "AcmePhoneMakerQZX",
+    "model": "ModelQ7QZX",
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _encode(path, frames, fps=Fraction(25), *, rotation=None, hflip=False, vflip=False, pts=None,
+            metadata=None, tone_hz=None):
+    """Write RGB frames to an H.264 mp4 with PyAV, optionally rotated/tagged/with a 16 kHz tone."""
+    options = {"movflags": "use_metadata_tags"} if metadata else {}
+    out = av.open(str(path), "w", options=options)
+    if metadata:
+        out.metadata.update(metadata)
+    height, width = frames[0].shape[:2]
+    video = out.add_stream("libx264", rate=fps)
+    video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    if metadata:
+        video.metadata.update({"title": metadata["title"], "creation_time": metadata["creation_time"]})
+    if rotation is not None:
+        video.set_display_rotation(rotation, hflip=hflip, vflip=vflip)
+    if pts is not None:
+        video.codec_context.time_base = Fraction(1, 1000)
+    audio = out.add_stream("aac", rate=16000, layout="mono") if tone_hz else None
+    for index, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        if pts is not None:
+            frame.pts, frame.time_base = pts[index], Fraction(1, 1000)
+        for packet in video.encode(frame):
+            out.mux(packet)
+    for packet in video.encode():
+        out.mux(packet)
+    if audio is not None:
+        seconds = len(frames) / float(fps)
+        samples = np.sin(2 * np.pi * tone_hz * np.arange(int(seconds * 16000)) / 16000)
+        samples = (0.5 * samples).astype(np.float32)[None]
+        for start in range(0, samples.shape[1] - 1023, 1024):
+            chunk = np.ascontiguousarray(samples[:, start : start + 1024])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)
+    out.close()
+    return Path(path)
+
+
+def _anonymize_like(src, dst, **writer_kwargs):
+    """What the pipeline does with the I/O layer: probe, check output, stream frames through."""
+    info = probe_video(src)
+    out = check_output_path(dst, src)
+    with VideoWriter(out, info.width, info.height, info.fps, **writer_kwargs) as writer:
+        for frame in iter_frames(info):
+            writer.write(frame)
+    return info, out
+
+
+def _mean_abs_diff(a, b):
+    return float(np.mean([np.abs(x.astype(np.int16) - y).mean() for x, y in zip(a, b)]))
+
+
+def _pool2(frame):
+    """2x2 mean pooling (compares content without the chroma subsampling of yuv420p)."""
+    h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+    f = frame[:h, :w].astype(np.float32)
+    return (f[0::2, 0::2] + f[1::2, 0::2] + f[0::2, 1::2] + f[1::2, 1::2]) / 4
+
+
+def _fingerprint(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest(), os.stat(path).st_mtime_ns
+
+
+def _markers(height=48, width=64):
+    """Red top-left, green top-right, blue bottom-left blocks on black."""
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:12, :16] = (255, 0, 0)
+    img[:12, -16:] = (0, 255, 0)
+    img[-12:, :16] = (0, 0, 255)
+    return img
+
+
+def _corner_of(rgb, channel):
+    """Which corner ('tl', 'tr', 'bl', 'br') holds the block of pure ``channel``."""
+    mask = (rgb[..., channel] > 180) & (np.delete(rgb, channel, axis=2).max(axis=2) < 80)
+    ys, xs = np.nonzero(mask)
+    return ("t" if ys.mean() < rgb.shape[0] / 2 else "b") + ("l" if xs.mean() < rgb.shape[1] / 2 else "r")
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def webcam_info() -> VideoInfo:
+    return probe_video(WEBCAM)
+
+
+@pytest.fixture(scope="module")
+def webcam_frames(webcam_info):
+    return list(iter_frames(webcam_info))
+
+
+@pytest.fixture(scope="module")
+def webcam_round_trip(tmp_path_factory, webcam_info, webcam_frames):
+    out = tmp_path_factory.mktemp("rt") / "webcam_anon.mp4"
+    with VideoWriter(out, webcam_info.width, webcam_info.height, webcam_info.fps) as writer:
+        for frame in webcam_frames:
+            writer.write(frame)
+    return out, writer
+
+
+@pytest.fixture(scope="module")
+def tagged_clip(tmp_path_factory, webcam_frames):
+    """25 real frames (downscaled) with source metadata and a 440 Hz audio track."""
+    frames = [cv2.resize(f, (136, 180), interpolation=cv2.INTER_AREA) for f in webcam_frames[:25]]
+    path = tmp_path_factory.mktemp("tagged") / "tagged.mp4"
+    return _encode(path, frames, Fraction(25), metadata=SECRETS, tone_hz=440)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def test_probe_real_webcam_clip(webcam_info):
+    assert (webcam_info.width, webcam_info.height) == (540, 720)
+    assert webcam_info.frame_count == 58
+    assert webcam_info.fps == Fraction(359, 12)  # 11488 / 384 ticks, exactly the container's rate
+    assert webcam_info.duration_s == pytest.approx(58 * 12 / 359)
+    assert (webcam_info.rotation, webcam_info.mirrored, webcam_info.variable_rate) == (0, False, False)
+    assert webcam_info.codec == "h264" and not webcam_info.has_audio
+    assert webcam_info.path.is_absolute()
+
+
+def test_iter_frames_yields_upright_rgb_uint8(webcam_info, webcam_frames):
+    assert len(webcam_frames) == webcam_info.frame_count
+    first = webcam_frames[0]
+    assert first.shape == (720, 540, 3) and first.dtype == np.uint8 and first.flags.c_contiguous
+    # Independent decoder (OpenCV's own FFmpeg): same picture, RGB order.
+    cap = cv2.VideoCapture(str(WEBCAM))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    assert np.abs(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.int16) - first).mean() < 3
+
+
+def test_probe_gif():
+    info = probe_video(HOUSE)
+    assert (info.width, info.height, info.frame_count) == (320, 240, 73)
+    assert info.fps == 25 and not info.variable_rate and info.codec == "gif"
+    assert info.duration_s == pytest.approx(2.92)
+    # GIF delays are whole centiseconds: 3,4,3,4... cs is 30 fps as well as a GIF can say it. The
+    # declared 30 fps is kept because over the clip it drifts less than half a frame.
+    uneven = probe_video(ROOT / "tests" / "data" / "asl_different.gif")
+    assert (uneven.frame_count, uneven.fps, uneven.variable_rate) == (64, Fraction(30), False)
+    assert abs(uneven.frame_count / uneven.fps - uneven.duration_s) < 0.5 / 30
+
+
+def test_variable_rate_gets_average_rate_and_keeps_every_frame(tmp_path, webcam_frames):
+    frames = [cv2.resize(f, (136, 180)) for f in webcam_frames[:10]]
+    pts_ms = [0, 33, 67, 100, 200, 233, 267, 300, 400, 433]  # two 100 ms gaps
+    src = _encode(tmp_path / "vfr.mp4", frames, Fraction(30), pts=pts_ms)
+    info = probe_video(src)
+    assert info.variable_rate
+    assert info.frame_count == 10
+    assert float(info.fps) == pytest.approx(info.frame_count / info.duration_s, rel=1e-3)
+    assert 0.45 < info.duration_s < 0.48  # 433 ms + the last frame's duration
+    _, out = _anonymize_like(src, tmp_path / "out.mp4")
+    back = probe_video(out)
+    assert back.frame_count == 10 and back.fps == info.fps and not back.variable_rate
+    assert back.duration_s == pytest.approx(info.duration_s, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "suffix, codec, fps",
+    [(".mov", "libx264", Fraction(30000, 1001)), (".mkv", "libx264", Fraction(25)),
+     (".webm", "libvpx-vp9", Fraction(30)), (".avi", "mpeg4", Fraction(24))],
+)
+def test_other_containers(tmp_path, webcam_frames, suffix, codec, fps):
+    frames = [cv2.resize(f, (136, 180), interpolation=cv2.INTER_AREA) for f in webcam_frames[:12]]
+    path = tmp_path / f"clip{suffix}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 136, 180, "yuv420p"
+        if codec == "mpeg4":
+            stream.bit_rate = 4_000_000
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    info = probe_video(path)
+    assert (info.width, info.height, info.frame_count) == (136, 180, 12)
+    assert info.fps == fps and not info.variable_rate  # mkv/webm store 1 ms timestamps
+    assert _mean_abs_diff(list(iter_frames(info)), frames) < 6
+
+
+@pytest.mark.parametrize(
+    "ccw, hflip, vflip, corners",
+    [
+        # (counter-clockwise display rotation as stored, flips) -> where red/green/blue end up
+        (0, False, False, ("tl", "tr", "bl")),
+        (90, False, False, ("bl", "tl", "br")),
+        (-90, False, False, ("tr", "br", "tl")),
+        (180, False, False, ("br", "bl", "tr")),
+        (0, True, False, ("tr", "tl", "br")),
+        (0, False, True, ("bl", "br", "tl")),
+    ],
+)
+def test_rotation_and_mirror_metadata_are_applied(tmp_path, ccw, hflip, vflip, corners):
+    src = _encode(tmp_path / "rot.mp4", [_markers()] * 3, rotation=ccw, hflip=hflip, vflip=vflip)
+    info = probe_video(src)
+    frame = next(iter_frames(info))
+    quarter = ccw % 180 == 90
+    assert (info.width, info.height) == ((48, 64) if quarter else (64, 48))
+    assert frame.shape == (info.height, info.width, 3)
+    assert tuple(_corner_of(frame, c) for c in range(3)) == corners
+    assert info.rotation == (-ccw) % 360 or info.mirrored
+    if not (hflip or vflip):
+        # OpenCV applies pure rotations itself: an independent reference.
+        cap = cv2.VideoCapture(str(src), cv2.CAP_FFMPEG)
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        ok, bgr = cap.read()
+        cap.release()
+        assert ok and int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) in (0, info.rotation)
+        assert np.abs(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.int16) - frame).mean() < 6
+
+
+def test_rotated_real_clip_comes_out_upright(tmp_path, webcam_frames):
+    # A phone-style portrait recording: landscape pixels + "rotate 90 clockwise" display matrix.
+    upright = [cv2.resize(f, (180, 240), interpolation=cv2.INTER_AREA) for f in webcam_frames[:8]]
+    stored = [np.ascontiguousarray(np.rot90(f, k=1)) for f in upright]  # 240 wide, 180 tall
+    src = _encode(tmp_path / "portrait.mp4", stored, rotation=-90)
+    info = probe_video(src)
+    assert (info.width, info.height, info.rotation) == (180, 240, 90)
+    back = list(iter_frames(info))
+    assert len(back) == 8 and back[0].shape == (240, 180, 3)
+    assert _mean_abs_diff(back, upright) < 4
+    _, out = _anonymize_like(src, tmp_path / "out.mp4")
+    written = probe_video(out)
+    assert (written.width, written.height, written.rotation) == (180, 240, 0)  # no matrix written
+
+
+def test_orientation_from_matrix_snaps_to_quarter_turns():
+    one = 1 << 16
+    assert orientation_from_matrix(None) == (0, False)
+    assert orientation_from_matrix(np.array([one, 0, 0, 0, one, 0, 0, 0, 1 << 30])) == (0, False)
+    assert orientation_from_matrix(np.array([0, -one, 0, one, 0, 0, 0, 0, 1 << 30])) == (270, False)
+    assert orientation_from_matrix(np.array([-one, 0, 0, 0, one, 0, 0, 0, 1 << 30])) == (0, True)
+    # 80 degrees counter-clockwise rounds to 90 (displayed with a 270 degree clockwise turn)
+    c, s = np.cos(np.radians(80)), np.sin(np.radians(80))
+    m = np.array([c * one, -s * one, 0, s * one, c * one, 0, 0, 0, 1 << 30]).astype(np.int32)
+    assert orientation_from_matrix(m) == (270, False)
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def test_round_trip_real_webcam_clip(webcam_round_trip, webcam_info, webcam_frames):
+    out, writer = webcam_round_trip
+    assert writer.frames_written == 58
+    back = probe_video(out)
+    assert back.frame_count == webcam_info.frame_count
+    assert back.fps == webcam_info.fps
+    assert (back.width, back.height, back.codec) == (540, 720, "h264")
+    assert _mean_abs_diff(list(iter_frames(back)), webcam_frames) < 3.5
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.frames == 58
+        assert not container.streams.audio
+
+
+def test_round_trip_real_gif(tmp_path):
+    info, out = _anonymize_like(HOUSE, tmp_path / "house.mp4")
+    back = probe_video(out)
+    assert (back.frame_count, back.fps, back.width, back.height) == (73, Fraction(25), 320, 240)
+    src, dst = list(iter_frames(info)), list(iter_frames(back))
+    # The GIF's palette dithering is per-pixel colour noise that 4:2:0 chroma cannot keep, so
+    # compare at half resolution (what chroma subsampling keeps).
+    pooled = np.mean([np.abs(_pool2(a) - _pool2(b)).mean() for a, b in zip(src, dst)])
+    assert pooled < 6
+    assert _mean_abs_diff(src, dst) < 16
+
+
+def test_odd_size_is_padded_by_repeating_the_edge(tmp_path, webcam_frames):
+    frames = [np.ascontiguousarray(f[:241, :161]) for f in webcam_frames[:6]]
+    out = tmp_path / "odd.mp4"
+    with VideoWriter(out, 161, 241, Fraction(25)) as writer:
+        assert (writer.encoded_width, writer.encoded_height) == (162, 242)
+        for frame in frames:
+            writer.write(frame)
+    back_info = probe_video(out)
+    assert (back_info.width, back_info.height, back_info.frame_count) == (162, 242, 6)
+    back = list(iter_frames(back_info))
+    assert _mean_abs_diff([b[:241, :161] for b in back], frames) < 4
+    last_col = back[0][:241, 161].astype(np.int16)
+    assert np.abs(last_col - back[0][:241, 160]).mean() < 4  # replicated, not black
+    assert np.abs(last_col - frames[0][:, 160]).mean() < 6
+
+
+def test_no_source_metadata_reaches_the_output(tmp_path, tagged_clip):
+    raw_in = tagged_clip.read_bytes()
+    assert all(v.encode() in raw_in for v in SECRETS.values())  # the test input really has them
+    _, out = _anonymize_like(tagged_clip, tmp_path / "out.mp4", audio_source=probe_video(tagged_clip))
+    raw_out = out.read_bytes()
+    leaked = [k for k, v in SECRETS.items() if v.encode() in raw_out]
+    assert leaked == [] and b"QZX" not in raw_out and b"2019" not in raw_out
+    with av.open(str(out)) as container:
+        tags = dict(container.metadata)
+        for stream in container.streams:
+            tags.update({f"{stream.type}:{k}": v for k, v in stream.metadata.items()})
+    assert not {"title", "comment", "artist", "creation_time", "location", "make", "model"} & set(tags)
+    assert all("QZX" not in v and "2019" not in v for v in tags.values())
+
+
+def test_audio_dropped_by_default(tmp_path, tagged_clip):
+    assert probe_video(tagged_clip).has_audio
+    _, out = _anonymize_like(tagged_clip, tmp_path / "out.mp4")
+    assert not probe_video(out).has_audio
+    with av.open(str(out)) as container:
+        assert len(container.streams) == 1
+
+
+def test_audio_copied_when_asked(tmp_path, tagged_clip):
+    info, out = _anonymize_like(tagged_clip, tmp_path / "out.mp4", audio_source=probe_video(tagged_clip))
+    back = probe_video(out)
+    assert back.has_audio and back.frame_count == info.frame_count and back.fps == info.fps
+    with av.open(str(out)) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "aac"
+        samples = np.concatenate([f.to_ndarray().mean(axis=0) for f in container.decode(stream)])
+        rate = stream.rate
+    assert len(samples) / rate == pytest.approx(info.duration_s, abs=0.1)
+    spectrum = np.abs(np.fft.rfft(samples[rate // 10 :]))
+    peak_hz = np.argmax(spectrum) * rate / (2 * (len(spectrum) - 1))
+    assert peak_hz == pytest.approx(440, abs=5)
+
+
+def test_input_file_is_never_modified(tmp_path, tagged_clip):
+    src = tmp_path / "in.mp4"
+    shutil.copy2(tagged_clip, src)
+    before = _fingerprint(src)
+    _anonymize_like(src, tmp_path / "out.mp4", audio_source=probe_video(src))
+    assert _fingerprint(src) == before
+    with pytest.raises(OutputError):
+        _anonymize_like(src, src)
+    assert _fingerprint(src) == before
+
+
+def test_exception_inside_writer_leaves_no_file_and_keeps_old_output(tmp_path, webcam_frames):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(out, 540, 720, Fraction(30)) as writer:
+            for frame in webcam_frames[:5]:
+                writer.write(frame)
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    out.write_bytes(b"previous result")
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(out, 540, 720, Fraction(30)) as writer:
+            writer.write(webcam_frames[0])
+            raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    assert out.read_bytes() == b"previous result"
+
+
+def test_writer_refuses_wrong_frames_and_empty_output(tmp_path, webcam_frames):
+    with pytest.raises(ValueError):
+        with VideoWriter(tmp_path / "a.mp4", 540, 720, Fraction(30)) as writer:
+            writer.write(webcam_frames[0][:, :, 0])
+    with pytest.raises(OutputError, match="no frames"):
+        with VideoWriter(tmp_path / "b.mp4", 540, 720, Fraction(30)):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def _bad_inputs(folder: Path, webcam_frames) -> dict[str, Path]:
+    data = WEBCAM.read_bytes()
+    cases = {"missing": folder / "nope.mp4", "folder": folder / "a_folder"}
+    cases["folder"].mkdir()
+    cases["empty"] = folder / "empty.mp4"
+    cases["empty"].write_bytes(b"")
+    cases["text"] = folder / "notes.mp4"
+    cases["text"].write_text("this is not a video\n" * 50)
+    cases["jpeg"] = folder / "photo.jpg"
+    cv2.imwrite(str(cases["jpeg"]), cv2.cvtColor(webcam_frames[0], cv2.COLOR_RGB2BGR))
+    cases["jpeg_named_mp4"] = folder / "photo.mp4"
+    shutil.copy(cases["jpeg"], cases["jpeg_named_mp4"])
+    cases["truncated"] = folder / "half.mp4"
+    cases["truncated"].write_bytes(data[: len(data) // 2])
+    garbage = bytearray(data)
+    middle = len(data) // 2
+    garbage[middle : middle + 20000] = np.random.default_rng(0).integers(0, 256, 20000, np.uint8).tobytes()
+    cases["garbage_middle"] = folder / "garbage.mp4"
+    cases["garbage_middle"].write_bytes(bytes(garbage))
+    cases["audio_only"] = folder / "audio.m4a"
+    with av.open(str(cases["audio_only"]), "w", format="mp4") as out:
+        audio = out.add_stream("aac", rate=16000, layout="mono")
+        for start in range(0, 16000, 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)
+    return cases
+
+
+BAD_INPUT_WORDS = {
+    "missing": "not found",
+    "folder": "folder",
+    "empty": "empty",
+    "text": "not a video",
+    "jpeg": "still image",
+    "jpeg_named_mp4": "still image",
+    "truncated": "truncated or corrupt",
+    "garbage_middle": "truncated or corrupt",
+    "audio_only": "no video",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory, webcam_frames):
+    return _bad_inputs(tmp_path_factory.mktemp("bad_in"), webcam_frames)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT_WORDS))
+def test_bad_input_raises_input_error_and_writes_nothing(tmp_path, bad_inputs, case):
+    path = bad_inputs[case]
+    before = _fingerprint(path) if path.is_file() else None
+    with pytest.raises(InputError) as caught:
+        _anonymize_like(path, tmp_path / "out.mp4")
+    message = str(caught.value)
+    assert BAD_INPUT_WORDS[case] in message and str(path) in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+    if before is not None:
+        assert _fingerprint(path) == before
+
+
+def test_decode_error_after_probe_is_input_error_and_removes_temp_file(tmp_path, bad_inputs):
+    src = tmp_path / "in" / "clip.mp4"
+    src.parent.mkdir()
+    shutil.copy(WEBCAM, src)
+    info = probe_video(src)
+    shutil.copy(bad_inputs["garbage_middle"], src)  # the file is damaged after probing
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        with VideoWriter(out_dir / "out.mp4", info.width, info.height, info.fps) as writer:
+            for frame in iter_frames(info):
+                writer.write(frame)
+    assert writer.frames_written > 0  # it failed mid-way, after output had started
+    assert list(out_dir.iterdir()) == []
+
+
+# -- bad output ------------------------------------------------------------------------------------
+
+
+def _bad_outputs(folder: Path) -> dict[str, tuple[Path, str]]:
+    src = folder / "in.mp4"
+    shutil.copy(WEBCAM, src)
+    (folder / "sub").mkdir()
+    (folder / "link.mp4").symlink_to(src)
+    os.link(src, folder / "hardlink.mp4")
+    (folder / "a_file").write_text("x")
+    (folder / "existing_dir.mp4").mkdir()
+    return {
+        "same_as_input": (src, "must not be the input"),
+        "other_spelling": (folder / "sub" / ".." / "in.mp4", "must not be the input"),
+        "symlink_to_input": (folder / "link.mp4", "must not be the input"),
+        "hardlink_to_input": (folder / "hardlink.mp4", "must not be the input"),
+        "missing_folder": (folder / "no_such_dir" / "out.mp4", "does not exist"),
+        "parent_is_a_file": (folder / "a_file" / "out.mp4", "not a folder"),
+        "existing_dir": (folder / "existing_dir.mp4", "is a folder"),
+        "not_mp4": (folder / "out.avi", ".mp4"),
+    }
+
+
+BAD_OUTPUT_CASES = [
+    "same_as_input", "other_spelling", "symlink_to_input", "hardlink_to_input",
+    "missing_folder", "parent_is_a_file", "existing_dir", "not_mp4",
+]
+
+
+@pytest.mark.parametrize("case", BAD_OUTPUT_CASES)
+def test_bad_output_raises_output_error_and_writes_nothing(tmp_path, case):
+    out, words = _bad_outputs(tmp_path)[case]
+    src = tmp_path / "in.mp4"
+    listing = sorted(p.name for p in tmp_path.rglob("*"))
+    before = _fingerprint(src)
+    with pytest.raises(OutputError) as caught:
+        check_output_path(out, src, suffixes=(".mp4",))
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(OutputError):
+        VideoWriter(out, 540, 720, Fraction(30), input_path=src)
+    with pytest.raises(OutputError):
+        _anonymize_like(src, out)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == listing
+    assert _fingerprint(src) == before
+
+
+def test_unwritable_output_folder(tmp_path):
+    # Root ignores permission bits, so use folders that nobody can create files in: /proc always,
+    # and a chmod-ed folder when not root.
+    if Path("/proc").is_dir():
+        with pytest.raises(OutputError, match="cannot be written"):
+            check_output_path("/proc/signanon_out.mp4")
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            with pytest.raises(OutputError, match="cannot be written"):
+                check_output_path(locked / "out.mp4")
+        finally:
+            locked.chmod(0o700)
+
+
+def test_check_output_path_accepts_a_good_path(tmp_path):
+    (tmp_path / "sub").mkdir()
+    out = check_output_path(tmp_path / "sub" / ".." / "ok.mp4", WEBCAM)
+    assert out == tmp_path.resolve() / "ok.mp4"
+    assert check_output_path(tmp_path / "x.pose", WEBCAM) == tmp_path.resolve() / "x.pose"
+    assert check_output_path(tmp_path / "x.MP4", suffixes=(".mp4",)).name == "x.MP4"
+    assert [p.name for p in tmp_path.iterdir()] == ["sub"]  # the writability probe left nothing
