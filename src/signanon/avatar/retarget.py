@@ -1,0 +1,504 @@
+"""Retargeting: the signer's landmarks -> one canonical body with the signer's motion.
+
+Every bone of the avatar has a *canonical* length (a fixed ratio of the shoulder width, see
+:class:`BodyProportions`); only the bones' 2-D directions, their foreshortening and the hand shapes
+come from the source. The avatar fills the frame like the signer: its shoulder width is the signer's
+median shoulder width and its shoulder centre follows the signer's.
+
+Coordinates: the landmark layout of :mod:`signanon.landmarks.layout` (x, y in source pixels, z
+normalised like x). Everything produced here is in output pixels (the output frame has the source's
+size), z in the same pixel units (smaller = closer to the camera).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import NoPersonError
+from ..landmarks import layout
+from .skeleton import AvatarPose
+
+FACE_ANCHOR = 168  # face-mesh point at the nose bridge between the eyes
+FACE_EYE_OUTER = (33, 263)  # face-mesh outer eye corners: 1 face unit apart
+
+# (shoulder, elbow, wrist, hand rows) per side, MediaPipe Pose indices.
+_SIDES = (
+    (layout.LEFT_SHOULDER, layout.LEFT_ELBOW, layout.LEFT_WRIST, layout.LEFT_HAND),
+    (layout.RIGHT_SHOULDER, layout.RIGHT_ELBOW, layout.RIGHT_WRIST, layout.RIGHT_HAND),
+)
+# Pose points of the hand (pinky, index, thumb) for each side, and the hand points they mirror.
+_POSE_HAND_POINTS = ((17, 19, 21), (18, 20, 22))
+_HAND_POINTS_FOR_POSE = (17, 5, 2)
+_POSE_FACE_POINTS = tuple(range(0, 11))
+
+
+@dataclass(frozen=True)
+class BodyProportions:
+    """The canonical signer, every length a ratio of the shoulder width (MediaPipe shoulder points).
+
+    The defaults are typical adult proportions as MediaPipe measures them: upper arm 0.88, forearm
+    (elbow to wrist) 0.78, palm (wrist to middle-finger knuckle, 3-D) 0.24, face unit (outer eye
+    corners) 0.30, the nose bridge 0.68 above the shoulder centre, hips 0.62 wide and 1.45 below.
+    """
+
+    upper_arm: float = 0.88
+    forearm: float = 0.78
+    palm: float = 0.24
+    face_unit: float = 0.30
+    neck: float = 0.68
+    hip_width: float = 0.62
+    torso: float = 1.45
+    min_foreshortening: float = 0.15  # a bone pointing at the camera keeps at least this much
+    max_foreshortening: float = 1.05
+    hand_depth_range: tuple[float, float] = (0.8, 1.3)  # hand size change with distance, clipped
+    face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
+    face_contact_far: float = 1.4  # face units: hand fully body-relative above this distance
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What was measured on the signer (source pixels unless noted).
+
+    shoulder_width:  median 2-D shoulder width.
+    shoulder_centre: (2,) median shoulder centre (used by the neutral pose).
+    bone_refs:       (2, 2) reference 2-D lengths [side][upper arm, forearm] (high percentile).
+    palm_refs:       (2,) median 3-D palm length per hand (left, right).
+    face_unit:       median 3-D distance between the outer eye corners.
+    head_offset:     (2,) median (point 168 - shoulder centre) in shoulder widths.
+    eyes_to_anchor:  (2,) median (point 168 - mid of the pose eyes) in face units.
+    """
+
+    width: int
+    height: int
+    shoulder_width: float
+    shoulder_centre: np.ndarray
+    bone_refs: np.ndarray
+    palm_refs: np.ndarray
+    face_unit: float
+    head_offset: np.ndarray
+    eyes_to_anchor: np.ndarray
+
+
+# ----------------------------------------------------------------------------------------------
+# small geometry helpers
+
+
+def _pixels(data: np.ndarray, width: int) -> np.ndarray:
+    """(586, 3) landmarks with z scaled to pixels like x (float64 copy)."""
+    out = data.astype(np.float64)
+    out[:, 2] *= width
+    return out
+
+
+def _unit(v: np.ndarray) -> tuple[np.ndarray, float]:
+    n = float(np.hypot(v[0], v[1]))
+    if n < 1e-9:
+        return np.array([0.0, 1.0]), 0.0
+    return v[:2] / n, n
+
+
+def _smoothstep(x: float, lo: float, hi: float) -> float:
+    t = min(1.0, max(0.0, (x - lo) / (hi - lo)))
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _rot(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+def palm_length(hand: np.ndarray) -> float:
+    """A rotation-robust hand size: mean 3-D length of wrist->index/middle/pinky knuckles.
+
+    hand: (21, 3) points with z in the same units as x, y.
+    """
+    w = hand[layout.WRIST]
+    return float(np.mean([np.linalg.norm(hand[k] - w) for k in (5, 9, 17)]) * 1.02)
+
+
+def _has(conf: np.ndarray, *idx: int) -> bool:
+    return all(conf[i] > 0 for i in idx)
+
+
+def _hand_present(conf: np.ndarray, rows: slice) -> bool:
+    return bool(conf[rows.start] > 0)
+
+
+def _face_present(conf: np.ndarray) -> bool:
+    return bool(conf[layout.FACE.start + FACE_ANCHOR] > 0)
+
+
+def _wrist_source(p: np.ndarray, conf: np.ndarray, side: int) -> np.ndarray:
+    """The forearm's end: the hand model's wrist when the hand is seen, else the pose wrist."""
+    _, _, wrist, rows = _SIDES[side]
+    if _hand_present(conf, rows):
+        return p[rows.start]
+    return p[wrist]
+
+
+# ----------------------------------------------------------------------------------------------
+# relaxed hand
+
+
+def relaxed_hand(wrist: np.ndarray, direction: np.ndarray, palm: float, side: int) -> np.ndarray:
+    """A relaxed hand hanging from ``wrist``: (21, 3) float32 MediaPipe Hands points.
+
+    wrist: (3,) position; direction: (2,) image direction from wrist towards the fingers;
+    palm: palm length in pixels; side: 0 = signer's left hand, 1 = right. The hand is seen in
+    three-quarter view, back of the hand towards the camera, thumb towards the body's midline.
+    """
+    # (across, along, depth) in palm lengths; across > 0 = thumb side.
+    t = np.array(
+        [
+            (0.00, 0.00, 0.00),
+            (0.20, 0.18, -0.10), (0.36, 0.42, -0.18), (0.44, 0.66, -0.24), (0.46, 0.86, -0.28),
+            (0.24, 0.94, 0.00), (0.25, 1.30, -0.10), (0.24, 1.50, -0.20), (0.22, 1.66, -0.30),
+            (0.06, 1.00, 0.02), (0.06, 1.38, -0.10), (0.05, 1.60, -0.22), (0.04, 1.77, -0.34),
+            (-0.11, 0.95, 0.04), (-0.12, 1.29, -0.08), (-0.13, 1.50, -0.19), (-0.13, 1.66, -0.30),
+            (-0.26, 0.86, 0.06), (-0.28, 1.12, -0.04), (-0.29, 1.28, -0.12), (-0.29, 1.42, -0.20),
+        ]
+    )
+    t[:, 0] *= 0.75  # three-quarter view: the hand is turned, so it looks narrower
+    d, _ = _unit(np.asarray(direction, np.float64))
+    # across axis: perpendicular to d; pick the sign so the thumb points to the body's midline
+    # (signer's left hand is on the image's right, so its thumb points to image-left).
+    perp = np.array([-d[1], d[0]])
+    if (perp[0] > 0) == (side == 0):
+        perp = -perp
+    xy = np.outer(t[:, 0], perp) + np.outer(t[:, 1], d)
+    out = np.empty((21, 3))
+    out[:, :2] = np.asarray(wrist[:2]) + xy * palm
+    out[:, 2] = (wrist[2] if len(wrist) > 2 else 0.0) + t[:, 2] * palm
+    return out.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# calibration
+
+
+def _robust_high(values: list[float], fallback: float) -> float:
+    if len(values) < 3:
+        return fallback
+    return float(np.percentile(values, 90))
+
+
+def _calibrate(
+    frames: Sequence[tuple[np.ndarray, np.ndarray]], width: int, height: int, prop: BodyProportions
+) -> Calibration:
+    sw, centres = [], []
+    bones: list[list[list[float]]] = [[[], []], [[], []]]
+    palms: list[list[float]] = [[], []]
+    face_units, head_offsets, eye_offsets = [], [], []
+    for data, conf in frames:
+        if not _has(conf, layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER):
+            continue
+        p = _pixels(data, width)
+        ls, rs = p[layout.LEFT_SHOULDER, :2], p[layout.RIGHT_SHOULDER, :2]
+        w = float(np.linalg.norm(ls - rs))
+        if w < 1e-3:
+            continue
+        centre = (ls + rs) / 2
+        sw.append(w)
+        centres.append(centre)
+        for side, (sh, el, wr, rows) in enumerate(_SIDES):
+            if conf[el] > 0.5:
+                bones[side][0].append(float(np.linalg.norm(p[el, :2] - p[sh, :2])))
+                if conf[wr] > 0.5 or _hand_present(conf, rows):
+                    end = _wrist_source(p, conf, side)
+                    bones[side][1].append(float(np.linalg.norm(end[:2] - p[el, :2])))
+            if _hand_present(conf, rows):
+                palms[side].append(palm_length(p[rows]))
+        if _face_present(conf):
+            f = p[layout.FACE]
+            fu = float(np.linalg.norm(f[FACE_EYE_OUTER[0]] - f[FACE_EYE_OUTER[1]]))
+            if fu > 1e-3:
+                face_units.append(fu)
+                head_offsets.append((f[FACE_ANCHOR, :2] - centre) / w)
+                if _has(conf, 2, 5):
+                    eyes = (p[2, :2] + p[5, :2]) / 2
+                    eye_offsets.append((f[FACE_ANCHOR, :2] - eyes) / fu)
+    if not sw:
+        raise NoPersonError("no person found: the body was not detected in any calibration frame")
+    s = float(np.median(sw))
+    refs = np.array(
+        [
+            [
+                max(_robust_high(bones[side][0], prop.upper_arm * s), 0.8 * prop.upper_arm * s),
+                max(_robust_high(bones[side][1], prop.forearm * s), 0.8 * prop.forearm * s),
+            ]
+            for side in (0, 1)
+        ]
+    )
+    palm_all = palms[0] + palms[1]
+    palm_default = float(np.median(palm_all)) if palm_all else prop.palm * s
+    palm_refs = np.array([float(np.median(v)) if v else palm_default for v in palms])
+    fu = float(np.median(face_units)) if face_units else prop.face_unit * s
+    head = np.median(head_offsets, axis=0) if head_offsets else np.array([0.0, -prop.neck])
+    eyes = np.median(eye_offsets, axis=0) if eye_offsets else np.array([0.0, 0.0])
+    return Calibration(
+        width=width,
+        height=height,
+        shoulder_width=s,
+        shoulder_centre=np.median(centres, axis=0),
+        bone_refs=refs,
+        palm_refs=palm_refs,
+        face_unit=fu,
+        head_offset=head,
+        eyes_to_anchor=eyes,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# the retargeter
+
+
+class Retargeter:
+    """Maps one frame of landmarks to an :class:`AvatarPose` with the canonical proportions."""
+
+    def __init__(self, calibration: Calibration, proportions: BodyProportions = BodyProportions()):
+        self.calibration = calibration
+        self.proportions = proportions
+
+    @classmethod
+    def calibrate(
+        cls,
+        frames: Sequence[tuple[np.ndarray, np.ndarray]],
+        width: int,
+        height: int,
+        proportions: BodyProportions = BodyProportions(),
+    ) -> "Retargeter":
+        """Measure the signer on the first frames: each ``(data (586,3) float32, confidence (586,))``.
+
+        Frames with missing parts are fine; raises NoPersonError if no frame shows the shoulders.
+        """
+        return cls(_calibrate(frames, width, height, proportions), proportions)
+
+    # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def shoulder_width(self) -> float:
+        """The avatar's shoulder width in output pixels."""
+        return self.calibration.shoulder_width
+
+    def __call__(self, data: np.ndarray, confidence: np.ndarray) -> AvatarPose | None:
+        """The avatar for one frame; None when the frame has no body (no shoulders)."""
+        if not _has(confidence, layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER):
+            return None
+        cal = self.calibration
+        p = _pixels(data, cal.width)
+        body = np.zeros((layout.N_BODY, 3))
+        valid = np.zeros(layout.N_BODY, bool)
+        centre, tilt = self._shoulders(p, body, valid)
+        anchor, face_scale, src_anchor = self._head(p, confidence, centre, tilt)
+        hands: list[np.ndarray | None] = [None, None]
+        for side in (0, 1):
+            hands[side] = self._arm(p, confidence, side, body, valid, anchor, face_scale, src_anchor)
+        self._hips(centre, tilt, body, valid)
+        self._face_points(p, confidence, anchor, face_scale, src_anchor, body, valid)
+        body[:, 2] -= body[[layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER], 2].mean()
+        return AvatarPose(
+            body=body.astype(np.float32),
+            body_valid=valid,
+            left_hand=None if hands[0] is None else hands[0].astype(np.float32),
+            right_hand=None if hands[1] is None else hands[1].astype(np.float32),
+            face_anchor=anchor.astype(np.float32),
+            face_scale=float(face_scale),
+        )
+
+    def neutral_pose(self) -> AvatarPose:
+        """Arms relaxed down, relaxed hands, the face at its rest place (``face`` is None)."""
+        cal, prop = self.calibration, self.proportions
+        s = cal.shoulder_width
+        c = np.asarray(cal.shoulder_centre, np.float64)
+        body = np.zeros((layout.N_BODY, 3))
+        valid = np.zeros(layout.N_BODY, bool)
+        hands = []
+        for side, (sh, el, wr, _) in enumerate(_SIDES):
+            sign = 1.0 if side == 0 else -1.0  # signer's left is the image's right
+            body[sh, :2] = c + [sign * s / 2, 0.0]
+            up = np.array([sign * np.sin(np.radians(9)), np.cos(np.radians(9))])
+            fo = np.array([sign * np.sin(np.radians(-4)), np.cos(np.radians(-4))])
+            body[el, :2] = body[sh, :2] + up * prop.upper_arm * s
+            body[wr, :2] = body[el, :2] + fo * prop.forearm * s
+            body[el, 2], body[wr, 2] = -0.05 * s, -0.1 * s
+            valid[[sh, el, wr]] = True
+            hand = relaxed_hand(body[wr], fo, prop.palm * s, side)
+            hands.append(hand)
+            self._pose_hand_points(hand, side, body, valid)
+        self._hips(c, 0.0, body, valid)
+        anchor = c + np.array([0.0, -prop.neck * s])
+        face_scale = prop.face_unit * s
+        self._rest_face_points(anchor, face_scale, body, valid)
+        return AvatarPose(
+            body=body.astype(np.float32),
+            body_valid=valid,
+            left_hand=hands[0],
+            right_hand=hands[1],
+            face_anchor=anchor.astype(np.float32),
+            face_scale=float(face_scale),
+        )
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    def _fore(self, length: float, ref: float) -> float:
+        prop = self.proportions
+        return float(np.clip(length / max(ref, 1e-6), prop.min_foreshortening, prop.max_foreshortening))
+
+    def _shoulders(self, p: np.ndarray, body: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
+        s = self.calibration.shoulder_width
+        ls, rs = p[layout.LEFT_SHOULDER], p[layout.RIGHT_SHOULDER]
+        centre = (ls + rs) / 2
+        d, n = _unit(ls[:2] - rs[:2])
+        if n == 0.0:
+            d = np.array([1.0, 0.0])
+        half = 0.5 * s * float(np.clip(n / s, 0.6, 1.1))
+        body[layout.LEFT_SHOULDER, :2] = centre[:2] + d * half
+        body[layout.RIGHT_SHOULDER, :2] = centre[:2] - d * half
+        body[layout.LEFT_SHOULDER, 2] = ls[2]
+        body[layout.RIGHT_SHOULDER, 2] = rs[2]
+        valid[[layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER]] = True
+        tilt = float(np.arctan2(d[1], d[0]))
+        return centre, tilt
+
+    def _head(
+        self, p: np.ndarray, conf: np.ndarray, centre: np.ndarray, tilt: float
+    ) -> tuple[np.ndarray, float, np.ndarray | None]:
+        """(face_anchor (2,), face_scale, the source's point 168 or None)."""
+        cal, prop = self.calibration, self.proportions
+        s = cal.shoulder_width
+        src = None
+        if _face_present(conf):
+            src = p[layout.FACE.start + FACE_ANCHOR, :2]
+        elif _has(conf, 2, 5):
+            src = (p[2, :2] + p[5, :2]) / 2 + cal.eyes_to_anchor * cal.face_unit
+        # rest place: canonical neck, upright (the signer's shoulder tilt reaches the head through
+        # ``motion``, the signer's own head offset minus their median one)
+        rest = np.array([0.0, -prop.neck]) * s
+        if src is None:
+            return centre[:2] + _rot(tilt) @ rest, prop.face_unit * s, None
+        motion = (src - centre[:2]) / s - cal.head_offset
+        anchor = centre[:2] + rest + motion * s
+        return anchor, prop.face_unit * s, src
+
+    def _arm(
+        self,
+        p: np.ndarray,
+        conf: np.ndarray,
+        side: int,
+        body: np.ndarray,
+        valid: np.ndarray,
+        anchor: np.ndarray,
+        face_scale: float,
+        src_anchor: np.ndarray | None,
+    ) -> np.ndarray | None:
+        cal, prop = self.calibration, self.proportions
+        s = cal.shoulder_width
+        sh, el, wr, rows = _SIDES[side]
+        ua_ref, fa_ref = cal.bone_refs[side]
+        sh_out = body[sh, :2]
+        d1, n1 = _unit(p[el, :2] - p[sh, :2])
+        elbow = sh_out + d1 * prop.upper_arm * s * self._fore(n1, ua_ref)
+        src_wrist = _wrist_source(p, conf, side)
+        d2, n2 = _unit(src_wrist[:2] - p[el, :2])
+        wrist = elbow + d2 * prop.forearm * s * self._fore(n2, fa_ref)
+        body[el] = (*elbow, p[el, 2])
+        body[wr] = (*wrist, p[wr, 2])
+        valid[[el, wr]] = True
+        if not _hand_present(conf, rows):
+            self._pose_hand_points_from_source(p, side, body, valid)
+            return None
+        src_hand = p[rows]
+        palm_now = palm_length(src_hand)
+        depth = float(np.clip(palm_now / cal.palm_refs[side], *prop.hand_depth_range))
+        scale = prop.palm * s * depth / max(palm_now, 1e-6)
+        hand = (src_hand - src_hand[0]) * scale
+        hand[:, :2] += wrist
+        hand[:, 2] += p[wr, 2]
+        if src_anchor is not None and _face_present(conf):
+            shift = self._face_contact_shift(p, src_hand, hand, anchor, face_scale, src_anchor)
+            if shift is not None:
+                hand[:, :2] += shift
+                body[el, :2] = elbow + 0.5 * shift  # the elbow follows half-way: no flips
+                body[wr, :2] = wrist + shift
+        self._pose_hand_points(hand, side, body, valid)
+        return hand
+
+    def _face_contact_shift(
+        self,
+        p: np.ndarray,
+        src_hand: np.ndarray,
+        hand: np.ndarray,
+        anchor: np.ndarray,
+        face_scale: float,
+        src_anchor: np.ndarray,
+    ) -> np.ndarray | None:
+        """The 2-D shift that keeps a hand near the face at its face-relative place, or None."""
+        cal, prop = self.calibration, self.proportions
+        face = p[layout.FACE, :2]
+        diff = src_hand[:, None, :2] - face[None, :, :]
+        dist = np.sqrt((diff**2).sum(-1)).min(axis=1) / cal.face_unit  # (21,) face units
+        k = int(np.argmin(dist))
+        w = 1.0 - _smoothstep(float(dist[k]), prop.face_contact_near, prop.face_contact_far)
+        if w <= 0.0:
+            return None
+        target = anchor + (src_hand[k, :2] - src_anchor) / cal.face_unit * face_scale
+        return w * (target - hand[k, :2])
+
+    def _hips(self, centre: np.ndarray, tilt: float, body: np.ndarray, valid: np.ndarray) -> None:
+        s, prop = self.calibration.shoulder_width, self.proportions
+        r = _rot(tilt)
+        for idx, sign in ((layout.LEFT_HIP, 1.0), (layout.RIGHT_HIP, -1.0)):
+            body[idx, :2] = centre[:2] + r @ np.array([sign * prop.hip_width / 2, prop.torso]) * s
+            body[idx, 2] = 0.0
+            valid[idx] = True
+
+    def _face_points(
+        self,
+        p: np.ndarray,
+        conf: np.ndarray,
+        anchor: np.ndarray,
+        face_scale: float,
+        src_anchor: np.ndarray | None,
+        body: np.ndarray,
+        valid: np.ndarray,
+    ) -> None:
+        """Pose points 0-10 (nose, eyes, ears, mouth) placed relative to the face anchor."""
+        if src_anchor is None:
+            self._rest_face_points(anchor, face_scale, body, valid)
+            return
+        k = face_scale / self.calibration.face_unit
+        for i in _POSE_FACE_POINTS:
+            if conf[i] > 0:
+                body[i, :2] = anchor + (p[i, :2] - src_anchor) * k
+                body[i, 2] = (p[i, 2] - p[0, 2]) * k
+                valid[i] = True
+
+    @staticmethod
+    def _rest_face_points(anchor: np.ndarray, face_scale: float, body: np.ndarray, valid: np.ndarray) -> None:
+        # typical positions in face units relative to point 168 (x towards the image's right)
+        rest = {0: (0.0, 0.55), 1: (0.12, 0.02), 2: (0.22, 0.02), 3: (0.34, 0.02), 4: (-0.12, 0.02),
+                5: (-0.22, 0.02), 6: (-0.34, 0.02), 7: (0.58, 0.25), 8: (-0.58, 0.25),
+                9: (0.13, 0.95), 10: (-0.13, 0.95)}
+        for i, (x, y) in rest.items():
+            body[i, :2] = anchor + np.array([x, y]) * face_scale
+            body[i, 2] = 0.0
+            valid[i] = True
+
+    @staticmethod
+    def _pose_hand_points(hand: np.ndarray, side: int, body: np.ndarray, valid: np.ndarray) -> None:
+        for pose_idx, hand_idx in zip(_POSE_HAND_POINTS[side], _HAND_POINTS_FOR_POSE):
+            body[pose_idx] = hand[hand_idx]
+            valid[pose_idx] = True
+
+    def _pose_hand_points_from_source(
+        self, p: np.ndarray, side: int, body: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """Pose pinky/index/thumb when the hand model saw nothing: the source's, moved with the wrist."""
+        _, _, wr, _ = _SIDES[side]
+        k = self.proportions.palm * self.calibration.shoulder_width / max(self.calibration.palm_refs[side], 1e-6)
+        for pose_idx in _POSE_HAND_POINTS[side]:
+            body[pose_idx] = body[wr] + (p[pose_idx] - p[wr]) * k
+            valid[pose_idx] = True

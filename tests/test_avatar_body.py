@@ -1,0 +1,338 @@
+"""Retargeting and drawing of the synthetic signer's body and hands.
+
+The real-clip tests run MediaPipe Holistic on each source clip once (session fixture), retarget and
+draw every frame with a placeholder head, then run a *fresh* Holistic on the drawn frames: the
+hands must be found again and read with the same finger flexion.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from signanon.avatar.body import draw_signer  # noqa: E402
+from signanon.avatar.retarget import BodyProportions, Retargeter, relaxed_hand  # noqa: E402
+from signanon.avatar.skeleton import AvatarPose  # noqa: E402
+from signanon.avatar.style import AvatarStyle  # noqa: E402
+from signanon.errors import NoPersonError  # noqa: E402
+from signanon.landmarks import layout  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = {
+    "asl_webcam": ROOT / "examples" / "asl_webcam.mp4",
+    "asl_house": ROOT / "tests" / "data" / "asl_house.gif",
+    "asl_different": ROOT / "tests" / "data" / "asl_different.gif",
+}
+RECALL_MIN = 0.9  # share of source hand detections found again on the avatar, all clips together
+RECALL_MIN_CLIP = 0.85  # the same, per clip (the webcam clip has only 20 hand frames: 1 frame = 5%)
+ANGLE_TOL_CLIP = 15.0  # mean |flexion error| in degrees, per clip
+ANGLE_TOL_ALL = 12.0  # mean over all three clips
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def placeholder_head(pose: AvatarPose, style: AvatarStyle, ss: int):
+    """A simple cartoon head at the face anchor (the real one is avatar/face.py's draw_head)."""
+    import cv2
+
+    a = pose.face_anchor.astype(np.float64) * ss
+    f = pose.face_scale * ss
+
+    def ellipse(img, centre, axes, colour):
+        c = a + np.asarray(centre) * f
+        ax = np.asarray(axes) * f
+        cv2.ellipse(img, (int(c[0] * 16), int(c[1] * 16)), (int(ax[0] * 16), int(ax[1] * 16)), 0, 0, 360,
+                    colour, -1, cv2.LINE_AA, 4)
+
+    def draw(img: np.ndarray) -> None:
+        ellipse(img, (0, -0.15), (0.9, 1.12), style.hair)
+        ellipse(img, (0, 0.3), (0.76, 1.15), style.skin)
+        for sx in (-1, 1):
+            ellipse(img, (sx * 0.33, 0.04), (0.15, 0.07), (245, 245, 245))
+            ellipse(img, (sx * 0.33, 0.04), (0.06, 0.06), (40, 40, 50))
+            ellipse(img, (sx * 0.35, -0.2), (0.2, 0.04), style.brows)
+        ellipse(img, (0, 0.5), (0.09, 0.07), tuple(int(c * 0.8) for c in style.skin))
+        ellipse(img, (0, 0.92), (0.25, 0.06), style.lips)
+
+    return draw
+
+
+def render(pose: AvatarPose, width: int, height: int, style: AvatarStyle = AvatarStyle()) -> np.ndarray:
+    import cv2
+
+    ss = style.supersample
+    img = np.empty((height * ss, width * ss, 3), np.uint8)
+    img[:] = style.background
+    draw_signer(img, pose, style, ss, placeholder_head(pose, style, ss))
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def flexion_angles(hand: np.ndarray) -> np.ndarray:
+    """(15,) degrees: bend at the MCP/PIP/DIP joints and the thumb's CMC/MCP/IP, from (21, 3) points."""
+    out = []
+    for chain in layout.FINGERS:
+        c = (layout.WRIST,) + chain
+        for j in range(1, 4):
+            u = hand[c[j]] - hand[c[j - 1]]
+            v = hand[c[j + 1]] - hand[c[j]]
+            cos = np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9)
+            out.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return np.array(out)
+
+
+def _hand3d(data: np.ndarray, rows: slice, width: int) -> np.ndarray:
+    h = data[rows].astype(np.float64)
+    h[:, 2] *= width
+    return h
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+# ----------------------------------------------------------------------------------------------
+# real clips
+
+
+@pytest.fixture(scope="session")
+def source_landmarks():
+    """{clip: (data (N,586,3), confidence (N,586), width, height)} from MediaPipe on the source."""
+    from signanon.landmarks.holistic import HolisticEstimator
+
+    out = {}
+    for name, path in CLIPS.items():
+        frames = read_frames(path)
+        with HolisticEstimator() as est:
+            marks = [est(f) for f in frames]
+        h, w = frames[0].shape[:2]
+        out[name] = (np.stack([m[0] for m in marks]), np.stack([m[1] for m in marks]), w, h)
+    return out
+
+
+@pytest.fixture(scope="module")
+def avatar_results(source_landmarks):
+    """{clip: dict(found, total, errors, frames)} after drawing and re-detecting every frame."""
+    from signanon.landmarks.holistic import HolisticEstimator
+
+    results = {}
+    for name, (data, conf, w, h) in source_landmarks.items():
+        rt = Retargeter.calibrate(list(zip(data[:90], conf[:90])), w, h)
+        neutral = rt.neutral_pose()
+        found = {0: 0, 1: 0}
+        total = {0: 0, 1: 0}
+        errors = []
+        frames = []
+        with HolisticEstimator() as est:
+            for d, c in zip(data, conf):
+                pose = rt(d, c)
+                img = render(pose if pose is not None else neutral, w, h)
+                frames.append(img)
+                d2, c2 = est(img)
+                for side, rows in ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND)):
+                    if c[rows.start] <= 0:
+                        continue
+                    total[side] += 1
+                    if c2[rows.start] > 0:
+                        found[side] += 1
+                        a = flexion_angles(_hand3d(d, rows, w))
+                        b = flexion_angles(_hand3d(d2, rows, w))
+                        errors.append(np.abs(a - b))
+        results[name] = dict(found=found, total=total, errors=np.array(errors), frames=frames)
+    return results
+
+
+@pytest.mark.parametrize("clip", list(CLIPS))
+def test_hands_found_again_on_avatar(avatar_results, clip):
+    r = avatar_results[clip]
+    total = sum(r["total"].values())
+    assert total > 10, "the source clip should show hands"
+    recall = sum(r["found"].values()) / total
+    assert recall >= RECALL_MIN_CLIP, f"{clip}: hands found on {recall:.1%} of avatar frames {r['found']}/{r['total']}"
+
+
+def test_hands_found_again_overall(avatar_results):
+    found = sum(sum(r["found"].values()) for r in avatar_results.values())
+    total = sum(sum(r["total"].values()) for r in avatar_results.values())
+    assert found / total >= RECALL_MIN, f"hands found on {found}/{total} avatar frames"
+
+
+@pytest.mark.parametrize("clip", list(CLIPS))
+def test_handshape_survives(avatar_results, clip):
+    err = avatar_results[clip]["errors"]
+    assert len(err) > 10
+    assert float(err.mean()) < ANGLE_TOL_CLIP, f"{clip}: mean flexion error {err.mean():.1f} deg"
+
+
+def test_handshape_survives_overall(avatar_results):
+    err = np.concatenate([r["errors"] for r in avatar_results.values()])
+    assert float(err.mean()) < ANGLE_TOL_ALL, f"mean flexion error {err.mean():.1f} deg"
+
+
+def test_avatar_is_drawn_not_copied(avatar_results, source_landmarks):
+    # The drawing API never receives a source image, and the output is our own flat background.
+    assert list(inspect.signature(Retargeter.__call__).parameters) == ["self", "data", "confidence"]
+    assert list(inspect.signature(draw_signer).parameters) == ["img", "pose", "style", "ss", "draw_head"]
+    bg = np.array(AvatarStyle().background, np.uint8)
+    for name, r in avatar_results.items():
+        frame = r["frames"][len(r["frames"]) // 2]
+        share = float(np.all(frame == bg, axis=-1).mean())
+        assert share > 0.2, f"{name}: background covers only {share:.0%}"
+
+
+# ----------------------------------------------------------------------------------------------
+# synthetic landmarks: exact geometry
+
+
+W, H = 640, 480
+
+
+def synthetic_frame(
+    shoulder_width: float = 160.0,
+    upper: float = 150.0,
+    fore: float = 120.0,
+    arm_angles: tuple[float, float] = (100.0, 40.0),
+    face_unit: float = 60.0,
+    neck: float = 120.0,
+    hand_at: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One frame in the shared layout (x, y in pixels, z normalised). Angles in degrees from +x.
+
+    The signer's left arm (image right) follows ``arm_angles`` (upper arm, forearm); the right arm
+    hangs down. ``hand_at``: place the left hand's wrist here instead of at the forearm's end.
+    """
+    data = np.zeros((layout.NUM_POINTS, 3), np.float32)
+    conf = np.zeros(layout.NUM_POINTS, np.float32)
+    c = np.array([W / 2, 300.0])
+    ls, rs = c + [shoulder_width / 2, 0], c - [shoulder_width / 2, 0]
+
+    def at(angle):
+        r = np.radians(angle)
+        return np.array([np.cos(r), np.sin(r)])
+
+    le = ls + at(arm_angles[0]) * upper
+    lw = le + at(arm_angles[1]) * fore if hand_at is None else np.asarray(hand_at, float)
+    re = rs + at(95) * upper
+    rw = re + at(90) * fore
+    for idx, p in ((11, ls), (12, rs), (13, le), (14, re), (15, lw), (16, rw)):
+        data[idx, :2] = p
+        conf[idx] = 0.99
+    anchor = c + [0, -neck]
+    # a face: an elliptic cloud of mesh points, 168 at the anchor, eye corners one face unit apart
+    t = np.linspace(0, 2 * np.pi, layout.N_FACE, endpoint=False)
+    rings = np.linspace(0.2, 1.0, layout.N_FACE) ** 0.5
+    face = np.stack([np.cos(t) * 0.75 * rings, 0.35 + np.sin(t) * 1.1 * rings], 1) * face_unit + anchor
+    face[168] = anchor
+    face[33] = anchor + [-face_unit / 2, 0]
+    face[263] = anchor + [face_unit / 2, 0]
+    data[layout.FACE, :2] = face
+    conf[layout.FACE] = 1.0
+    data[2, :2], data[5, :2] = anchor + [0.3 * face_unit, 0], anchor - [0.3 * face_unit, 0]
+    data[0, :2] = anchor + [0, 0.55 * face_unit]
+    conf[[0, 2, 5]] = 0.99
+    hand = relaxed_hand(np.array([*lw, 0.0]), at(arm_angles[1]), 0.25 * shoulder_width, 0).astype(np.float64)
+    hand[:, 2] /= W
+    data[layout.LEFT_HAND] = hand
+    conf[layout.LEFT_HAND] = 1.0
+    return data, conf
+
+
+def _len(pose: AvatarPose, a: int, b: int) -> float:
+    return float(np.linalg.norm(pose.body[a, :2] - pose.body[b, :2]))
+
+
+def test_bone_lengths_are_canonical():
+    prop = BodyProportions()
+    calib = [synthetic_frame(upper=150.0, fore=110.0)]
+    rt = Retargeter.calibrate(calib * 5, W, H, prop)
+    pose = rt(*calib[0])
+    sw = _len(pose, 11, 12)
+    assert sw == pytest.approx(160.0, rel=1e-3)  # the avatar fills the frame like the signer
+    assert _len(pose, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
+    assert _len(pose, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
+    # same canonical body from a signer with other proportions
+    rt2 = Retargeter.calibrate([synthetic_frame(upper=125.0, fore=140.0)] * 5, W, H, prop)
+    pose2 = rt2(*synthetic_frame(upper=125.0, fore=140.0))
+    assert _len(pose2, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
+    assert _len(pose2, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
+    # a forearm pointing towards the camera (half its 2-D length) is drawn half as long
+    short = rt(*synthetic_frame(upper=150.0, fore=55.0))
+    assert _len(short, 13, 15) / sw == pytest.approx(prop.forearm * 0.5, rel=1e-2)
+    # hand size is canonical too
+    from signanon.avatar.hands import hand_size
+
+    assert hand_size(pose.left_hand) / sw == pytest.approx(prop.palm, rel=0.02)
+
+
+@pytest.mark.parametrize("angles", [(100.0, 40.0), (60.0, -60.0), (120.0, 170.0)])
+def test_elbow_angle_kept_in_2d(angles):
+    frame = synthetic_frame(arm_angles=angles, neck=200.0)
+    rt = Retargeter.calibrate([synthetic_frame()] * 3, W, H)
+    pose = rt(*frame)
+    data = frame[0]
+
+    def elbow_angle(pts):
+        u = pts[11, :2] - pts[13, :2]
+        v = pts[15, :2] - pts[13, :2]
+        return np.degrees(np.arccos(np.dot(u, v) / np.linalg.norm(u) / np.linalg.norm(v)))
+
+    assert elbow_angle(pose.body.astype(np.float64)) == pytest.approx(elbow_angle(data.astype(np.float64)), abs=0.5)
+
+
+def test_hand_near_face_keeps_its_face_relative_place():
+    # the source has a big face on a short neck; the avatar's face is canonical and elsewhere
+    fu, neck = 75.0, 95.0
+    anchor = np.array([W / 2, 300.0 - neck])
+    wrist = anchor + [0.25 * fu, 1.4 * fu]  # hand raised to the chin
+    frame = synthetic_frame(face_unit=fu, neck=neck, hand_at=wrist)
+    rt = Retargeter.calibrate([synthetic_frame(face_unit=fu, neck=neck)] * 3, W, H)
+    pose = rt(*frame)
+    src_hand = frame[0][layout.LEFT_HAND, :2].astype(np.float64)
+    src_face = frame[0][layout.FACE, :2].astype(np.float64)
+    d = np.linalg.norm(src_hand[:, None] - src_face[None], axis=-1).min(1)
+    k = int(np.argmin(d))  # the hand point closest to the face: the contact
+    src_rel = (src_hand[k] - anchor) / fu
+    out_rel = (pose.left_hand[k, :2] - pose.face_anchor) / pose.face_scale
+    assert np.linalg.norm(out_rel - src_rel) < 0.1  # within 0.1 face units
+    # without face-relative placement the body chain would have put it far off
+    far = Retargeter(rt.calibration, BodyProportions(face_contact_near=-2.0, face_contact_far=-1.0))(*frame)
+    far_rel = (far.left_hand[k, :2] - far.face_anchor) / far.face_scale
+    assert np.linalg.norm(far_rel - src_rel) > 0.3
+
+
+def test_no_body_raises_and_missing_frames_return_none():
+    empty = (np.zeros((layout.NUM_POINTS, 3), np.float32), np.zeros(layout.NUM_POINTS, np.float32))
+    with pytest.raises(NoPersonError):
+        Retargeter.calibrate([empty] * 4, W, H)
+    rt = Retargeter.calibrate([empty, synthetic_frame(), empty], W, H)
+    assert rt(*empty) is None
+    pose = rt(*synthetic_frame())
+    assert pose is not None and pose.right_hand is None and pose.left_hand is not None
+    assert pose.face is None and pose.body.dtype == np.float32 and pose.body.shape == (33, 3)
+
+
+def test_neutral_pose_draws_relaxed_hands():
+    rt = Retargeter.calibrate([synthetic_frame()] * 3, W, H)
+    pose = rt.neutral_pose()
+    assert pose.left_hand.shape == (21, 3) and pose.right_hand.shape == (21, 3)
+    # arms hang: wrists below elbows below shoulders
+    assert pose.body[15, 1] > pose.body[13, 1] > pose.body[11, 1]
+    img = render(pose, W, 800)  # tall enough for the hanging hands
+    skin = np.array(AvatarStyle().skin, np.int16)
+    near_skin = np.abs(img.astype(np.int16) - skin).sum(-1) < 40
+    for side in (15, 16):  # skin-coloured pixels around each wrist: the hands are drawn
+        x, y = pose.body[side, :2].astype(int)
+        assert near_skin[y - 25 : y + 45, x - 35 : x + 35].mean() > 0.05
+    # hands None: the drawer still shows relaxed hands
+    img2 = render(AvatarPose(pose.body, pose.body_valid, None, None, pose.face_anchor, pose.face_scale), W, 800)
+    assert (np.abs(img2.astype(np.int16) - skin).sum(-1) < 40).sum() > 0.5 * near_skin.sum()
