@@ -1,0 +1,397 @@
+"""The synthetic signer's face: canonical asset, expression transfer, drawing, and real clips.
+
+Real-data figures (measured when written, MediaPipe 0.10.21, avatar rendered 256x256 with the face
+~120 px wide, re-detected by FaceMesh in static-image mode):
+
+* faces detected on the rendering: 100 % of talking_face_open_mouth.mp4 (90 frames) and of
+  asl_webcam.mp4 (58 frames, a hand passes over the face);
+* Pearson r source vs rendering: mouth opening 0.998 (open_mouth; asl_webcam's mouth hardly moves);
+  brow height 0.93 (open_mouth), 0.88 (asl_webcam);
+* Procrustes distance (shape, 468 points) source neutral vs avatar neutral 0.099 / 0.071, while
+  frames 5 apart of the same source differ by 0.011 / 0.038 (median); the two avatars differ by
+  0.037, the two people by 0.121.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from signanon.avatar import face as F  # noqa: E402
+from signanon.avatar.style import AvatarStyle  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parents[1]
+OPEN_MOUTH = DATA / "talking_face_open_mouth.mp4"
+ASL_WEBCAM = REPO / "examples" / "asl_webcam.mp4"
+OUT_SIZE = 256
+ANCHOR = np.array([128.0, 112.0])
+SCALE = 75.0  # output px per face unit: a face ~120 px wide
+STYLE = AvatarStyle()
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def rotation(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
+    a, b, c = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return ry @ rx @ rz
+
+
+def as_frame_rows(mesh: np.ndarray, rot=np.eye(3), size=120.0, centre=(320.0, 200.0), width=640):
+    """A face-unit mesh as frame rows: x, y px and MediaPipe z (px / width); all-present confidence."""
+    p = size * (mesh - mesh[F.NOSE_BRIDGE]) @ rot.T
+    p[:, :2] += centre
+    p[:, 2] /= width
+    return p.astype(np.float32), np.ones(F.N_FACE, np.float32)
+
+
+def eye_opening(mesh: np.ndarray, upper, lower) -> float:
+    return float(np.mean(mesh[list(lower), 1] - mesh[list(upper), 1]))
+
+
+def mouth_opening(p: np.ndarray) -> float:
+    """Inner-lip gap 13-14 over the outer-eye-corner distance (2-D, image plane)."""
+    return float(np.linalg.norm(p[13, :2] - p[14, :2]) / np.linalg.norm(p[33, :2] - p[263, :2]))
+
+
+def brow_height(p: np.ndarray) -> float:
+    """Mean brow height above the eye corners over the outer-eye-corner distance (2-D)."""
+    brows = list(F.BROW_UPPER_R + F.BROW_LOWER_R + F.BROW_UPPER_L + F.BROW_LOWER_L)
+    corners = [F.EYE_OUTER_R, F.EYE_INNER_R, F.EYE_INNER_L, F.EYE_OUTER_L]
+    rise = p[corners, 1].mean() - p[brows, 1].mean()
+    return float(rise / np.linalg.norm(p[33, :2] - p[263, :2]))
+
+
+def drop_jaw(mesh: np.ndarray, amount: float) -> np.ndarray:
+    """Open the mouth: everything below the upper lip's inner edge moves down by up to amount."""
+    out = mesh.copy()
+    below = out[:, 1] - out[13, 1]
+    out[:, 1] += amount * np.clip(below / 0.02, 0.0, 1.0)
+    return out
+
+
+def procrustes_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Shape distance of two meshes (first 468 points): RMS residual after a similarity fit of a
+    onto b, over b's RMS radius. 0 = same shape."""
+    a, b = np.asarray(a[:468], np.float64), np.asarray(b[:468], np.float64)
+    s, rot, t = F.similarity_fit(a, b)
+    resid = s * a @ rot.T + t - b
+    return float(np.sqrt((resid**2).sum(1).mean() / ((b - b.mean(0)) ** 2).sum(1).mean()))
+
+
+def median_shape(meshes) -> np.ndarray:
+    ref = meshes[0][:468]
+    aligned = []
+    for m in meshes:
+        s, rot, t = F.similarity_fit(m[:468], ref)
+        aligned.append(s * m[:468] @ rot.T + t)
+    return np.median(aligned, axis=0)
+
+
+def render(face: np.ndarray) -> np.ndarray:
+    import cv2
+
+    ss = STYLE.supersample
+    img = np.empty((OUT_SIZE * ss, OUT_SIZE * ss, 3), np.uint8)
+    img[:] = STYLE.background
+    F.draw_head(img, face, STYLE, ss)
+    return cv2.resize(img, (OUT_SIZE, OUT_SIZE), interpolation=cv2.INTER_AREA)
+
+
+# --- canonical asset and geometry ---------------------------------------------------------------
+
+
+def test_canonical_face_is_normalised_frontal_and_symmetric():
+    canon = F.load_canonical_face()
+    p = canon.points
+    assert p.shape == (478, 3) and p.dtype == np.float32
+    assert np.allclose(p[F.NOSE_BRIDGE], 0, atol=1e-5)
+    assert np.linalg.norm(p[F.EYE_OUTER_L] - p[F.EYE_OUTER_R]) == pytest.approx(1.0, abs=1e-4)
+    assert abs(p[F.EYE_OUTER_L, 1] - p[F.EYE_OUTER_R, 1]) < 1e-4  # eye line horizontal
+    assert p[1, 2] < p[F.EYE_OUTER_R, 2] - 0.2  # nose tip toward the viewer (z negative)
+    assert p[152, 1] > 1.0 and p[10, 1] < -0.3  # chin below, forehead above (y down)
+    assert p[F.EYE_OUTER_L, 0] > 0 > p[F.EYE_OUTER_R, 0]  # x right: the signer's left eye on the right
+    # symmetric: mirroring x gives the same set of points
+    mirrored = p * np.array([-1, 1, 1])
+    nearest = np.linalg.norm(mirrored[:, None] - p[None], axis=2).min(1)
+    assert nearest.max() < 1e-4
+
+
+def test_canonical_triangles_form_a_consistently_oriented_surface():
+    canon = F.load_canonical_face()
+    tri = canon.triangles
+    assert tri.shape[1] == 3 and 820 <= len(tri) <= 900
+    assert tri.min() >= 0 and tri.max() < 468  # iris points are not part of the surface
+    p = canon.points.astype(np.float64)
+    normal_z = np.cross(p[tri[:, 1]] - p[tri[:, 0]], p[tri[:, 2]] - p[tri[:, 0]])[:, 2]
+    assert (normal_z < 0).mean() > 0.9  # nearly all face the viewer on the frontal face
+    edges: dict[tuple[int, int], int] = {}
+    for a, b, c in tri:
+        for e in ((a, b), (b, c), (c, a)):
+            edges[e] = edges.get(e, 0) + 1
+    # consistent orientation: every directed edge is used once (its twin, if any, runs the other way)
+    assert max(edges.values()) == 1
+
+
+def test_triangles_from_edges_drops_cliques_that_are_not_faces_and_orients():
+    # a square split by one diagonal: two triangles; the points sit in the z = 0 plane
+    pts = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], np.float64)
+    tri = F.triangles_from_edges([(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)], pts)
+    assert sorted(map(sorted, tri.tolist())) == [[0, 1, 2], [0, 2, 3]]
+    for a, b, c in tri:
+        assert np.cross(pts[b] - pts[a], pts[c] - pts[a])[2] < 0  # toward the viewer
+    # a point inside triangle 0-1-2 fanned to its corners, plus one outer face on each side: the
+    # big triangle 0-1-2 is a 3-clique of the edge graph but not a face (each edge is in 3 cliques)
+    pts = np.array([[0, 0, 0], [4, 0, 0], [2, 3, 0], [2, 1, 0], [2, -2, 0], [4, 3, 0], [0, 3, 0]], float)
+    edges = [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3), (0, 4), (1, 4), (1, 5), (2, 5), (2, 6), (0, 6)]
+    tri = F.triangles_from_edges(edges, pts)
+    assert len(tri) == 6 and [0, 1, 2] not in sorted(map(sorted, tri.tolist()))
+
+
+def test_similarity_fit_recovers_a_known_transform():
+    rng = np.random.default_rng(1)
+    src = rng.normal(size=(50, 3))
+    rot = rotation(20, -15, 35)
+    dst = 2.5 * src @ rot.T + np.array([3.0, -1.0, 7.0])
+    s, r, t = F.similarity_fit(src, dst)
+    assert s == pytest.approx(2.5, rel=1e-9)
+    assert np.allclose(r, rot, atol=1e-9) and np.allclose(t, [3.0, -1.0, 7.0], atol=1e-9)
+    assert F.rotation_angles(rot) == pytest.approx((20, -15, 35), abs=1e-6)
+
+
+# --- expression transfer (synthetic signers) ----------------------------------------------------
+
+
+def other_person() -> np.ndarray:
+    """A clearly different face shape: wider jaw, longer nose, eyes further apart, thinner lips."""
+    p = F.load_canonical_face().points.astype(np.float64).copy()
+    p[:, 0] *= 1.0 + 0.15 * np.clip(p[:, 1], 0, None)  # wider towards the chin
+    nose = [1, 2, 4, 5, 19, 94, 97, 98, 326, 327]
+    p[nose, 1] += 0.08
+    p[:, 1] *= 1.1
+    return p
+
+
+def calibrated(person: np.ndarray, width: int = 640, frames: int = 20) -> F.FaceAnimator:
+    rng = np.random.default_rng(2)
+    faces = []
+    for _ in range(frames):
+        jitter = person + rng.normal(scale=0.004, size=person.shape)
+        faces.append(as_frame_rows(jitter, rotation(*rng.normal(scale=4, size=3)), width=width))
+    return F.FaceAnimator.calibrate(faces, width, 480)
+
+
+def test_no_face_gives_the_frontal_canonical_face_at_anchor_and_scale():
+    anim = calibrated(other_person())
+    out = anim(None, None, ANCHOR, SCALE)
+    assert out.shape == (478, 3) and out.dtype == np.float32
+    assert np.allclose(out[F.NOSE_BRIDGE, :2], ANCHOR, atol=1e-3)
+    assert np.linalg.norm(out[F.EYE_OUTER_L] - out[F.EYE_OUTER_R]) == pytest.approx(SCALE, rel=1e-4)
+    canon = F.load_canonical_face().points
+    assert procrustes_distance(out, canon) < 1e-5
+    missing = np.ones(478, np.float32)
+    missing[100] = 0  # a face with a missing point counts as no face
+    assert np.allclose(anim(out, missing, ANCHOR, SCALE), out, atol=1e-4)
+
+
+def test_head_pose_is_kept_and_face_shape_is_not():
+    person = other_person()
+    anim = calibrated(person)
+    canon = F.load_canonical_face().points.astype(np.float64)
+    for angles in ((25, 0, 0), (0, 15, 0), (-30, -10, 12)):
+        out = anim(*as_frame_rows(person, rotation(*angles)), ANCHOR, SCALE)
+        assert np.allclose(out[F.NOSE_BRIDGE, :2], ANCHOR, atol=1e-3)
+        s, rot, _ = F.similarity_fit(canon[list(F.STABLE)], out[list(F.STABLE)])
+        assert s == pytest.approx(SCALE, rel=0.02)
+        assert F.rotation_angles(rot) == pytest.approx(angles, abs=1.5)
+        # the output is the canonical face, not the signer's: far from their shape
+        assert procrustes_distance(out, canon) < 0.01
+        assert procrustes_distance(out, person) > 0.03
+
+
+def test_blink_closes_the_canonical_eye():
+    person = other_person()
+    anim = calibrated(person)
+    closed = person.copy()
+    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+        closed[list(upper), 1] = closed[list(lower), 1] - 0.003
+    out = anim(*as_frame_rows(closed, rotation(10, 5, 0)), ANCHOR, SCALE)
+    flat = anim.expression(*as_frame_rows(closed, rotation(10, 5, 0)))
+    canon = F.load_canonical_face().points
+    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+        assert eye_opening(flat, upper, lower) < 0.15 * eye_opening(canon, upper, lower)
+    assert out.shape == (478, 3)
+
+
+def test_brows_mouth_and_gaze_follow_the_signer():
+    person = other_person()
+    anim = calibrated(person)
+    canon = F.load_canonical_face().points.astype(np.float64)
+    moved = person.copy()
+    brows = list(F.BROW_UPPER_R + F.BROW_LOWER_R + F.BROW_UPPER_L + F.BROW_LOWER_L)
+    moved[brows, 1] -= 0.06  # raised brows
+    moved = drop_jaw(moved, 0.25)
+    eye_w = np.linalg.norm(person[F.EYE_OUTER_R, :2] - person[F.EYE_INNER_R, :2])
+    iris = list(F.IRIS_R + F.IRIS_L)
+    moved[iris, 0] += 0.15 * eye_w  # gaze to the image right
+    flat = anim.expression(*as_frame_rows(moved, rotation(-15, 0, 5)))
+    # offsets are relative to the signer's own face size (their stable points vs the canonical's)
+    size = F.similarity_fit(canon[list(F.STABLE)], person[list(F.STABLE)])[0]
+    assert brow_height(flat) - brow_height(canon) == pytest.approx(0.06 / size, abs=0.01)
+    opened = (flat[14, 1] - flat[13, 1]) - (canon[14, 1] - canon[13, 1])
+    assert opened == pytest.approx(0.25 / size, abs=0.02)
+    canon_w = np.linalg.norm(canon[F.EYE_OUTER_R, :2] - canon[F.EYE_INNER_R, :2])
+    shift = flat[F.IRIS_R[0], 0] - canon[F.IRIS_R[0], 0]
+    assert shift == pytest.approx(0.15 * canon_w, abs=0.01)
+    # lips never cross: pressing the lower lip up past the upper one leaves them closed
+    pressed = person.copy()
+    pressed[list(F.LIP_INNER_LOWER[1:-1]), 1] -= 0.2
+    flat = anim.expression(*as_frame_rows(pressed))
+    assert np.all(flat[list(F.LIP_INNER_LOWER[1:-1]), 1] >= flat[list(F.LIP_INNER_UPPER[1:-1]), 1] - 1e-9)
+
+
+def test_without_calibration_frames_only_head_pose_is_transferred():
+    anim = F.FaceAnimator.calibrate([(None, np.zeros(478, np.float32))] * 5, 640, 480)
+    moved = other_person()
+    moved[14:18, 1] += 0.3
+    out = anim(*as_frame_rows(moved, rotation(20, 0, 0)), ANCHOR, SCALE)
+    canon = F.load_canonical_face().points
+    assert procrustes_distance(out, canon) < 1e-3
+
+
+# --- drawing ------------------------------------------------------------------------------------
+
+
+def colour_fraction(img: np.ndarray, colour, tol: int = 12) -> float:
+    return float(np.mean(np.all(np.abs(img.astype(int) - colour) <= tol, axis=2)))
+
+
+def test_draw_head_paints_skin_hair_eyes_and_lips():
+    canon = F.load_canonical_face().points
+    img = render(F.place_face(canon, np.eye(3), ANCHOR, SCALE))
+    assert colour_fraction(img, STYLE.hair, 20) > 0.03
+    assert colour_fraction(img, STYLE.background, 0) < 0.8
+    assert colour_fraction(img, STYLE.lips, 30) > 0.003
+    # sclera in the eye opening, around the iris
+    p = F.place_face(canon, np.eye(3), ANCHOR, SCALE)
+    x, y = np.round(p[F.LID_LOWER_R[1], :2] * 0.5 + p[F.LID_UPPER_R[1], :2] * 0.5).astype(int)
+    assert img[y, x].min() > 180
+    # the skin around the nose is shaded, so the skin is not one flat colour
+    nose = img[int(p[1, 1]) - 10 : int(p[1, 1]) + 5, int(p[1, 0]) - 12 : int(p[1, 0]) + 12]
+    assert np.ptp(nose.reshape(-1, 3).sum(1)) > 40
+
+
+def test_draw_head_closed_eyes_open_mouth_and_turned_heads():
+    canon = F.load_canonical_face().points.astype(np.float64)
+    shut = canon.copy()
+    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+        shut[list(upper), 1] = shut[list(lower), 1]
+    shut = drop_jaw(shut, 0.3)
+    p = F.place_face(shut, np.eye(3), ANCHOR, SCALE)
+    img = render(p)
+    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+        box = np.round(np.r_[p[list(upper), :2], p[list(lower), :2]]).astype(int)
+        eye = img[box[:, 1].min() - 2 : box[:, 1].max() + 3, box[:, 0].min() : box[:, 0].max() + 1]
+        assert colour_fraction(eye, (236, 234, 228), 20) < 0.02  # no sclera white: eye closed
+    mouth = img[int(p[13, 1]) : int(p[14, 1]), int(p[78, 0]) : int(p[308, 0])]
+    assert colour_fraction(mouth, STYLE.mouth_interior, 25) > 0.2
+    for yaw in (-80, -45, 45, 80):
+        img = render(F.place_face(canon, rotation(yaw, 10, 0), ANCHOR, SCALE))
+        assert colour_fraction(img, STYLE.background, 0) < 0.85
+
+
+# --- real clips: MediaPipe on the rendered avatar ------------------------------------------------
+
+
+def read_frames(path: Path, limit: int) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) >= limit:
+                break
+    return frames
+
+
+def detect_face(graph, img: np.ndarray) -> np.ndarray | None:
+    res = graph.process(img)
+    if not res.multi_face_landmarks:
+        return None
+    h, w = img.shape[:2]
+    p = np.array([(q.x, q.y, q.z) for q in res.multi_face_landmarks[0].landmark], np.float64)
+    return p * np.array([w, h, w])
+
+
+@pytest.fixture(scope="module")
+def clips():
+    """Per clip: source face rows (metric), and the avatar re-detected by FaceMesh per frame."""
+    from mediapipe.python.solutions import face_mesh
+
+    from signanon.landmarks.holistic import HolisticEstimator
+
+    result = {}
+    for name, path, limit in (("open_mouth", OPEN_MOUTH, 90), ("asl_webcam", ASL_WEBCAM, 58)):
+        frames = read_frames(path, limit)
+        h, w = frames[0].shape[:2]
+        with HolisticEstimator() as est:
+            rows = [est(f) for f in frames]
+        faces = [(d[33:511], c[33:511]) for d, c in rows]
+        anim = F.FaceAnimator.calibrate(faces, w, h)
+        with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as fm:
+            detected = [detect_face(fm, render(anim(p, c, ANCHOR, SCALE))) for p, c in faces]
+        source = [p.astype(np.float64) * [1, 1, w] if c.min() > 0 else None for p, c in faces]
+        result[name] = (source, detected)
+    return result
+
+
+@pytest.mark.parametrize("name", ["open_mouth", "asl_webcam"])
+def test_mediapipe_finds_the_avatar_face(clips, name):
+    source, detected = clips[name]
+    assert np.mean([s is not None for s in source]) >= 0.9  # the source itself is fine
+    assert np.mean([d is not None for d in detected]) >= 0.9
+
+
+def _series(clips, name, measure):
+    pairs = [(measure(s), measure(d)) for s, d in zip(*clips[name]) if s is not None and d is not None]
+    return np.array(pairs)
+
+
+def test_mouth_opening_survives(clips):
+    series = _series(clips, "open_mouth", mouth_opening)
+    assert np.ptp(series[:, 0]) > 0.3  # the clip really yawns
+    assert np.corrcoef(series.T)[0, 1] >= 0.8  # measured 0.999
+
+
+@pytest.mark.parametrize("name", ["open_mouth", "asl_webcam"])
+def test_brow_movement_survives(clips, name):
+    # brows move little (std ~0.005 of the eye distance), so r also carries MediaPipe's jitter on
+    # both sides; 0.6 still means most of the brow motion comes through (measured 0.95 and 0.89)
+    series = _series(clips, name, brow_height)
+    assert np.corrcoef(series.T)[0, 1] >= 0.6
+
+
+def test_face_shape_does_not_survive(clips):
+    neutral = {}
+    for name in ("open_mouth", "asl_webcam"):
+        source, detected = clips[name]
+        src = [s for s in source if s is not None]
+        out = [d for d in detected if d is not None]
+        src_neutral, out_neutral = median_shape(src[:40]), median_shape(out[:40])
+        neutral[name] = (src_neutral, out_neutral)
+        same_person = np.median([procrustes_distance(src[i], src[i + 5]) for i in range(0, 40, 5)])
+        assert procrustes_distance(out_neutral, src_neutral) > 1.5 * same_person
+    # the two avatars (two different people) look more alike than the two people do
+    avatars = procrustes_distance(neutral["open_mouth"][1], neutral["asl_webcam"][1])
+    people = procrustes_distance(neutral["open_mouth"][0], neutral["asl_webcam"][0])
+    assert avatars < 0.5 * people
