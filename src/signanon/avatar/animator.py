@@ -1,0 +1,95 @@
+"""From one frame of landmarks to one :class:`AvatarPose`: body retargeting + face animation.
+
+Both halves are calibrated on the first frames of a video (the signer's own bone lengths and
+neutral face); :class:`PresenceFader` covers the frames in which nobody is seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..landmarks import layout
+from .face import FaceAnimator, FaceConfig
+from .retarget import BodyProportions, Retargeter
+from .skeleton import AvatarPose
+
+
+@dataclass(frozen=True)
+class AnimatorConfig:
+    proportions: BodyProportions = BodyProportions()
+    face: FaceConfig = FaceConfig()
+
+
+def has_body(confidence: np.ndarray) -> bool:
+    """True when the frame's body landmarks were found. ``confidence``: (586,) float32."""
+    return bool(confidence[layout.BODY].max(initial=0.0) > 0)
+
+
+def has_face(confidence: np.ndarray) -> bool:
+    return bool(confidence[layout.FACE].max(initial=0.0) > 0)
+
+
+class AvatarAnimator:
+    """Turns landmark frames (float32 ``(586, 3)`` data, ``(586,)`` confidence) into avatar poses."""
+
+    def __init__(self, retargeter: Retargeter, face: FaceAnimator):
+        self.retargeter = retargeter
+        self.face = face
+
+    @classmethod
+    def calibrate(
+        cls,
+        frames: Sequence[tuple[np.ndarray, np.ndarray]],
+        width: int,
+        height: int,
+        config: AnimatorConfig = AnimatorConfig(),
+    ) -> "AvatarAnimator":
+        """Measure the signer on ``frames`` (raises NoPersonError when no frame has a body)."""
+        retargeter = Retargeter.calibrate(frames, width, height, config.proportions)
+        faces = [(d[layout.FACE], c[layout.FACE]) for d, c in frames]
+        face = FaceAnimator.calibrate(faces, width, height, config.face)
+        return cls(retargeter, face)
+
+    def __call__(self, data: np.ndarray, confidence: np.ndarray) -> AvatarPose | None:
+        """The avatar for one frame, or None when the frame shows no body."""
+        pose = self.retargeter(data, confidence)
+        if pose is None:
+            return None
+        if has_face(confidence):
+            face = self.face(data[layout.FACE], confidence[layout.FACE], pose.face_anchor, pose.face_scale)
+        else:
+            face = self.face(None, None, pose.face_anchor, pose.face_scale)
+        return pose.with_face(face)
+
+    def neutral(self) -> AvatarPose:
+        """Arms relaxed, hands at rest, a neutral frontal face."""
+        pose = self.retargeter.neutral_pose()
+        return pose.with_face(self.face(None, None, pose.face_anchor, pose.face_scale))
+
+
+class PresenceFader:
+    """Fills frames without a person: the last pose, fading to the neutral pose over ``fade_frames``.
+
+    Before anyone has been seen the neutral pose is shown. Nothing of the source is ever shown: a
+    frame without landmarks is drawn from earlier landmarks, never passed through.
+    """
+
+    def __init__(self, neutral: AvatarPose, fade_frames: int):
+        self.neutral = neutral
+        self.fade_frames = max(1, int(fade_frames))
+        self._last: AvatarPose | None = None
+        self._missing = 0
+
+    def __call__(self, pose: AvatarPose | None) -> AvatarPose:
+        if pose is not None:
+            self._last, self._missing = pose, 0
+            return pose
+        self._missing += 1
+        if self._last is None:
+            return self.neutral
+        t = min(1.0, self._missing / self.fade_frames)
+        t = t * t * (3.0 - 2.0 * t)  # smoothstep: starts and ends gently
+        return self._last.blend(self.neutral, t)

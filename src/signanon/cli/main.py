@@ -1,0 +1,173 @@
+"""The ``signanon`` command line: one sub-command per job, each driving the same pipeline objects
+that the Python API exposes.
+
+Errors the user can fix print one line (``signanon: error: ...``) and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..errors import SignanonError
+
+EPILOG_ANONYMIZE = """examples:
+  signanon anonymize examples/asl_webcam.mp4 -o anon.mp4
+  signanon anonymize talk.mov -o anon.mp4 --palette dark-skin --background "#f0f0f0"
+  signanon anonymize clip.mp4 -o anon.mp4 --summary run.json --quiet
+"""
+
+EPILOG_POSE = """examples:
+  signanon pose examples/asl_webcam.mp4 -o asl_webcam.pose
+  signanon pose clip.webm -o clip.pose --raw      # no smoothing, no gap filling
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..avatar.style import PALETTES
+
+    parser = argparse.ArgumentParser(
+        prog="signanon",
+        description="Anonymize sign-language videos: the signer can no longer be recognised, "
+        "the signing (handshapes, movement, facial grammar) survives.",
+        epilog="Run 'signanon COMMAND --help' for the options and examples of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"signanon {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    anon = sub.add_parser(
+        "anonymize",
+        help="write an anonymized copy of a signing video",
+        description="Replace the signer with a synthetic signer driven by their landmarks "
+        "(method 'avatar': CPU only, no downloads). The output has the input's size, frame count "
+        "and frame rate, carries no metadata of the input, and has no audio unless --keep-audio.",
+        epilog=EPILOG_ANONYMIZE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    anon.add_argument("input", type=Path, help="video to anonymize (mp4, mov, webm, mkv, avi, gif, ...)")
+    anon.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (H.264)")
+    anon.add_argument("--method", choices=["avatar"], default="avatar", help="anonymization method (default: avatar)")
+    anon.add_argument("--palette", choices=sorted(PALETTES), default="default", help="avatar colours (default: default)")
+    anon.add_argument("--background", metavar="COLOUR", help="background colour, #rrggbb or r,g,b")
+    anon.add_argument("--keep-audio", action="store_true", help="copy the audio track (dropped by default: voices identify people)")
+    anon.add_argument("--summary", type=Path, metavar="JSON", help="write a run summary (frames, rates, seconds per stage) here")
+    anon.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
+
+    pose = sub.add_parser(
+        "pose",
+        help="extract MediaPipe Holistic landmarks to a .pose file",
+        description="Write the body (33), face (478 with irises) and hand (2x21) landmarks of every "
+        "frame as a pose-format .pose file, missing points masked.",
+        epilog=EPILOG_POSE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pose.add_argument("input", type=Path, help="video to read")
+    pose.add_argument("-o", "--output", type=Path, required=True, help="output .pose file")
+    pose.add_argument("--raw", action="store_true", help="keep MediaPipe's landmarks as they are: no smoothing, no gap filling")
+    pose.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
+
+    from ..evaluation.cli import add_evaluate_parser
+
+    add_evaluate_parser(sub)
+    return parser
+
+
+def _cmd_anonymize(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from ..avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from ..avatar.style import make_style
+    from ..errors import InputError, OutputError
+
+    if args.output.suffix.lower() != ".mp4":
+        raise OutputError(f"output {args.output} must end in .mp4 (the output is H.264 in MP4)")
+    try:
+        style = make_style(args.palette, args.background)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    if args.summary is not None and not args.summary.parent.resolve().is_dir():
+        raise OutputError(f"summary folder {args.summary.parent} does not exist")
+    anonymizer = AvatarAnonymizer(replace(AvatarConfig(), style=style))
+    summary = anonymizer(args.input, args.output, keep_audio=args.keep_audio, progress=not args.quiet)
+    if args.summary is not None:
+        summary.write(args.summary)
+    if not args.quiet:
+        print(
+            f"wrote {summary.output}: {summary.frames_out} frames at {summary.fps_out:.3f} fps "
+            f"in {summary.seconds_total:.1f} s; frames without a person: {summary.frames_without_person}",
+            file=sys.stderr,
+        )
+
+
+def _cmd_pose(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from ..landmarks.extract import PoseExtractionConfig, extract_pose
+
+    config = PoseExtractionConfig()
+    if args.raw:
+        config = replace(config, smoothing=replace(config.smoothing, enabled=False, max_gap=0))
+    stats = extract_pose(args.input, args.output, config, progress=not args.quiet)
+    if not args.quiet:
+        print(f"wrote {args.output}: {stats.describe()}", file=sys.stderr)
+
+
+def _silence_native_logs() -> None:
+    """Send C++ log lines (MediaPipe, TFLite, absl) to /dev/null while Python's stderr still shows.
+
+    MediaPipe's native code writes warnings straight to file descriptor 2; they mean nothing to a
+    user. Python's ``sys.stderr`` is moved to a duplicate of the real descriptor first, so progress
+    bars and error messages still reach the terminal. Set SIGNANON_DEBUG=1 to see everything.
+    """
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="replace")
+    except OSError:  # no real descriptors (embedded interpreters): keep the noise
+        pass
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from ..evaluation.cli import run_evaluate
+
+    run_evaluate(args)
+
+
+COMMANDS = {"anonymize": _cmd_anonymize, "pose": _cmd_pose, "evaluate": _cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = os.environ.get("SIGNANON_DEBUG") == "1"
+    if not debug and argv is None:
+        _silence_native_logs()
+    try:
+        COMMANDS[args.command](args)
+    except SignanonError as err:
+        print(f"signanon: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("signanon: interrupted; no output written", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not bad input: still one line unless debugging
+        if debug:
+            raise
+        print(
+            f"signanon: internal error: {type(err).__name__}: {err} (rerun with SIGNANON_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

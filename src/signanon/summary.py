@@ -1,0 +1,68 @@
+"""What a run reports: counts, rates and seconds per stage, written as ``--summary run.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class StageTimer:
+    """Accumulates wall-clock seconds per named stage: ``with timer("render"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.seconds.items()}
+
+
+@dataclass
+class RunSummary:
+    """The record of one ``signanon anonymize`` run (every count is in frames)."""
+
+    method: str
+    input: str
+    output: str
+    frames_in: int = 0
+    frames_out: int = 0
+    fps_in: float = 0.0
+    fps_out: float = 0.0
+    width: int = 0
+    height: int = 0
+    audio_kept: bool = False
+    frames_with: dict[str, int] = field(default_factory=dict)  # raw detections per landmark group
+    frames_interpolated: dict[str, int] = field(default_factory=dict)  # short gaps filled per group
+    frames_without_person: int = 0  # drawn from the last pose fading to neutral (or neutral)
+    seconds_per_stage: dict[str, float] = field(default_factory=dict)
+    seconds_total: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False)
+
+    def write(self, path: str | Path) -> None:
+        """Write atomically (temp file + rename) so a reader never sees half a file."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.to_json() + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,25 @@
+"""Shared fixtures: the real clips shipped with the repo and small generated bad inputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+SAMPLE = REPO / "examples" / "asl_webcam.mp4"
+
+
+@pytest.fixture(scope="session")
+def sample_clip() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA

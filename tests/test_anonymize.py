@@ -1,0 +1,142 @@
+"""The avatar anonymizer end to end, on real signing clips.
+
+The avatar output is read back by an independent run of MediaPipe Holistic: it must find the hands
+where the source has them, read the same handshapes, and follow the signer's face.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from signanon.cli.main import main
+from signanon.evaluation.signing import FACE_SERIES, flexion_angles, pearson
+from signanon.landmarks import layout
+from signanon.landmarks.holistic import HolisticEstimator
+from signanon.video import iter_frames, probe_video
+
+CLIPS = ["examples/asl_webcam.mp4", "tests/data/asl_house.gif", "tests/data/asl_different.gif"]
+REPO = Path(__file__).resolve().parents[1]
+
+# Tolerances measured on the three clips (see the issue notes for the figures).
+HAND_RECALL_MIN = 0.90
+FLEXION_ERROR_MAX_DEG = 15.0
+
+
+def landmarks_of(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 586, 3) data and (T, 586) confidence of every frame, from a fresh estimator."""
+    data, conf = [], []
+    with HolisticEstimator() as estimator:
+        for frame in iter_frames(probe_video(path)):
+            d, c = estimator(frame)
+            data.append(d)
+            conf.append(c)
+    return np.stack(data), np.stack(conf)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> dict:
+    """Anonymize each clip once via the CLI; landmarks of source and output, and the summaries."""
+    out_dir = tmp_path_factory.mktemp("anon")
+    results = {}
+    for rel in CLIPS:
+        src = REPO / rel
+        out = out_dir / (src.stem + "_anon.mp4")
+        summary = out_dir / (src.stem + ".json")
+        assert main(["anonymize", str(src), "-o", str(out), "--summary", str(summary), "--quiet"]) == 0
+        results[rel] = {
+            "src": src,
+            "out": out,
+            "summary": json.loads(summary.read_text()),
+            "src_landmarks": landmarks_of(src),
+            "out_landmarks": landmarks_of(out),
+        }
+    return results
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_frame_count_and_rate_kept(runs, clip):
+    src, out = probe_video(runs[clip]["src"]), probe_video(runs[clip]["out"])
+    assert out.frame_count == src.frame_count
+    assert out.fps == src.fps
+    assert (out.width, out.height) == (src.width + src.width % 2, src.height + src.height % 2)
+    s = runs[clip]["summary"]
+    assert s["frames_in"] == s["frames_out"] == src.frame_count
+
+
+def hand_agreement(run) -> tuple[float, float, int]:
+    """(recall, mean flexion-angle error in degrees, hands compared) over both hands."""
+    (sd, sc), (od, oc) = run["src_landmarks"], run["out_landmarks"]
+    width = float(probe_video(run["src"]).width)
+    found = total = 0
+    errors = []
+    for rows in (layout.LEFT_HAND, layout.RIGHT_HAND):
+        src_has = sc[:, rows].max(axis=1) > 0
+        out_has = oc[:, rows].max(axis=1) > 0
+        total += int(src_has.sum())
+        found += int((src_has & out_has).sum())
+        for t in np.flatnonzero(src_has & out_has):
+            # MediaPipe's hand z is in normalised-x units; bring it to pixels like x and y.
+            def pts(d, width):
+                p = d[t, rows].astype(np.float64).copy()
+                p[:, 2] *= width
+                return p
+
+            errors.append(np.abs(flexion_angles(pts(sd, width)) - flexion_angles(pts(od, width))).mean())
+    return found / max(total, 1), float(np.mean(errors)) if errors else float("nan"), total
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_hands_found_and_handshapes_read_the_same(runs, clip):
+    recall, error, total = hand_agreement(runs[clip])
+    assert total > 0
+    assert recall >= HAND_RECALL_MIN, f"hand recall {recall:.2f} over {total} source hands"
+    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+
+
+def face_series(data: np.ndarray, conf: np.ndarray, name: str) -> np.ndarray:
+    fn = FACE_SERIES[name]
+    out = np.full(len(data), np.nan)
+    for t in range(len(data)):
+        if conf[t, layout.FACE].max() > 0:
+            out[t] = fn(data[t, layout.FACE])
+    return out
+
+
+@pytest.mark.parametrize("series", ["brow_raise", "mouth_opening"])
+def test_face_grammar_series_follow_the_source(runs, series):
+    # Pool the clips: each clip's series is standardised on its own, then correlated together.
+    src_all, out_all = [], []
+    for run in runs.values():
+        s = face_series(*run["src_landmarks"], series)
+        o = face_series(*run["out_landmarks"], series)
+        assert np.isfinite(o).mean() >= 0.9, "the avatar's face must be found in >= 90% of frames"
+        keep = np.isfinite(s) & np.isfinite(o)
+        s, o = s[keep], o[keep]
+        src_all.append((s - s.mean()) / (s.std() + 1e-9))
+        out_all.append((o - o.mean()) / (o.std() + 1e-9))
+    r = pearson(np.concatenate(src_all), np.concatenate(out_all))
+    assert r >= 0.5, f"{series}: r = {r:.2f}"
+
+
+def test_output_has_no_audio_and_no_source_metadata(runs):
+    with av.open(str(runs[CLIPS[0]]["out"])) as container:
+        assert [s.type for s in container.streams] == ["video"]
+        tags = {k.lower() for k in container.metadata} | {
+            k.lower() for s in container.streams for k in s.metadata
+        }
+        assert not tags & {"title", "creation_time", "location", "comment", "artist", "make", "model"}
+
+
+def test_summary_reports_landmark_groups(runs):
+    s = runs[CLIPS[0]]["summary"]
+    src_conf = runs[CLIPS[0]]["src_landmarks"][1]
+    assert set(s["frames_with"]) >= {"POSE_LANDMARKS", "FACE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS"}
+    # the summary counts what the same estimator finds
+    assert s["frames_with"]["FACE_LANDMARKS"] == int((src_conf[:, layout.FACE].max(axis=1) > 0).sum())
+    assert s["seconds_per_stage"]["landmarks"] > 0
+    assert s["frames_without_person"] == 0
