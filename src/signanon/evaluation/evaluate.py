@@ -1,0 +1,361 @@
+"""`signanon evaluate`: does an anonymized video hide the signer and keep the signing?
+
+One :class:`Evaluator` compares an original video with its anonymized version:
+
+1. each video is read once: MediaPipe Holistic landmarks on every frame (signing, face grammar)
+   and face embeddings on every ``identity_every``-th frame (identity); extra clips of the same
+   signer are read for face embeddings only;
+2. a second, joint pass measures the flow-warp error (temporal consistency) and writes the
+   side-by-side video (original | anonymized, landmarks drawn);
+3. ``report.json`` and ``report.html`` are written (:mod:`.report`).
+
+Videos are compared frame by frame over the first ``min(T_original, T_anonymized)`` frames (an
+anonymizer keeps the frame count; a mismatch is reported as a warning). Analyses are cached per
+file (path, size, modification time) inside one Evaluator, so a benchmark that reuses an original,
+or a test that evaluates one clip against several outputs, reads each file once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, OutputError
+from ..landmarks.holistic import HolisticConfig
+from ..video import VideoInfo, iter_frames, probe_video
+from .identity import FaceEmbedder, FaceTrack, FaceTrackBuilder, identity_report, make_embedder, require_face
+from .signing import compare_signing
+from .temporal import TemporalConfig, WarpErrorMeter
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """What `signanon evaluate` measures and writes.
+
+    ``embedder``: "dlib" (default; weights come with face-recognition-models) or "facenet" /
+    "arcface" with ``embedder_weights`` = a TorchScript or ONNX file. ``identity_every``: embed
+    faces on every n-th frame (dlib costs ~0.1-0.2 s per frame on one core). ``max_frames``:
+    evaluate only the first n frames (None = all). ``face_upsample``: dlib detector upsampling
+    (None = automatic by frame size). ``side_by_side`` / ``html``: write those outputs.
+    """
+
+    embedder: str = "dlib"
+    embedder_weights: Path | None = None
+    identity_every: int = 1
+    max_frames: int | None = None
+    face_upsample: int | None = None
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    holistic: HolisticConfig = field(default_factory=HolisticConfig)
+    side_by_side: bool = True
+    html: bool = True
+
+    def __post_init__(self) -> None:
+        if self.identity_every < 1:
+            raise InputError(f"--every must be 1 or more, got {self.identity_every}")
+        if self.max_frames is not None and self.max_frames < 2:
+            raise InputError(f"--max-frames must be 2 or more, got {self.max_frames}")
+
+
+@dataclass(frozen=True)
+class VideoAnalysis:
+    """One video read once: ``data`` float32 (T, 586, 3) and ``conf`` float32 (T, 586) landmarks
+    (None when not computed), the sampled face track, and seconds spent per stage."""
+
+    info: VideoInfo
+    frames: int
+    data: np.ndarray | None
+    conf: np.ndarray | None
+    faces: FaceTrack
+    seconds: dict[str, float]
+
+    def describe(self) -> dict:
+        return {
+            "path": str(self.info.path),
+            "frames": self.frames,
+            "width": self.info.width,
+            "height": self.info.height,
+            "fps": float(self.info.fps),
+            "faces_found": int(self.faces.found.sum()),
+            "frames_sampled_for_faces": len(self.faces.frames),
+        }
+
+
+def _analysis_key(path: Path, landmarks: bool, config: EvaluationConfig) -> tuple:
+    """What an analysis depends on: the file's identity and the reading settings."""
+    stat = path.stat()
+    settings = (config.identity_every, config.max_frames, config.face_upsample, config.holistic)
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, landmarks, settings)
+
+
+def _limit(frames, max_frames: int | None):
+    return frames if max_frames is None else itertools.islice(frames, max_frames)
+
+
+class Evaluator:
+    """Compares originals with anonymized videos; reuse it for many pairs (analyses are cached).
+
+    ``embedder``: a ready :class:`~.identity.FaceEmbedder` (else built from the config on first use).
+    """
+
+    def __init__(self, config: EvaluationConfig = EvaluationConfig(), embedder: FaceEmbedder | None = None):
+        self.config = config
+        self._embedder = embedder
+        self._cache: dict[tuple, VideoAnalysis] = {}
+
+    def reconfigured(self, config: EvaluationConfig) -> "Evaluator":
+        """A new Evaluator with ``config`` sharing this one's embedder and analysis cache (an
+        analysis is reused only when the settings it depends on are the same)."""
+        if (config.embedder, config.embedder_weights) != (self.config.embedder, self.config.embedder_weights):
+            other = Evaluator(config)
+        else:
+            other = Evaluator(config, self._embedder)
+        other._cache = self._cache
+        return other
+
+    @property
+    def embedder(self) -> FaceEmbedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(
+                self.config.embedder, self.config.embedder_weights, upsample=self.config.face_upsample
+            )
+        return self._embedder
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def analyse(self, path: str | Path, *, landmarks: bool = True, progress: bool = False, label: str = "") -> VideoAnalysis:
+        """Read one video (cached): landmarks of every frame if asked, faces of sampled frames."""
+        info = probe_video(path)
+        key = _analysis_key(info.path, landmarks, self.config)
+        if key not in self._cache:
+            self._cache[key] = self._read(info, landmarks, progress, label)
+        return self._cache[key]
+
+    def _read(self, info: VideoInfo, landmarks: bool, progress: bool, label: str) -> VideoAnalysis:
+        from ..landmarks.holistic import HolisticEstimator
+        from ..progress import progress_bar
+
+        total = info.frame_count if self.config.max_frames is None else min(info.frame_count, self.config.max_frames)
+        faces = FaceTrackBuilder(self.embedder, self.config.identity_every)
+        seconds = {"landmarks": 0.0, "faces": 0.0}
+        data, conf = [], []
+        estimator = HolisticEstimator(self.config.holistic) if landmarks else None
+        try:
+            with progress_bar(total=total, enabled=progress, desc=label or info.path.name) as bar:
+                for index, rgb in enumerate(_limit(iter_frames(info), self.config.max_frames)):
+                    if estimator is not None:
+                        start = time.perf_counter()
+                        d, c = estimator(rgb)
+                        data.append(d)
+                        conf.append(c)
+                        seconds["landmarks"] += time.perf_counter() - start
+                    start = time.perf_counter()
+                    faces.add(index, rgb)
+                    seconds["faces"] += time.perf_counter() - start
+                    bar.update(1)
+        finally:
+            if estimator is not None:
+                estimator.close()
+        return VideoAnalysis(
+            info=info,
+            frames=total,
+            data=np.stack(data) if data else None,
+            conf=np.stack(conf) if conf else None,
+            faces=faces.build(total),
+            seconds=seconds,
+        )
+
+    # -- one pair -------------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        original: str | Path,
+        anonymized: str | Path,
+        extras: tuple[str | Path, ...] | list[str | Path] = (),
+        out_dir: str | Path | None = None,
+        *,
+        progress: bool = False,
+    ) -> dict:
+        """Compare one pair; write ``report.json`` (+ html, side-by-side video) into ``out_dir``.
+
+        Returns the report as written to JSON (plain dicts, lists, numbers; NaN as None).
+        Raises InputError for unreadable videos, NoPersonError when the original shows no face,
+        OutputError when ``out_dir`` cannot be written (checked before any work).
+        """
+        from . import report as rpt
+
+        started = time.perf_counter()
+        folder = prepare_output_dir(out_dir) if out_dir is not None else None
+        orig = self.analyse(original, progress=progress, label="original")
+        require_face(orig.faces, f"the original video {orig.info.path}")
+        anon = self.analyse(anonymized, progress=progress, label="anonymized")
+        extra = [self.analyse(p, landmarks=False, progress=progress, label="extra") for p in extras]
+        identity = identity_report(orig.faces, anon.faces, self.embedder, [e.faces for e in extra])
+        compared = compare_signing(
+            (orig.data, orig.conf, orig.info.width), (anon.data, anon.conf, anon.info.width)
+        )
+        video_path = folder / "side_by_side.mp4" if folder is not None and self.config.side_by_side else None
+        temporal = self._joint_pass(orig, anon, identity, video_path, progress)
+        report = {
+            "inputs": {
+                "original": orig.describe(),
+                "anonymized": anon.describe(),
+                "extras": [e.describe() for e in extra],
+            },
+            "config": _config_dict(self.config, self.embedder),
+            "identity": identity,
+            "signing": compared["signing"],
+            "face_grammar": compared["face_grammar"],
+            "temporal": temporal,
+            "series": compared["series"],
+            "warnings": _warnings(orig, anon, identity),
+            "timing": _timing(orig, anon, extra, started),
+            "outputs": {},
+        }
+        report = rpt.jsonable(report)
+        if folder is not None:
+            report["outputs"] = rpt.write_report(report, folder, video_path)
+        return report
+
+    def _joint_pass(self, orig: VideoAnalysis, anon: VideoAnalysis, identity: dict, video: Path | None, progress: bool) -> dict:
+        """Warp error over both videos in step, writing the side-by-side video on the way."""
+        from ..progress import progress_bar
+        from .report import SideBySideWriter
+
+        n = min(orig.frames, anon.frames)
+        meter = WarpErrorMeter(self.config.temporal)
+        per_frame = {p["frame"]: p for p in identity["per_frame"]}
+        writer = SideBySideWriter(video, orig.info, anon.info, self.embedder.threshold) if video else None
+        frames = zip(iter_frames(orig.info), iter_frames(anon.info))
+        try:
+            with progress_bar(total=n, enabled=progress, desc="compare") as bar:
+                for t, (a, b) in enumerate(itertools.islice(frames, n)):
+                    meter.add(a, b)
+                    if writer is not None:
+                        writer.write(t, a, b, _landmarks_at(orig, t), _landmarks_at(anon, t), per_frame.get(t))
+                    bar.update(1)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.close()
+        return meter.result()
+
+    # -- many pairs ------------------------------------------------------------------------------
+
+    def benchmark(self, pairs_dir: str | Path, out_dir: str | Path, *, progress: bool = False) -> dict:
+        """Evaluate every pair under ``pairs_dir`` (see :func:`find_pairs`); one table for all.
+
+        Writes ``out_dir/<pair>/report.json`` (+ html, video as configured) per pair and
+        ``out_dir/benchmark.json``, ``benchmark.csv`` and ``benchmark.html``. A pair that fails
+        (unreadable video, no face) is listed with its error instead of stopping the run.
+        """
+        from ..errors import SignanonError
+        from . import report as rpt
+
+        pairs = find_pairs(pairs_dir)
+        folder = prepare_output_dir(out_dir)
+        rows = []
+        for name, (original, anonymized, extras) in pairs.items():
+            try:
+                result = self.evaluate(original, anonymized, extras, folder / name, progress=progress)
+                rows.append(rpt.summary_row(name, result))
+            except SignanonError as err:
+                rows.append({"clip": name, "error": str(err)})
+        return rpt.write_benchmark(rows, folder)
+
+
+def _landmarks_at(analysis: VideoAnalysis, t: int):
+    if analysis.data is None or t >= len(analysis.data):
+        return None
+    return analysis.data[t], analysis.conf[t]
+
+
+def _config_dict(config: EvaluationConfig, embedder: FaceEmbedder) -> dict:
+    out = asdict(config)
+    out["embedder_weights"] = str(config.embedder_weights) if config.embedder_weights else None
+    out["embedder_name"] = embedder.name
+    return out
+
+
+def _warnings(orig: VideoAnalysis, anon: VideoAnalysis, identity: dict) -> list[str]:
+    notes = []
+    if orig.frames != anon.frames:
+        notes.append(
+            f"frame counts differ (original {orig.frames}, anonymized {anon.frames}); "
+            f"the first {min(orig.frames, anon.frames)} frames are compared"
+        )
+    if (orig.info.width, orig.info.height) != (anon.info.width, anon.info.height):
+        notes.append("frame sizes differ; the anonymized video is resized for the temporal measure")
+    if identity["original_frames_without_face"]:
+        notes.append(
+            f"{identity['original_frames_without_face']} sampled original frames show no detectable "
+            "face; they are left out of the identity measures"
+        )
+    if identity["anonymized_frames_with_several_faces"]:
+        notes.append("some anonymized frames show several faces; the largest one is compared")
+    return notes
+
+
+def _timing(orig: VideoAnalysis, anon: VideoAnalysis, extras: list[VideoAnalysis], started: float) -> dict:
+    sampled = sum(len(a.faces.frames) for a in (orig, anon, *extras))
+    face_s = sum(a.seconds["faces"] for a in (orig, anon, *extras))
+    lm_frames = orig.frames + anon.frames
+    lm_s = orig.seconds["landmarks"] + anon.seconds["landmarks"]
+    return {
+        "face_ms_per_sampled_frame": 1000 * face_s / sampled if sampled else None,
+        "landmarks_ms_per_frame": 1000 * lm_s / lm_frames if lm_frames else None,
+        "seconds_total": time.perf_counter() - started,
+    }
+
+
+def prepare_output_dir(out_dir: str | Path) -> Path:
+    """Create the report folder if needed and check it can be written (OutputError otherwise)."""
+    from ..video import check_output_path
+
+    folder = Path(out_dir).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"report folder is a file, not a folder: {folder}")
+    if not folder.parent.is_dir():
+        raise OutputError(f"parent folder of the report folder does not exist: {folder.parent}")
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"report folder cannot be created ({err.strerror}): {folder}") from None
+    check_output_path(folder / "report.json")
+    return folder
+
+
+def _video_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def find_pairs(pairs_dir: str | Path) -> dict[str, tuple[Path, Path, list[Path]]]:
+    """Pairs of a benchmark folder: one sub-folder per clip holding ``original.<ext>``,
+    ``anonymized.<ext>`` and optionally ``extra*.<ext>`` (more clips of the same signer).
+
+    Returns {sub-folder name: (original, anonymized, extras)} in name order; InputError when the
+    folder is missing or holds no complete pair.
+    """
+    root = Path(pairs_dir).expanduser()
+    if not root.is_dir():
+        raise InputError(f"benchmark folder not found: {root}")
+    pairs = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = _video_files(sub)
+        orig = [p for p in files if p.stem == "original"]
+        anon = [p for p in files if p.stem == "anonymized"]
+        if orig and anon:
+            pairs[sub.name] = (orig[0], anon[0], [p for p in files if p.stem.startswith("extra")])
+    if not pairs:
+        raise InputError(
+            f"no clip pairs in {root}: expected sub-folders each holding original.<ext> and "
+            "anonymized.<ext> (and optionally extra*.<ext> of the same signer)"
+        )
+    return pairs
