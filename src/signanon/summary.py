@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -14,10 +15,14 @@ from typing import Any, Iterator
 
 
 class StageTimer:
-    """Accumulates wall-clock seconds per named stage: ``with timer("render"): ...``."""
+    """Accumulates wall-clock seconds per named stage: ``with timer("render"): ...``.
+
+    Safe to use from several threads; a stage timed on two threads at once adds up both.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -25,7 +30,9 @@ class StageTimer:
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                self.seconds[stage] += elapsed
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in self.seconds.items()}

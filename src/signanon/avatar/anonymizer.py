@@ -25,6 +25,7 @@ from ..video import VideoInfo, VideoWriter, check_output_path, iter_frames, prob
 from .animator import AnimatorConfig, AvatarAnimator, PresenceFader, has_body
 from .renderer import AvatarRenderer
 from .style import AvatarStyle
+from .worker import RenderWorker
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,11 @@ class AvatarAnonymizer:
         ):
             # 2. Landmarks per frame, smoothed, short gaps filled (streamed).
             landmarks = processor.process(self._estimate(info, estimator, timer))
-            # 3. Measure the signer on the first frames, then 4. animate, draw and write every frame.
-            for pose_source in self._animate(landmarks, info, timer, summary):
-                with timer("render"):
-                    frame = renderer.render(pose_source)
-                with timer("encode"):
-                    writer.write(frame)
-                bar.update(1)
+            # 3. Measure the signer on the first frames, then 4. animate every frame and hand it
+            #    to the worker thread, which draws and encodes it.
+            with RenderWorker(renderer.render, writer.write, timer, lambda: bar.update(1)) as worker:
+                for pose in self._animate(landmarks, info, timer, summary):
+                    worker.submit(pose)
             summary.frames_out = writer.frames_written
         summary.fps_out = float(info.fps)
         stats = processor.stats

@@ -1,0 +1,94 @@
+"""Draw and encode on other threads while the main thread runs MediaPipe.
+
+MediaPipe, OpenCV's drawing and the H.264 encoder all release the GIL in their native code, so the
+avatar's drawing and encoding mostly hide behind landmark extraction. Frames are drawn by a small
+pool (two at a time: once MediaPipe is done, the last frames are drawn on both cores) and encoded
+strictly in order by one writer thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+from ..summary import StageTimer
+from .skeleton import AvatarPose
+
+_DONE = object()
+
+
+class RenderWorker:
+    """Consumes :class:`AvatarPose` items: ``render(pose)`` (thread-safe, up to ``threads`` at a
+    time) then ``write(frame)`` in submission order.
+
+    Use as a context manager. :meth:`submit` blocks when ``depth`` frames are in flight (so memory
+    stays bounded) and re-raises the worker's error, if it had one, in the caller's thread; leaving
+    the ``with`` block waits for the last frame and re-raises it too.
+    """
+
+    def __init__(
+        self,
+        render: Callable[[AvatarPose], np.ndarray],
+        write: Callable[[np.ndarray], None],
+        timer: StageTimer,
+        on_frame: Callable[[], None] = lambda: None,
+        depth: int = 8,
+        threads: int = 2,
+    ):
+        self._render, self._write, self._timer, self._on_frame = render, write, timer, on_frame
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="signanon-encode", daemon=True)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="signanon-render")
+
+    def __enter__(self) -> "RenderWorker":
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._stop.set()  # the caller failed: drop what is queued, no more frames are written
+        self._put(_DONE)
+        self._thread.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if exc_type is None:
+            self._raise_if_failed()
+
+    def submit(self, pose: AvatarPose) -> None:
+        self._raise_if_failed()
+        self._put(self._pool.submit(self._timed_render, pose))
+
+    def _timed_render(self, pose: AvatarPose) -> np.ndarray:
+        with self._timer("render"):
+            return self._render(pose)
+
+    def _put(self, item) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item: Future = self._queue.get()
+                if item is _DONE or self._stop.is_set():
+                    return
+                frame = item.result()
+                with self._timer("encode"):
+                    self._write(frame)
+                self._on_frame()
+        except BaseException as err:  # handed to the caller's thread
+            self._error = err
