@@ -1,0 +1,296 @@
+"""``signanon reenact``: animate the face of a SOURCE image with the facial motion of a DRIVING video.
+
+Contract (other tools rely on it):
+
+* The output has exactly the driving video's frame count and frame rate.
+* It shows the SOURCE person: by default the whole source image (a video source: its first frame)
+  at the source's size, its face animated, the rest of the picture still, as LivePortrait outputs
+  it. ``output="crop"`` writes the 256x256 animated face crops instead, as the TPSMM demo does.
+* The face moves like the driver's: expression and head motion, relative to a reference driving
+  frame ("relative", the default; the reference is the most neutral, frontal driving frame unless
+  given) or the driver's absolute mesh/keypoints placed on the source face ("absolute").
+* With a TPSMM checkpoint (``face_model``) the Thin-Plate Spline Motion Model animates the crop;
+  without one the landmark warp of :mod:`.landmark_warp` does (CPU, nothing downloaded).
+* Bad input raises one-line :class:`~signanon.errors.SignanonError` subclasses; the output file is
+  written atomically (never half-written) and the inputs are never modified.
+
+The driving video is read twice (meshes first, then frames): only landmarks are kept in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import InputError, NoPersonError
+from ..progress import progress_bar
+from .face_track import (
+    CROP_SIZE, FaceMeshEstimator, FaceTrack, FaceTrackConfig, crop, detect_faces, face_box, interpolate_gaps,
+    mesh_in_crop, track_from_meshes,
+)  # fmt: skip
+from .landmark_warp import LandmarkAnimator, LandmarkWarpConfig, neutral_frame_index
+from .paste import blend, uncrop
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class ReenactConfig:
+    """Settings of one re-enactment job.
+
+    mode: "relative" or "absolute"; reference: "auto" (most neutral, frontal driving frame) or a
+    driving frame index; output: "source" (the animated source image at its size) or "crop"
+    (256x256 face crops); paste_feather: width of the soft edge, as a fraction of the crop, where
+    the animated crop meets the still source image; device: torch device for TPSMM ("auto" = CUDA
+    when present).
+    """
+
+    mode: str = "relative"
+    reference: str | int = "auto"
+    output: str = "source"
+    track: FaceTrackConfig = field(default_factory=FaceTrackConfig)
+    warp: LandmarkWarpConfig = field(default_factory=LandmarkWarpConfig)
+    paste_feather: float = 0.12
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ReenactSummary:
+    """What a job did: frames written, rate, output size, the reference frame, driving frames with
+    a detected face and frames whose face box was interpolated, the animator used, seconds."""
+
+    output: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+    reference_index: int
+    driving_faces_found: int
+    driving_interpolated: int
+    method: str
+    seconds: float
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+def read_source_image(path: str | Path) -> np.ndarray:
+    """The source picture as RGB uint8 ``(H, W, 3)``: an image file, or a video's first frame."""
+    import cv2
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"source not found: {path}")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        data = np.fromfile(path, np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if image is None:
+            raise InputError(f"source image cannot be decoded: {path}")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    from ..video import iter_frames, probe_video
+
+    info = probe_video(path)
+    frame = next(iter_frames(info), None)
+    if frame is None:  # pragma: no cover - probe_video refuses empty videos
+        raise InputError(f"source video has no frames: {path}")
+    return frame
+
+
+def source_face(image: np.ndarray, config: FaceTrackConfig, where: str = "the source") -> tuple[np.ndarray, np.ndarray]:
+    """The face mesh ``(478, 3)`` (x, y px, z normalised) and square box ``(4,)`` of a still image."""
+    with FaceMeshEstimator(static=True) as estimator:
+        mesh = estimator(image)
+    if mesh is None:
+        raise NoPersonError(f"no face found in {where}: give a picture with one clearly visible face")
+    return mesh, face_box(mesh, config.margin, config.min_side)
+
+
+def resolve_reference(reference: str | int, meshes: np.ndarray, found: np.ndarray, width: int) -> int:
+    """The driving reference index: ``"auto"`` = most neutral, frontal frame; else validated int."""
+    count = len(found)
+    if reference == "auto":
+        metric = np.asarray(meshes, np.float64).copy()
+        metric[..., 2] *= width
+        return neutral_frame_index(metric, found)
+    try:
+        index = int(reference)
+    except (TypeError, ValueError):
+        raise InputError(f"--reference must be 'auto' or a frame number, got {reference!r}") from None
+    if not 0 <= index < count:
+        raise InputError(f"--reference {index} is outside the driving video (frames 0 to {count - 1})")
+    if not found[index]:
+        raise InputError(f"--reference {index}: no face was found in that driving frame")
+    return index
+
+
+def _square_alpha(size: int, feather: float) -> np.ndarray:
+    """float32 ``(size, size)``: 1 inside, a smooth ramp to 0 over ``feather * size`` at the edges."""
+    ramp = max(1.0, feather * size)
+    pos = np.arange(size, dtype=np.float32)
+    edge = np.minimum(pos, size - 1 - pos) / ramp
+    one_d = np.clip(edge, 0.0, 1.0)
+    one_d = one_d * one_d * (3 - 2 * one_d)  # smoothstep
+    return np.minimum(one_d[:, None], one_d[None, :])
+
+
+# --------------------------------------------------------------------------------------------
+# The job
+
+
+class Reenactor:
+    """Drives one ``signanon reenact`` job (the CLI and the Python API use the same object).
+
+    ``Reenactor(config, face_model=None)(source, driving, output)`` -> :class:`ReenactSummary`.
+    ``face_model``: path of a TPSMM checkpoint (``vox.pth.tar`` layout), loaded with
+    :func:`signanon.reenactment.tpsmm.load_tpsmm`; ``animator``: an already built animator with
+    ``animate(source, driving_iter, mode, reference_image)`` and ``size`` (e.g. a
+    :class:`~signanon.reenactment.tpsmm.TPSMMAnimator`); neither = the landmark warp.
+    """
+
+    def __init__(self, config: ReenactConfig = ReenactConfig(), face_model: str | Path | None = None, animator=None):
+        if config.mode not in ("relative", "absolute"):
+            raise InputError(f"--mode must be relative or absolute, got {config.mode!r}")
+        if config.output not in ("source", "crop"):
+            raise InputError(f"output must be 'source' or 'crop', got {config.output!r}")
+        self.config = config
+        self.animator = animator
+        self.face_model = None if face_model is None else Path(face_model).expanduser()
+        if self.face_model is not None and not self.face_model.is_file():
+            raise InputError(f"face model not found: {self.face_model}")
+
+    def __call__(self, source: str | Path, driving: str | Path, output: str | Path, *, progress: bool = True) -> ReenactSummary:
+        from ..video import VideoWriter, check_output_path, iter_frames, probe_video
+
+        start = time.perf_counter()
+        # 1. inputs and output checked before any work
+        info = probe_video(driving)
+        out_path = check_output_path(output, info.path, suffixes=(".mp4",))
+        check_output_path(out_path, source)
+        image = read_source_image(source)
+        mesh, box = source_face(image, self.config.track, f"the source {source}")
+        # 2. driving face meshes, face track and the reference frame
+        with progress_bar(total=info.frame_count, enabled=progress, desc="driving faces") as bar:
+            meshes, found = detect_faces(_counted(iter_frames(info), bar))
+        if not found.any():
+            raise NoPersonError(f"no face found in any frame of the driving video {info.path}")
+        track = track_from_meshes(meshes, found, (info.width, info.height), self.config.track)
+        reference = resolve_reference(self.config.reference, meshes, found, info.width)
+        # 3. animate and write
+        source_crop = crop(image, box)
+        frames = self._animate(source_crop, mesh_in_crop(mesh, box, image.shape[1]), info, track, meshes, reference)
+        compose = self._composer(image, box)
+        height, width = (CROP_SIZE, CROP_SIZE) if self.config.output == "crop" else image.shape[:2]
+        with VideoWriter(out_path, width, height, Fraction(info.fps), input_path=info.path) as writer, progress_bar(
+            total=info.frame_count, enabled=progress, desc="reenact"
+        ) as bar:
+            for face in frames:
+                writer.write(compose(face))
+                bar.update(1)
+        return ReenactSummary(
+            output=str(out_path), frames=writer.frames_written, fps=float(info.fps), width=width, height=height,
+            reference_index=reference, driving_faces_found=int(found.sum()),
+            driving_interpolated=track.interpolated, method="tpsmm" if self._uses_model else "landmark-warp",
+            seconds=time.perf_counter() - start,
+        )  # fmt: skip
+
+    @property
+    def _uses_model(self) -> bool:
+        return self.animator is not None or self.face_model is not None
+
+    def _composer(self, image: np.ndarray, box: np.ndarray):
+        """A function: animated 256x256 crop -> output frame (the crop itself, or the source image
+        with the crop pasted back over a square soft-edged mask)."""
+        if self.config.output == "crop":
+            return lambda face: face
+        import cv2
+
+        from .face_track import uncrop_matrix
+
+        height, width = image.shape[:2]
+        alpha = cv2.warpAffine(
+            _square_alpha(CROP_SIZE, self.config.paste_feather), uncrop_matrix(box, CROP_SIZE), (width, height),
+            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+        )  # fmt: skip
+
+        def compose(face: np.ndarray) -> np.ndarray:
+            placed, _ = uncrop(face, box, image.shape[:2])
+            return blend(image, placed, alpha)
+
+        return compose
+
+    def _animate(
+        self, source_crop: np.ndarray, source_mesh: np.ndarray, info, track: FaceTrack, meshes: np.ndarray, reference: int
+    ) -> Iterator[np.ndarray]:
+        """Animated 256x256 RGB uint8 crops, one per driving frame."""
+        from ..video import iter_frames
+
+        if self._uses_model:
+            animator = self.animator or _load_animator(self.face_model, self.config.device)
+            return _model_frames(animator, self.config.mode, source_crop, info, track, reference)
+        in_crop = np.stack([mesh_in_crop(meshes[t], track.boxes[t], info.width) for t in range(len(meshes))])
+        in_crop = interpolate_gaps(in_crop, track.found)  # frames without a face: from neighbours
+        animator = LandmarkAnimator(self.config.warp, self.config.mode)
+        animator.prepare(source_crop, source_mesh)
+        identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        return (animator(in_crop[t], in_crop[reference], identity, CROP_SIZE) for t in range(len(in_crop)))
+
+
+def _counted(frames, bar):
+    for frame in frames:
+        yield frame
+        bar.update(1)
+
+
+def torch_device(name: str = "auto") -> str:
+    """"auto" -> "cuda" when a GPU is usable, else "cpu"; other names pass through."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load_animator(path: Path, device: str):
+    """A :class:`~.tpsmm.TPSMMAnimator` for the checkpoint at ``path`` (one-line errors)."""
+    from .tpsmm import TPSMMAnimator, load_tpsmm  # needs torch: SignanonError with the install hint
+
+    device = torch_device(device)
+    return TPSMMAnimator(load_tpsmm(path, device), device)
+
+
+def _resized(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    if image.shape[0] == size:
+        return image
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR)
+
+
+def _model_frames(animator, mode: str, source_crop: np.ndarray, info, track: FaceTrack, reference: int):
+    """Animated 256x256 crops from an image-animation model working on ``animator.size`` crops:
+    the driving crops follow the face track; the relative-motion reference is the crop of driving
+    frame ``reference``."""
+    from itertools import islice
+
+    from ..video import iter_frames
+
+    size = int(getattr(animator, "size", CROP_SIZE))
+    ref_frame = next(islice(iter_frames(info), reference, None))
+    ref_crop = crop(ref_frame, track.boxes[reference], size)
+    crops = (crop(frame, track.boxes[t], size) for t, frame in enumerate(iter_frames(info)))
+    frames = animator.animate(_resized(source_crop, size), crops, mode, ref_crop)
+    return (_resized(np.asarray(face, np.uint8), CROP_SIZE) for face in frames)
+
+
+def reenact(
+    source: str | Path, driving: str | Path, output: str | Path, config: ReenactConfig = ReenactConfig(),
+    *, face_model: str | Path | None = None, animator=None, progress: bool = False,
+) -> ReenactSummary:  # fmt: skip
+    """Function form of :class:`Reenactor`: write ``output`` (mp4) and return the summary."""
+    return Reenactor(config, face_model, animator)(source, driving, output, progress=progress)

@@ -1,0 +1,284 @@
+"""The ``extract-faces`` and ``train-face`` sub-commands (TPSMM fine-tuning data and training).
+
+Wired into :mod:`signanon.cli.main` with :func:`add_extract_faces_parser` / :func:`run_extract_faces`
+and :func:`add_train_face_parser` / :func:`run_train_face`. PyTorch is imported only when a command
+runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, NoPersonError, OutputError
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
+
+EPILOG_EXTRACT = """examples:
+  signanon extract-faces sign_videos/ -o faces/sign
+  signanon extract-faces vox_videos/ -o faces/talking --min-frames 32 --format png
+
+Every video of VIDEO_DIR (mp4, mov, webm, mkv, avi, gif) is face-tracked with the MediaPipe face
+mesh (square box with margin, smoothed over time) and cropped to 256x256. Each stretch of frames
+with a face (gaps up to --max-gap frames bridged) of at least --min-frames frames becomes one clip:
+DIR/<video>_<k>/00000.jpg, ... DIR/extract_faces.json records what was found per video.
+"""
+
+EPILOG_TRAIN = """examples:
+  signanon train-face --data talking_heads=faces/talking --data sign_faces=faces/sign \\
+      --init vox.pth.tar --vgg19-weights vgg19-dcbb9e9d.pth --epochs 40 -o runs/face
+  signanon train-face ... -o runs/face --resume          # continue after an interruption
+
+Each batch draws the same number of pairs from every --data source, whatever their sizes. After
+every epoch RUN_DIR/<epoch>-checkpoint.pth.tar is written in the layout of vox.pth.tar (use it with
+--face-model); RUN_DIR/metrics.jsonl has one JSON record per step and per epoch. The perceptual loss
+needs torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth): get them on a connected machine
+with python -c "import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')" (the file is
+then in ~/.cache/torch/hub/checkpoints/).
+"""
+
+
+# ------------------------------------------------------------------------------------------------
+# extract-faces
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How face clips are cut: ``min_frames`` per clip, gaps of up to ``max_gap`` undetected frames
+    bridged, crops of ``size`` pixels written as ``fmt`` (``jpg`` quality 95 or ``png``)."""
+
+    min_frames: int = 16
+    max_gap: int = 5
+    size: int = 256
+    fmt: str = "jpg"
+
+
+def face_segments(found: np.ndarray, min_frames: int, max_gap: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` frame ranges of bool ``found`` ``(T,)``: runs of detections joined over gaps of
+    at most ``max_gap`` frames, trimmed to detected ends, at least ``min_frames`` long."""
+    hits = np.nonzero(np.asarray(found, bool))[0]
+    segments: list[tuple[int, int]] = []
+    if len(hits) == 0:
+        return segments
+    start = prev = int(hits[0])
+    for t in hits[1:]:
+        t = int(t)
+        if t - prev - 1 > max_gap:
+            segments.append((start, prev + 1))
+            start = t
+        prev = t
+    segments.append((start, prev + 1))
+    return [(a, b) for a, b in segments if b - a >= min_frames]
+
+
+def _write_clip(folder: Path, frames: list[np.ndarray], fmt: str) -> None:
+    """Write frames to ``folder`` atomically (a ``.partial`` folder renamed at the end)."""
+    import cv2
+
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "jpg" else []
+    for i, frame in enumerate(frames):
+        if not cv2.imwrite(str(partial / f"{i:05d}.{fmt}"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params):
+            shutil.rmtree(partial, ignore_errors=True)
+            raise OutputError(f"cannot write face crops to {partial}")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(partial, folder)
+
+
+def extract_video_faces(video: Path, out_dir: Path, config: ExtractConfig = ExtractConfig()) -> dict:
+    """Cut one video into face-crop clips under ``out_dir``; returns a record of what was found.
+
+    Raises InputError (unreadable video) or NoPersonError (no face in any frame).
+    """
+    from ..video import iter_frames, probe_video
+    from .face_track import crop, track_faces
+
+    info = probe_video(video)
+    track = track_faces(video)
+    segments = face_segments(track.found, config.min_frames, config.max_gap)
+    starts = {a: k for k, (a, _) in enumerate(segments)}
+    clips, current, buffer = [], None, []
+    for t, frame in enumerate(iter_frames(info)):
+        if t in starts:
+            current, buffer = starts[t], []
+        if current is not None:
+            buffer.append(crop(frame, track.boxes[t], config.size))
+            if t + 1 == segments[current][1]:
+                folder = out_dir / f"{video.stem}_{current:03d}"
+                _write_clip(folder, buffer, config.fmt)
+                clips.append(folder.name)
+                current, buffer = None, []
+    return {"video": video.name, "frames": len(track), "frames_with_face": int(track.found.sum()),
+            "clips": clips, "clip_frames": [b - a for a, b in segments]}
+
+
+def extract_faces(video_dir: Path, out_dir: Path, config: ExtractConfig = ExtractConfig(), progress: bool = True) -> dict:
+    """Run :func:`extract_video_faces` on every video of ``video_dir``; write ``extract_faces.json``.
+
+    Videos that cannot be read or show no face are skipped and listed. Returns the summary dict.
+    """
+    from ..progress import progress_bar
+
+    video_dir, out_dir = Path(video_dir).expanduser(), Path(out_dir).expanduser()
+    if not video_dir.is_dir():
+        raise InputError(f"video folder {video_dir} not found")
+    videos = sorted(p for p in video_dir.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    if not videos:
+        raise InputError(f"video folder {video_dir} holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+    if out_dir.resolve() == video_dir.resolve():
+        raise OutputError(f"output folder {out_dir} must differ from the video folder")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"cannot create {out_dir}: {out_dir.parent} does not exist")
+    out_dir.mkdir(exist_ok=True)
+    records, skipped = [], []
+    with progress_bar(len(videos), enabled=progress, desc="extract-faces", unit="video") as bar:
+        for video in videos:
+            try:
+                records.append(extract_video_faces(video, out_dir, config))
+            except (InputError, NoPersonError) as err:
+                skipped.append({"video": video.name, "reason": str(err)})
+            bar.update(1)
+    summary = {"videos": len(videos), "clips": sum(len(r["clips"]) for r in records), "per_video": records,
+               "skipped": skipped, "min_frames": config.min_frames, "max_gap": config.max_gap, "size": config.size}
+    (out_dir / "extract_faces.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def add_extract_faces_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``extract-faces`` to the ``signanon`` sub-commands."""
+    p = subparsers.add_parser(
+        "extract-faces",
+        help="cut the videos of a folder into 256x256 face-crop clips (training data for train-face)",
+        description="Face-track every video of a folder and write square face crops, one folder of "
+        "frames per clip, for fine-tuning the face re-enactment model.",
+        epilog=EPILOG_EXTRACT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("video_dir", type=Path, metavar="VIDEO_DIR", help="folder of videos")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="folder for the clips (created)")
+    p.add_argument("--min-frames", type=int, default=16, help="shortest clip, in frames (default 16)")
+    p.add_argument("--max-gap", type=int, default=5, help="frames without a face bridged inside a clip (default 5)")
+    p.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256, the model's size)")
+    p.add_argument("--format", choices=["jpg", "png"], default="jpg", help="frame files (default jpg, quality 95)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
+    return p
+
+
+def run_extract_faces(args: argparse.Namespace) -> None:
+    """Run a parsed ``extract-faces`` command line (errors propagate as SignanonError)."""
+    if args.min_frames < 2 or args.max_gap < 0 or args.size < 16:
+        raise InputError("--min-frames must be at least 2, --max-gap 0 or more, --size at least 16")
+    config = ExtractConfig(min_frames=args.min_frames, max_gap=args.max_gap, size=args.size, fmt=args.format)
+    summary = extract_faces(args.video_dir, args.output, config, progress=not args.quiet)
+    if not args.quiet:
+        print(f"wrote {summary['clips']} clips from {summary['videos']} videos to {args.output} "
+              f"({len(summary['skipped'])} skipped)", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------
+# train-face
+# ------------------------------------------------------------------------------------------------
+def parse_data_sources(values: list[str]) -> list[tuple[str, Path]]:
+    """``["name=DIR", ...]`` -> ``[(name, Path)]``; InputError on bad or repeated names."""
+    sources, names = [], set()
+    for value in values or []:
+        name, sep, folder = value.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise InputError(f"--data must look like NAME=DIR (e.g. sign_faces=faces/sign), got {value!r}")
+        if name in names:
+            raise InputError(f"--data name {name!r} given twice")
+        names.add(name)
+        sources.append((name.strip(), Path(folder).expanduser()))
+    if not sources:
+        raise InputError("give at least one --data NAME=DIR")
+    return sources
+
+
+def add_train_face_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``train-face`` to the ``signanon`` sub-commands."""
+    p = subparsers.add_parser(
+        "train-face",
+        help="fine-tune the face re-enactment model (TPSMM) on face-crop clips",
+        description="Fine-tune the Thin-Plate Spline Motion Model on a balanced mix of face-crop "
+        "clip folders (from extract-faces), with the TPSMM losses: multi-scale VGG19 perceptual, "
+        "equivariance, warp and background.",
+        epilog=EPILOG_TRAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", action="append", metavar="NAME=DIR", required=True,
+                   help="a clip folder and its name; repeat for each source (batches are balanced over sources)")
+    p.add_argument("--init", type=Path, metavar="PATH", help="checkpoint to start from (vox.pth.tar); required unless --resume")
+    p.add_argument("--vgg19-weights", type=Path, metavar="PATH", help="torchvision VGG19 weights (vgg19-dcbb9e9d.pth)")
+    p.add_argument("--epochs", type=int, default=40, help="epochs in all (default 40, as DiffSLVA)")
+    p.add_argument("--batch-size", type=int, default=8, help="pairs per step (default 8)")
+    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    p.add_argument("--steps-per-epoch", type=int, default=0,
+                   help="steps per epoch (default: every clip of the largest source once per epoch)")
+    p.add_argument("--workers", type=int, default=2, help="data-loading processes (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--keep-checkpoints", type=int, default=0, metavar="N",
+                   help="keep only the last N epoch checkpoints (default 0: keep all)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default auto: cuda if present)")
+    p.add_argument("--model-size", choices=["vox-256", "tiny"], default="vox-256",
+                   help="network sizes (default vox-256, the published model; tiny: a small model for smoke tests)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in RUN_DIR (same settings)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="RUN_DIR", help="folder for checkpoints and metrics")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
+    return p
+
+
+def _train_config(args: argparse.Namespace, run_dir: Path):
+    """The TrainConfig of the command line; on --resume, the saved one with the new --epochs."""
+    from .training import TrainConfig, latest_checkpoint, read_saved_config
+
+    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.workers < 0:
+        raise InputError("--epochs and --batch-size must be at least 1, --lr positive, --workers 0 or more")
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         steps_per_epoch=args.steps_per_epoch, num_workers=args.workers,
+                         keep_checkpoints=args.keep_checkpoints)
+    if args.resume:
+        if not run_dir.is_dir() or latest_checkpoint(run_dir) is None:
+            raise InputError(f"--resume: no checkpoint in {run_dir}")
+        saved = read_saved_config(run_dir)
+        if saved is not None:
+            config = replace(saved, epochs=args.epochs, num_workers=args.workers)
+    return config
+
+
+def run_train_face(args: argparse.Namespace) -> None:
+    """Run a parsed ``train-face`` command line (errors propagate as SignanonError)."""
+    from ..progress import progress_bar
+    from .tpsmm.model import CONFIGS
+    from .training import (FaceClipFolder, Trainer, build_model_for_training, check_run_dir, load_vgg19,
+                           resolve_device)
+
+    # 1. check everything cheap first: sources, run folder, options, device, VGG19 file
+    sources = [FaceClipFolder(folder, name) for name, folder in parse_data_sources(args.data)]
+    run_dir = check_run_dir(args.output, args.resume)
+    config = _train_config(args, run_dir)
+    if not args.resume and args.init is None:
+        raise InputError("--init PATH is required (the published vox.pth.tar) unless --resume")
+    device = resolve_device(args.device)
+    vgg = load_vgg19(args.vgg19_weights, device)
+    # 2. the model: from --init, or (resume) from the last checkpoint of RUN_DIR
+    model = build_model_for_training(None if args.resume else args.init, CONFIGS[args.model_size])
+    trainer = Trainer(model, sources, vgg, run_dir, config, device)
+    if args.resume:
+        trainer.resume()
+    # 3. train, one checkpoint per epoch
+    total = max(0, config.epochs - trainer.start_epoch) * trainer.steps_per_epoch()
+    with progress_bar(total, enabled=not args.quiet, desc="train-face", unit="step") as bar:
+        written = trainer.fit(progress=bar)
+    if not args.quiet:
+        last = written[-1] if written else "nothing (all epochs already done)"
+        print(f"trained epochs {trainer.start_epoch - len(written)}..{config.epochs - 1} on {device}; "
+              f"last checkpoint: {last}; metrics: {trainer.metrics_path}", file=sys.stderr)
