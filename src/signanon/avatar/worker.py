@@ -2,8 +2,10 @@
 
 MediaPipe, OpenCV's drawing and the H.264 encoder all release the GIL in their native code, so the
 avatar's drawing and encoding mostly hide behind landmark extraction. Frames are drawn by a small
-pool (two at a time: once MediaPipe is done, the last frames are drawn on both cores) and encoded
-strictly in order by one writer thread.
+pool and encoded strictly in order by one writer thread. While the caller is still submitting (and
+MediaPipe is busy) one frame is drawn at a time, since the drawing code's Python parts compete
+with the main thread for the GIL; once the caller is done, the remaining frames (all of them, for a
+clip shorter than the calibration window) are drawn ``threads`` at a time.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ class RenderWorker:
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="signanon-encode", daemon=True)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="signanon-render")
+        self._threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="signanon-render")
+        self._drawing = threading.Semaphore(1)  # widened to `threads` when the caller is done
 
     def __enter__(self) -> "RenderWorker":
         self._thread.start()
@@ -53,6 +57,8 @@ class RenderWorker:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self._stop.set()  # the caller failed: drop what is queued, no more frames are written
+        for _ in range(self._threads - 1):
+            self._drawing.release()  # the main thread is idle now: draw the tail on every core
         self._put(_DONE)
         self._thread.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -64,7 +70,7 @@ class RenderWorker:
         self._put(self._pool.submit(self._timed_render, pose))
 
     def _timed_render(self, pose: AvatarPose) -> np.ndarray:
-        with self._timer("render"):
+        with self._drawing, self._timer("render"):
             return self._render(pose)
 
     def _put(self, item) -> None:
