@@ -49,12 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     anon.add_argument("input", type=Path, help="video to anonymize (mp4, mov, webm, mkv, avi, gif, ...)")
     anon.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (H.264)")
-    anon.add_argument("--method", choices=["avatar"], default="avatar", help="anonymization method (default: avatar)")
+    anon.add_argument(
+        "--method",
+        choices=["avatar", "diffusion"],
+        default="avatar",
+        help="avatar: synthetic signer, CPU, no downloads (default); diffusion: DiffSLVA, Stable "
+        "Diffusion 1.5 + ControlNet, needs the weights listed by 'signanon doctor' and a GPU",
+    )
     anon.add_argument("--palette", choices=sorted(PALETTES), default="default", help="avatar colours (default: default)")
     anon.add_argument("--background", metavar="COLOUR", help="background colour, #rrggbb or r,g,b")
     anon.add_argument("--keep-audio", action="store_true", help="copy the audio track (dropped by default: voices identify people)")
     anon.add_argument("--summary", type=Path, metavar="JSON", help="write a run summary (frames, rates, seconds per stage) here")
     anon.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
+    from ..diffusion.cli import add_diffusion_arguments, add_doctor_parser
+
+    add_diffusion_arguments(anon)
 
     pose = sub.add_parser(
         "pose",
@@ -70,12 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     pose.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
 
     from ..evaluation.cli import add_evaluate_parser
+    from ..reenactment.cli import add_reenact_parser
+    from ..reenactment.train_cli import add_extract_faces_parser, add_train_face_parser
 
     add_evaluate_parser(sub)
+    add_reenact_parser(sub)
+    add_extract_faces_parser(sub)
+    add_train_face_parser(sub)
+    add_doctor_parser(sub)
     return parser
 
 
 def _cmd_anonymize(args: argparse.Namespace) -> None:
+    if args.method == "diffusion":
+        _cmd_anonymize_diffusion(args)
+        return
     from dataclasses import replace
 
     from ..avatar.anonymizer import AvatarAnonymizer, AvatarConfig
@@ -100,6 +118,31 @@ def _cmd_anonymize(args: argparse.Namespace) -> None:
             f"in {summary.seconds_total:.1f} s; frames without a person: {summary.frames_without_person}",
             file=sys.stderr,
         )
+
+
+def _cmd_anonymize_diffusion(args: argparse.Namespace) -> None:
+    from ..diffusion.cli import run_diffusion
+
+    run_diffusion(args)  # writes --summary and prints the final line itself
+
+
+def _cmd_extract_faces(args: argparse.Namespace) -> None:
+    from ..reenactment.train_cli import run_extract_faces
+
+    run_extract_faces(args)
+
+
+def _cmd_train_face(args: argparse.Namespace) -> None:
+    from ..reenactment.train_cli import run_train_face
+
+    run_train_face(args)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit status 1 while a required weight is missing, so scripts can check readiness."""
+    from ..diffusion.cli import run_doctor
+
+    return 1 if run_doctor(args) else 0
 
 
 def _cmd_pose(args: argparse.Namespace) -> None:
@@ -141,7 +184,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     run_evaluate(args)
 
 
-COMMANDS = {"anonymize": _cmd_anonymize, "pose": _cmd_pose, "evaluate": _cmd_evaluate}
+def _cmd_reenact(args: argparse.Namespace) -> None:
+    from ..reenactment.cli import run_reenact
+
+    run_reenact(args)
+
+
+COMMANDS = {
+    "anonymize": _cmd_anonymize,
+    "pose": _cmd_pose,
+    "evaluate": _cmd_evaluate,
+    "reenact": _cmd_reenact,
+    "extract-faces": _cmd_extract_faces,
+    "train-face": _cmd_train_face,
+    "doctor": _cmd_doctor,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if not debug and argv is None:
         _silence_native_logs()
     try:
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except SignanonError as err:
         print(f"signanon: error: {err}", file=sys.stderr)
         return 1
@@ -166,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return int(status or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

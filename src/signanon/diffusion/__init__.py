@@ -1,0 +1,15 @@
+"""The diffusion anonymizer (DiffSLVA): Stable Diffusion 1.5 + ControlNet (HED or Canny), zero-shot,
+with Rerender-A-Video-style temporal consistency.
+
+Nothing heavy is imported here: :mod:`signanon.diffusion.cli` is imported by the command line, and
+torch/diffusers load only when a run starts. The pieces:
+
+* :mod:`.weights` - :class:`DiffusionComponents` and :func:`load_components` (offline loading)
+* :mod:`.attention` - :class:`CrossFrameAttnProcessor` and its shared :class:`CrossFrameState`
+* :mod:`.pipeline` - :class:`VideoTranslationPipeline` (one frame through SDEdit + ControlNet + DDIM)
+* :mod:`.runner` - :class:`DiffusionAnonymizer` / :class:`DiffusionConfig` (a whole video, with resume)
+* :mod:`.control`, :mod:`.flow`, :mod:`.fusion`, :mod:`.propagation` - control maps, optical flow,
+  temporal fusion and key-frame propagation
+"""
+
+INSTALL_HINT = 'the diffusion method needs PyTorch and diffusers: pip install -e ".[diffusion]"'

@@ -1,0 +1,464 @@
+"""The diffusion anonymizer (DiffSLVA): a signing video in, the same signing by a text-described
+person out. Drives :class:`~signanon.diffusion.pipeline.VideoTranslationPipeline` over a video.
+
+    anonymizer = DiffusionAnonymizer(DiffusionConfig(prompt="a woman in CG style, short red hair"))
+    summary = anonymizer(Path("in.mp4"), Path("out.mp4"))
+
+* **Streaming**: frames are decoded one at a time and resized to the working size (short side
+  ``resolution``, both sides multiples of 64). Held in memory: the first frame, the previous key
+  frame, and for ``keyframe_interval`` K > 1 the input frames since the last key frame.
+* **Key frames** every K frames and the last frame are diffused; frames between two key frames are
+  propagated from both along optical flow (:func:`~signanon.diffusion.propagation.propagate_between`).
+* **Resume**: each finished key frame is kept as a lossless PNG in ``.OUTPUT.signanon-cache/`` beside
+  the output, under a manifest holding a hash of the input file and of every setting that changes
+  the result. Re-running the same command skips the finished key frames (the first frame is
+  re-diffused once, to rebuild the cross-frame attention and fusion references it provides; the
+  previous key frame then serves as a pixel-level reference only). The video is written atomically
+  and the cache folder is removed on success.
+* **Fails closed**: an error aborts the run with no output file; a frame whose decoded image is not
+  finite (fp16 overflow) is written black, never as the source frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, OutputError
+from ..progress import progress_bar
+from ..summary import RunSummary, StageTimer
+from ..video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
+from .fusion import FusionConfig
+from .pipeline import NEGATIVE_PROMPT, QUALITY_SUFFIX, SamplingConfig
+from .weights import CONTROLNET_IDS, SD15_ID, DiffusionComponents
+
+CACHE_VERSION = 1
+DEFAULT_PROMPT = "a man in CG style, blond hair, is making gestures"
+RESOLUTION_MULTIPLE = 64
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Everything that shapes a diffusion run; the CLI, batch and web front-ends all build one.
+
+    ``model``/``controlnet``/``vae``: folder, cached Hub id or single file (``controlnet`` None:
+    the public ControlNet for ``control``). ``model_config``: diffusers folder describing a
+    single-file model's architecture (None: SD-1.5). ``control``: "hed" or "canny".
+    ``hed_weights``: ``ControlNetHED.pth`` (None: the copy in the Hugging Face cache).
+    ``prompt`` gets ``QUALITY_SUFFIX`` appended when ``quality_suffix``. ``resolution``: short
+    side of the working size, rounded to a multiple of 64. ``keyframe_interval``: K.
+    ``device``: auto|cpu|cuda|mps. ``face_enhance``: DiffSLVA's facial-expression enhancement
+    (:mod:`~signanon.diffusion.face_stage`); ``face_model``: a TPSMM checkpoint for it (None: the
+    landmark-driven warp, no download).
+    """
+
+    model: str = SD15_ID
+    controlnet: str | None = None
+    control: str = "hed"
+    hed_weights: str | None = None
+    vae: str | None = None
+    model_config: str | None = None
+    prompt: str = DEFAULT_PROMPT
+    negative_prompt: str = NEGATIVE_PROMPT
+    quality_suffix: bool = True
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    temporal_fusion: bool = True
+    resolution: int = 512
+    keyframe_interval: int = 1
+    device: str = "auto"
+    face_enhance: bool = True  # re-enact each face with the original's facial motion
+    face_model: str | None = None  # TPSMM checkpoint (vox.pth.tar layout); None: landmark warp
+
+    def __post_init__(self) -> None:
+        if self.control not in ("hed", "canny"):
+            raise InputError(f"unknown control type {self.control!r}: use hed or canny")
+        if self.keyframe_interval < 1:
+            raise InputError(f"--keyframe-interval must be at least 1, got {self.keyframe_interval}")
+        if self.resolution < RESOLUTION_MULTIPLE:
+            raise InputError(f"--resolution must be at least {RESOLUTION_MULTIPLE}, got {self.resolution}")
+
+    @property
+    def controlnet_spec(self) -> str:
+        return self.controlnet if self.controlnet is not None else CONTROLNET_IDS[self.control]
+
+    @property
+    def full_prompt(self) -> str:
+        return self.prompt + QUALITY_SUFFIX if self.quality_suffix else self.prompt
+
+
+@dataclass
+class DiffusionRunSummary(RunSummary):
+    """:class:`RunSummary` plus the diffusion counts (all at the top level of the JSON)."""
+
+    unet_evaluations: int = 0  # UNet forward samples (a batched cond+uncond call counts 2)
+    key_frames: int = 0  # frames diffused in this run (including a re-diffused first frame)
+    key_frames_resumed: int = 0  # finished key frames taken from the resume cache
+    frames_propagated: int = 0  # frames built from two key frames along flow
+    frames_blank: int = 0  # frames written black because they could not be produced
+    working_size: tuple[int, int] = (0, 0)  # (width, height) the frames were diffused at
+
+
+def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
+    """``(w, h)``: the short side ``resolution`` rounded to a multiple of 64, the long side scaled
+    with the aspect ratio and rounded to a multiple of 64 (at least 64)."""
+    m = RESOLUTION_MULTIPLE
+    short = max(m, int(round(resolution / m)) * m)
+    if width <= height:
+        return short, max(m, int(round(height * short / width / m)) * m)
+    return max(m, int(round(width * short / height / m)) * m), short
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    shrink = size[0] < image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    """A hidden working file beside ``path`` (same folder, so the final rename stays atomic)."""
+    return path.parent / f".{path.stem}.{tag}{path.suffix}"
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class KeyFrameCache:
+    """Finished key frames of one run, beside the output: ``.NAME.signanon-cache/`` holding
+    ``manifest.json`` (the run's key) and ``key_NNNNNN.png`` (working-size RGB, lossless).
+
+    A cache whose manifest does not match ``key`` is emptied first."""
+
+    def __init__(self, output: Path, key: str):
+        self.folder = output.parent / f".{output.name}.signanon-cache"
+        self.key = key
+        manifest = self.folder / "manifest.json"
+        try:
+            found = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            found = None
+        if not isinstance(found, dict) or found.get("key") != key:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            try:
+                self.folder.mkdir()
+                self._atomic_write(manifest, json.dumps({"version": CACHE_VERSION, "key": key}).encode())
+            except OSError as err:
+                raise OutputError(f"cannot create the resume cache {self.folder}: {err.strerror}") from None
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"key_{index:06d}.png"
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def load(self, index: int, size: tuple[int, int]) -> np.ndarray | None:
+        """The cached key frame ``(h, w, 3)`` uint8 RGB, or None (missing, unreadable, other size)."""
+        import cv2
+
+        path = self._path(index)
+        if not path.is_file():
+            return None
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None or (bgr.shape[1], bgr.shape[0]) != size:
+            return None
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+
+    def save(self, index: int, image: np.ndarray) -> None:
+        import cv2
+
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]))
+        if ok:
+            self._atomic_write(self._path(index), png.tobytes())
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class DiffusionAnonymizer:
+    """Drives one diffusion run; safe to reuse for several videos (each run starts afresh).
+
+    ``components``: already loaded models (tests, batch jobs); None loads them from the config on
+    the first run (:func:`~signanon.diffusion.weights.load_components`) and keeps them.
+    """
+
+    method = "diffusion"
+
+    def __init__(self, config: DiffusionConfig = DiffusionConfig(), components: DiffusionComponents | None = None):
+        self.config = config
+        self.components = components
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def _load(self, timer: StageTimer) -> DiffusionComponents:
+        if self.components is None:
+            from .weights import load_components
+
+            c = self.config
+            with timer("load"):
+                self.components = load_components(
+                    c.model, c.controlnet_spec, c.vae, c.device, config=c.model_config
+                )
+        return self.components
+
+    def _hed_weights(self) -> Path | None:
+        if self.config.control != "hed":
+            return None
+        from .weights import resolve_hed_weights
+
+        return resolve_hed_weights(self.config.hed_weights)
+
+    def _control_mapper(self, components: DiffusionComponents, hed: Path | None):
+        from .control import ControlMapper
+
+        return ControlMapper(self.config.control, hed_weights=hed, device=str(components.device))
+
+    def run_key(self, info: VideoInfo, components: DiffusionComponents) -> str:
+        """Hash of the input file and every setting that changes the output (the resume key)."""
+        settings = dataclasses.asdict(self.config)
+        for unrelated in ("device", "face_enhance", "face_model"):  # the cache holds pre-enhancement key frames
+            settings.pop(unrelated)
+        settings.update(device=str(components.device), dtype=str(components.dtype), version=CACHE_VERSION)
+        digest = hashlib.sha256(_file_digest(info.path).encode())
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        return digest.hexdigest()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        input_path: str | Path,
+        output_path: str | Path,
+        *,
+        keep_audio: bool = False,
+        progress: bool = True,
+        ablation: str | Path | None = None,
+    ) -> DiffusionRunSummary:
+        """Anonymize ``input_path`` into ``output_path``. ``ablation``: also write a side-by-side
+        video there (original | without | with face enhancement), as in DiffSLVA's Figures 6-7."""
+        from .pipeline import VideoTranslationPipeline
+
+        started = time.perf_counter()
+        timer = StageTimer()
+        # 1. Check the input and the output paths before any work.
+        with timer("probe"):
+            info = probe_video(input_path)
+            output = check_output_path(output_path, info.path, suffixes=(".mp4",))
+            if ablation is not None:
+                ablation = check_output_path(ablation, info.path, suffixes=(".mp4",))
+                if ablation == output:
+                    raise OutputError(f"the ablation video cannot be the output itself: {ablation}")
+            face_model = self.config.face_model
+            if self.config.face_enhance and face_model is not None and not Path(face_model).is_file():
+                raise InputError(f"face model not found: {face_model} (a TPSMM checkpoint such as vox.pth.tar)")
+        size = working_size(info.width, info.height, self.config.resolution)
+        summary = DiffusionRunSummary(
+            method=self.method, input=str(info.path), output=str(output), frames_in=info.frame_count,
+            fps_in=float(info.fps), width=info.width, height=info.height,
+            audio_kept=keep_audio and info.has_audio, working_size=size,
+        )
+        # 2. Weights (all located before any is loaded), control maps, the resume cache.
+        hed = self._hed_weights()
+        components = self._load(timer)
+        control = self._control_mapper(components, hed)
+        with timer("probe"):
+            cache = KeyFrameCache(output, self.run_key(info, components))
+        pipeline = VideoTranslationPipeline(components, self.config.sampling, timer)
+        face = self._face_stage(components)
+        without = None
+        try:
+            # 3. Stream: key frames diffused (or taken from the cache), in-betweens propagated,
+            #    faces re-enacted, frames written in order.
+            with (
+                progress_bar(total=info.frame_count, enabled=progress, desc="diffusion") as bar,
+                VideoWriter(
+                    output, info.width, info.height, info.fps, audio_source=info if keep_audio else None
+                ) as writer,
+            ):
+                if ablation is not None:
+                    without = VideoWriter(_sibling(ablation, "without"), info.width, info.height, info.fps)
+                    without.open()
+
+                def write(frame: np.ndarray) -> None:
+                    with timer("io"):
+                        writer.write(frame)
+                    bar.update(1)
+
+                originals: deque[np.ndarray] = deque()  # decoded, not yet written (face stage)
+                video = _VideoRun(self.config, pipeline, control, cache, timer, summary, size)
+                decoded = self._decode(info, timer, originals if face is not None else None)
+                for frame_out in video.frames(decoded, info.frame_count):
+                    frame_out = _resize(frame_out, (info.width, info.height))
+                    if without is not None:
+                        without.write(frame_out)
+                    if face is None:
+                        write(frame_out)
+                        continue
+                    with timer("face_enhance"):
+                        ready = list(face.push(originals.popleft(), frame_out))
+                    for frame in ready:
+                        write(frame)
+                if face is not None:
+                    with timer("face_enhance"):
+                        rest = list(face.finish())
+                    for frame in rest:
+                        write(frame)
+                summary.frames_out = writer.frames_written
+            if without is not None:
+                without.close()
+        except BaseException:
+            if without is not None:
+                without.abort()
+            raise
+        finally:
+            pipeline.close()
+            if face is not None:
+                face.close()
+        # 4. Done: the ablation video, drop the cache, fill the summary.
+        if ablation is not None:
+            self._write_ablation(info, without.path, output, ablation, timer)
+        cache.remove()
+        summary.fps_out = float(info.fps)
+        summary.unet_evaluations = pipeline.unet_evaluations
+        if face is not None:
+            summary.extra["face_enhance"] = face.stats
+        summary.seconds_per_stage = timer.as_dict()
+        summary.seconds_total = round(time.perf_counter() - started, 4)
+        return summary
+
+    def _face_stage(self, components: DiffusionComponents):
+        if not self.config.face_enhance:
+            return None
+        from .face_stage import FaceStage
+
+        return FaceStage(self.config.face_model, str(components.device))
+
+    @staticmethod
+    def _write_ablation(info: VideoInfo, without: Path, output: Path, ablation: Path, timer: StageTimer) -> None:
+        from ..reenactment.enhance import write_ablation
+
+        try:
+            with timer("io"):
+                write_ablation(info.path, without, output, ablation, fps=info.fps)
+        finally:
+            without.unlink(missing_ok=True)
+
+    @staticmethod
+    def _decode(info: VideoInfo, timer: StageTimer, keep: deque | None = None):
+        """The input frames in order; each is also appended to ``keep`` when given."""
+        frames = iter_frames(info)
+        while True:
+            with timer("io"):
+                frame = next(frames, None)
+            if frame is None:
+                return
+            if keep is not None:
+                keep.append(frame)
+            yield frame
+
+
+class _VideoRun:
+    """The per-video state of one run: references, pending in-between frames, counts."""
+
+    def __init__(self, config: DiffusionConfig, pipeline, control, cache: KeyFrameCache, timer: StageTimer,
+                 summary: DiffusionRunSummary, size: tuple[int, int]):
+        from .fusion import TemporalFusion
+
+        self.config, self.pipeline, self.control, self.cache = config, pipeline, control, cache
+        self.timer, self.summary, self.size = timer, summary, size
+        self.fusion = TemporalFusion(config.fusion) if config.temporal_fusion else None
+        self.first_frame: np.ndarray | None = None  # frame 0 at working size (to rebuild references)
+        self.references_live = False  # the pipeline/fusion hold this run's first-frame references
+        self.resumed: tuple[int, np.ndarray, np.ndarray] | None = None  # last key taken from the cache
+
+    def frames(self, source, frame_count: int):
+        """Yield every output frame (working size, uint8 RGB) in order."""
+        k = self.config.keyframe_interval
+        last = frame_count - 1
+        pending: list[np.ndarray] = []  # input frames since the last key frame (inclusive)
+        key_out: np.ndarray | None = None
+        for index, frame in enumerate(source):
+            with self.timer("io"):
+                frame = _resize(frame, self.size)
+            if index == 0:
+                self.first_frame = frame
+            if index % k and index != last:
+                pending.append(frame)
+                continue
+            out = self.key_frame(index, frame)
+            if key_out is not None and pending[1:]:
+                yield from self.propagate(index, key_out, out, pending + [frame])
+            yield out
+            key_out, pending = out, [frame]
+
+    def key_frame(self, index: int, frame: np.ndarray) -> np.ndarray:
+        """The output of key frame ``index``: from the cache, or diffused and cached."""
+        cached = self.cache.load(index, self.size)
+        if cached is not None:
+            self.summary.key_frames_resumed += 1
+            self.resumed = (index, frame, cached)
+            return cached
+        if self.resumed is not None and not self.references_live:
+            self.rebuild_references()
+        out = self.diffuse(index, frame)
+        self.references_live = True
+        with self.timer("io"):
+            self.cache.save(index, out)
+        return out
+
+    def diffuse(self, index: int, frame: np.ndarray) -> np.ndarray:
+        with self.timer("control_maps"):
+            control = self.control(frame)
+        result = self.pipeline(
+            frame, control, self.config.full_prompt, self.config.negative_prompt, fusion=self.fusion, index=index
+        )
+        self.summary.key_frames += 1
+        if not np.isfinite(result.decoded).all():
+            self.summary.frames_blank += 1  # fail closed: never the source frame
+            return np.zeros_like(frame)
+        return result.image
+
+    def rebuild_references(self) -> None:
+        """After a resume: re-diffuse frame 0 (deterministic, so its attention features and x0 are
+        the original ones), then register the last cached key frame as the pixel-level previous."""
+        index, frame, out = self.resumed
+        self.diffuse(0, self.first_frame)
+        if index != 0:
+            if self.fusion is not None:
+                self.fusion.register(index, frame, out)
+            self.pipeline.cross_frame.forget_previous()
+
+    def propagate(self, index: int, key_a: np.ndarray, key_b: np.ndarray, frames: list[np.ndarray]):
+        from .propagation import propagate_between
+
+        a = index - (len(frames) - 1)
+        flows = self.fusion.flows if self.fusion is not None else None
+        if flows is None:
+            from .flow import FlowCache, FlowEstimator
+
+            flows = FlowCache(FlowEstimator(self.config.fusion.flow_preset))
+        with self.timer("flow"):
+            from_a = [flows.get(a, frames[0], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
+            from_b = [flows.get(index, frames[-1], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
+        with self.timer("propagation"):
+            between = propagate_between(key_a, key_b, frames, from_a, from_b)
+        self.summary.frames_propagated += len(between)
+        yield from between

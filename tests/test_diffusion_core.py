@@ -1,0 +1,402 @@
+"""The diffusion anonymizer's core: weights loading, cross-frame attention, the frame pipeline, the
+video runner with resume, and the CLI glue. Everything runs on tiny random models (tests/diffusion_toy.py)
+on one CPU thread; HF_HUB_OFFLINE=1 (conftest)."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+import diffusion_toy as toy  # noqa: E402
+
+from signanon.diffusion.attention import (  # noqa: E402
+    CrossFrameAttnProcessor,
+    CrossFrameState,
+    cross_frame_layer_names,
+    install_cross_frame_attention,
+    remove_cross_frame_attention,
+)
+from signanon.diffusion.pipeline import NEGATIVE_PROMPT, SamplingConfig, VideoTranslationPipeline  # noqa: E402
+from signanon.diffusion.runner import (  # noqa: E402
+    DiffusionAnonymizer,
+    DiffusionConfig,
+    KeyFrameCache,
+    working_size,
+)
+from signanon.diffusion.weights import MissingWeightError, load_components  # noqa: E402
+from signanon.errors import InputError  # noqa: E402
+from signanon.video import VideoWriter, iter_frames, probe_video  # noqa: E402
+
+STEPS = SamplingConfig(steps=2, strength=1.0)  # 2 DDIM steps run per frame
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two shared cores: OpenMP spinning on two threads makes tiny models 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("toy_weights")
+    toy.save_toy_model_folder(root / "sd")
+    toy.save_toy_controlnet(root / "cn")
+    toy.save_toy_single_file(root / "sd.safetensors")
+    return root
+
+
+@pytest.fixture(scope="module")
+def clip4(tmp_path_factory, data_dir) -> Path:
+    """The first 5 frames of tests/data/asl_house.gif (320x240, 25 fps) as an mp4."""
+    info = probe_video(data_dir / "asl_house.gif")
+    path = tmp_path_factory.mktemp("clip") / "house5.mp4"
+    with VideoWriter(path, info.width, info.height, info.fps) as writer:
+        for frame in itertools.islice(iter_frames(info), 5):
+            writer.write(frame)
+    return path
+
+
+def _frame_and_control(data_dir, size=(64, 64)):
+    import cv2
+
+    frame = next(iter_frames(probe_video(data_dir / "asl_house.gif")))
+    frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    control = np.repeat(cv2.Canny(frame, 100, 200)[..., None], 3, axis=2)
+    return frame, control
+
+
+def _state_diff(a, b) -> float:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert set(sa) == set(sb)
+    return max(float((sa[k].float() - sb[k].float()).abs().max()) for k in sa)
+
+
+# ---- cross-frame attention ------------------------------------------------------------------
+
+
+def test_cross_frame_processor_with_itself_as_reference_equals_default():
+    from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+    torch.manual_seed(0)
+    attn = Attention(query_dim=32, heads=4, dim_head=8).eval()
+    hidden = torch.randn(2, 64, 32)  # (CFG halves, tokens, channels)
+    other = torch.randn(2, 64, 32)
+    with torch.no_grad():
+        default = AttnProcessor2_0()(attn, hidden)
+        state = CrossFrameState()
+        proc = CrossFrameAttnProcessor(state, "layer")
+        state.begin_frame()
+        assert state.mode == "write"
+        written = proc(attn, hidden)
+        state.end_frame()
+        state.begin_frame()
+        assert state.mode == "read"
+        read = proc(attn, hidden)
+        # a different reference frame changes the output: the processor does read the cache
+        state.reset()
+        state.begin_frame()
+        proc(attn, other)
+        state.end_frame()
+        state.begin_frame()
+        crossed = proc(attn, hidden)
+    assert torch.allclose(written, default, atol=1e-5)
+    assert torch.allclose(read, default, atol=1e-5)
+    assert float((crossed - default).abs().max()) > 1e-2
+
+
+def test_cross_frame_installed_on_decoder_self_attention_only():
+    unet = toy.toy_components().unet
+    before = {k: type(v) for k, v in unet.attn_processors.items()}
+    names = install_cross_frame_attention(unet, CrossFrameState())
+    assert names == cross_frame_layer_names(unet) and names
+    for name, proc in unet.attn_processors.items():
+        wrapped = name.startswith("up_blocks.") and ".attn1." in name
+        assert isinstance(proc, CrossFrameAttnProcessor) == wrapped, name
+    remove_cross_frame_attention(unet)
+    assert {k: type(v) for k, v in unet.attn_processors.items()} == before
+
+
+# ---- the frame pipeline ---------------------------------------------------------------------
+
+
+def test_one_frame_equals_diffusers_controlnet_img2img(data_dir):
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+    from PIL import Image
+
+    c = toy.toy_components()
+    frame, control = _frame_and_control(data_dir, (96, 64))
+    reference = StableDiffusionControlNetImg2ImgPipeline(
+        vae=c.vae, text_encoder=c.text_encoder, tokenizer=c.tokenizer, unet=c.unet, controlnet=c.controlnet,
+        scheduler=c.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    reference.set_progress_bar_config(disable=True)
+    expected = reference(
+        prompt="the man", negative_prompt=NEGATIVE_PROMPT, image=Image.fromarray(frame),
+        control_image=Image.fromarray(control), height=64, width=96, num_inference_steps=4, strength=0.75,
+        guidance_scale=7.5, controlnet_conditioning_scale=0.9, generator=torch.Generator("cpu").manual_seed(3),
+        output_type="np", eta=0.0,
+    ).images[0]
+    config = SamplingConfig(steps=4, strength=0.75, guidance=7.5, controlnet_scale=0.9, seed=3,
+                            cross_frame_attention=False)
+    pipe = VideoTranslationPipeline(c, config)
+    out = pipe(frame, control, "the man", NEGATIVE_PROMPT)
+    assert out.decoded.shape == expected.shape == (64, 96, 3)
+    assert float(np.abs(out.decoded - expected).max()) <= 1e-4
+    assert pipe.unet_evaluations == 3 * 2  # int(4 * 0.75) steps, cond + uncond
+    # a different seed gives a different frame (the comparison above can fail)
+    other = VideoTranslationPipeline(c, SamplingConfig(steps=4, strength=0.75, seed=4, cross_frame_attention=False))
+    assert float(np.abs(other(frame, control, "the man").decoded - expected).max()) > 1e-3
+
+
+def test_static_video_gives_equal_frames_with_cross_frame_attention_and_fusion(data_dir):
+    from signanon.diffusion.fusion import FusionConfig, TemporalFusion
+
+    c = toy.toy_components()
+    frame, control = _frame_and_control(data_dir)
+    plain = VideoTranslationPipeline(c, SamplingConfig(steps=4, strength=1.0, cross_frame_attention=False))
+    alone = plain(frame, control, "the man").decoded
+    pipe = VideoTranslationPipeline(c, SamplingConfig(steps=4, strength=1.0))
+    fusion = TemporalFusion(FusionConfig(shape_period=(0.0, 1.0), adain_period=(0.0, 1.0)))
+    outs = [pipe(frame, control, "the man", fusion=fusion, index=i) for i in range(4)]
+    pipe.close()
+    assert pipe.cross_frame.has_reference and fusion.first is not None
+    # frame 0 has no reference: it is exactly the plain frame
+    assert float(np.abs(outs[0].decoded - alone).max()) == 0.0
+    # measured: decoded frames 1-3 differ from frame 0 by <= 1.0e-3 (AdaIN re-normalisation and
+    # warps at zero flow), uint8 outputs by <= 1 level
+    for out in outs[1:]:
+        assert float(np.abs(out.decoded - outs[0].decoded).max()) <= 5e-3
+        assert int(np.abs(out.image.astype(int) - outs[0].image).max()) <= 2
+    assert pipe.unet_evaluations == 4 * 4 * 2
+
+
+def test_prompt_is_encoded_once_per_video(data_dir):
+    c = toy.toy_components()
+    frame, control = _frame_and_control(data_dir)
+    pipe = VideoTranslationPipeline(c, SamplingConfig(steps=1, strength=1.0, cross_frame_attention=False))
+    calls = []
+    original = c.text_encoder.forward
+    c.text_encoder.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        pipe(frame, control, "the man")
+        pipe(frame, control, "the man")
+    finally:
+        del c.text_encoder.forward
+    assert len(calls) == 2  # positive + negative, once
+
+
+# ---- weights --------------------------------------------------------------------------------
+
+
+def test_model_folder_single_file_and_controlnet_folder_load(toy_dir):
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    reference = toy.toy_components()
+    folder = load_components(toy_dir / "sd", toy_dir / "cn", device="cpu")
+    single = load_components(str(toy_dir / "sd.safetensors"), str(toy_dir / "cn"), device="cpu", config=toy_dir / "sd")
+    for loaded in (folder, single):
+        assert loaded.dtype == torch.float32 and loaded.device.type == "cpu"
+        for name in ("unet", "controlnet", "vae", "text_encoder"):
+            assert _state_diff(getattr(loaded, name), getattr(reference, name)) == 0.0, name
+        assert type(loaded.scheduler).__name__ == "DDIMScheduler"
+        assert loaded.tokenizer("the man").input_ids == reference.tokenizer("the man").input_ids
+        assert all(isinstance(p, AttnProcessor2_0) for p in loaded.unet.attn_processors.values())
+    # a VAE override from a folder (here the toy VAE subfolder)
+    with_vae = load_components(toy_dir / "sd", toy_dir / "cn", vae=toy_dir / "sd" / "vae", device="cpu")
+    assert _state_diff(with_vae.vae, reference.vae) == 0.0
+
+
+@pytest.mark.parametrize(
+    "model, controlnet, named",
+    [
+        ("{d}/missing_sd", "{d}/cn", "missing_sd"),
+        ("{d}/v1-5-pruned-emaonly.safetensors", "{d}/cn", "v1-5-pruned-emaonly.safetensors"),
+        ("signanon-test/no-such-model", "{d}/cn", "signanon-test/no-such-model"),
+        ("{d}/sd", "lllyasviel/sd-controlnet-hed-not-cached", "lllyasviel/sd-controlnet-hed-not-cached"),
+        ("{d}/sd", "{d}/missing_cn", "missing_cn"),
+    ],
+)
+def test_missing_weights_one_line_with_the_download_command(toy_dir, model, controlnet, named):
+    with pytest.raises(MissingWeightError) as err:
+        load_components(model.format(d=toy_dir), controlnet.format(d=toy_dir), device="cpu")
+    message = str(err.value)
+    assert "\n" not in message and named in message and "hf download " in message
+    assert isinstance(err.value, InputError)
+
+
+def test_sd15_tokenizer_is_built_offline_with_clip_ids():
+    from signanon.diffusion.tokenizer import sd15_tokenizer
+
+    tok = sd15_tokenizer()
+    assert len(tok) == 49408 and tok.model_max_length == 77
+    # CLIP ViT-L/14's ids: <|startoftext|> a man in ... <|endoftext|>
+    assert tok("a man in").input_ids == [49406, 320, 786, 530, 49407]
+
+
+def test_doctor_lists_every_weight(capsys):
+    from signanon.diffusion.cli import run_doctor
+    from signanon.diffusion.weights import doctor_report
+
+    rows = doctor_report()
+    names = [r[0] for r in rows]
+    assert any("Stable Diffusion" in n for n in names) and any("HED annotator" in n for n in names)
+    run_doctor(argparse.Namespace())
+    printed = capsys.readouterr().out
+    for name, found, where in rows:
+        assert name in printed and where in printed
+
+
+# ---- the video runner -----------------------------------------------------------------------
+
+
+def _config(**kw) -> DiffusionConfig:
+    return DiffusionConfig(**{"control": "canny", "resolution": 64, "sampling": STEPS, **kw})
+
+
+def test_working_size_rounds_to_64():
+    assert working_size(320, 240, 512) == (704, 512)
+    assert working_size(240, 320, 512) == (512, 704)
+    assert working_size(1920, 1080, 500) == (896, 512)
+    assert working_size(320, 240, 64) == (64, 64)
+
+
+def test_end_to_end_on_a_real_clip(clip4, tmp_path):
+    out = tmp_path / "anon.mp4"
+    summary = DiffusionAnonymizer(_config(), toy.toy_components())(clip4, out, progress=False)
+    info, got = probe_video(clip4), probe_video(out)
+    assert got.frame_count == info.frame_count == summary.frames_out == 5
+    assert got.fps == info.fps and (got.width, got.height) == (info.width, info.height)
+    assert summary.unet_evaluations == 5 * STEPS.steps_run * 2
+    assert '"unet_evaluations": 20' in summary.to_json()
+    for stage in ("control_maps", "text_encoding", "unet", "vae", "io"):
+        assert stage in summary.seconds_per_stage
+    assert not (tmp_path / f".{out.name}.signanon-cache").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anon.mp4"]
+    # the output is not the source: generated frames differ strongly from the input frames
+    first_in = next(iter_frames(info)).astype(int)
+    first_out = next(iter_frames(got)).astype(int)
+    assert np.abs(first_in - first_out).mean() > 20
+
+
+def test_keyframe_interval_propagates_between_key_frames(clip4, tmp_path):
+    out = tmp_path / "anon.mp4"
+    summary = DiffusionAnonymizer(_config(keyframe_interval=2), toy.toy_components())(clip4, out, progress=False)
+    assert summary.frames_out == 5 and probe_video(out).frame_count == 5
+    assert summary.key_frames == 3 and summary.frames_propagated == 2  # keys 0, 2, 4
+    assert summary.unet_evaluations == 3 * STEPS.steps_run * 2
+
+
+def test_resume_skips_finished_key_frames(clip4, tmp_path, monkeypatch):
+    out = tmp_path / "anon.mp4"
+    components = toy.toy_components()
+    original = VideoTranslationPipeline.__call__
+    calls = []
+
+    def crash_after_three(self, *args, **kwargs):
+        if len(calls) == 3:
+            raise RuntimeError("simulated crash")
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VideoTranslationPipeline, "__call__", crash_after_three)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        DiffusionAnonymizer(_config(), components)(clip4, out, progress=False)
+    monkeypatch.setattr(VideoTranslationPipeline, "__call__", original)
+    cache = tmp_path / f".{out.name}.signanon-cache"
+    assert not out.exists()
+    assert sorted(p.name for p in cache.glob("key_*.png")) == ["key_000000.png", "key_000001.png", "key_000002.png"]
+
+    summary = DiffusionAnonymizer(_config(), components)(clip4, out, progress=False)
+    assert summary.key_frames_resumed == 3
+    # frames 3 and 4, plus frame 0 re-diffused once to rebuild the attention/fusion references
+    assert summary.key_frames == 3
+    assert summary.unet_evaluations == 3 * STEPS.steps_run * 2  # a full run costs 5 * 2 * 2
+    assert probe_video(out).frame_count == 5
+    assert not cache.exists()
+
+
+def test_resume_cache_with_other_settings_is_discarded(tmp_path):
+    out = tmp_path / "anon.mp4"
+    first = KeyFrameCache(out, "key-a")
+    first.save(0, np.full((64, 64, 3), 7, np.uint8))
+    assert KeyFrameCache(out, "key-a").load(0, (64, 64)) is not None
+    assert KeyFrameCache(out, "key-b").load(0, (64, 64)) is None
+
+
+def test_a_frame_that_cannot_be_produced_is_written_black(clip4, tmp_path, monkeypatch):
+    out = tmp_path / "anon.mp4"
+    monkeypatch.setattr(VideoTranslationPipeline, "decode", lambda self, latents: np.full((64, 64, 3), np.nan, np.float32))
+    config = _config(sampling=SamplingConfig(steps=1, strength=1.0))
+    summary = DiffusionAnonymizer(config, toy.toy_components())(clip4, out, progress=False)
+    assert summary.frames_blank == 5
+    for frame in iter_frames(probe_video(out)):
+        assert frame.max() <= 3  # black (codec noise aside), never the source
+
+
+# ---- CLI ------------------------------------------------------------------------------------
+
+
+def test_cli_options_default_to_the_config():
+    from signanon.diffusion.cli import add_diffusion_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_diffusion_arguments(parser)
+    assert config_from_args(parser.parse_args([])) == DiffusionConfig()
+    args = parser.parse_args(["--steps", "30", "--strength", "0.5", "--keyframe-interval", "4", "--control", "canny",
+                              "--model", "x.safetensors", "--seed", "7", "--prompt", "a woman"])
+    config = config_from_args(args)
+    assert (config.sampling.steps, config.sampling.strength, config.sampling.seed) == (30, 0.5, 7)
+    assert (config.keyframe_interval, config.control, config.model, config.prompt) == (4, "canny", "x.safetensors", "a woman")
+    with pytest.raises(InputError):
+        config_from_args(parser.parse_args(["--strength", "1.5"]))
+    with pytest.raises(InputError):
+        config_from_args(parser.parse_args(["--keyframe-interval", "0"]))
+
+
+def test_missing_weights_through_run_diffusion_write_nothing(clip4, tmp_path):
+    from signanon.diffusion.cli import add_diffusion_arguments, run_diffusion
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("input", type=Path)
+    parser.add_argument("-o", "--output", type=Path)
+    add_diffusion_arguments(parser)
+    args = parser.parse_args([str(clip4), "-o", str(tmp_path / "o.mp4"), "--model", str(tmp_path / "nope"),
+                              "--control", "canny", "--device", "cpu"])
+    args.quiet = True
+    with pytest.raises(MissingWeightError, match="hf download"):
+        run_diffusion(args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_weights_through_the_command_line(clip4, tmp_path):
+    from signanon.cli.main import build_parser
+
+    anonymize = build_parser()._subparsers._group_actions[0].choices["anonymize"]
+    method = next(a for a in anonymize._actions if "--method" in a.option_strings)
+    if "diffusion" not in (method.choices or []):
+        pytest.skip("--method diffusion is not wired into signanon.cli.main yet")
+    out = tmp_path / "o.mp4"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "signanon.cli.main", "anonymize", str(clip4), "-o", str(out), "--method", "diffusion",
+         "--model", str(tmp_path / "nope"), "--control", "canny", "--device", "cpu", "-q"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "hf download" in lines[0] and "Traceback" not in proc.stderr
+    assert not out.exists()
