@@ -29,14 +29,17 @@ class HolisticConfig:
     static_image_mode: bool = False  # False: track between frames (faster, steadier on video)
 
 
-def _mediapipe_holistic():
+def mediapipe_solution(name: str):
+    """``mediapipe.python.solutions.<name>`` (e.g. "holistic", "face_mesh"), imported on first use;
+    a missing MediaPipe raises a one-line SignanonError with the install command."""
+    import importlib
+
     try:
-        from mediapipe.python.solutions import holistic
+        return importlib.import_module(f"mediapipe.python.solutions.{name}")
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise SignanonError(
             f"MediaPipe is not installed ({err}); install it with: pip install mediapipe==0.10.21"
         ) from None
-    return holistic
 
 
 class HolisticEstimator:
@@ -53,7 +56,7 @@ class HolisticEstimator:
                 "model_complexity must be 1: MediaPipe 0.10.21 ships only that pose model offline"
             )
         self.config = config
-        holistic = _mediapipe_holistic()
+        holistic = mediapipe_solution("holistic")
         self._graph = holistic.Holistic(
             static_image_mode=config.static_image_mode,
             model_complexity=config.model_complexity,

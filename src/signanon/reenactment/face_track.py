@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NoPersonError, SignanonError
+from ..errors import NoPersonError
 from ..landmarks import layout
+from ..landmarks.facemesh import FaceMeshEstimator
 
 N_FACE = layout.N_FACE
 CROP_SIZE = 256
@@ -60,60 +61,7 @@ class FaceTrack:
 
 
 # --------------------------------------------------------------------------------------------
-# Face mesh detection
-
-
-def _mediapipe_face_mesh():
-    try:
-        from mediapipe.python.solutions import face_mesh
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise SignanonError(
-            f"MediaPipe is not installed ({err}); install it with: pip install mediapipe==0.10.21"
-        ) from None
-    return face_mesh
-
-
-class FaceMeshEstimator:
-    """MediaPipe FaceMesh (478 points with irises) on RGB uint8 frames, one face.
-
-    Each call takes an RGB uint8 ``(H, W, 3)`` frame and returns float32 ``(478, 3)`` (x, y pixels,
-    z normalised like the shared layout) or None when no face is found. ``static=True`` detects
-    afresh on every call (photos); False tracks between frames (video). Use as a context manager.
-    """
-
-    def __init__(self, static: bool = False, min_confidence: float = 0.5):
-        face_mesh = _mediapipe_face_mesh()
-        self._graph = face_mesh.FaceMesh(
-            static_image_mode=static,
-            max_num_faces=1,
-            refine_landmarks=True,
-            min_detection_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
-        )
-
-    def __enter__(self) -> "FaceMeshEstimator":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._graph is not None:
-            self._graph.close()
-            self._graph = None
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
-        result = self._graph.process(np.ascontiguousarray(frame))
-        if not result.multi_face_landmarks:
-            return None
-        points = result.multi_face_landmarks[0].landmark
-        if len(points) < N_FACE:
-            return None
-        height, width = frame.shape[:2]
-        xyz = np.array([(p.x * width, p.y * height, p.z) for p in points[:N_FACE]], np.float32)
-        return xyz
+# Face mesh detection (FaceMeshEstimator lives in signanon.landmarks.facemesh)
 
 
 def detect_faces(frames, static: bool = False) -> tuple[np.ndarray, np.ndarray]:

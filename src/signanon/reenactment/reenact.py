@@ -29,8 +29,9 @@ import numpy as np
 
 from ..errors import InputError, NoPersonError
 from ..progress import progress_bar
+from ..landmarks.facemesh import FaceMeshEstimator
 from .face_track import (
-    CROP_SIZE, FaceMeshEstimator, FaceTrack, FaceTrackConfig, crop, detect_faces, face_box, interpolate_gaps,
+    CROP_SIZE, FaceTrack, FaceTrackConfig, crop, detect_faces, face_box, interpolate_gaps,
     mesh_in_crop, track_from_meshes,
 )  # fmt: skip
 from .landmark_warp import LandmarkAnimator, LandmarkWarpConfig, neutral_frame_index
