@@ -300,6 +300,16 @@ def test_keyframe_interval_propagates_between_key_frames(clip4, tmp_path):
     assert summary.unet_evaluations == 3 * STEPS.steps_run * 2
 
 
+def test_tail_after_the_last_key_frame_is_propagated_not_diffused(clip4, tmp_path):
+    out = tmp_path / "anon.mp4"
+    summary = DiffusionAnonymizer(_config(keyframe_interval=4), toy.toy_components())(clip4, out, progress=False)
+    assert summary.frames_out == 5 and probe_video(out).frame_count == 5
+    assert summary.key_frames == 2 and summary.frames_propagated == 3  # keys 0 and 4
+    summary = DiffusionAnonymizer(_config(keyframe_interval=3), toy.toy_components())(clip4, out, progress=False)
+    assert summary.key_frames == 2 and summary.frames_propagated == 3  # keys 0, 3; 4 is the tail
+    assert summary.unet_evaluations == 2 * STEPS.steps_run * 2
+
+
 def test_resume_skips_finished_key_frames(clip4, tmp_path, monkeypatch):
     out = tmp_path / "anon.mp4"
     components = toy.toy_components()

@@ -7,8 +7,10 @@ person out. Drives :class:`~signanon.diffusion.pipeline.VideoTranslationPipeline
 * **Streaming**: frames are decoded one at a time and resized to the working size (short side
   ``resolution``, both sides multiples of 64). Held in memory: the first frame, the previous key
   frame, and for ``keyframe_interval`` K > 1 the input frames since the last key frame.
-* **Key frames** every K frames and the last frame are diffused; frames between two key frames are
-  propagated from both along optical flow (:func:`~signanon.diffusion.propagation.propagate_between`).
+* **Key frames** 0, K, 2K, ... are diffused; frames between two key frames are propagated from
+  both along optical flow (:func:`~signanon.diffusion.propagation.propagate_between`), and the
+  tail after the last key frame from that key frame alone
+  (:func:`~signanon.diffusion.propagation.propagate_from`).
 * **Resume**: each finished key frame is kept as a lossless PNG in ``.OUTPUT.signanon-cache/`` beside
   the output, under a manifest holding a hash of the input file and of every setting that changes
   the result. Re-running the same command skips the finished key frames (the first frame is
@@ -390,17 +392,21 @@ class _VideoRun:
         self.resumed: tuple[int, np.ndarray, np.ndarray] | None = None  # last key taken from the cache
 
     def frames(self, source, frame_count: int):
-        """Yield every output frame (working size, uint8 RGB) in order."""
+        """Yield every output frame (working size, uint8 RGB) in order.
+
+        Key frames are 0, K, 2K, ...; frames between two key frames are built from both, and the
+        tail after the last key frame (fewer than K frames) from the last key frame alone.
+        """
         k = self.config.keyframe_interval
-        last = frame_count - 1
         pending: list[np.ndarray] = []  # input frames since the last key frame (inclusive)
         key_out: np.ndarray | None = None
+        index = -1
         for index, frame in enumerate(source):
             with self.timer("io"):
                 frame = _resize(frame, self.size)
             if index == 0:
                 self.first_frame = frame
-            if index % k and index != last:
+            if index % k:
                 pending.append(frame)
                 continue
             out = self.key_frame(index, frame)
@@ -408,6 +414,8 @@ class _VideoRun:
                 yield from self.propagate(index, key_out, out, pending + [frame])
             yield out
             key_out, pending = out, [frame]
+        if key_out is not None and pending[1:]:
+            yield from self.propagate_tail(index, key_out, pending)
 
     def key_frame(self, index: int, frame: np.ndarray) -> np.ndarray:
         """The output of key frame ``index``: from the cache, or diffused and cached."""
@@ -446,15 +454,31 @@ class _VideoRun:
                 self.fusion.register(index, frame, out)
             self.pipeline.cross_frame.forget_previous()
 
+    def _flows(self):
+        if self.fusion is not None:
+            return self.fusion.flows
+        from .flow import FlowCache, FlowEstimator
+
+        return FlowCache(FlowEstimator(self.config.fusion.flow_preset))
+
+    def propagate_tail(self, last: int, key_out: np.ndarray, frames: list[np.ndarray]):
+        """The frames after the last key frame (``frames[0]`` is its input), from it alone."""
+        from .propagation import propagate_from
+
+        a = last - (len(frames) - 1)
+        flows = self._flows()
+        with self.timer("flow"):
+            pairs = [flows.get(a, frames[0], a + i, f) for i, f in enumerate(frames[1:], 1)]
+        with self.timer("propagation"):
+            tail = propagate_from(key_out, frames, pairs)
+        self.summary.frames_propagated += len(tail)
+        yield from tail
+
     def propagate(self, index: int, key_a: np.ndarray, key_b: np.ndarray, frames: list[np.ndarray]):
         from .propagation import propagate_between
 
         a = index - (len(frames) - 1)
-        flows = self.fusion.flows if self.fusion is not None else None
-        if flows is None:
-            from .flow import FlowCache, FlowEstimator
-
-            flows = FlowCache(FlowEstimator(self.config.fusion.flow_preset))
+        flows = self._flows()
         with self.timer("flow"):
             from_a = [flows.get(a, frames[0], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
             from_b = [flows.get(index, frames[-1], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
