@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -34,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's native log lines (face stage)
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO / "tests" / "data" / "asl_house.gif"
 FIRST_FRAME = 14  # frames 14.. hold fast hand motion

@@ -126,7 +126,7 @@ def test_hed_missing_weights_is_one_line_input_error(tmp_path):
         ControlMapper("hed", missing)
     msg = str(err.value)
     assert "\n" not in msg and str(missing) in msg and HED_DOWNLOAD_COMMAND in msg
-    with pytest.raises(InputError, match="huggingface-cli download lllyasviel/Annotators"):
+    with pytest.raises(InputError, match="hf download lllyasviel/Annotators"):
         ControlMapper("hed", None)
 
 

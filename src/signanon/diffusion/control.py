@@ -43,7 +43,7 @@ __all__ = [
     "safe_step",
 ]
 
-HED_DOWNLOAD_COMMAND = "huggingface-cli download lllyasviel/Annotators ControlNetHED.pth --local-dir DIR"
+HED_DOWNLOAD_COMMAND = "hf download lllyasviel/Annotators ControlNetHED.pth --local-dir DIR"
 
 #: (input channels, output channels, number of 3x3 convolutions) of block1..block5
 HED_BLOCKS: tuple[tuple[int, int, int], ...] = (
