@@ -14,7 +14,8 @@ point 168, x right, y down, z away from the viewer) and turned frontal: the eye 
 the average over all the photos and frames (people look at the camera). Triangles come from
 mediapipe's ``FACEMESH_TESSELATION`` (see :func:`signanon.avatar.face.triangles_from_edges`).
 
-Runs offline: ``python tools/build_canonical_face.py [--data /work/shared/data] [--out PATH]``.
+Runs offline: ``python tools/build_canonical_face.py [--data ../shared/data] [--out PATH]`` (the
+project's shared test data, beside the checkout).
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def build(data: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args()
     points, tris, names = build(args.data)
