@@ -140,3 +140,32 @@ def test_summary_reports_landmark_groups(runs):
     assert s["frames_with"]["FACE_LANDMARKS"] == int((src_conf[:, layout.FACE].max(axis=1) > 0).sum())
     assert s["seconds_per_stage"]["landmarks"] > 0
     assert s["frames_without_person"] == 0
+
+
+def test_every_signer_becomes_the_same_avatar_and_none_is_recognised(runs):
+    """dlib sees one person in the three avatars (the canonical face) and none of the signers:
+    an avatar is nearer to another signer's avatar than to its own signer."""
+    from signanon.evaluation.identity import DlibEmbedder
+
+    embedder = DlibEmbedder()
+
+    def embeddings(path: Path) -> np.ndarray:
+        found = []
+        for i, frame in enumerate(iter_frames(probe_video(path))):
+            if i % 3 == 0 and (faces := embedder.faces(frame)):
+                found.append(faces[0].embedding)
+        return np.array(found)
+
+    def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(a[:, None] - b[None], axis=2)
+
+    avatar = {clip: embeddings(run["out"]) for clip, run in runs.items()}
+    signer = {clip: embeddings(run["src"]) for clip, run in runs.items()}
+    for clip in runs:
+        assert len(avatar[clip]) >= 10 and len(signer[clip]) >= 10
+        own = distances(avatar[clip], signer[clip])
+        assert own.min() > embedder.threshold, f"{clip}: an avatar frame matches its signer"
+        for other in runs:
+            if other != clip:
+                between = distances(avatar[clip], avatar[other]).mean()
+                assert between < embedder.threshold and between < own.mean()
