@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .holistic import mediapipe_solution
+from .holistic import MediaPipeGraph, mediapipe_solution
 from .layout import N_FACE
 
 
-class FaceMeshEstimator:
+class FaceMeshEstimator(MediaPipeGraph):
     """MediaPipe FaceMesh (478 points with irises) on RGB uint8 frames, one face.
 
     Each call takes an RGB uint8 ``(H, W, 3)`` frame and returns float32 ``(478, 3)`` (x, y pixels,
@@ -30,20 +30,8 @@ class FaceMeshEstimator:
             min_tracking_confidence=min_confidence,
         )
 
-    def __enter__(self) -> "FaceMeshEstimator":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._graph is not None:
-            self._graph.close()
-            self._graph = None
-
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+        self._check_frame(frame)
         result = self._graph.process(np.ascontiguousarray(frame))
         if not result.multi_face_landmarks:
             return None

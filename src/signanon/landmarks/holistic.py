@@ -42,7 +42,32 @@ def mediapipe_solution(name: str):
         ) from None
 
 
-class HolisticEstimator:
+class MediaPipeGraph:
+    """What every MediaPipe estimator shares: the graph's lifetime and the frame check.
+
+    Subclasses set ``self._graph`` (a MediaPipe solution object) in ``__init__``.
+    """
+
+    _graph = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._graph is not None:
+            self._graph.close()
+            self._graph = None
+
+    @staticmethod
+    def _check_frame(frame: np.ndarray) -> None:
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+
+
+class HolisticEstimator(MediaPipeGraph):
     """Landmarks of one video, one frame at a time (tracking uses the previous frames).
 
     Use as a context manager, or call :meth:`close`. Each call takes an RGB ``uint8`` frame of
@@ -66,20 +91,8 @@ class HolisticEstimator:
             min_tracking_confidence=config.min_tracking_confidence,
         )
 
-    def __enter__(self) -> "HolisticEstimator":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._graph is not None:
-            self._graph.close()
-            self._graph = None
-
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+        self._check_frame(frame)
         height, width = frame.shape[:2]
         results = self._graph.process(np.ascontiguousarray(frame))
         data = np.zeros((layout.NUM_POINTS, 3), np.float32)
