@@ -117,6 +117,16 @@ def _torch():
     return torch
 
 
+def _hub():
+    """``huggingface_hub`` (it comes with diffusers), or the one-line install hint."""
+    try:
+        import huggingface_hub
+        import huggingface_hub.errors
+    except ImportError:
+        raise InputError(INSTALL_HINT) from None
+    return huggingface_hub
+
+
 def resolve_device(device: str = "auto"):
     """``"auto"`` -> cuda if available, else mps, else cpu. Unavailable explicit choices raise InputError."""
     torch = _torch()
@@ -178,12 +188,11 @@ def _missing_path(
 
 def cached_snapshot(repo_id: str) -> Path | None:
     """The local cache folder of Hub repo ``repo_id``, or None; never touches the network."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-
+    hub = _hub()
+    errors = (hub.errors.LocalEntryNotFoundError, hub.errors.HFValidationError, OSError, ValueError)
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except (LocalEntryNotFoundError, HFValidationError, OSError, ValueError):
+        return Path(hub.snapshot_download(repo_id, local_files_only=True))
+    except errors:
         return None
 
 
@@ -417,9 +426,7 @@ def resolve_hed_weights(spec: str | Path | None) -> Path:
 
 
 def _cached_file(repo_id: str, filename: str) -> Path | None:
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, filename)
+    found = _hub().try_to_load_from_cache(repo_id, filename)
     return Path(found) if isinstance(found, str) else None
 
 
