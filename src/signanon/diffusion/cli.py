@@ -49,7 +49,7 @@ def add_diffusion_arguments(parser: argparse.ArgumentParser) -> argparse._Argume
         help=f"re-enact each face with the original signer's facial motion (default: {'on' if d.face_enhance else 'off'})",
     )  # fmt: skip
     g.add_argument("--face-model", metavar="FILE", help="TPSMM checkpoint (vox.pth.tar) for --face-enhance (default: landmark warp, no download)")
-    g.add_argument("--ablation", metavar="OUT.mp4", help="also write original | without | with face enhancement side by side")
+    g.add_argument("--ablation", metavar="OUT.mp4", help="also write original | without | with face enhancement side by side (it shows the original signer: for review, not for publication)")
     return g
 
 

@@ -43,7 +43,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                     help="face recogniser (default dlib; facenet/arcface need --embedder-weights)")
     ev.add_argument("--embedder-weights", type=Path, metavar="FILE", help="TorchScript or ONNX weights of facenet/arcface")
     ev.add_argument("--flow", choices=["ultrafast", "fast", "medium"], default="medium", help="DIS optical-flow preset (default medium)")
-    ev.add_argument("--no-video", action="store_true", help="do not write the side-by-side video")
+    ev.add_argument("--no-video", action="store_true", help="do not write the side-by-side video (it shows the original signer: keep it private)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no final message")
     return ev
 
