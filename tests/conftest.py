@@ -23,3 +23,16 @@ def sample_clip() -> Path:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+def first_frames_clip(source: Path, frames: int, path: Path) -> Path:
+    """Write the first ``frames`` frames of a real clip to ``path`` (mp4, same size and rate)."""
+    import itertools
+
+    from signanon.video import VideoWriter, iter_frames, probe_video
+
+    info = probe_video(source)
+    with VideoWriter(path, info.width, info.height, info.fps) as writer:
+        for frame in itertools.islice(iter_frames(info), frames):
+            writer.write(frame)
+    return path

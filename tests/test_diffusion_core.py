@@ -5,7 +5,6 @@ on one CPU thread; HF_HUB_OFFLINE=1 (conftest)."""
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import subprocess
 import sys
@@ -17,7 +16,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-import diffusion_toy as toy  # noqa: E402
+import diffusion_toy as toy
+from conftest import first_frames_clip  # noqa: E402
 
 from signanon.diffusion.attention import (  # noqa: E402
     CrossFrameAttnProcessor,
@@ -35,7 +35,7 @@ from signanon.diffusion.runner import (  # noqa: E402
 )
 from signanon.diffusion.weights import MissingWeightError, load_components  # noqa: E402
 from signanon.errors import InputError  # noqa: E402
-from signanon.video import VideoWriter, iter_frames, probe_video  # noqa: E402
+from signanon.video import iter_frames, probe_video  # noqa: E402
 
 STEPS = SamplingConfig(steps=2, strength=1.0)  # 2 DDIM steps run per frame
 REPO = Path(__file__).resolve().parents[1]
@@ -62,12 +62,7 @@ def toy_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def clip4(tmp_path_factory, data_dir) -> Path:
     """The first 5 frames of tests/data/asl_house.gif (320x240, 25 fps) as an mp4."""
-    info = probe_video(data_dir / "asl_house.gif")
-    path = tmp_path_factory.mktemp("clip") / "house5.mp4"
-    with VideoWriter(path, info.width, info.height, info.fps) as writer:
-        for frame in itertools.islice(iter_frames(info), 5):
-            writer.write(frame)
-    return path
+    return first_frames_clip(data_dir / "asl_house.gif", 5, tmp_path_factory.mktemp("clip") / "house5.mp4")
 
 
 def _frame_and_control(data_dir, size=(64, 64)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,13 +10,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import diffusion_toy as toy  # noqa: E402
+import diffusion_toy as toy
+from conftest import first_frames_clip  # noqa: E402
 
 from signanon.diffusion.pipeline import SamplingConfig  # noqa: E402
 from signanon.diffusion.runner import DiffusionAnonymizer, DiffusionConfig  # noqa: E402
 from signanon.landmarks import layout  # noqa: E402
 from signanon.landmarks.holistic import HolisticEstimator  # noqa: E402
-from signanon.video import VideoWriter, iter_frames, probe_video  # noqa: E402
+from signanon.video import iter_frames, probe_video  # noqa: E402
 
 CONFIG = DiffusionConfig(control="canny", resolution=64, sampling=SamplingConfig(steps=2, strength=1.0))
 
@@ -25,12 +25,7 @@ CONFIG = DiffusionConfig(control="canny", resolution=64, sampling=SamplingConfig
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, data_dir) -> Path:
     """The first 6 frames of tests/data/asl_house.gif (a real signer, face in every frame)."""
-    info = probe_video(data_dir / "asl_house.gif")
-    path = tmp_path_factory.mktemp("clip") / "house6.mp4"
-    with VideoWriter(path, info.width, info.height, info.fps) as writer:
-        for frame in itertools.islice(iter_frames(info), 6):
-            writer.write(frame)
-    return path
+    return first_frames_clip(data_dir / "asl_house.gif", 6, tmp_path_factory.mktemp("clip") / "house6.mp4")
 
 
 @pytest.fixture(scope="module")
