@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import NoPersonError
 from ..landmarks.holistic import HolisticConfig, HolisticEstimator
 from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, SmoothingConfig
-from ..progress import progress_bar
+from ..progress import ProgressArg, progress_reporter
 from ..summary import RunSummary, StageTimer
 from ..video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
 from .animator import AnimatorConfig, AvatarAnimator, PresenceFader, has_body
@@ -54,7 +54,7 @@ class AvatarAnonymizer:
         output_path: str | Path,
         *,
         keep_audio: bool = False,
-        progress: bool = True,
+        progress: ProgressArg = True,
     ) -> RunSummary:
         started = time.perf_counter()
         timer = StageTimer()
@@ -75,7 +75,7 @@ class AvatarAnonymizer:
         renderer = AvatarRenderer(info.width, info.height, self.config.style)
         processor = LandmarkProcessor(float(info.fps), self.config.smoothing)
         with (
-            progress_bar(total=info.frame_count, enabled=progress, desc="anonymize") as bar,
+            progress_reporter(info.frame_count, progress, desc="anonymize") as bar,
             HolisticEstimator(self.config.holistic) as estimator,
             VideoWriter(
                 output, info.width, info.height, info.fps, audio_source=info if keep_audio else None

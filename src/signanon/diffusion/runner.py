@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..progress import progress_bar
+from ..progress import ProgressArg, progress_reporter
 from ..summary import RunSummary, StageTimer
 from ..video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
 from .fusion import FusionConfig
@@ -251,7 +251,7 @@ class DiffusionAnonymizer:
         output_path: str | Path,
         *,
         keep_audio: bool = False,
-        progress: bool = True,
+        progress: ProgressArg = True,
         ablation: str | Path | None = None,
     ) -> DiffusionRunSummary:
         """Anonymize ``input_path`` into ``output_path``. ``ablation``: also write a side-by-side
@@ -290,7 +290,7 @@ class DiffusionAnonymizer:
             # 3. Stream: key frames diffused (or taken from the cache), in-betweens propagated,
             #    faces re-enacted, frames written in order.
             with (
-                progress_bar(total=info.frame_count, enabled=progress, desc="diffusion") as bar,
+                progress_reporter(info.frame_count, progress, desc="diffusion") as bar,
                 VideoWriter(
                     output, info.width, info.height, info.fps, audio_source=info if keep_audio else None
                 ) as writer,
