@@ -355,35 +355,34 @@ def test_a_frame_that_cannot_be_produced_is_written_black(clip4, tmp_path, monke
 # ---- CLI ------------------------------------------------------------------------------------
 
 
-def test_cli_options_default_to_the_config():
-    from signanon.diffusion.cli import add_diffusion_arguments, config_from_args
+def _anonymize_parser():
+    from signanon.cli.main import build_parser
 
-    parser = argparse.ArgumentParser()
-    add_diffusion_arguments(parser)
-    assert config_from_args(parser.parse_args([])) == DiffusionConfig()
-    args = parser.parse_args(["--steps", "30", "--strength", "0.5", "--keyframe-interval", "4", "--control", "canny",
-                              "--model", "x.safetensors", "--seed", "7", "--prompt", "a woman"])
-    config = config_from_args(args)
+    return build_parser()._subparsers._group_actions[0].choices["anonymize"]
+
+
+def test_cli_options_default_to_the_config():
+    from signanon.cli.anonymize import method_config_from_args
+
+    parser = _anonymize_parser()
+    assert method_config_from_args(parser.parse_args(["in.mp4", "-o", "o.mp4", "--method", "diffusion"])) == DiffusionConfig()
+    args = parser.parse_args(["in.mp4", "-o", "o.mp4", "--method", "diffusion", "--steps", "30", "--strength", "0.5",
+                              "--keyframe-interval", "4", "--control", "canny", "--model", "x.safetensors", "--seed", "7",
+                              "--prompt", "a woman"])
+    config = method_config_from_args(args)
     assert (config.sampling.steps, config.sampling.strength, config.sampling.seed) == (30, 0.5, 7)
     assert (config.keyframe_interval, config.control, config.model, config.prompt) == (4, "canny", "x.safetensors", "a woman")
-    with pytest.raises(InputError):
-        config_from_args(parser.parse_args(["--strength", "1.5"]))
-    with pytest.raises(InputError):
-        config_from_args(parser.parse_args(["--keyframe-interval", "0"]))
+    for bad in (["--strength", "1.5"], ["--keyframe-interval", "0"]):
+        with pytest.raises(InputError):
+            method_config_from_args(parser.parse_args(["in.mp4", "-o", "o.mp4", "--method", "diffusion", *bad]))
 
 
-def test_missing_weights_through_run_diffusion_write_nothing(clip4, tmp_path):
-    from signanon.diffusion.cli import add_diffusion_arguments, run_diffusion
+def test_missing_weights_through_run_job_write_nothing(clip4, tmp_path):
+    from signanon.job import AnonymizeJob, run_job
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("input", type=Path)
-    parser.add_argument("-o", "--output", type=Path)
-    add_diffusion_arguments(parser)
-    args = parser.parse_args([str(clip4), "-o", str(tmp_path / "o.mp4"), "--model", str(tmp_path / "nope"),
-                              "--control", "canny", "--device", "cpu"])
-    args.quiet = True
+    config = DiffusionConfig(model=str(tmp_path / "nope"), control="canny", device="cpu")
     with pytest.raises(MissingWeightError, match="hf download"):
-        run_diffusion(args)
+        run_job(AnonymizeJob(clip4, tmp_path / "o.mp4", config))
     assert list(tmp_path.iterdir()) == []
 
 

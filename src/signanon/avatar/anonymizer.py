@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NoPersonError
+from ..config import setting
+from ..errors import InputError, NoPersonError
 from ..landmarks.holistic import HolisticConfig, HolisticEstimator
 from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, SmoothingConfig
 from ..progress import ProgressArg, progress_reporter
@@ -24,20 +25,39 @@ from ..summary import RunSummary, StageTimer
 from ..video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
 from .animator import AnimatorConfig, AvatarAnimator, PresenceFader, has_body
 from .renderer import AvatarRenderer
-from .style import AvatarStyle
+from .style import PALETTES, AvatarStyle, make_style
 from .worker import RenderWorker
 
 
 @dataclass(frozen=True)
 class AvatarConfig:
-    """Everything that shapes an avatar run; the CLI, batch and web front-ends all build one."""
+    """Everything that shapes an avatar run; the CLI, batch and web front-ends all build one.
 
-    style: AvatarStyle = field(default_factory=AvatarStyle)
+    ``palette`` and ``background`` choose the look; ``custom_style`` (Python API only) replaces
+    the palette with a whole :class:`~signanon.avatar.style.AvatarStyle`.
+    """
+
+    palette: str = setting("default", "avatar colours", choices=tuple(PALETTES))
+    background: str | None = setting(None, "background colour, #rrggbb or r,g,b", metavar="COLOUR")
+    custom_style: AvatarStyle | None = None
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     animator: AnimatorConfig = field(default_factory=AnimatorConfig)
     calibration_frames: int = 90  # frames with a body used to measure the signer
     fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
+
+    def __post_init__(self) -> None:
+        self.style  # noqa: B018 - a bad palette or colour fails here, when the config is built
+
+    @property
+    def style(self) -> AvatarStyle:
+        """The look of the avatar: ``custom_style``, or the palette with the background applied."""
+        if self.custom_style is not None:
+            return self.custom_style
+        try:
+            return make_style(self.palette, self.background)
+        except ValueError as err:
+            raise InputError(f"avatar {err}") from None
 
 
 class AvatarAnonymizer:

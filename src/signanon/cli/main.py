@@ -13,12 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import SignanonError
-
-EPILOG_ANONYMIZE = """examples:
-  signanon anonymize examples/asl_webcam.mp4 -o anon.mp4
-  signanon anonymize talk.mov -o anon.mp4 --palette dark-skin --background "#f0f0f0"
-  signanon anonymize clip.mp4 -o anon.mp4 --summary run.json --quiet
-"""
+from .options import add_settings, config_from_args
 
 EPILOG_POSE = """examples:
   signanon pose examples/asl_webcam.mp4 -o asl_webcam.pose
@@ -27,8 +22,6 @@ EPILOG_POSE = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..avatar.style import PALETTES
-
     parser = argparse.ArgumentParser(
         prog="signanon",
         description="Anonymize sign-language videos: the signer can no longer be recognised, "
@@ -38,32 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"signanon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    anon = sub.add_parser(
-        "anonymize",
-        help="write an anonymized copy of a signing video",
-        description="Replace the signer with a synthetic signer driven by their landmarks "
-        "(method 'avatar': CPU only, no downloads). The output has the input's size, frame count "
-        "and frame rate, carries no metadata of the input, and has no audio unless --keep-audio.",
-        epilog=EPILOG_ANONYMIZE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    anon.add_argument("input", type=Path, help="video to anonymize (mp4, mov, webm, mkv, avi, gif, ...)")
-    anon.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (H.264)")
-    anon.add_argument(
-        "--method",
-        choices=["avatar", "diffusion"],
-        default="avatar",
-        help="avatar: synthetic signer, CPU, no downloads (default); diffusion: DiffSLVA, Stable "
-        "Diffusion 1.5 + ControlNet, needs the weights listed by 'signanon doctor' and a GPU",
-    )
-    anon.add_argument("--palette", choices=sorted(PALETTES), default="default", help="avatar colours (default: default)")
-    anon.add_argument("--background", metavar="COLOUR", help="background colour, #rrggbb or r,g,b")
-    anon.add_argument("--keep-audio", action="store_true", help="copy the audio track (dropped by default: voices identify people)")
-    anon.add_argument("--summary", type=Path, metavar="JSON", help="write a run summary (frames, rates, seconds per stage) here")
-    anon.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
-    from ..diffusion.cli import add_diffusion_arguments, add_doctor_parser
+    from .anonymize import add_anonymize_parser
 
-    add_diffusion_arguments(anon)
+    add_anonymize_parser(sub)
 
     pose = sub.add_parser(
         "pose",
@@ -75,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pose.add_argument("input", type=Path, help="video to read")
     pose.add_argument("-o", "--output", type=Path, required=True, help="output .pose file")
-    pose.add_argument("--raw", action="store_true", help="keep MediaPipe's landmarks as they are: no smoothing, no gap filling")
+    from ..landmarks.extract import PoseExtractionConfig
+
+    add_settings(pose, PoseExtractionConfig)
     pose.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
 
     from ..evaluation.cli import add_evaluate_parser
@@ -86,44 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_reenact_parser(sub)
     add_extract_faces_parser(sub)
     add_train_face_parser(sub)
+    from ..diffusion.cli import add_doctor_parser
+
     add_doctor_parser(sub)
     return parser
 
 
 def _cmd_anonymize(args: argparse.Namespace) -> None:
-    if args.method == "diffusion":
-        _cmd_anonymize_diffusion(args)
-        return
-    from dataclasses import replace
+    from .anonymize import run_anonymize
 
-    from ..avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-    from ..avatar.style import make_style
-    from ..errors import InputError, OutputError
-
-    if args.output.suffix.lower() != ".mp4":
-        raise OutputError(f"output {args.output} must end in .mp4 (the output is H.264 in MP4)")
-    try:
-        style = make_style(args.palette, args.background)
-    except ValueError as err:
-        raise InputError(str(err)) from None
-    if args.summary is not None and not args.summary.parent.resolve().is_dir():
-        raise OutputError(f"summary folder {args.summary.parent} does not exist")
-    anonymizer = AvatarAnonymizer(replace(AvatarConfig(), style=style))
-    summary = anonymizer(args.input, args.output, keep_audio=args.keep_audio, progress=not args.quiet)
-    if args.summary is not None:
-        summary.write(args.summary)
-    if not args.quiet:
-        print(
-            f"wrote {summary.output}: {summary.frames_out} frames at {summary.fps_out:.3f} fps "
-            f"in {summary.seconds_total:.1f} s; frames without a person: {summary.frames_without_person}",
-            file=sys.stderr,
-        )
-
-
-def _cmd_anonymize_diffusion(args: argparse.Namespace) -> None:
-    from ..diffusion.cli import run_diffusion
-
-    run_diffusion(args)  # writes --summary and prints the final line itself
+    run_anonymize(args)
 
 
 def _cmd_extract_faces(args: argparse.Namespace) -> None:
@@ -146,14 +90,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_pose(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
     from ..landmarks.extract import PoseExtractionConfig, extract_pose
 
-    config = PoseExtractionConfig()
-    if args.raw:
-        config = replace(config, smoothing=replace(config.smoothing, enabled=False, max_gap=0))
-    stats = extract_pose(args.input, args.output, config, progress=not args.quiet)
+    stats = extract_pose(args.input, args.output, config_from_args(PoseExtractionConfig, args), progress=not args.quiet)
     if not args.quiet:
         print(f"wrote {args.output}: {stats.describe()}", file=sys.stderr)
 
@@ -210,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = COMMANDS[args.command](args)
     except SignanonError as err:
+        from .anonymize import UsageError
+
         print(f"signanon: error: {err}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(err, UsageError) else 1
     except KeyboardInterrupt:
         print("signanon: interrupted; no output written", file=sys.stderr)
         return 130

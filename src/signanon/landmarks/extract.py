@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..config import setting
 from ..errors import NoPersonError, OutputError
 from ..progress import progress_bar
 from ..video import check_output_path, iter_frames, probe_video
@@ -17,8 +18,15 @@ from .smoothing import LandmarkProcessor, LandmarkStats, SmoothingConfig
 
 @dataclass(frozen=True)
 class PoseExtractionConfig:
+    """Settings of ``signanon pose``. ``raw``: MediaPipe's landmarks as they are (``smoothing`` off)."""
+
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    raw: bool = setting(False, "keep MediaPipe's landmarks as they are: no smoothing, no gap filling")
+
+    @property
+    def effective_smoothing(self) -> SmoothingConfig:
+        return replace(self.smoothing, enabled=False, max_gap=0) if self.raw else self.smoothing
 
 
 def extract_pose(
@@ -37,7 +45,7 @@ def extract_pose(
     output = check_output_path(output_path, info.path)
     if output.suffix.lower() != ".pose":
         raise OutputError(f"output {output} must end in .pose")
-    processor = LandmarkProcessor(float(info.fps), config.smoothing)
+    processor = LandmarkProcessor(float(info.fps), config.effective_smoothing)
     data = np.zeros((info.frame_count, 586, 3), np.float32)
     confidence = np.zeros((info.frame_count, 586), np.float32)
     count = 0

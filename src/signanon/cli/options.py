@@ -1,0 +1,104 @@
+"""Command-line flags generated from the config dataclasses (:mod:`signanon.config`).
+
+Each :func:`~signanon.config.setting` field becomes one flag whose default is ``None`` ("not
+given"), so the dataclass keeps the only default and the help text shows it. After parsing,
+:func:`config_from_args` applies the flags that were given to the config's defaults, and
+:func:`given_settings` tells which were given (to refuse the flags of another method).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..config import Setting, settings_of, with_settings
+from ..errors import InputError
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return repr(value) if " " in value or not value else value
+    return str(value)
+
+
+def _value_type(setting: Setting):
+    """The argparse ``type`` of a setting: from its default, else from its annotation."""
+    default = setting.default
+    if isinstance(default, bool):
+        return bool
+    for kind in (int, float):
+        if type(default) is kind:
+            return kind
+    annotation = str(setting.field.type)
+    if default is None:
+        if "bool" in annotation:
+            return bool
+        if "int" in annotation and "str" not in annotation:
+            return int
+        if "float" in annotation and "str" not in annotation:
+            return float
+    return str
+
+
+def add_settings(container, config: Any, *, exclude: Iterable[str] = ()) -> list[Setting]:
+    """Add one flag per command-line setting of ``config`` (class or instance) to ``container``
+    (a parser or an argument group); returns the settings added."""
+    added = []
+    skip = set(exclude)
+    for s in settings_of(config):
+        if not s.info.cli or s.name in skip:
+            continue
+        kind = _value_type(s)
+        kwargs: dict[str, Any] = dict(dest=s.dest, default=None)
+        help_text = s.info.help or s.name
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = kind
+            kwargs["metavar"] = s.info.metavar or s.path[-1].upper()
+        if s.info.choices is not None:
+            kwargs["choices"] = list(s.info.choices)
+            kwargs.pop("metavar", None)
+        kwargs["help"] = f"{help_text} (default: {_show(s.default)})".replace("%", "%%")
+        container.add_argument(s.flag, **kwargs)
+        added.append(s)
+    return added
+
+
+def given_settings(args: argparse.Namespace, settings: Iterable[Setting]) -> dict[Setting, Any]:
+    """The settings whose flag was given on the command line, with their values."""
+    return {s: getattr(args, s.dest) for s in settings if getattr(args, s.dest, None) is not None}
+
+
+def config_from_args(config: Any, args: argparse.Namespace, settings: Iterable[Setting] | None = None) -> Any:
+    """``config`` (a class: its defaults; or an instance) with every given flag applied.
+
+    An invalid value (the config's own check) becomes a one-line :class:`InputError`.
+    """
+    base = config() if isinstance(config, type) else config
+    chosen = settings if settings is not None else list(settings_of(base))
+    values = {}
+    for s, value in given_settings(args, chosen).items():
+        if isinstance(value, Path):
+            value = str(value)
+        values[s.path] = value
+    try:
+        return with_settings(base, values)
+    except (TypeError, ValueError) as err:
+        raise InputError(str(err)) from None
+
+
+def flag_of(config: Any, name: str) -> str:
+    """The command-line flag of the setting called ``name`` (dotted path) in ``config``."""
+    for s in settings_of(config):
+        if s.name == name:
+            return s.flag
+    raise KeyError(name)
+
+
+__all__ = ["add_settings", "config_from_args", "flag_of", "given_settings"]

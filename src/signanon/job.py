@@ -1,0 +1,138 @@
+"""One anonymization job: what the command line, the Python API, batch and the web page all build
+and run.
+
+    from signanon.job import AnonymizeJob, run_job
+    from signanon.avatar.anonymizer import AvatarConfig
+
+    summary = run_job(AnonymizeJob("in.mp4", "out.mp4", AvatarConfig(palette="dark-skin")))
+
+A job names the input, the output, the method's config (:class:`~signanon.avatar.anonymizer.
+AvatarConfig` or :class:`~signanon.diffusion.runner.DiffusionConfig`, each holding every setting of
+its method, face enhancement included), whether to keep the audio, where to write the run summary
+and (diffusion only) the ablation video. :func:`run_job` checks the paths once, runs the method and
+reports progress to a callback (:mod:`signanon.progress`). Errors are
+:class:`~signanon.errors.SignanonError` with one line that names the setting, never a CLI flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .avatar.anonymizer import AvatarConfig
+from .errors import InputError, OutputError
+from .progress import ProgressArg
+from .summary import RunSummary
+
+METHODS = ("avatar", "diffusion")
+
+
+def config_class(method: str) -> type:
+    """The config dataclass of a method name ("avatar" or "diffusion"); imports no torch."""
+    if method == "avatar":
+        return AvatarConfig
+    if method == "diffusion":
+        from .diffusion.runner import DiffusionConfig
+
+        return DiffusionConfig
+    raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+
+
+def method_of(config: Any) -> str:
+    """The method name of a config instance."""
+    for method in METHODS:
+        if isinstance(config, config_class(method)):
+            return method
+    raise InputError(f"not a method config: {type(config).__name__}")
+
+
+@dataclass(frozen=True)
+class AnonymizeJob:
+    """Everything one run needs. Paths may be str or Path.
+
+    ``config``: the method's config (its type chooses the method). ``keep_audio``: copy the audio
+    track (dropped by default: voices identify people). ``summary``: also write the run summary
+    (JSON) here. ``ablation``: diffusion only, also write original | without | with face
+    enhancement side by side here (it shows the original signer: for review, not publication).
+    """
+
+    input: Path
+    output: Path
+    config: Any = field(default_factory=AvatarConfig)
+    keep_audio: bool = False
+    summary: Path | None = None
+    ablation: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "summary", "ablation"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
+    @property
+    def method(self) -> str:
+        return method_of(self.config)
+
+    def replace(self, **changes: Any) -> "AnonymizeJob":
+        return dataclasses.replace(self, **changes)
+
+
+def check_job(job: AnonymizeJob) -> None:
+    """Refuse a job whose paths cannot work, before any frame is read (one-line errors).
+
+    The input itself (exists, is a video, has a video stream) and the output folder (exists,
+    writable, not the input) are checked by the method's first step, once.
+    """
+    method = job.method
+    if job.output.suffix.lower() != ".mp4":
+        raise OutputError(f"output {job.output} must end in .mp4 (the output is H.264 in MP4)")
+    for name in ("summary", "ablation"):
+        path = getattr(job, name)
+        if path is None:
+            continue
+        if path.expanduser().absolute() in (job.output.expanduser().absolute(), job.input.expanduser().absolute()):
+            raise OutputError(f"{name} path {path} must differ from the input and the output")
+        if not path.expanduser().absolute().parent.is_dir():
+            raise OutputError(f"{name} folder {path.parent} does not exist")
+    if job.ablation is not None:
+        if method != "diffusion":
+            raise InputError("ablation applies to the diffusion method (the avatar has no face enhancement to ablate)")
+        if job.ablation.suffix.lower() != ".mp4":
+            raise OutputError(f"ablation video {job.ablation} must end in .mp4")
+
+
+def make_anonymizer(config: Any):
+    """The pipeline object of a config: reusable for many jobs with the same config (batch workers
+    build it once; a diffusion anonymizer loads its models on its first run and keeps them)."""
+    if method_of(config) == "diffusion":
+        from .diffusion.runner import DiffusionAnonymizer
+
+        return DiffusionAnonymizer(config)
+    from .avatar.anonymizer import AvatarAnonymizer
+
+    return AvatarAnonymizer(config)
+
+
+def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any = None) -> RunSummary:
+    """Run one job and return its summary (also written to ``job.summary`` when set).
+
+    ``progress``: a :data:`~signanon.progress.ProgressCallback`, True (a tqdm bar) or None.
+    ``anonymizer``: a pipeline object from :func:`make_anonymizer` to reuse (its config must be the
+    job's); None builds one. The output appears only when the whole video is written.
+    """
+    # 1. Paths that cannot work are refused before any work.
+    check_job(job)
+    # 2. The method's pipeline object.
+    if anonymizer is None:
+        anonymizer = make_anonymizer(job.config)
+    elif anonymizer.config != job.config:
+        raise InputError("the anonymizer given was built for other settings than the job's")
+    # 3. Run it.
+    extra = {"ablation": job.ablation} if job.method == "diffusion" else {}
+    summary = anonymizer(job.input, job.output, keep_audio=job.keep_audio, progress=progress, **extra)
+    # 4. The summary file.
+    if job.summary is not None:
+        summary.write(job.summary)
+    return summary
