@@ -21,3 +21,13 @@ class OutputError(SignanonError):
 
 class NoPersonError(SignanonError):
     """No person was found anywhere in the video, so there is nothing to anonymize."""
+
+
+class ReidentifiedError(SignanonError):
+    """The privacy gate refused an output: a face-recogniser matched the original signer in some
+    frames. The output was not written at the requested path. ``summary``: the run summary, with
+    its ``verification`` record (per-frame distances), when the run got that far."""
+
+    def __init__(self, message: str, summary=None):
+        super().__init__(message)
+        self.summary = summary
