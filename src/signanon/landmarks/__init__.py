@@ -4,13 +4,13 @@ All stages share the per-frame layout of :mod:`.layout` (float32 ``(586, 3)`` da
 ``(586,)`` confidence, 0 = missing). MediaPipe and pose-format are imported only when used.
 """
 
-from . import layout
+from . import geometry, layout, regions
+from .frame import LandmarkFrame
 from .holistic import HolisticConfig, HolisticEstimator
 from .pose_io import PoseInfo, frames_to_pose, pose_info, pose_to_frames, read_pose, write_pose
 from .smoothing import (
     COMPONENT_NAMES,
     ComponentStats,
-    LandmarkFrame,
     LandmarkProcessor,
     LandmarkStats,
     OneEuroFilter,
@@ -33,10 +33,12 @@ __all__ = [
     "ProcessedLandmarks",
     "SmoothingConfig",
     "frames_to_pose",
+    "geometry",
     "layout",
     "pose_info",
     "pose_to_frames",
     "process_arrays",
     "read_pose",
+    "regions",
     "write_pose",
 ]

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import layout
+from .frame import LandmarkFrame
 
 COMPONENT_NAMES: tuple[str, ...] = tuple(name for name, _ in layout.COMPONENTS)
 _WORLD = "POSE_WORLD_LANDMARKS"
@@ -81,23 +82,6 @@ class SmoothingConfig:
                 raise InputError(f"{name} must be a positive number of Hz, got {value!r}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise InputError(f"beta must be a number >= 0, got {self.beta!r}")
-
-
-@dataclass(frozen=True)
-class LandmarkFrame:
-    """One processed frame.
-
-    index:        0-based frame number in the input stream.
-    data:         float32 ``(586, 3)``, smoothed; zeros where missing.
-    confidence:   float32 ``(586,)`` in [0, 1]; 0 = missing. Interpolated points carry the lower
-                  of the two confidences they were interpolated between.
-    interpolated: names of the components (see :data:`COMPONENT_NAMES`) filled in this frame.
-    """
-
-    index: int
-    data: np.ndarray
-    confidence: np.ndarray
-    interpolated: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -304,12 +288,15 @@ class _GapFiller:
 class LandmarkProcessor:
     """Gap interpolation + One-Euro smoothing over a stream of frames (see module docstring).
 
-    ``fps`` is the video's real frame rate. :meth:`process` is a generator; :attr:`stats` counts
+    ``fps`` is the video's real frame rate; ``size``, the frame's ``(width, height)`` in pixels when
+    known, is carried by every :class:`LandmarkFrame` it yields. :meth:`process` is a generator; :attr:`stats` counts
     the frames it has yielded so far (complete once the generator is exhausted). Calling
     :meth:`process` again starts a fresh stream.
     """
 
-    def __init__(self, fps: float, config: SmoothingConfig = SmoothingConfig()):
+    def __init__(
+        self, fps: float, config: SmoothingConfig = SmoothingConfig(), size: tuple[int, int] | None = None
+    ):
         try:
             self.fps = float(fps)
         except (TypeError, ValueError):
@@ -317,6 +304,7 @@ class LandmarkProcessor:
         if not (math.isfinite(self.fps) and self.fps > 0):
             raise InputError(f"frame rate must be a positive number, got {fps!r}")
         self.config = config
+        self.size = None if size is None else (int(size[0]), int(size[1]))  # (width, height) px
         self._counts = np.zeros((len(COMPONENT_NAMES), 3), np.int64)
         self._frames = 0
 
@@ -358,7 +346,7 @@ class LandmarkProcessor:
             column = 0 if held.raw_present[c] else (1 if name in held.interpolated else 2)
             self._counts[c, column] += 1
         self._frames += 1
-        return LandmarkFrame(held.index, data, conf, frozenset(held.interpolated))
+        return LandmarkFrame(held.index, data, conf, frozenset(held.interpolated), self.size)
 
 
 def process_arrays(

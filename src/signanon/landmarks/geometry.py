@@ -1,0 +1,197 @@
+"""Geometry every stage shares: pixel units, presence of a part, similarity fits, head angles.
+
+Units
+-----
+In the shared frame array (float32 ``(586, 3)``, see :mod:`.layout`) the image parts (body, face,
+hands) hold x, y in image pixels and MediaPipe's z, which is scaled like a *normalised* x. Times the
+frame width it becomes pixels: :func:`to_metric` does that, and every stage that needs 3-D pixel
+geometry calls it instead of scaling z itself.
+
+Presence
+--------
+A point is present when its confidence is > 0 (the landmark stage sets it to 0 for missing and
+non-finite points). A *part* is present by one rule per part, used by every stage:
+
+* face:  all 468 face-mesh points present (the 10 iris points are a separate part,
+  :func:`irises_present`: the estimator may run without iris refinement);
+* hand:  all 21 points of that hand present;
+* body:  both shoulders present (every body measure of signanon is relative to them).
+
+Each rule takes confidence ``(..., 586)`` (whole frames) or ``(..., n)`` (the part alone: 478 face,
+21 hand, 33 body points) and returns a bool of shape ``(...)``; ``data`` of the matching shape
+``(..., 586 or n, 3)``, when given, must also be finite on the part.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import layout, regions
+
+Similarity = tuple[float, np.ndarray, np.ndarray]
+"""``(s, R, t)``: scale s > 0, rotation R (3, 3) float64, translation t (3,) float64; maps points
+p (N, 3) to ``s * p @ R.T + t``."""
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+
+def to_metric(points: np.ndarray, width: float) -> np.ndarray:
+    """Landmark coordinates with z in pixels: x, y px and MediaPipe z -> x, y, z px.
+
+    points: float (..., 3) (any rows of the image parts: body, face, hands); width: the frame
+    width in pixels. Returns a new float64 (..., 3) array, z multiplied by ``width``.
+    """
+    out = np.array(points, np.float64)
+    out[..., 2] *= float(width)
+    return out
+
+
+# --- presence ------------------------------------------------------------------------------------
+
+
+_FACE_MESH = slice(0, 468)  # within the face part
+_IRISES = slice(468, layout.N_FACE)
+_SHOULDERS = [layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER]
+HAND_ROWS = (layout.LEFT_HAND, layout.RIGHT_HAND)
+"""Rows of the hands, by side: 0 = the signer's left hand, 1 = their right (layout order)."""
+
+
+def _all_present(confidence, part: slice, rows, data) -> np.ndarray | np.bool_:
+    """All ``rows`` of ``part`` present; confidence/data are whole frames (..., 586) or the part
+    alone (..., part size)."""
+    conf = np.asarray(confidence)
+    if conf.shape[-1] != layout.NUM_POINTS:
+        if conf.shape[-1] != part.stop - part.start:
+            raise ValueError(f"confidence must end in {layout.NUM_POINTS} or the part's "
+                             f"{part.stop - part.start} points, got shape {conf.shape}")
+        part = slice(0, part.stop - part.start)
+    rows = np.arange(part.start, part.stop)[rows]
+    ok = (conf[..., rows] > 0).all(axis=-1)
+    if data is not None:
+        ok = ok & np.isfinite(np.asarray(data)[..., rows, :]).all(axis=(-1, -2))
+    return ok
+
+
+def face_present(confidence: np.ndarray, data: np.ndarray | None = None) -> np.ndarray | np.bool_:
+    """Whether the face is present: all 468 mesh points.
+
+    confidence: (..., 586) frames or (..., 478) face parts -> bool (...).
+    """
+    return _all_present(confidence, layout.FACE, _FACE_MESH, data)
+
+
+def irises_present(confidence: np.ndarray, data: np.ndarray | None = None) -> np.ndarray | np.bool_:
+    """Whether both irises (face points 468..477) are present.
+
+    confidence: (..., 586) frames or (..., 478) face parts -> bool (...).
+    """
+    return _all_present(confidence, layout.FACE, _IRISES, data)
+
+
+def hand_present(
+    confidence: np.ndarray, side: int, data: np.ndarray | None = None
+) -> np.ndarray | np.bool_:
+    """Whether one hand is present: all its 21 points. side: 0 = signer's left, 1 = right.
+
+    confidence: (..., 586) frames or (..., 21) hand parts -> bool (...).
+    """
+    return _all_present(confidence, HAND_ROWS[side], slice(None), data)
+
+
+def body_present(confidence: np.ndarray, data: np.ndarray | None = None) -> np.ndarray | np.bool_:
+    """Whether the body is present: both shoulders.
+
+    confidence: (..., 586) frames or (..., 33) body parts -> bool (...).
+    """
+    return _all_present(confidence, layout.BODY, _SHOULDERS, data)
+
+
+# --- similarity transforms -----------------------------------------------------------------------
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> Similarity:
+    """Least-squares similarity transform (Umeyama 1991): ``dst ≈ s * src @ R.T + t``.
+
+    src, dst: (N, 3) float arrays of corresponding points, N >= 3, any one unit. Returns
+    ``(s, R, t)``: scale s > 0, a proper rotation R (3, 3) float64 (det +1, no reflection),
+    translation t (3,) float64.
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    cov = b.T @ a / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[2] = -1.0
+    rot = (u * d) @ vt
+    var_s = (a * a).sum() / len(src)
+    s = float((sig * d).sum() / var_s) if var_s > 0 else 1.0
+    t = mu_d - s * rot @ mu_s
+    return s, rot, t
+
+
+def apply_similarity(sim: Similarity, points: np.ndarray) -> np.ndarray:
+    """``s * points @ R.T + t``: points (N, 3) float -> (N, 3) float64."""
+    s, rot, t = sim
+    return s * np.asarray(points, np.float64) @ rot.T + t
+
+
+def invert_similarity(sim: Similarity) -> Similarity:
+    """The inverse transform of ``sim``."""
+    s, rot, t = sim
+    return 1.0 / s, rot.T, -(rot.T @ t) / s
+
+
+def fit_stable(src: np.ndarray, dst: np.ndarray) -> Similarity:
+    """Similarity between two face meshes (478 or 468, 3) on the points that move little with
+    expression (:data:`regions.STABLE`): head pose and size, without the expression."""
+    rows = np.asarray(regions.STABLE, np.intp)
+    return similarity_fit(np.asarray(src)[rows], np.asarray(dst)[rows])
+
+
+# --- angles and face measures --------------------------------------------------------------------
+
+
+def rotation_angles(rot: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of a head rotation R (3, 3) (x right, y down, z away).
+
+    yaw: about the vertical axis, pitch: about the horizontal axis (nod), roll: in the image plane
+    (tilt). R = Ry(yaw) @ Rx(pitch) @ Rz(roll).
+    """
+    r = np.asarray(rot, np.float64)
+    pitch = np.degrees(np.arcsin(np.clip(-r[1, 2], -1.0, 1.0)))
+    yaw = np.degrees(np.arctan2(r[0, 2], r[2, 2]))
+    roll = np.degrees(np.arctan2(r[1, 0], r[1, 1]))
+    return float(yaw), float(pitch), float(roll)
+
+
+def head_angles(face: np.ndarray) -> np.ndarray:
+    """Head pitch, yaw and roll in degrees from one face mesh, without a reference face.
+
+    face: (478, 3) (or (468, 3)) with x, y, z in the same units (pixels: see :func:`to_metric`).
+    Axes: x from the right to the left outer eye corner, y from forehead (10) to chin (152), made
+    orthogonal. Returns float64 (3,): pitch (chin towards the camera > 0), yaw (eye line turning
+    into depth), roll (eye line tilting in the image, clockwise > 0); each in (-180, 180], 0 for a
+    frontal upright face.
+    """
+    face = np.asarray(face, np.float64)
+    x = face[regions.EYE_OUTER_L] - face[regions.EYE_OUTER_R]
+    y = face[regions.CHIN] - face[regions.FOREHEAD]
+    x /= np.linalg.norm(x) + 1e-12
+    z = np.cross(x, y)
+    z /= np.linalg.norm(z) + 1e-12
+    y = np.cross(z, x)
+    pitch = np.degrees(np.arctan2(-y[2], y[1]))
+    yaw = np.degrees(np.arctan2(x[2], x[0]))
+    roll = np.degrees(np.arctan2(x[1], x[0]))
+    return np.array([pitch, yaw, roll])
+
+
+def inter_ocular(face: np.ndarray) -> float:
+    """Image-plane distance (x, y) between the outer eye corners of a face mesh (478 or 468, 2+),
+    in its units, + 1e-9 so that it can divide."""
+    face = np.asarray(face, np.float64)
+    return float(np.linalg.norm(face[regions.EYE_OUTER_L, :2] - face[regions.EYE_OUTER_R, :2])) + 1e-9
