@@ -22,7 +22,12 @@ import pytest
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from signanon.avatar import face as F  # noqa: E402
+from signanon.avatar import canonical as C  # noqa: E402
+from signanon.avatar import expression as E  # noqa: E402
+from signanon.avatar import head as H  # noqa: E402
+from signanon.landmarks import geometry as G  # noqa: E402
+from signanon.landmarks import layout  # noqa: E402
+from signanon.landmarks import regions as R  # noqa: E402
 from signanon.avatar.style import AvatarStyle  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -48,10 +53,10 @@ def rotation(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> np.ndar
 
 def as_frame_rows(mesh: np.ndarray, rot=np.eye(3), size=120.0, centre=(320.0, 200.0), width=640):
     """A face-unit mesh as frame rows: x, y px and MediaPipe z (px / width); all-present confidence."""
-    p = size * (mesh - mesh[F.NOSE_BRIDGE]) @ rot.T
+    p = size * (mesh - mesh[R.NOSE_BRIDGE]) @ rot.T
     p[:, :2] += centre
     p[:, 2] /= width
-    return p.astype(np.float32), np.ones(F.N_FACE, np.float32)
+    return p.astype(np.float32), np.ones(layout.N_FACE, np.float32)
 
 
 def eye_opening(mesh: np.ndarray, upper, lower) -> float:
@@ -65,8 +70,8 @@ def mouth_opening(p: np.ndarray) -> float:
 
 def brow_height(p: np.ndarray) -> float:
     """Mean brow height above the eye corners over the outer-eye-corner distance (2-D)."""
-    brows = list(F.BROW_UPPER_R + F.BROW_LOWER_R + F.BROW_UPPER_L + F.BROW_LOWER_L)
-    corners = [F.EYE_OUTER_R, F.EYE_INNER_R, F.EYE_INNER_L, F.EYE_OUTER_L]
+    brows = list(R.BROW_UPPER_R + R.BROW_LOWER_R + R.BROW_UPPER_L + R.BROW_LOWER_L)
+    corners = [R.EYE_OUTER_R, R.EYE_INNER_R, R.EYE_INNER_L, R.EYE_OUTER_L]
     rise = p[corners, 1].mean() - p[brows, 1].mean()
     return float(rise / np.linalg.norm(p[33, :2] - p[263, :2]))
 
@@ -83,7 +88,7 @@ def procrustes_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Shape distance of two meshes (first 468 points): RMS residual after a similarity fit of a
     onto b, over b's RMS radius. 0 = same shape."""
     a, b = np.asarray(a[:468], np.float64), np.asarray(b[:468], np.float64)
-    s, rot, t = F.similarity_fit(a, b)
+    s, rot, t = G.similarity_fit(a, b)
     resid = s * a @ rot.T + t - b
     return float(np.sqrt((resid**2).sum(1).mean() / ((b - b.mean(0)) ** 2).sum(1).mean()))
 
@@ -92,7 +97,7 @@ def median_shape(meshes) -> np.ndarray:
     ref = meshes[0][:468]
     aligned = []
     for m in meshes:
-        s, rot, t = F.similarity_fit(m[:468], ref)
+        s, rot, t = G.similarity_fit(m[:468], ref)
         aligned.append(s * m[:468] @ rot.T + t)
     return np.median(aligned, axis=0)
 
@@ -103,7 +108,7 @@ def render(face: np.ndarray) -> np.ndarray:
     ss = STYLE.supersample
     img = np.empty((OUT_SIZE * ss, OUT_SIZE * ss, 3), np.uint8)
     img[:] = STYLE.background
-    F.draw_head(img, face, STYLE, ss)
+    H.draw_head(img, face, STYLE, ss)
     return cv2.resize(img, (OUT_SIZE, OUT_SIZE), interpolation=cv2.INTER_AREA)
 
 
@@ -111,15 +116,15 @@ def render(face: np.ndarray) -> np.ndarray:
 
 
 def test_canonical_face_is_normalised_frontal_and_symmetric():
-    canon = F.load_canonical_face()
+    canon = C.load_canonical_face()
     p = canon.points
     assert p.shape == (478, 3) and p.dtype == np.float32
-    assert np.allclose(p[F.NOSE_BRIDGE], 0, atol=1e-5)
-    assert np.linalg.norm(p[F.EYE_OUTER_L] - p[F.EYE_OUTER_R]) == pytest.approx(1.0, abs=1e-4)
-    assert abs(p[F.EYE_OUTER_L, 1] - p[F.EYE_OUTER_R, 1]) < 1e-4  # eye line horizontal
-    assert p[1, 2] < p[F.EYE_OUTER_R, 2] - 0.2  # nose tip toward the viewer (z negative)
+    assert np.allclose(p[R.NOSE_BRIDGE], 0, atol=1e-5)
+    assert np.linalg.norm(p[R.EYE_OUTER_L] - p[R.EYE_OUTER_R]) == pytest.approx(1.0, abs=1e-4)
+    assert abs(p[R.EYE_OUTER_L, 1] - p[R.EYE_OUTER_R, 1]) < 1e-4  # eye line horizontal
+    assert p[1, 2] < p[R.EYE_OUTER_R, 2] - 0.2  # nose tip toward the viewer (z negative)
     assert p[152, 1] > 1.0 and p[10, 1] < -0.3  # chin below, forehead above (y down)
-    assert p[F.EYE_OUTER_L, 0] > 0 > p[F.EYE_OUTER_R, 0]  # x right: the signer's left eye on the right
+    assert p[R.EYE_OUTER_L, 0] > 0 > p[R.EYE_OUTER_R, 0]  # x right: the signer's left eye on the right
     # symmetric: mirroring x gives the same set of points
     mirrored = p * np.array([-1, 1, 1])
     nearest = np.linalg.norm(mirrored[:, None] - p[None], axis=2).min(1)
@@ -127,7 +132,7 @@ def test_canonical_face_is_normalised_frontal_and_symmetric():
 
 
 def test_canonical_triangles_form_a_consistently_oriented_surface():
-    canon = F.load_canonical_face()
+    canon = C.load_canonical_face()
     tri = canon.triangles
     assert tri.shape[1] == 3 and 820 <= len(tri) <= 900
     assert tri.min() >= 0 and tri.max() < 468  # iris points are not part of the surface
@@ -145,7 +150,7 @@ def test_canonical_triangles_form_a_consistently_oriented_surface():
 def test_triangles_from_edges_drops_cliques_that_are_not_faces_and_orients():
     # a square split by one diagonal: two triangles; the points sit in the z = 0 plane
     pts = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], np.float64)
-    tri = F.triangles_from_edges([(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)], pts)
+    tri = C.triangles_from_edges([(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)], pts)
     assert sorted(map(sorted, tri.tolist())) == [[0, 1, 2], [0, 2, 3]]
     for a, b, c in tri:
         assert np.cross(pts[b] - pts[a], pts[c] - pts[a])[2] < 0  # toward the viewer
@@ -153,7 +158,7 @@ def test_triangles_from_edges_drops_cliques_that_are_not_faces_and_orients():
     # big triangle 0-1-2 is a 3-clique of the edge graph but not a face (each edge is in 3 cliques)
     pts = np.array([[0, 0, 0], [4, 0, 0], [2, 3, 0], [2, 1, 0], [2, -2, 0], [4, 3, 0], [0, 3, 0]], float)
     edges = [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3), (0, 4), (1, 4), (1, 5), (2, 5), (2, 6), (0, 6)]
-    tri = F.triangles_from_edges(edges, pts)
+    tri = C.triangles_from_edges(edges, pts)
     assert len(tri) == 6 and [0, 1, 2] not in sorted(map(sorted, tri.tolist()))
 
 
@@ -162,10 +167,10 @@ def test_similarity_fit_recovers_a_known_transform():
     src = rng.normal(size=(50, 3))
     rot = rotation(20, -15, 35)
     dst = 2.5 * src @ rot.T + np.array([3.0, -1.0, 7.0])
-    s, r, t = F.similarity_fit(src, dst)
+    s, r, t = G.similarity_fit(src, dst)
     assert s == pytest.approx(2.5, rel=1e-9)
     assert np.allclose(r, rot, atol=1e-9) and np.allclose(t, [3.0, -1.0, 7.0], atol=1e-9)
-    assert F.rotation_angles(rot) == pytest.approx((20, -15, 35), abs=1e-6)
+    assert G.rotation_angles(rot) == pytest.approx((20, -15, 35), abs=1e-6)
 
 
 # --- expression transfer (synthetic signers) ----------------------------------------------------
@@ -173,7 +178,7 @@ def test_similarity_fit_recovers_a_known_transform():
 
 def other_person() -> np.ndarray:
     """A clearly different face shape: wider jaw, longer nose, eyes further apart, thinner lips."""
-    p = F.load_canonical_face().points.astype(np.float64).copy()
+    p = C.load_canonical_face().points.astype(np.float64).copy()
     p[:, 0] *= 1.0 + 0.15 * np.clip(p[:, 1], 0, None)  # wider towards the chin
     nose = [1, 2, 4, 5, 19, 94, 97, 98, 326, 327]
     p[nose, 1] += 0.08
@@ -181,22 +186,22 @@ def other_person() -> np.ndarray:
     return p
 
 
-def calibrated(person: np.ndarray, width: int = 640, frames: int = 20) -> F.FaceAnimator:
+def calibrated(person: np.ndarray, width: int = 640, frames: int = 20) -> E.FaceAnimator:
     rng = np.random.default_rng(2)
     faces = []
     for _ in range(frames):
         jitter = person + rng.normal(scale=0.004, size=person.shape)
         faces.append(as_frame_rows(jitter, rotation(*rng.normal(scale=4, size=3)), width=width))
-    return F.FaceAnimator.calibrate(faces, width, 480)
+    return E.FaceAnimator.calibrate(faces, width, 480)
 
 
 def test_no_face_gives_the_frontal_canonical_face_at_anchor_and_scale():
     anim = calibrated(other_person())
     out = anim(None, None, ANCHOR, SCALE)
     assert out.shape == (478, 3) and out.dtype == np.float32
-    assert np.allclose(out[F.NOSE_BRIDGE, :2], ANCHOR, atol=1e-3)
-    assert np.linalg.norm(out[F.EYE_OUTER_L] - out[F.EYE_OUTER_R]) == pytest.approx(SCALE, rel=1e-4)
-    canon = F.load_canonical_face().points
+    assert np.allclose(out[R.NOSE_BRIDGE, :2], ANCHOR, atol=1e-3)
+    assert np.linalg.norm(out[R.EYE_OUTER_L] - out[R.EYE_OUTER_R]) == pytest.approx(SCALE, rel=1e-4)
+    canon = C.load_canonical_face().points
     assert procrustes_distance(out, canon) < 1e-5
     missing = np.ones(478, np.float32)
     missing[100] = 0  # a face with a missing point counts as no face
@@ -206,13 +211,13 @@ def test_no_face_gives_the_frontal_canonical_face_at_anchor_and_scale():
 def test_head_pose_is_kept_and_face_shape_is_not():
     person = other_person()
     anim = calibrated(person)
-    canon = F.load_canonical_face().points.astype(np.float64)
+    canon = C.load_canonical_face().points.astype(np.float64)
     for angles in ((25, 0, 0), (0, 15, 0), (-30, -10, 12)):
         out = anim(*as_frame_rows(person, rotation(*angles)), ANCHOR, SCALE)
-        assert np.allclose(out[F.NOSE_BRIDGE, :2], ANCHOR, atol=1e-3)
-        s, rot, _ = F.similarity_fit(canon[list(F.STABLE)], out[list(F.STABLE)])
+        assert np.allclose(out[R.NOSE_BRIDGE, :2], ANCHOR, atol=1e-3)
+        s, rot, _ = G.similarity_fit(canon[list(R.STABLE)], out[list(R.STABLE)])
         assert s == pytest.approx(SCALE, rel=0.02)
-        assert F.rotation_angles(rot) == pytest.approx(angles, abs=1.5)
+        assert G.rotation_angles(rot) == pytest.approx(angles, abs=1.5)
         # the output is the canonical face, not the signer's: far from their shape
         assert procrustes_distance(out, canon) < 0.01
         assert procrustes_distance(out, person) > 0.03
@@ -222,12 +227,12 @@ def test_blink_closes_the_canonical_eye():
     person = other_person()
     anim = calibrated(person)
     closed = person.copy()
-    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+    for upper, lower in ((R.LID_UPPER_R, R.LID_LOWER_R), (R.LID_UPPER_L, R.LID_LOWER_L)):
         closed[list(upper), 1] = closed[list(lower), 1] - 0.003
     out = anim(*as_frame_rows(closed, rotation(10, 5, 0)), ANCHOR, SCALE)
     flat = anim.expression(*as_frame_rows(closed, rotation(10, 5, 0)))
-    canon = F.load_canonical_face().points
-    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+    canon = C.load_canonical_face().points
+    for upper, lower in ((R.LID_UPPER_R, R.LID_LOWER_R), (R.LID_UPPER_L, R.LID_LOWER_L)):
         assert eye_opening(flat, upper, lower) < 0.15 * eye_opening(canon, upper, lower)
     assert out.shape == (478, 3)
 
@@ -235,36 +240,36 @@ def test_blink_closes_the_canonical_eye():
 def test_brows_mouth_and_gaze_follow_the_signer():
     person = other_person()
     anim = calibrated(person)
-    canon = F.load_canonical_face().points.astype(np.float64)
+    canon = C.load_canonical_face().points.astype(np.float64)
     moved = person.copy()
-    brows = list(F.BROW_UPPER_R + F.BROW_LOWER_R + F.BROW_UPPER_L + F.BROW_LOWER_L)
+    brows = list(R.BROW_UPPER_R + R.BROW_LOWER_R + R.BROW_UPPER_L + R.BROW_LOWER_L)
     moved[brows, 1] -= 0.06  # raised brows
     moved = drop_jaw(moved, 0.25)
-    eye_w = np.linalg.norm(person[F.EYE_OUTER_R, :2] - person[F.EYE_INNER_R, :2])
-    iris = list(F.IRIS_R + F.IRIS_L)
+    eye_w = np.linalg.norm(person[R.EYE_OUTER_R, :2] - person[R.EYE_INNER_R, :2])
+    iris = list(R.IRIS_R + R.IRIS_L)
     moved[iris, 0] += 0.15 * eye_w  # gaze to the image right
     flat = anim.expression(*as_frame_rows(moved, rotation(-15, 0, 5)))
     # offsets are relative to the signer's own face size (their stable points vs the canonical's)
-    size = F.similarity_fit(canon[list(F.STABLE)], person[list(F.STABLE)])[0]
+    size = G.similarity_fit(canon[list(R.STABLE)], person[list(R.STABLE)])[0]
     assert brow_height(flat) - brow_height(canon) == pytest.approx(0.06 / size, abs=0.01)
     opened = (flat[14, 1] - flat[13, 1]) - (canon[14, 1] - canon[13, 1])
     assert opened == pytest.approx(0.25 / size, abs=0.02)
-    canon_w = np.linalg.norm(canon[F.EYE_OUTER_R, :2] - canon[F.EYE_INNER_R, :2])
-    shift = flat[F.IRIS_R[0], 0] - canon[F.IRIS_R[0], 0]
+    canon_w = np.linalg.norm(canon[R.EYE_OUTER_R, :2] - canon[R.EYE_INNER_R, :2])
+    shift = flat[R.IRIS_R[0], 0] - canon[R.IRIS_R[0], 0]
     assert shift == pytest.approx(0.15 * canon_w, abs=0.01)
     # lips never cross: pressing the lower lip up past the upper one leaves them closed
     pressed = person.copy()
-    pressed[list(F.LIP_INNER_LOWER[1:-1]), 1] -= 0.2
+    pressed[list(R.LIP_INNER_LOWER[1:-1]), 1] -= 0.2
     flat = anim.expression(*as_frame_rows(pressed))
-    assert np.all(flat[list(F.LIP_INNER_LOWER[1:-1]), 1] >= flat[list(F.LIP_INNER_UPPER[1:-1]), 1] - 1e-9)
+    assert np.all(flat[list(R.LIP_INNER_LOWER[1:-1]), 1] >= flat[list(R.LIP_INNER_UPPER[1:-1]), 1] - 1e-9)
 
 
 def test_without_calibration_frames_only_head_pose_is_transferred():
-    anim = F.FaceAnimator.calibrate([(None, np.zeros(478, np.float32))] * 5, 640, 480)
+    anim = E.FaceAnimator.calibrate([(None, np.zeros(478, np.float32))] * 5, 640, 480)
     moved = other_person()
     moved[14:18, 1] += 0.3
     out = anim(*as_frame_rows(moved, rotation(20, 0, 0)), ANCHOR, SCALE)
-    canon = F.load_canonical_face().points
+    canon = C.load_canonical_face().points
     assert procrustes_distance(out, canon) < 1e-3
 
 
@@ -276,14 +281,14 @@ def colour_fraction(img: np.ndarray, colour, tol: int = 12) -> float:
 
 
 def test_draw_head_paints_skin_hair_eyes_and_lips():
-    canon = F.load_canonical_face().points
-    img = render(F.place_face(canon, np.eye(3), ANCHOR, SCALE))
+    canon = C.load_canonical_face().points
+    img = render(E.place_face(canon, np.eye(3), ANCHOR, SCALE))
     assert colour_fraction(img, STYLE.hair, 20) > 0.03
     assert colour_fraction(img, STYLE.background, 0) < 0.8
     assert colour_fraction(img, STYLE.lips, 30) > 0.003
     # sclera in the eye opening, around the iris
-    p = F.place_face(canon, np.eye(3), ANCHOR, SCALE)
-    x, y = np.round(p[F.LID_LOWER_R[1], :2] * 0.5 + p[F.LID_UPPER_R[1], :2] * 0.5).astype(int)
+    p = E.place_face(canon, np.eye(3), ANCHOR, SCALE)
+    x, y = np.round(p[R.LID_LOWER_R[1], :2] * 0.5 + p[R.LID_UPPER_R[1], :2] * 0.5).astype(int)
     assert img[y, x].min() > 180
     # the skin around the nose is shaded, so the skin is not one flat colour
     nose = img[int(p[1, 1]) - 10 : int(p[1, 1]) + 5, int(p[1, 0]) - 12 : int(p[1, 0]) + 12]
@@ -291,21 +296,21 @@ def test_draw_head_paints_skin_hair_eyes_and_lips():
 
 
 def test_draw_head_closed_eyes_open_mouth_and_turned_heads():
-    canon = F.load_canonical_face().points.astype(np.float64)
+    canon = C.load_canonical_face().points.astype(np.float64)
     shut = canon.copy()
-    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+    for upper, lower in ((R.LID_UPPER_R, R.LID_LOWER_R), (R.LID_UPPER_L, R.LID_LOWER_L)):
         shut[list(upper), 1] = shut[list(lower), 1]
     shut = drop_jaw(shut, 0.3)
-    p = F.place_face(shut, np.eye(3), ANCHOR, SCALE)
+    p = E.place_face(shut, np.eye(3), ANCHOR, SCALE)
     img = render(p)
-    for upper, lower in ((F.LID_UPPER_R, F.LID_LOWER_R), (F.LID_UPPER_L, F.LID_LOWER_L)):
+    for upper, lower in ((R.LID_UPPER_R, R.LID_LOWER_R), (R.LID_UPPER_L, R.LID_LOWER_L)):
         box = np.round(np.r_[p[list(upper), :2], p[list(lower), :2]]).astype(int)
         eye = img[box[:, 1].min() - 2 : box[:, 1].max() + 3, box[:, 0].min() : box[:, 0].max() + 1]
         assert colour_fraction(eye, (236, 234, 228), 20) < 0.02  # no sclera white: eye closed
     mouth = img[int(p[13, 1]) : int(p[14, 1]), int(p[78, 0]) : int(p[308, 0])]
     assert colour_fraction(mouth, STYLE.mouth_interior, 25) > 0.2
     for yaw in (-80, -45, 45, 80):
-        img = render(F.place_face(canon, rotation(yaw, 10, 0), ANCHOR, SCALE))
+        img = render(E.place_face(canon, rotation(yaw, 10, 0), ANCHOR, SCALE))
         assert colour_fraction(img, STYLE.background, 0) < 0.85
 
 
@@ -347,7 +352,7 @@ def clips():
         with HolisticEstimator() as est:
             rows = [est(f) for f in frames]
         faces = [(d[33:511], c[33:511]) for d, c in rows]
-        anim = F.FaceAnimator.calibrate(faces, w, h)
+        anim = E.FaceAnimator.calibrate(faces, w, h)
         with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as fm:
             detected = [detect_face(fm, render(anim(p, c, ANCHOR, SCALE))) for p, c in faces]
         source = [p.astype(np.float64) * [1, 1, w] if c.min() > 0 else None for p, c in faces]

@@ -12,7 +12,7 @@ refined irises) of ten different people, each weighted once:
 It is then made left-right symmetric, normalised to face units (outer eye corners 1 apart, origin at
 point 168, x right, y down, z away from the viewer) and turned frontal: the eye line along x, pitch
 the average over all the photos and frames (people look at the camera). Triangles come from
-mediapipe's ``FACEMESH_TESSELATION`` (see :func:`signanon.avatar.face.triangles_from_edges`).
+mediapipe's ``FACEMESH_TESSELATION`` (see :func:`signanon.avatar.canonical.triangles_from_edges`).
 
 Runs offline: ``python tools/build_canonical_face.py [--data ../shared/data] [--out PATH]`` (the
 project's shared test data, beside the checkout).
@@ -28,7 +28,9 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 import numpy as np  # noqa: E402
 
-from signanon.avatar import face as F  # noqa: E402
+from signanon.avatar import canonical as C  # noqa: E402
+from signanon.landmarks import geometry as G  # noqa: E402
+from signanon.landmarks import regions as R  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "src" / "signanon" / "avatar" / "assets" / "canonical_face.npz"
@@ -81,14 +83,14 @@ def _read_frames(path: Path, limit: int = 240, min_side: int = 480):
 def _procrustes_mean(meshes: list[np.ndarray], iterations: int = 5) -> np.ndarray:
     """Generalised Procrustes (similarity) mean of (478, 3) meshes, on the stable points."""
     ref = meshes[0]
-    rows = np.asarray(F.STABLE)
+    rows = np.asarray(R.STABLE)
     for _ in range(iterations):
         aligned = []
         for m in meshes:
-            s, rot, t = F.similarity_fit(m[rows], ref[rows])
+            s, rot, t = G.similarity_fit(m[rows], ref[rows])
             aligned.append(s * m @ rot.T + t)
         ref = np.mean(aligned, axis=0)
-        ref = (ref - ref.mean(0)) / np.linalg.norm(ref[F.EYE_OUTER_L] - ref[F.EYE_OUTER_R])
+        ref = (ref - ref.mean(0)) / np.linalg.norm(ref[R.EYE_OUTER_L] - ref[R.EYE_OUTER_R])
     return ref
 
 
@@ -104,7 +106,7 @@ def _person_from_clip(path: Path) -> np.ndarray | None:
         meshes = [m for img in _read_frames(path) if (m := _landmarks(graph, img)) is not None]
     if not meshes:
         return None
-    eye = np.array([np.linalg.norm(m[F.EYE_OUTER_L] - m[F.EYE_OUTER_R]) for m in meshes])
+    eye = np.array([np.linalg.norm(m[R.EYE_OUTER_L] - m[R.EYE_OUTER_R]) for m in meshes])
     mouth = np.array([np.linalg.norm(m[13] - m[14]) for m in meshes]) / eye
     keep = np.argsort(mouth)[: max(1, int(len(meshes) * NEUTRAL_FRACTION))]
     chosen = [meshes[i] for i in keep]
@@ -114,14 +116,14 @@ def _person_from_clip(path: Path) -> np.ndarray | None:
 
 
 def _align(mesh: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    rows = np.asarray(F.STABLE)
-    s, rot, t = F.similarity_fit(mesh[rows], ref[rows])
+    rows = np.asarray(R.STABLE)
+    s, rot, t = G.similarity_fit(mesh[rows], ref[rows])
     return s * mesh @ rot.T + t
 
 
 def _mirror_pairs(mesh: np.ndarray) -> np.ndarray:
     """(478,) index of each point's left-right mirror partner (nearest point after mirroring x)."""
-    centre = mesh[F.NOSE_BRIDGE, 0]
+    centre = mesh[R.NOSE_BRIDGE, 0]
     mirrored = mesh.copy()
     mirrored[:, 0] = 2 * centre - mirrored[:, 0]
     d = np.linalg.norm(mirrored[:, None, :] - mesh[None, :, :], axis=2)
@@ -133,18 +135,18 @@ def _mirror_pairs(mesh: np.ndarray) -> np.ndarray:
 
 def _frontal(mesh: np.ndarray, camera_meshes: list[np.ndarray]) -> np.ndarray:
     """Face units, origin 168, eye line along x, pitch = mean pitch seen by the cameras."""
-    rows = np.asarray(F.STABLE)
-    rots = [F.similarity_fit(mesh[rows], m[rows])[1] for m in camera_meshes]
+    rows = np.asarray(R.STABLE)
+    rots = [G.similarity_fit(mesh[rows], m[rows])[1] for m in camera_meshes]
     u, _, vt = np.linalg.svd(np.sum(rots, axis=0))
     mean_rot = u @ np.diag([1, 1, np.linalg.det(u @ vt)]) @ vt
-    m = (mesh - mesh[F.NOSE_BRIDGE]) @ mean_rot.T
-    x = m[F.EYE_OUTER_L] - m[F.EYE_OUTER_R]
+    m = (mesh - mesh[R.NOSE_BRIDGE]) @ mean_rot.T
+    x = m[R.EYE_OUTER_L] - m[R.EYE_OUTER_R]
     x /= np.linalg.norm(x)
     y = np.array([0.0, 1.0, 0.0]) - x[1] * x
     y /= np.linalg.norm(y)
     z = np.cross(x, y)
     m = m @ np.stack([x, y, z]).T
-    return m / np.linalg.norm(m[F.EYE_OUTER_L] - m[F.EYE_OUTER_R])
+    return m / np.linalg.norm(m[R.EYE_OUTER_L] - m[R.EYE_OUTER_R])
 
 
 def _symmetrise(mesh: np.ndarray) -> np.ndarray:
@@ -173,11 +175,11 @@ def build(data: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     mean = _frontal(mean, people)
     # mirror about x = 0 (point 168 is the origin), then renormalise
     mean = _symmetrise(mean)
-    mean -= mean[F.NOSE_BRIDGE]
-    mean /= np.linalg.norm(mean[F.EYE_OUTER_L] - mean[F.EYE_OUTER_R])
+    mean -= mean[R.NOSE_BRIDGE]
+    mean /= np.linalg.norm(mean[R.EYE_OUTER_L] - mean[R.EYE_OUTER_R])
     from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
 
-    tris = F.triangles_from_edges(sorted(FACEMESH_TESSELATION), mean)
+    tris = C.triangles_from_edges(sorted(FACEMESH_TESSELATION), mean)
     return mean.astype(np.float32), tris, names
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..landmarks import layout
-from .face import FaceAnimator, FaceConfig
+from ..landmarks import geometry, layout
+from .expression import FaceAnimator, FaceConfig
 from .retarget import BodyProportions, Retargeter
 from .skeleton import AvatarPose
 
@@ -24,12 +24,9 @@ class AnimatorConfig:
 
 
 def has_body(confidence: np.ndarray) -> bool:
-    """True when the frame's body landmarks were found. ``confidence``: (586,) float32."""
-    return bool(confidence[layout.BODY].max(initial=0.0) > 0)
-
-
-def has_face(confidence: np.ndarray) -> bool:
-    return bool(confidence[layout.FACE].max(initial=0.0) > 0)
+    """True when the frame shows a body: the shared rule, both shoulders
+    (:func:`~signanon.landmarks.geometry.body_present`). ``confidence``: (586,) float32."""
+    return bool(geometry.body_present(confidence))
 
 
 class AvatarAnimator:
@@ -58,7 +55,7 @@ class AvatarAnimator:
         pose = self.retargeter(data, confidence)
         if pose is None:
             return None
-        if has_face(confidence):
+        if geometry.face_present(confidence):
             face = self.face(data[layout.FACE], confidence[layout.FACE], pose.face_anchor, pose.face_scale)
         else:
             face = self.face(None, None, pose.face_anchor, pose.face_scale)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from .body import draw_signer
-from .face import draw_head
+from .head import draw_head
 from .skeleton import AvatarPose
 from .style import AvatarStyle
 

@@ -18,21 +18,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NoPersonError
-from ..landmarks import layout
+from ..landmarks import geometry, layout
+from ..landmarks.regions import BODY_FACE_POINTS, BODY_HAND_POINTS, EYE_OUTER, HAND_POINTS_IN_BODY, NOSE_BRIDGE
 from .skeleton import AvatarPose
 
-FACE_ANCHOR = 168  # face-mesh point at the nose bridge between the eyes
-FACE_EYE_OUTER = (33, 263)  # face-mesh outer eye corners: 1 face unit apart
+FACE_ANCHOR = NOSE_BRIDGE  # the face-mesh point the avatar's face hangs from
 
 # (shoulder, elbow, wrist, hand rows) per side, MediaPipe Pose indices.
 _SIDES = (
     (layout.LEFT_SHOULDER, layout.LEFT_ELBOW, layout.LEFT_WRIST, layout.LEFT_HAND),
     (layout.RIGHT_SHOULDER, layout.RIGHT_ELBOW, layout.RIGHT_WRIST, layout.RIGHT_HAND),
 )
-# Pose points of the hand (pinky, index, thumb) for each side, and the hand points they mirror.
-_POSE_HAND_POINTS = ((17, 19, 21), (18, 20, 22))
-_HAND_POINTS_FOR_POSE = (17, 5, 2)
-_POSE_FACE_POINTS = tuple(range(0, 11))
 
 
 @dataclass(frozen=True)
@@ -86,13 +82,6 @@ class Calibration:
 # small geometry helpers
 
 
-def _pixels(data: np.ndarray, width: int) -> np.ndarray:
-    """(586, 3) landmarks with z scaled to pixels like x (float64 copy)."""
-    out = data.astype(np.float64)
-    out[:, 2] *= width
-    return out
-
-
 def _unit(v: np.ndarray) -> tuple[np.ndarray, float]:
     n = float(np.hypot(v[0], v[1]))
     if n < 1e-9:
@@ -124,11 +113,13 @@ def _has(conf: np.ndarray, *idx: int) -> bool:
 
 
 def _hand_present(conf: np.ndarray, rows: slice) -> bool:
-    return bool(conf[rows.start] > 0)
+    """The shared hand rule (:func:`~signanon.landmarks.geometry.hand_present`) by the hand's rows."""
+    return bool(geometry.hand_present(conf, geometry.HAND_ROWS.index(rows)))
 
 
 def _face_present(conf: np.ndarray) -> bool:
-    return bool(conf[layout.FACE.start + FACE_ANCHOR] > 0)
+    """The shared face rule (:func:`~signanon.landmarks.geometry.face_present`)."""
+    return bool(geometry.face_present(conf))
 
 
 def _wrist_source(p: np.ndarray, conf: np.ndarray, side: int) -> np.ndarray:
@@ -193,9 +184,9 @@ def _calibrate(
     palms: list[list[float]] = [[], []]
     face_units, head_offsets, eye_offsets = [], [], []
     for data, conf in frames:
-        if not _has(conf, layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER):
+        if not geometry.body_present(conf):
             continue
-        p = _pixels(data, width)
+        p = geometry.to_metric(data, width)
         ls, rs = p[layout.LEFT_SHOULDER, :2], p[layout.RIGHT_SHOULDER, :2]
         w = float(np.linalg.norm(ls - rs))
         if w < 1e-3:
@@ -213,7 +204,7 @@ def _calibrate(
                 palms[side].append(palm_length(p[rows]))
         if _face_present(conf):
             f = p[layout.FACE]
-            fu = float(np.linalg.norm(f[FACE_EYE_OUTER[0]] - f[FACE_EYE_OUTER[1]]))
+            fu = float(np.linalg.norm(f[EYE_OUTER[0]] - f[EYE_OUTER[1]]))
             if fu > 1e-3:
                 face_units.append(fu)
                 head_offsets.append((f[FACE_ANCHOR, :2] - centre) / w)
@@ -285,10 +276,10 @@ class Retargeter:
 
     def __call__(self, data: np.ndarray, confidence: np.ndarray) -> AvatarPose | None:
         """The avatar for one frame; None when the frame has no body (no shoulders)."""
-        if not _has(confidence, layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER):
+        if not geometry.body_present(confidence):
             return None
         cal = self.calibration
-        p = _pixels(data, cal.width)
+        p = geometry.to_metric(data, cal.width)
         body = np.zeros((layout.N_BODY, 3))
         valid = np.zeros(layout.N_BODY, bool)
         centre, tilt = self._shoulders(p, body, valid)
@@ -470,7 +461,7 @@ class Retargeter:
             self._rest_face_points(anchor, face_scale, body, valid)
             return
         k = face_scale / self.calibration.face_unit
-        for i in _POSE_FACE_POINTS:
+        for i in BODY_FACE_POINTS:
             if conf[i] > 0:
                 body[i, :2] = anchor + (p[i, :2] - src_anchor) * k
                 body[i, 2] = (p[i, 2] - p[0, 2]) * k
@@ -489,7 +480,7 @@ class Retargeter:
 
     @staticmethod
     def _pose_hand_points(hand: np.ndarray, side: int, body: np.ndarray, valid: np.ndarray) -> None:
-        for pose_idx, hand_idx in zip(_POSE_HAND_POINTS[side], _HAND_POINTS_FOR_POSE):
+        for pose_idx, hand_idx in zip(BODY_HAND_POINTS[side], HAND_POINTS_IN_BODY):
             body[pose_idx] = hand[hand_idx]
             valid[pose_idx] = True
 
@@ -499,6 +490,6 @@ class Retargeter:
         """Pose pinky/index/thumb when the hand model saw nothing: the source's, moved with the wrist."""
         _, _, wr, _ = _SIDES[side]
         k = self.proportions.palm * self.calibration.shoulder_width / max(self.calibration.palm_refs[side], 1e-6)
-        for pose_idx in _POSE_HAND_POINTS[side]:
+        for pose_idx in BODY_HAND_POINTS[side]:
             body[pose_idx] = body[wr] + (p[pose_idx] - p[wr]) * k
             valid[pose_idx] = True

@@ -1,0 +1,105 @@
+"""The canonical face: a neutral, frontal, left-right symmetric mesh averaged from several people.
+
+*Face units*: the mesh is stored with the outer eye corners (mesh points 33 and 263) 1 apart, origin
+at point 168 (nose bridge between the eyes), x to the image right, y down, z away from the viewer
+(MediaPipe's convention: smaller z = closer). ``tools/build_canonical_face.py`` builds the asset
+(see ``assets/SOURCES.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+ASSET_PATH = Path(__file__).parent / "assets" / "canonical_face.npz"
+
+
+def triangles_from_edges(edges: Sequence[tuple[int, int]], reference: np.ndarray) -> np.ndarray:
+    """Mesh triangles from an edge list (e.g. mediapipe's ``FACEMESH_TESSELATION``).
+
+    Triangles are the 3-cliques of the edge graph; a clique whose three edges are each shared by
+    more than two cliques is not a mesh face and is dropped. Triangles are oriented consistently
+    (neighbours run their shared edge in opposite directions), the whole so that on ``reference``
+    ((N, 3) points, x right, y down, z away from the viewer) most normals ``cross(b - a, c - a)``
+    point toward the viewer (negative z). Returns (T, 3) int32.
+    """
+    und = {tuple(sorted(map(int, e))) for e in edges if e[0] != e[1]}
+    nbrs: dict[int, set[int]] = {}
+    for a, b in und:
+        nbrs.setdefault(a, set()).add(b)
+        nbrs.setdefault(b, set()).add(a)
+    tris = {tuple(sorted((a, b, k))) for a, b in und for k in nbrs[a] & nbrs[b]}
+    count: dict[tuple[int, int], int] = {}
+    for t in tris:
+        for e in ((t[0], t[1]), (t[0], t[2]), (t[1], t[2])):
+            count[e] = count.get(e, 0) + 1
+    keep = [
+        t for t in sorted(tris)
+        if not all(count[e] > 2 for e in ((t[0], t[1]), (t[0], t[2]), (t[1], t[2])))
+    ]  # fmt: skip
+    tri = _orient(np.array(keep, np.int32))
+    p = np.asarray(reference, np.float64)
+    normal_z = np.cross(p[tri[:, 1]] - p[tri[:, 0]], p[tri[:, 2]] - p[tri[:, 0]])[:, 2]
+    if np.sum(normal_z > 0) > np.sum(normal_z < 0):
+        tri = tri[:, [0, 2, 1]]
+    return tri
+
+
+def _orient(tri: np.ndarray) -> np.ndarray:
+    """Flip triangles so that neighbours run their shared edge in opposite directions (per
+    connected piece, starting from its first triangle)."""
+    tri = tri.copy()
+    by_edge: dict[tuple[int, int], list[int]] = {}
+    for i, t in enumerate(tri):
+        for k in range(3):
+            by_edge.setdefault(tuple(sorted((int(t[k]), int(t[(k + 1) % 3])))), []).append(i)
+    done = np.zeros(len(tri), bool)
+    for seed in range(len(tri)):
+        if done[seed]:
+            continue
+        done[seed] = True
+        stack = [seed]
+        while stack:
+            i = stack.pop()
+            t = tri[i]
+            for k in range(3):
+                a, b = int(t[k]), int(t[(k + 1) % 3])
+                for j in by_edge[tuple(sorted((a, b)))]:
+                    if done[j]:
+                        continue
+                    u = tri[j]
+                    same_way = any(int(u[m]) == a and int(u[(m + 1) % 3]) == b for m in range(3))
+                    if same_way:
+                        tri[j] = u[[0, 2, 1]]
+                    done[j] = True
+                    stack.append(j)
+    return tri
+
+
+@dataclass(frozen=True)
+class CanonicalFace:
+    """The neutral canonical face.
+
+    points:    (478, 3) float32 in face units (outer eye corners 1 apart, origin at point 168,
+               x right, y down, z away from the viewer), frontal, left-right symmetric.
+    triangles: (T, 3) int32 mesh triangles, oriented so their normal faces the viewer (-z) on the
+               frontal face; eyes and mouth are holes.
+    """
+
+    points: np.ndarray
+    triangles: np.ndarray
+
+
+@lru_cache(maxsize=1)
+def load_canonical_face(path: str | None = None) -> CanonicalFace:
+    """The canonical face asset (cached). ``path`` overrides the packaged ``canonical_face.npz``."""
+    with np.load(path or ASSET_PATH) as npz:
+        points = npz["points"].astype(np.float32)
+        triangles = npz["triangles"].astype(np.int32)
+    points.setflags(write=False)
+    triangles.setflags(write=False)
+    return CanonicalFace(points=points, triangles=triangles)

@@ -1,0 +1,229 @@
+"""Expression transfer: the canonical face moved by the signer's expression and head pose.
+
+The signer's own face geometry identifies them, so it is never drawn. Instead the neutral, frontal
+canonical mesh (:mod:`.canonical`) is deformed by the signer's **expression** (their mesh minus
+their own neutral mesh, after removing head pose and expressed relative to their own face size) and
+turned by their **head pose**, so brows, blinks, gaze, mouth shapes, nods and tilts survive while the
+face shape does not.
+
+Coordinates
+-----------
+*Face units*: see :mod:`.canonical` (outer eye corners 1 apart, origin at point 168, x right, y
+down, z away from the viewer). Input: mesh point ``i`` is row ``33 + i`` of the shared ``(586, 3)``
+frame array; x, y are image pixels and z is MediaPipe's z (:func:`~signanon.landmarks.geometry.to_metric`
+makes it pixels). Output: ``(478, 3)`` float32 in output pixels (x right, y down), z a depth in the
+same units relative to point 168, smaller = closer.
+
+Presence: a frame's face is used when :func:`~signanon.landmarks.geometry.face_present` says so
+(all 468 mesh points present).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..landmarks.geometry import Similarity, face_present, fit_stable, to_metric
+from ..landmarks.regions import (
+    EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L, EYE_OUTER_R, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R,
+    LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, NOSE_BRIDGE,
+)  # fmt: skip
+from .canonical import CanonicalFace, load_canonical_face
+
+
+def _rows(idx: Sequence[int]) -> np.ndarray:
+    return np.asarray(idx, np.intp)
+
+
+def _face_present(confidence: np.ndarray | None) -> bool:
+    """The shared face rule (:func:`face_present`) on the face part's (478,) confidence."""
+    return confidence is not None and bool(face_present(confidence))
+
+
+def _normalise(metric: np.ndarray, pose: Similarity) -> np.ndarray:
+    """Undo head pose and size: metric (478, 3) -> (478, 3) in the reference's face units."""
+    s, rot, t = pose
+    return (metric - t) @ rot / s
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """How much of the signer's expression reaches the canonical face.
+
+    expression_gain: factor on every expression offset (brows, lips, jaw, cheeks); 1 = as signed.
+    gaze_gain:       factor on the iris offset from its neutral place in the eye.
+    max_eye_opening: cap on the eye-opening ratio (current / neutral) for wide-open eyes.
+    max_offset:      cap (face units) on any point's expression offset: a hand over the face can
+                     throw MediaPipe's mesh far off; a yawn moves the chin ~0.4.
+    min_calibration_frames: fewer usable face frames than this -> no expression is transferred
+                     (head pose only), since a neutral estimated from so few frames is unreliable.
+    """
+
+    expression_gain: float = 1.0
+    gaze_gain: float = 1.0
+    max_eye_opening: float = 1.6
+    max_offset: float = 0.6
+    min_calibration_frames: int = 3
+
+
+def _pair_opening(mesh: np.ndarray, upper: Sequence[int], lower: Sequence[int]) -> np.ndarray:
+    """(K,) vertical gaps lower - upper (face units, y down) of the K lid/lip point pairs."""
+    return mesh[_rows(lower), 1] - mesh[_rows(upper), 1]
+
+
+def _iris_offset(mesh: np.ndarray, iris: Sequence[int], outer: int, inner: int) -> np.ndarray:
+    """(2,) iris centre relative to the eye-corner midpoint, in units of the eye width (x, y)."""
+    mid = 0.5 * (mesh[outer, :2] + mesh[inner, :2])
+    width = np.linalg.norm(mesh[outer, :2] - mesh[inner, :2]) + 1e-9
+    return (mesh[iris[0], :2] - mid) / width
+
+
+class FaceAnimator:
+    """Moves the canonical face with the signer's expression and head pose (see module doc).
+
+    Build with :meth:`calibrate` on the first frames of a video; then call once per frame.
+    """
+
+    def __init__(
+        self,
+        canonical: CanonicalFace,
+        neutral: np.ndarray | None,
+        width: int,
+        height: int,
+        config: FaceConfig = FaceConfig(),
+    ):
+        self.canonical = canonical
+        self.neutral = neutral  # (478, 3) float64 signer's neutral in face units, or None
+        self.width = int(width)
+        self.height = int(height)
+        self.config = config
+
+    @classmethod
+    def calibrate(
+        cls,
+        faces: Sequence[tuple[np.ndarray, np.ndarray]],
+        width: int,
+        height: int,
+        config: FaceConfig = FaceConfig(),
+    ) -> "FaceAnimator":
+        """Estimate the signer's neutral face from some frames (the first ~90 are plenty).
+
+        faces: per frame ``(points, confidence)``: (478, 3) float (rows 33:511 of the frame array:
+        x, y px, MediaPipe z) and (478,) float, 0 = missing. Frames without a face are skipped.
+        width, height: the source frame size in pixels.
+        The neutral is the per-point median of the pose- and size-normalised meshes (fitted once to
+        the canonical face, then again to the first median), so a few expressive frames do not move
+        it.
+        """
+        canonical = load_canonical_face()
+        metrics = [
+            to_metric(p, width) for p, c in faces if p is not None and _face_present(c)
+        ]
+        if len(metrics) < max(1, config.min_calibration_frames):
+            return cls(canonical, None, width, height, config)
+        reference = canonical.points.astype(np.float64)
+        for _ in range(2):
+            normed = np.stack([_normalise(m, fit_stable(reference, m)) for m in metrics])
+            reference = np.median(normed, axis=0)
+        return cls(canonical, reference, width, height, config)
+
+    def head_pose(self, points: np.ndarray | None, confidence: np.ndarray | None = None):
+        """``(s, R, t)`` from face units to the frame's mesh (x, y px, z MediaPipe z x width; see
+        :func:`~signanon.landmarks.geometry.similarity_fit`), or None without a face.
+
+        confidence: (478,) face-part confidence; None = all points present."""
+        if points is None or (confidence is not None and not _face_present(confidence)):
+            return None
+        ref = self.neutral if self.neutral is not None else self.canonical.points.astype(np.float64)
+        return fit_stable(ref, to_metric(points, self.width))
+
+    def expression(self, points: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:
+        """(478, 3) float64 canonical face (face units, frontal) with this frame's expression."""
+        canon = self.canonical.points.astype(np.float64)
+        if self.neutral is None or points is None:
+            return canon.copy()
+        pose = self.head_pose(points, confidence)
+        if pose is None:
+            return canon.copy()
+        return self._transfer(_normalise(to_metric(points, self.width), pose))
+
+    def _transfer(self, mesh: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        canon = self.canonical.points.astype(np.float64)
+        neutral = self.neutral
+        offset = cfg.expression_gain * (mesh - neutral)
+        length = np.linalg.norm(offset, axis=1, keepdims=True)
+        offset *= np.minimum(1.0, cfg.max_offset / np.maximum(length, 1e-9))
+        out = canon + offset
+        for upper, lower in ((LID_UPPER_R, LID_LOWER_R), (LID_UPPER_L, LID_LOWER_L)):
+            self._transfer_lids(out, mesh, upper, lower)
+        for iris, outer, inner in ((IRIS_R, EYE_OUTER_R, EYE_INNER_R), (IRIS_L, EYE_OUTER_L, EYE_INNER_L)):
+            self._transfer_iris(out, mesh, iris, outer, inner)
+        self._close_lips(out)
+        return out
+
+    def _transfer_lids(self, out, mesh, upper, lower) -> None:
+        """Eye opening as a ratio of the signer's own neutral opening (a closed eye stays closed)."""
+        neutral_gap = _pair_opening(self.neutral, upper, lower)
+        gap = _pair_opening(mesh, upper, lower)
+        ratio = np.clip(gap / np.maximum(neutral_gap, 1e-6), 0.0, self.config.max_eye_opening)
+        ratio = np.full_like(ratio, float(np.median(ratio)))  # one opening per eye: no lid kinks
+        canon_gap = _pair_opening(self.canonical.points.astype(np.float64), upper, lower)
+        lower_y = out[_rows(lower), 1]
+        out[_rows(upper), 1] = lower_y - ratio * canon_gap
+
+    def _transfer_iris(self, out, mesh, iris, outer, inner) -> None:
+        """Iris position relative to the eye corners: the signer's offset from their neutral."""
+        shift = _iris_offset(mesh, iris, outer, inner) - _iris_offset(self.neutral, iris, outer, inner)
+        canon = self.canonical.points.astype(np.float64)
+        width = np.linalg.norm(out[outer, :2] - out[inner, :2])
+        target = 0.5 * (out[outer, :2] + out[inner, :2]) + (
+            _iris_offset(canon, iris, outer, inner) + self.config.gaze_gain * shift
+        ) * width
+        rows = _rows(iris)
+        out[rows] = canon[rows] - canon[iris[0]] + np.array([*target, out[iris[0], 2]])
+
+    @staticmethod
+    def _close_lips(out: np.ndarray) -> None:
+        """Inner lips never cross: where the lower passes above the upper, both meet in between."""
+        up, lo = _rows(LIP_INNER_UPPER[1:-1]), _rows(LIP_INNER_LOWER[1:-1])
+        cross = out[lo, 1] < out[up, 1]
+        mid = 0.5 * (out[lo, 1] + out[up, 1])
+        out[up[cross], 1] = mid[cross]
+        out[lo[cross], 1] = mid[cross]
+
+    def __call__(
+        self,
+        points: np.ndarray | None,
+        confidence: np.ndarray | None,
+        anchor: np.ndarray,
+        scale: float,
+    ) -> np.ndarray:
+        """The output face of one frame.
+
+        points: (478, 3) frame rows 33:511 (x, y px, MediaPipe z) or None; confidence: (478,), a
+        face with any of its 468 mesh points missing counts as no face (None: all present).
+        anchor: (2,) output px where point 168 goes; scale: output px per face unit.
+        Returns (478, 3) float32 output px; z = depth relative to point 168 (smaller = closer).
+        No face -> the neutral canonical face, frontal.
+        """
+        pose = self.head_pose(points, confidence)
+        if pose is None:
+            return place_face(self.canonical.points, np.eye(3), anchor, scale)
+        if self.neutral is None:
+            return place_face(self.canonical.points, pose[1], anchor, scale)
+        mesh = self._transfer(_normalise(to_metric(points, self.width), pose))
+        return place_face(mesh, pose[1], anchor, scale)
+
+
+def place_face(mesh: np.ndarray, rot: np.ndarray, anchor: np.ndarray, scale: float) -> np.ndarray:
+    """Turn a face-unit mesh (478, 3) by rot (3, 3) about point 168 and place it in output px.
+
+    Orthographic: point 168 lands at anchor (2,); 1 face unit = scale px. Returns (478, 3) float32.
+    """
+    rel = (np.asarray(mesh, np.float64) - mesh[NOSE_BRIDGE]) @ np.asarray(rot, np.float64).T
+    out = rel * float(scale)
+    out[:, :2] += np.asarray(anchor, np.float64)[:2]
+    return out.astype(np.float32)
