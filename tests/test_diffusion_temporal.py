@@ -21,7 +21,7 @@ from signanon.diffusion.control import (  # noqa: E402
     hed_state_dict_shapes,
     safe_step,
 )
-from signanon.diffusion.flow import (  # noqa: E402
+from signanon.video.flow import (  # noqa: E402
     FlowCache,
     FlowEstimator,
     FlowPair,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -12,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from .files import write_text_atomic
 
 
 class StageTimer:
@@ -57,6 +57,7 @@ class RunSummary:
     frames_without_person: int = 0  # drawn from the last pose fading to neutral (or neutral)
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
     seconds_total: float = 0.0
+    verification: dict[str, Any] | None = None  # the privacy gate's record (signanon.evaluation.verify)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -64,12 +65,4 @@ class RunSummary:
 
     def write(self, path: str | Path) -> None:
         """Write atomically (temp file + rename) so a reader never sees half a file."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self.to_json() + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, self.to_json() + "\n")

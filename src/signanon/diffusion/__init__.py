@@ -8,8 +8,8 @@ torch/diffusers load only when a run starts. The pieces:
 * :mod:`.attention` - :class:`CrossFrameAttnProcessor` and its shared :class:`CrossFrameState`
 * :mod:`.pipeline` - :class:`VideoTranslationPipeline` (one frame through SDEdit + ControlNet + DDIM)
 * :mod:`.runner` - :class:`DiffusionAnonymizer` / :class:`DiffusionConfig` (a whole video, with resume)
-* :mod:`.control`, :mod:`.flow`, :mod:`.fusion`, :mod:`.propagation` - control maps, optical flow,
-  temporal fusion and key-frame propagation
+* :mod:`.control`, :mod:`.fusion`, :mod:`.propagation` - control maps, temporal fusion and
+  key-frame propagation (optical flow: :mod:`signanon.video.flow`)
 """
 
 INSTALL_HINT = 'the diffusion method needs PyTorch and diffusers: pip install -e ".[diffusion]"'

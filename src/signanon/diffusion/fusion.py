@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .flow import FlowCache, FlowEstimator, FlowPair, feather_mask, warp
+from ..video.flow import FlowCache, FlowEstimator, FlowPair, feather_mask, warp
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -151,7 +151,7 @@ class TemporalFusion:
 
     Args:
         config: the :class:`FusionConfig`.
-        flows: a :class:`~signanon.diffusion.flow.FlowCache` to share with other stages (e.g.
+        flows: a :class:`~signanon.video.flow.FlowCache` to share with other stages (e.g.
             key-frame propagation); a new one with ``config.flow_preset`` by default.
     """
 

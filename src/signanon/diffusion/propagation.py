@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .flow import FlowEstimator, FlowPair, feather_mask, warp
+from ..video.flow import FlowEstimator, FlowPair, feather_mask, warp
 
 __all__ = ["blend_two_keys", "propagate_between", "propagate_from"]
 

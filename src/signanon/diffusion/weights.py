@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..device import resolve_device  # noqa: F401  (re-exported: the doctor command imports it here)
 from ..errors import InputError
 from . import INSTALL_HINT
 
@@ -125,24 +126,6 @@ def _hub():
     except ImportError:
         raise InputError(INSTALL_HINT) from None
     return huggingface_hub
-
-
-def resolve_device(device: str = "auto"):
-    """``"auto"`` -> cuda if available, else mps, else cpu. Unavailable explicit choices raise InputError."""
-    torch = _torch()
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA GPU is available to PyTorch on this machine")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError("--device mps: Apple's Metal (MPS) backend is not available on this machine")
-    if device not in ("cpu", "cuda", "mps"):
-        raise InputError(f"unknown device {device!r}: use auto, cpu, cuda or mps")
-    return torch.device(device)
 
 
 def default_dtype(device) -> Any:

@@ -1,11 +1,12 @@
 """Temporal consistency: flow-warp error of the output, with the input's own as the floor.
 
 For each pair of consecutive frames (t-1, t), optical flow is computed on the *input* video (OpenCV
-DIS), both ways. The previous frame is warped onto the current one with the backward flow, and the
-error is the mean absolute difference between the warped and the actual frame, over the pixels that
-are visible in both frames. Occluded pixels (and pixels that flow out of the frame) are masked by the
-forward-backward consistency test: a pixel is kept when following the flow back and then forth
-returns near to where it started (``|f + b|^2 <= 0.01 (|f|^2 + |b|^2) + 0.5``, in pixels).
+DIS, :mod:`signanon.video.flow`), both ways. The previous frame is warped onto the current one with
+the backward flow, and the error is the mean absolute difference between the warped and the actual
+frame, over the pixels that are visible in both frames. Occluded pixels (and pixels that flow out of
+the frame) are masked by the forward-backward consistency test of
+:func:`~signanon.video.flow.occlusion_mask`: a pixel is kept when following the flow back and then
+forth returns near to where it started (``|f + b|^2 <= 0.01 (|f|^2 + |b|^2) + 0.5``, in pixels).
 
 The same warp (the input's motion) is applied to the anonymized frames: an output that flickers or
 jitters where the input moves smoothly gets a higher error than the input itself. The input's error
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DIS_PRESETS = ("ultrafast", "fast", "medium")
+DIS_PRESETS = ("ultrafast", "fast", "medium")  # the keys of signanon.video.flow.FLOW_PRESETS
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,6 @@ class TemporalConfig:
             raise ValueError("max_side must be >= 16 and every >= 1")
 
 
-def _cv2():
-    import cv2  # lazy: OpenCV is large
-
-    return cv2
-
-
 def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """(w, h) with the longer side at most ``max_side``, aspect kept."""
     scale = min(1.0, max_side / max(width, height))
@@ -55,47 +50,11 @@ def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 
 def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2  # lazy: OpenCV is large
+
     if (rgb.shape[1], rgb.shape[0]) == size:
         return rgb
-    return _cv2().resize(rgb, size, interpolation=_cv2().INTER_AREA)
-
-
-def _gray(rgb: np.ndarray) -> np.ndarray:
-    cv2 = _cv2()
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-
-
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    return xs, ys
-
-
-def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    cv2 = _cv2()
-    return cv2.remap(image, xs, ys, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
-    """Pixels of frame t visible in frame t-1: bool (H, W).
-
-    backward: float32 (H, W, 2) flow t -> t-1; forward: float32 (H, W, 2) flow t-1 -> t (pixels).
-    """
-    h, w = backward.shape[:2]
-    xs, ys = _grid(h, w)
-    tx, ty = xs + backward[..., 0], ys + backward[..., 1]
-    inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    fwd_at = _sample(forward, tx, ty)
-    loop = backward + fwd_at
-    lhs = np.sum(loop**2, axis=-1)
-    rhs = 0.01 * (np.sum(backward**2, axis=-1) + np.sum(fwd_at**2, axis=-1)) + 0.5
-    return inside & (lhs <= rhs)
-
-
-def warp_previous(previous: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """Frame t-1 moved onto frame t's pixel grid along the flow t -> t-1 (same dtype, shape)."""
-    h, w = backward.shape[:2]
-    xs, ys = _grid(h, w)
-    return _sample(previous, xs + backward[..., 0], ys + backward[..., 1])
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def warp_error(current: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> float:
@@ -114,40 +73,33 @@ class WarpErrorMeter:
 
     def __init__(self, config: TemporalConfig = TemporalConfig()):
         self.config = config
-        self._dis = None
+        self._flow = None  # a signanon.video.flow.FlowEstimator, made on the first pair
         self._size: tuple[int, int] | None = None
-        self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None
         self._index = 0
         self.frames: list[int] = []
         self.input_errors: list[float] = []
         self.output_errors: list[float] = []
         self.masked_share: list[float] = []
 
-    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if self._dis is None:
-            cv2 = _cv2()
-            preset = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-                      "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                      "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[self.config.preset]
-            self._dis = cv2.DISOpticalFlow_create(preset)
-        return self._dis.calc(a, b, None)
-
     def add(self, original: np.ndarray, anonymized: np.ndarray) -> None:
+        from ..video.flow import FlowEstimator, warp
+
         if self._size is None:
             self._size = working_size(original.shape[1], original.shape[0], self.config.max_side)
         orig, anon = _resize(original, self._size), _resize(anonymized, self._size)
-        gray = _gray(orig)
         index, self._index = self._index, self._index + 1
-        prev, self._prev = self._prev, (orig, anon, gray)
+        prev, self._prev = self._prev, (orig, anon)
         if prev is None or index % self.config.every:
             return
-        p_orig, p_anon, p_gray = prev
-        backward = self._flow(gray, p_gray)
-        forward = self._flow(p_gray, gray)
-        mask = consistency_mask(backward, forward)
+        if self._flow is None:
+            self._flow = FlowEstimator(self.config.preset)
+        p_orig, p_anon = prev
+        pair = self._flow.pair(p_orig, orig)  # backward flow t -> t-1 and occlusion on t's grid
+        mask = pair.occlusion == 0
         self.frames.append(index)
-        self.input_errors.append(warp_error(orig, warp_previous(p_orig, backward), mask))
-        self.output_errors.append(warp_error(anon, warp_previous(p_anon, backward), mask))
+        self.input_errors.append(warp_error(orig, warp(p_orig, pair.flow), mask))
+        self.output_errors.append(warp_error(anon, warp(p_anon, pair.flow), mask))
         self.masked_share.append(float(1.0 - mask.mean()))
 
     def result(self) -> dict:

@@ -248,23 +248,6 @@ def _counted(frames, bar):
         bar.update(1)
 
 
-def torch_device(name: str = "auto") -> str:
-    """"auto" -> "cuda" when a GPU is usable, else "cpu"; other names pass through."""
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _load_animator(path: Path, device: str):
-    """A :class:`~.tpsmm.TPSMMAnimator` for the checkpoint at ``path`` (one-line errors)."""
-    from .tpsmm import TPSMMAnimator, load_tpsmm  # needs torch: SignanonError with the install hint
-
-    device = torch_device(device)
-    return TPSMMAnimator(load_tpsmm(path, device), device)
-
-
 def _resized(image: np.ndarray, size: int) -> np.ndarray:
     import cv2
 

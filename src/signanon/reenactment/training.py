@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..device import resolve_device  # noqa: F401  (re-exported for train_cli)
 from ..errors import InputError, OutputError
+from ..files import atomic_path
 from .tpsmm.layers import AntiAliasInterpolation2d
 from .tpsmm.model import PARTS, TPSMM, checkpoint_dict, load_parts, read_checkpoint
 from .tpsmm.tps import RandomTPS
@@ -450,19 +451,6 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def resolve_device(device: str | None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when present, else CPU; other values as given."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available")
-    return resolved
-
-
 class Trainer:
     """Fine-tunes a :class:`TPSMM` on :class:`FaceClipFolder` sources, one checkpoint per epoch.
 
@@ -523,9 +511,8 @@ class Trainer:
                             "sources": [s.name for s in self.sources]},
         )
         path = checkpoint_path(self.run_dir, epoch)
-        partial = path.with_name(path.name + ".partial")
-        torch.save(state, partial)
-        os.replace(partial, path)
+        with atomic_path(path) as partial:
+            torch.save(state, partial)
         self._prune_checkpoints(epoch)
         return path
 

@@ -1,6 +1,9 @@
 """Dense optical flow between video frames (OpenCV DIS), occlusion masks and warping.
 
-Flow convention used everywhere in :mod:`signanon.diffusion` ("backward flow", the one a warp
+One implementation for the diffusion method's temporal fusion and propagation
+(:mod:`signanon.diffusion`) and the evaluation's warp error (:mod:`signanon.evaluation.temporal`).
+
+Flow convention used everywhere ("backward flow", the one a warp
 needs): ``flow = FlowEstimator()(frame_from, frame_to)`` is a ``(H, W, 2)`` float32 array in
 pixels, ``flow[y, x] = (dx, dy)``, such that pixel ``(x, y)`` of ``frame_to`` shows what pixel
 ``(x + dx, y + dy)`` of ``frame_from`` shows. Hence ``warp(frame_from, flow)`` resamples
@@ -12,8 +15,8 @@ Occlusion: with ``flow_bw = estimator(a, b)`` (warps ``a`` onto ``b``) and ``flo
 estimator(b, a)`` (the reverse), :func:`occlusion_mask` flags the pixels of ``b`` that are not seen
 in ``a`` (forward-backward consistency check plus pixels whose source lies outside the frame).
 
-Flow is computed on the *input* frames, never on generated ones, and is only ever used to move
-generated pixels/latents: no source pixel is copied into an output.
+The diffusion method computes flow on the *input* frames, never on generated ones, and only ever
+uses it to move generated pixels/latents: no source pixel is copied into an output.
 """
 
 from __future__ import annotations

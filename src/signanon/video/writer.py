@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
+from ..files import AtomicTarget
 from .reader import VideoInfo
 
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
@@ -196,7 +197,8 @@ class VideoWriter:
         self.frames_written = 0
         self._crf, self._preset = int(crf), str(preset)
         self._audio_source = audio_source if audio_source and audio_source.has_audio else None
-        self._temp = self.path.parent / f".{self.path.name}.{secrets.token_hex(6)}.partial"
+        self._target = AtomicTarget(self.path, ".partial")
+        self._temp = self._target.temp
         self._container = None
         self._video = None
         self._audio: _AudioCopier | None = None
@@ -290,7 +292,7 @@ class VideoWriter:
                 if self._audio is not None:
                     self._audio.pump(None)
                 self._close_container()
-                os.replace(self._temp, self.path)
+                self._target.commit()
             except (av.FFmpegError, OSError) as err:
                 raise OutputError(f"cannot write the output video ({err}): {self.path}") from None
         except BaseException:
@@ -316,7 +318,4 @@ class VideoWriter:
             container.close()
 
     def _remove_temp(self) -> None:
-        try:
-            self._temp.unlink()
-        except FileNotFoundError:
-            pass
+        self._target.discard()

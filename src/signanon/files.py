@@ -1,0 +1,75 @@
+"""Atomic file writes: a reader never sees half a file, and a failed write leaves nothing behind.
+
+Everything signanon writes (videos, JSON records, reports, cache entries, checkpoints) goes to a
+hidden temporary file in the target's folder (so the final rename stays on one file system) and is
+renamed onto the target with :func:`os.replace` only when complete::
+
+    write_json_atomic(path, {"frames": 12})
+    with atomic_path(path) as tmp:     # any writer that wants a path (torch.save, PyAV, cv2)
+        torch.save(state, tmp)
+
+An existing file at the target is replaced only on success. Files get the usual permissions
+(``0666`` minus the umask), not the ``0600`` of :func:`tempfile.mkstemp`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+
+def temp_sibling(path: str | Path, suffix: str = ".tmp") -> Path:
+    """A hidden, not yet existing path beside ``path``: ``.NAME.<random><suffix>`` in the same folder."""
+    path = Path(path)
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+
+
+class AtomicTarget:
+    """A target path and its temporary sibling, for writers with an open/close lifecycle (e.g. a
+    video encoder): write to :attr:`temp`, then :meth:`commit` (rename onto :attr:`path`) or
+    :meth:`discard` (remove the temporary file)."""
+
+    def __init__(self, path: str | Path, suffix: str = ".tmp"):
+        self.path = Path(path)
+        self.temp = temp_sibling(self.path, suffix)
+
+    def commit(self) -> None:
+        os.replace(self.temp, self.path)
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on any
+    exception it is removed (and ``path`` is left as it was). The caller creates the file."""
+    target = AtomicTarget(path, suffix)
+    try:
+        yield target.temp
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module doc)."""
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+
+
+def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically."""
+    write_bytes_atomic(path, text.encode(encoding))
+
+
+def write_json_atomic(path: str | Path, value: Any, *, indent: int | None = 2, allow_nan: bool = True) -> None:
+    """Write ``value`` as JSON (plus a final newline) to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(value, indent=indent, allow_nan=allow_nan) + "\n")
