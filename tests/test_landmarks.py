@@ -526,3 +526,131 @@ def test_real_clip_round_trips_through_pose(tmp_path, webcam_raw, webcam_process
     back, back_conf = pose_to_frames(read_pose(path))
     np.testing.assert_array_equal(back, data)
     np.testing.assert_array_equal(back_conf, conf)
+
+
+# --- regions: index groups defined once ------------------------------------------------------------
+
+
+def _limb_set(component_name: str) -> set[tuple[int, int]]:
+    from pose_format.utils.holistic import holistic_components
+
+    (component,) = [c for c in holistic_components("XYZC", 10) if c.name == component_name]
+    return {tuple(sorted(limb)) for limb in component.limbs}
+
+
+def test_hand_and_body_bones_are_pose_formats_limbs():
+    from signanon.landmarks import regions
+
+    hand = {tuple(sorted(b)) for b in regions.HAND_BONES}
+    assert len(hand) == len(regions.HAND_BONES) == 21
+    assert hand == _limb_set("LEFT_HAND_LANDMARKS") == _limb_set("RIGHT_HAND_LANDMARKS")
+    body = {tuple(sorted(b)) for b in regions.BODY_BONES}
+    assert len(body) == len(regions.BODY_BONES)
+    assert body == _limb_set("POSE_LANDMARKS") == _limb_set("POSE_WORLD_LANDMARKS")
+    assert {tuple(sorted(b)) for b in regions.TORSO_ARM_BONES} <= body
+
+
+def test_region_groups_are_valid_and_mirrored():
+    from signanon.landmarks import layout, regions
+
+    groups = {n: v for n, v in vars(regions).items() if n.isupper() and isinstance(v, tuple)}
+    assert groups, "no groups found"
+    # signer's right eye is the smaller x on the canonical (frontal) face
+    from signanon.avatar.canonical import load_canonical_face
+
+    face = load_canonical_face().points
+    assert face[regions.EYE_OUTER_R, 0] < face[regions.EYE_OUTER_L, 0]
+    for right, left in (
+        (regions.BROW_UPPER_R, regions.BROW_UPPER_L), (regions.LID_UPPER_R, regions.LID_UPPER_L),
+        (regions.LID_LOWER_R, regions.LID_LOWER_L), (regions.IRIS_R[:1], regions.IRIS_L[:1]),
+    ):  # fmt: skip
+        assert np.allclose(face[list(right), 0], -face[list(left), 0], atol=0.02)
+    assert all(0 <= i < layout.N_FACE for i in regions.STABLE + regions.FACE_OVAL + regions.CHEEKS)
+    assert len(regions.FLEXION_JOINTS) == 15
+    assert regions.FLEXION_JOINTS[:3] == ((0, 1, 2), (1, 2, 3), (2, 3, 4))
+    assert regions.FINGERTIPS == (4, 8, 12, 16, 20)
+
+
+# --- geometry and the per-frame type ---------------------------------------------------------------
+
+
+def test_presence_rules_one_per_part():
+    from signanon.landmarks import geometry, layout
+
+    conf = np.ones((2, layout.NUM_POINTS), np.float32)
+    conf[1, layout.FACE.start + 5] = 0  # one mesh point missing: no face
+    conf[1, layout.FACE.start + 470] = 0  # an iris point: irises missing, face rule unaffected by it
+    conf[1, layout.LEFT_HAND.start + 20] = 0  # a fingertip: no left hand
+    conf[1, layout.RIGHT_SHOULDER] = 0  # a shoulder: no body
+    assert geometry.face_present(conf).tolist() == [True, False]
+    assert geometry.irises_present(conf).tolist() == [True, False]
+    assert geometry.hand_present(conf, 0).tolist() == [True, False]
+    assert geometry.hand_present(conf, 1).tolist() == [True, True]
+    assert geometry.body_present(conf).tolist() == [True, False]
+    # the part's own confidence gives the same answer as the whole frame
+    assert geometry.face_present(conf[:, layout.FACE]).tolist() == [True, False]
+    assert geometry.hand_present(conf[:, layout.LEFT_HAND], 0).tolist() == [True, False]
+    only_irises = conf[0].copy()
+    only_irises[layout.FACE.start + 468 : layout.FACE.stop] = 0
+    assert geometry.face_present(only_irises) and not geometry.irises_present(only_irises)
+    data = np.zeros((layout.NUM_POINTS, 3), np.float32)
+    data[layout.RIGHT_HAND.start + 3, 1] = np.nan
+    assert not geometry.hand_present(conf[0], 1, data) and geometry.hand_present(conf[0], 1)
+    with pytest.raises(ValueError):
+        geometry.face_present(np.ones(100))
+
+
+def test_to_metric_scales_z_only_and_copies():
+    from signanon.landmarks import geometry
+
+    points = np.array([[10.0, 20.0, 0.5]], np.float32)
+    out = geometry.to_metric(points, 640)
+    assert out.dtype == np.float64 and out.tolist() == [[10.0, 20.0, 320.0]]
+    assert points[0, 2] == np.float32(0.5)
+
+
+def test_similarity_fit_recovers_a_transform_and_head_angles_are_zero_when_frontal():
+    from signanon.avatar.canonical import load_canonical_face
+    from signanon.landmarks import geometry
+
+    face = load_canonical_face().points.astype(np.float64)
+    a = np.radians(20)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    sim = (3.0, rot, np.array([5.0, -2.0, 1.0]))
+    moved = geometry.apply_similarity(sim, face)
+    s, r, t = geometry.fit_stable(face, moved)
+    assert s == pytest.approx(3.0) and np.allclose(r, rot) and np.allclose(t, sim[2])
+    back = geometry.apply_similarity(geometry.invert_similarity(sim), moved)
+    assert np.allclose(back, face)
+    yaw, pitch, roll = geometry.rotation_angles(rot)
+    assert (yaw, pitch, roll) == pytest.approx((20.0, 0.0, 0.0), abs=1e-9)
+    assert np.allclose(geometry.head_angles(face)[1:], 0.0, atol=1e-6)  # symmetric face: no yaw, roll
+    assert geometry.inter_ocular(face) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_landmark_frame_parts_presence_and_metric():
+    from signanon.landmarks import LandmarkFrame, layout
+
+    data = np.arange(layout.NUM_POINTS * 3, dtype=np.float32).reshape(-1, 3)
+    conf = np.ones(layout.NUM_POINTS, np.float32)
+    conf[layout.RIGHT_HAND] = 0
+    frame = LandmarkFrame.from_arrays(data, conf, size=(640, 480), index=7)
+    assert frame.index == 7 and frame.points is frame.data and frame.data.dtype == np.float32
+    assert frame.face.shape == (478, 3) and frame.body.shape == (33, 3) and frame.world.shape == (33, 3)
+    assert np.array_equal(frame.left_hand, data[layout.LEFT_HAND])
+    assert np.array_equal(frame.hand(1), data[layout.RIGHT_HAND])
+    assert frame.has_face and frame.has_body and frame.has_hand(0) and not frame.has_hand(1)
+    metric = frame.metric()
+    assert metric[0, 2] == data[0, 2] * 640 and metric[layout.BODY_WORLD.start, 2] == data[layout.BODY_WORLD.start, 2]
+    assert (frame.width, frame.height) == (640, 480)
+    with pytest.raises(ValueError):
+        LandmarkFrame.from_arrays(data, conf).metric()
+
+
+def test_processor_frames_carry_the_image_size():
+    from signanon.landmarks import LandmarkProcessor, layout
+
+    frames = [(np.zeros((layout.NUM_POINTS, 3), np.float32), np.zeros(layout.NUM_POINTS, np.float32))]
+    out = list(LandmarkProcessor(30.0, size=(320, 240)).process(frames))
+    assert out[0].size == (320, 240) and out[0].index == 0
+    assert list(LandmarkProcessor(30.0).process(frames))[0].size is None

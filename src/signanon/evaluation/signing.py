@@ -10,24 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-# (parent, joint, child) triples of MediaPipe Hands indices: the angle at `joint` between the bone
-# coming in from `parent` and the bone going out to `child`.
-FLEXION_JOINTS: tuple[tuple[int, int, int], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4),        # thumb CMC, MCP, IP
-    (0, 5, 6), (5, 6, 7), (6, 7, 8),        # index MCP, PIP, DIP
-    (0, 9, 10), (9, 10, 11), (10, 11, 12),  # middle
-    (0, 13, 14), (13, 14, 15), (14, 15, 16),  # ring
-    (0, 17, 18), (17, 18, 19), (18, 19, 20),  # pinky
-)
-
-# Face-mesh indices (MediaPipe FaceMesh, 478 points).
-RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER = 33, 133, 362, 263
-RIGHT_BROW = (70, 63, 105, 66, 107)
-LEFT_BROW = (336, 296, 334, 293, 300)
-RIGHT_UPPER_LID, RIGHT_LOWER_LID = 159, 145
-LEFT_UPPER_LID, LEFT_LOWER_LID = 386, 374
-UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
-MOUTH_RIGHT, MOUTH_LEFT = 61, 291
+from ..landmarks import geometry, layout
+from ..landmarks.regions import (
+    BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L, EYE_OUTER_R, FINGER_NAMES,
+    FINGERTIPS, FLEXION_JOINTS, INNER_LIP_CENTRE, LID_CENTRE_L, LID_CENTRE_R, MOUTH_CORNERS,
+)  # fmt: skip
 
 
 def flexion_angles(hand: np.ndarray) -> np.ndarray:
@@ -46,42 +33,38 @@ def flexion_angles(hand: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def _iod(face: np.ndarray) -> float:
-    return float(np.linalg.norm(face[LEFT_EYE_OUTER, :2] - face[RIGHT_EYE_OUTER, :2])) + 1e-9
-
-
 def brow_raise(face: np.ndarray) -> float:
     """Mean distance of the brow points from the line through the four eye corners, / IOD.
 
     face: (478, 3) (or (468, 3)) face mesh in pixels; only x, y are used. Larger = brows raised.
     """
     face = np.asarray(face, np.float64)
-    a = (face[RIGHT_EYE_OUTER, :2] + face[RIGHT_EYE_INNER, :2]) / 2
-    b = (face[LEFT_EYE_OUTER, :2] + face[LEFT_EYE_INNER, :2]) / 2
+    a = (face[EYE_OUTER_R, :2] + face[EYE_INNER_R, :2]) / 2
+    b = (face[EYE_OUTER_L, :2] + face[EYE_INNER_L, :2]) / 2
     direction = (b - a) / (np.linalg.norm(b - a) + 1e-9)
     normal = np.array([-direction[1], direction[0]])
-    brows = face[list(RIGHT_BROW + LEFT_BROW), :2]
-    return float(np.mean(np.abs((brows - a) @ normal))) / _iod(face)
+    brows = face[list(BROW_UPPER_R + BROW_UPPER_L), :2]
+    return float(np.mean(np.abs((brows - a) @ normal))) / geometry.inter_ocular(face)
 
 
 def eye_openness(face: np.ndarray) -> float:
     """Mean upper-to-lower eyelid distance of both eyes, / IOD (near 0 = eyes closed)."""
     face = np.asarray(face, np.float64)
-    right = np.linalg.norm(face[RIGHT_UPPER_LID, :2] - face[RIGHT_LOWER_LID, :2])
-    left = np.linalg.norm(face[LEFT_UPPER_LID, :2] - face[LEFT_LOWER_LID, :2])
-    return float((right + left) / 2) / _iod(face)
+    right = np.linalg.norm(face[LID_CENTRE_R[0], :2] - face[LID_CENTRE_R[1], :2])
+    left = np.linalg.norm(face[LID_CENTRE_L[0], :2] - face[LID_CENTRE_L[1], :2])
+    return float((right + left) / 2) / geometry.inter_ocular(face)
 
 
 def mouth_opening(face: np.ndarray) -> float:
     """Distance between the inner lips (points 13 and 14), / IOD."""
     face = np.asarray(face, np.float64)
-    return float(np.linalg.norm(face[UPPER_INNER_LIP, :2] - face[LOWER_INNER_LIP, :2])) / _iod(face)
+    return float(np.linalg.norm(face[INNER_LIP_CENTRE[0], :2] - face[INNER_LIP_CENTRE[1], :2])) / geometry.inter_ocular(face)
 
 
 def mouth_width(face: np.ndarray) -> float:
     """Distance between the mouth corners (points 61 and 291), / IOD."""
     face = np.asarray(face, np.float64)
-    return float(np.linalg.norm(face[MOUTH_RIGHT, :2] - face[MOUTH_LEFT, :2])) / _iod(face)
+    return float(np.linalg.norm(face[MOUTH_CORNERS[0], :2] - face[MOUTH_CORNERS[1], :2])) / geometry.inter_ocular(face)
 
 
 FACE_SERIES = {
@@ -106,44 +89,9 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 # Head pose, whole-clip series and the comparison of two clips (added for `signanon evaluate`).
 
-FOREHEAD, CHIN = 10, 152
 HEAD_SERIES = ("head_pitch", "head_yaw", "head_roll")
 # Hand points followed as trajectories: the wrist and the five fingertips (MediaPipe Hands).
-TRAJECTORY_POINTS = (0, 4, 8, 12, 16, 20)
-FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
-
-
-def head_angles(face: np.ndarray) -> np.ndarray:
-    """Head pitch, yaw and roll in degrees from the face mesh.
-
-    face: (478, 3) (or (468, 3)) with x, y, z in the same units (pixels; MediaPipe's z multiplied by
-    the frame width). Axes: x from the right to the left outer eye corner, y from forehead (10) to
-    chin (152), made orthogonal. Returns float64 (3,): pitch (chin towards the camera > 0), yaw
-    (eye line turning into depth), roll (eye line tilting in the image, clockwise > 0); each in
-    (-180, 180], 0 for a frontal upright face.
-    """
-    face = np.asarray(face, np.float64)
-    x = face[LEFT_EYE_OUTER] - face[RIGHT_EYE_OUTER]
-    y = face[CHIN] - face[FOREHEAD]
-    x /= np.linalg.norm(x) + 1e-12
-    z = np.cross(x, y)
-    z /= np.linalg.norm(z) + 1e-12
-    y = np.cross(z, x)
-    pitch = np.degrees(np.arctan2(-y[2], y[1]))
-    yaw = np.degrees(np.arctan2(x[2], x[0]))
-    roll = np.degrees(np.arctan2(x[1], x[0]))
-    return np.array([pitch, yaw, roll])
-
-
-def _present(conf: np.ndarray, row: int) -> np.ndarray:
-    return np.asarray(conf)[:, row] > 0
-
-
-def _metric_xyz(points: np.ndarray, width: int) -> np.ndarray:
-    """Landmark-layout (x px, y px, z normalised) -> (x, y, z) all in pixels."""
-    out = np.array(points, np.float64)
-    out[..., 2] *= width
-    return out
+TRAJECTORY_POINTS = (layout.WRIST, *FINGERTIPS)
 
 
 def face_series(data: np.ndarray, conf: np.ndarray, width: int) -> dict[str, np.ndarray]:
@@ -153,16 +101,14 @@ def face_series(data: np.ndarray, conf: np.ndarray, width: int) -> dict[str, np.
     width: frame width in pixels (scales z). Returns name -> float64 (T,), NaN where no face: the
     FACE_SERIES measures (/ inter-ocular distance) and HEAD_SERIES angles (degrees).
     """
-    from ..landmarks import layout
-
     faces = np.asarray(data)[:, layout.FACE]
-    has = _present(conf, layout.FACE.start)
+    has = geometry.face_present(conf)
     out = {name: np.full(len(faces), np.nan) for name in (*FACE_SERIES, *HEAD_SERIES)}
     for t in np.nonzero(has)[0]:
-        face = _metric_xyz(faces[t], width)
+        face = geometry.to_metric(faces[t], width)
         for name, fn in FACE_SERIES.items():
             out[name][t] = fn(face)
-        for name, value in zip(HEAD_SERIES, head_angles(face)):
+        for name, value in zip(HEAD_SERIES, geometry.head_angles(face)):
             out[name][t] = value
     return out
 
@@ -172,13 +118,11 @@ def hand_flexion_series(data: np.ndarray, conf: np.ndarray, width: int) -> np.nd
 
     Hand axis 0 = the signer's left hand, 1 = right (layout order).
     """
-    from ..landmarks import layout
-
     data = np.asarray(data)
     out = np.full((len(data), 2, len(FLEXION_JOINTS)), np.nan)
-    for h, rows in enumerate((layout.LEFT_HAND, layout.RIGHT_HAND)):
-        for t in np.nonzero(_present(conf, rows.start))[0]:
-            out[t, h] = flexion_angles(_metric_xyz(data[t, rows], width))
+    for h, rows in enumerate(geometry.HAND_ROWS):
+        for t in np.nonzero(geometry.hand_present(conf, h))[0]:
+            out[t, h] = flexion_angles(geometry.to_metric(data[t, rows], width))
     return out
 
 
@@ -189,16 +133,14 @@ def hand_trajectories(data: np.ndarray, conf: np.ndarray) -> np.ndarray:
     shoulder midpoint, divided by the shoulder width (image plane). NaN where the hand or the
     shoulders are missing. This removes where the signer stands and how big they appear.
     """
-    from ..landmarks import layout
-
     data, conf = np.asarray(data, np.float64), np.asarray(conf)
     out = np.full((len(data), 2, len(TRAJECTORY_POINTS), 2), np.nan)
     left, right = data[:, layout.LEFT_SHOULDER, :2], data[:, layout.RIGHT_SHOULDER, :2]
-    shoulders = (conf[:, layout.LEFT_SHOULDER] > 0) & (conf[:, layout.RIGHT_SHOULDER] > 0)
+    shoulders = geometry.body_present(conf)
     width = np.linalg.norm(left - right, axis=1)
     centre = (left + right) / 2
-    for h, rows in enumerate((layout.LEFT_HAND, layout.RIGHT_HAND)):
-        ok = _present(conf, rows.start) & shoulders & (width > 1e-6)
+    for h, rows in enumerate(geometry.HAND_ROWS):
+        ok = geometry.hand_present(conf, h) & shoulders & (width > 1e-6)
         pts = data[:, rows.start + np.array(TRAJECTORY_POINTS), :2]
         norm = (pts - centre[:, None]) / np.maximum(width, 1e-6)[:, None, None]
         out[ok, h] = norm[ok]
@@ -213,9 +155,8 @@ def _nanmean(values: np.ndarray) -> float | None:
 
 
 def _hand_presence(data: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    from ..landmarks import layout
-
-    return np.stack([_present(conf, layout.LEFT_HAND.start), _present(conf, layout.RIGHT_HAND.start)], axis=1)
+    """bool (T, 2): each hand present (left, right) by the shared rule."""
+    return np.stack([geometry.hand_present(conf, 0), geometry.hand_present(conf, 1)], axis=1)
 
 
 def _handshape_section(flex_o: np.ndarray, flex_a: np.ndarray) -> dict:

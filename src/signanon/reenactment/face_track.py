@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NoPersonError
-from ..landmarks import layout
+from ..landmarks import geometry, layout
 from ..landmarks.facemesh import FaceMeshEstimator
 
 N_FACE = layout.N_FACE
@@ -81,12 +81,13 @@ def faces_from_landmarks(data: np.ndarray, confidence: np.ndarray) -> tuple[np.n
     """The face meshes in landmark-layout arrays.
 
     data: float ``(T, 586, 3)`` or ``(586, 3)``; confidence: ``(T, 586)`` or ``(586,)``. Returns
-    float32 ``(T, 478, 3)`` (or ``(478, 3)``) and bool ``(T,)`` (or scalar): all 478 points present.
+    float32 ``(T, 478, 3)`` (or ``(478, 3)``) and bool ``(T,)`` (or scalar): the face is present
+    (:func:`~signanon.landmarks.geometry.face_present`) with its irises, which the warp follows.
     """
     data = np.asarray(data, np.float32)
     conf = np.asarray(confidence, np.float32)
     faces = data[..., layout.FACE, :]
-    found = (conf[..., layout.FACE] > 0).all(axis=-1) & np.isfinite(faces).all(axis=(-1, -2))
+    found = geometry.face_present(conf, data) & geometry.irises_present(conf, data)
     return faces, found
 
 
@@ -236,6 +237,4 @@ def mesh_in_crop(mesh: np.ndarray, box: np.ndarray, frame_width: int, size: int 
 
     Returns float64 ``(478, 3)``: the same points as seen in :func:`crop` of ``box``.
     """
-    metric = np.asarray(mesh, np.float64).copy()
-    metric[:, 2] *= frame_width
-    return apply_affine(crop_matrix(box, size), metric)
+    return apply_affine(crop_matrix(box, size), geometry.to_metric(mesh, frame_width))

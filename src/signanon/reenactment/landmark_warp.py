@@ -30,17 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..avatar.face import (
-    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, FACE_OVAL, LID_LOWER_L, LID_LOWER_R,
-    LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER,
-    NOSE_BASE, STABLE, similarity_fit,
+from ..landmarks.geometry import (
+    apply_similarity, fit_stable, head_angles, inter_ocular, invert_similarity,
 )  # fmt: skip
-
-EYE_OUTER_R, EYE_OUTER_L = 33, 263
-UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
-IRIS_CENTRES = (468, 473)
-NOSE_LINE = (168, 6, 197, 195, 5, 4, 1, 19, 94)
-CHEEKS = (50, 280, 101, 330, 205, 425, 207, 427, 187, 411, 192, 416, 212, 432, 202, 422, 18, 200, 199)
+from ..landmarks.regions import (
+    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, CHEEKS, EYE_OUTER_L, EYE_OUTER_R,
+    FACE_OVAL, INNER_LIP_CENTRE, IRIS_CENTRES, LID_LOWER_L, LID_LOWER_R, LID_UPPER_L, LID_UPPER_R,
+    LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, NOSE_BASE, NOSE_LINE,
+)  # fmt: skip
 
 
 def _unique(indices) -> np.ndarray:
@@ -54,7 +51,6 @@ CONTROL_POINTS = _unique(
     + LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_INNER_UPPER + LIP_INNER_LOWER
     + NOSE_BASE + NOSE_LINE + CHEEKS
 )
-STABLE_POINTS = np.array(STABLE, np.int64)
 INNER_LIP_POLYGON = np.array(LIP_INNER_UPPER + LIP_INNER_LOWER[::-1][1:-1], np.int64)
 
 
@@ -83,20 +79,6 @@ class LandmarkWarpConfig:
 # Motion transfer
 
 
-def _fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    return similarity_fit(src[STABLE_POINTS], dst[STABLE_POINTS])
-
-
-def _apply(sim, points: np.ndarray) -> np.ndarray:
-    s, rot, t = sim
-    return s * points @ rot.T + t
-
-
-def _invert(sim) -> tuple[float, np.ndarray, np.ndarray]:
-    s, rot, t = sim
-    return 1.0 / s, rot.T, -(rot.T @ t) / s
-
-
 def transfer_motion(
     source: np.ndarray,
     driving: np.ndarray,
@@ -114,28 +96,28 @@ def transfer_motion(
     source = np.asarray(source, np.float64)
     driving = np.asarray(driving, np.float64)
     reference = np.asarray(reference, np.float64)
-    align = _fit(reference, source)  # A: reference -> source
+    align = fit_stable(reference, source)  # A: reference -> source
     if mode == "absolute":
-        target = _apply(align, driving)
-        motion = _fit(reference, driving)
+        target = apply_similarity(align, driving)
+        motion = fit_stable(reference, driving)
     elif mode == "relative":
-        motion = _fit(reference, driving)  # M: reference -> driving
-        expression = _apply(_invert(motion), driving) - reference
-        in_ref = _apply(_invert(align), source)
-        target = _apply(align, _apply(motion, in_ref + expression))
+        motion = fit_stable(reference, driving)  # M: reference -> driving
+        expression = apply_similarity(invert_similarity(motion), driving) - reference
+        in_ref = apply_similarity(invert_similarity(align), source)
+        target = apply_similarity(align, apply_similarity(motion, in_ref + expression))
     else:
         raise ValueError(f"mode must be 'relative' or 'absolute', got {mode!r}")
     moved = None
     if extra is not None:
-        moved = _apply(align, _apply(motion, _apply(_invert(align), np.asarray(extra, np.float64))))
+        moved = apply_similarity(align, apply_similarity(motion, apply_similarity(invert_similarity(align), np.asarray(extra, np.float64))))
     return target, moved
 
 
 def inner_mouth_opening(mesh: np.ndarray) -> float:
     """Inner-lip gap (points 13-14) / inter-ocular distance (outer eye corners) of a mesh."""
     mesh = np.asarray(mesh, np.float64)
-    iod = np.linalg.norm(mesh[EYE_OUTER_L, :2] - mesh[EYE_OUTER_R, :2]) + 1e-9
-    return float(np.linalg.norm(mesh[UPPER_INNER_LIP, :2] - mesh[LOWER_INNER_LIP, :2]) / iod)
+    upper, lower = INNER_LIP_CENTRE
+    return float(np.linalg.norm(mesh[upper, :2] - mesh[lower, :2]) / inter_ocular(mesh))
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +266,7 @@ def paint_mouth(
         return image
     # teeth: a band under the upper inner lip, at most 0.2 of the opening and 0.05 IOD deep
     upper = target_out[list(LIP_INNER_UPPER), :2]
-    gap = float(np.linalg.norm(target_out[UPPER_INNER_LIP, :2] - target_out[LOWER_INNER_LIP, :2]))
+    gap = float(np.linalg.norm(target_out[INNER_LIP_CENTRE[0], :2] - target_out[INNER_LIP_CENTRE[1], :2]))
     depth = min(0.2 * gap, 0.05 * iod)
     teeth = fill(np.concatenate([upper, upper[::-1] + [0.0, depth]]))
     teeth = cv2.GaussianBlur(teeth, (0, 0), max(0.5, depth / 4)).astype(np.float32)[..., None] / 255
@@ -383,12 +365,10 @@ def neutral_scores(meshes: np.ndarray, found: np.ndarray) -> np.ndarray:
 
     meshes: float ``(T, 478, 3)`` x, y, z in the same pixel units (z already multiplied by the
     frame width); found: bool ``(T,)``. The score adds the head's |yaw| + |pitch| (degrees,
-    :func:`signanon.evaluation.signing.head_angles`) and the RMS distance of the expression points
+    :func:`signanon.landmarks.geometry.head_angles`) and the RMS distance of the expression points
     from the clip's median face after similarity alignment (/ inter-ocular distance), each divided
     by its median over the clip so both count alike. Returns float64 ``(T,)``, inf where no face.
     """
-    from ..evaluation.signing import head_angles
-
     meshes = np.asarray(meshes, np.float64)
     found = np.asarray(found, bool)
     scores = np.full(len(meshes), np.inf)
@@ -396,13 +376,13 @@ def neutral_scores(meshes: np.ndarray, found: np.ndarray) -> np.ndarray:
     if len(idx) == 0:
         return scores
     first = meshes[idx[0]]
-    aligned = np.stack([_apply(_fit(meshes[t], first), meshes[t]) for t in idx])
+    aligned = np.stack([apply_similarity(fit_stable(meshes[t], first), meshes[t]) for t in idx])
     median = np.median(aligned, axis=0)
-    iod = np.linalg.norm(median[EYE_OUTER_L, :2] - median[EYE_OUTER_R, :2]) + 1e-9
+    iod = inter_ocular(median)
     expression = np.empty(len(idx))
     pose = np.empty(len(idx))
     for k, t in enumerate(idx):
-        on_median = _apply(_fit(meshes[t], median), meshes[t])
+        on_median = apply_similarity(fit_stable(meshes[t], median), meshes[t])
         diff = on_median[EXPRESSION_POINTS] - median[EXPRESSION_POINTS]
         expression[k] = np.sqrt((diff**2).sum(1).mean()) / iod
         pitch, yaw, _ = head_angles(meshes[t])

@@ -16,15 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..avatar.face import FACE_OVAL
-from ..landmarks import layout
+from ..landmarks import geometry
+from ..landmarks.regions import FACE_OVAL, HAND_BONES
 from .face_track import uncrop_matrix
-
-# bones of a MediaPipe hand (parent, child), drawn as thick lines for the hand mask
-HAND_BONES = (
-    (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
-    (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,10 +86,10 @@ def hand_mask(
     mask = np.zeros(shape, np.uint8)
     data = np.asarray(data, np.float64)
     conf = np.asarray(confidence)
-    for rows in (layout.LEFT_HAND, layout.RIGHT_HAND):
-        points = data[rows, :2]
-        if not (conf[rows] > 0).all() or not np.isfinite(points).all():
+    for side, rows in enumerate(geometry.HAND_ROWS):
+        if not geometry.hand_present(conf, side, data):
             continue
+        points = data[rows, :2]
         size = float(np.ptp(points, axis=0).max()) + 1.0
         pts = np.round(points).astype(np.int32)
         one = np.zeros(shape, np.uint8)
