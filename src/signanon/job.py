@@ -17,14 +17,17 @@ reports progress to a callback (:mod:`signanon.progress`). Errors are
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .avatar.anonymizer import AvatarConfig
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, ReidentifiedError
+from .evaluation.verify import VerifyConfig, refusal_message, skipped_record, verify_video
 from .progress import ProgressArg
 from .summary import RunSummary
+from .video import check_output_path
 
 METHODS = ("avatar", "diffusion")
 
@@ -56,6 +59,8 @@ class AnonymizeJob:
     track (dropped by default: voices identify people). ``summary``: also write the run summary
     (JSON) here. ``ablation``: diffusion only, also write original | without | with face
     enhancement side by side here (it shows the original signer: for review, not publication).
+    ``verify``: the privacy gate (:mod:`signanon.evaluation.verify`; by default on for diffusion):
+    the output appears at ``output`` only when no checked frame shows the original signer.
     """
 
     input: Path
@@ -64,6 +69,7 @@ class AnonymizeJob:
     keep_audio: bool = False
     summary: Path | None = None
     ablation: Path | None = None
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
 
     def __post_init__(self) -> None:
         for name in ("input", "output", "summary", "ablation"):
@@ -88,6 +94,7 @@ def check_job(job: AnonymizeJob) -> None:
     method = job.method
     if job.output.suffix.lower() != ".mp4":
         raise OutputError(f"output {job.output} must end in .mp4 (the output is H.264 in MP4)")
+    check_output_path(job.output, job.input)
     for name in ("summary", "ablation"):
         path = getattr(job, name)
         if path is None:
@@ -129,10 +136,36 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
         anonymizer = make_anonymizer(job.config)
     elif anonymizer.config != job.config:
         raise InputError("the anonymizer given was built for other settings than the job's")
-    # 3. Run it.
+    # 3. Run it: straight to the output, or into a hidden file beside it that the gate checks.
+    gate = job.verify.applies_to(job.method)
+    target = unverified_path(job.output) if gate else job.output
     extra = {"ablation": job.ablation} if job.method == "diffusion" else {}
-    summary = anonymizer(job.input, job.output, keep_audio=job.keep_audio, progress=progress, **extra)
-    # 4. The summary file.
+    try:
+        summary = anonymizer(job.input, target, keep_audio=job.keep_audio, progress=progress, **extra)
+        # 4. The privacy gate: publish the output only when no checked frame shows the signer.
+        if gate:
+            summary.verification = verify_video(job.input, target, job.verify, progress=progress)
+            if summary.verification["reidentified_frames"]:
+                _write_summary(job, summary)
+                raise ReidentifiedError(refusal_message(summary.verification, job.output), summary)
+            os.replace(target, job.output)
+            summary.output = str(job.output.expanduser().absolute())
+        else:
+            summary.verification = skipped_record(job.verify)
+    finally:
+        if gate:
+            target.unlink(missing_ok=True)
+    # 5. The summary file.
+    _write_summary(job, summary)
+    return summary
+
+
+def unverified_path(output: Path) -> Path:
+    """Where a gated run writes before the check: hidden, beside the output (same file system, so
+    the final rename is atomic), never at the requested path."""
+    return output.parent / f".{output.stem}.unverified{output.suffix}"
+
+
+def _write_summary(job: AnonymizeJob, summary: RunSummary) -> None:
     if job.summary is not None:
         summary.write(job.summary)
-    return summary

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import Setting
 from ..errors import InputError
+from ..evaluation.verify import VerifyConfig
 from ..job import METHODS, AnonymizeJob, config_class, run_job
 from ..progress import tqdm_callback
 from .options import add_settings, config_from_args, given_settings
@@ -81,6 +82,8 @@ def add_anonymize_parser(subparsers) -> argparse.ArgumentParser:
                    help="diffusion only: also write original | without | with face enhancement side by "
                    "side (it shows the original signer: for review, not for publication)")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
+    gate = p.add_argument_group("privacy check (after the run, before the output is written)")
+    p.set_defaults(_verify_settings=add_settings(gate, VerifyConfig))
     add_method_arguments(p)
     return p
 
@@ -92,6 +95,7 @@ def job_from_args(args: argparse.Namespace) -> AnonymizeJob:
     return AnonymizeJob(
         input=args.input, output=args.output, config=config, keep_audio=args.keep_audio,
         summary=args.summary, ablation=args.ablation,
+        verify=config_from_args(VerifyConfig, args, args._verify_settings),
     )  # fmt: skip
 
 
@@ -102,11 +106,24 @@ def describe(summary) -> str:
         f"in {summary.seconds_total:.1f} s"
     )
     if summary.method == "diffusion":
-        return (
-            f"{text}; {summary.key_frames} frames diffused ({summary.key_frames_resumed} resumed), "
+        text += (
+            f"; {summary.key_frames} frames diffused ({summary.key_frames_resumed} resumed), "
             f"{summary.unet_evaluations} UNet evaluations"
         )
-    return f"{text}; frames without a person: {summary.frames_without_person}"
+    else:
+        text += f"; frames without a person: {summary.frames_without_person}"
+    v = summary.verification
+    if v is None or v["skipped"]:
+        if summary.method == "diffusion":
+            text += "\nprivacy check skipped (--no-verify): nobody checked that the signer is unrecognisable"
+        return text
+    closest = "no face found" if v["min_distance"] is None else f"closest distance {v['min_distance']:.3f}"
+    text += (
+        f"\nprivacy check passed: signer recognised in 0 of {v['checked_frames']} frames ({closest}, "
+        f"refused at <= {v['threshold']:.2f}); frames where the output shows no face but the original "
+        f"does: {v['frames_without_face']}"
+    )
+    return text
 
 
 def run_anonymize(args: argparse.Namespace) -> None:

@@ -64,7 +64,9 @@ def add_settings(container, config: Any, *, exclude: Iterable[str] = ()) -> list
         if s.info.choices is not None:
             kwargs["choices"] = list(s.info.choices)
             kwargs.pop("metavar", None)
-        kwargs["help"] = f"{help_text} (default: {_show(s.default)})".replace("%", "%%")
+        if "default:" not in help_text:
+            help_text = f"{help_text} (default: {_show(s.default)})"
+        kwargs["help"] = help_text.replace("%", "%%")
         container.add_argument(s.flag, **kwargs)
         added.append(s)
     return added

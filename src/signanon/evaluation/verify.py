@@ -1,0 +1,127 @@
+"""The privacy gate: no output is published in which a face recogniser still finds the signer.
+
+After a run, every ``every``-th output frame's faces are compared with the original's, with the
+same recogniser and threshold as ``signanon evaluate`` (dlib's ResNet, Euclidean distance 0.6;
+``margin`` makes the gate stricter: refused at distance <= 0.6 + margin). The two videos are
+decoded side by side, one frame at a time; only the 128-d embeddings are kept.
+
+Per checked frame, the distance that decides is:
+
+* the original face of the same frame vs the output's largest face (``distance``, as in
+  ``evaluate``'s ``per_frame``), or, where the original frame shows no detectable face (a hand
+  over it, a turned head), the nearest original face of any frame (``gallery_distance``): a
+  frame must not show the signer just because the original frame was hard to read.
+
+A frame where the output shows no detectable face although the original does is counted
+(``frames_without_face``), not refused: a recogniser that finds no face proves little, so the user
+is told how many there were.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import setting
+from ..progress import ProgressArg, progress_reporter
+from ..video import iter_frames, probe_video
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Settings of the privacy gate. ``enabled`` None: on for the diffusion method, off for the
+    avatar (which draws no input pixel, so it cannot leak the face)."""
+
+    enabled: bool | None = setting(
+        None, "check every output frame's face against the original's (dlib, distance 0.6) and write "
+        "nothing when the signer is recognised in any frame; default: on for --method diffusion, off "
+        "for the avatar", flag="verify",
+    )  # fmt: skip
+    margin: float = setting(0.0, "stricter gate: refuse at a dlib distance <= 0.6 + this", flag="verify-margin", metavar="D")
+    every: int = setting(1, "check every N-th frame", flag="verify-every", metavar="N")
+    threshold: float = setting(0.6, "the recogniser's 'same person' distance", cli=False)
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"verify.every must be at least 1, got {self.every}")
+        if self.margin < 0:
+            raise ValueError(f"verify.margin must be 0 or more (a stricter gate), got {self.margin}")
+
+    def applies_to(self, method: str) -> bool:
+        return self.enabled if self.enabled is not None else method == "diffusion"
+
+    @property
+    def limit(self) -> float:
+        return self.threshold + self.margin
+
+
+def skipped_record(config: VerifyConfig) -> dict[str, Any]:
+    """The ``verification`` record of a run whose output was not checked."""
+    return {
+        "skipped": True, "checked_frames": 0, "reidentified_frames": 0, "frames_without_face": 0,
+        "min_distance": None, "threshold": config.limit, "seconds_per_frame": None, "frames": [],
+    }  # fmt: skip
+
+
+def verify_video(
+    original: str | Path, output: str | Path, config: VerifyConfig = VerifyConfig(), *,
+    embedder: Any = None, progress: ProgressArg = None,
+) -> dict[str, Any]:
+    """Compare ``output`` with ``original`` frame by frame; returns the ``verification`` record.
+
+    Keys: ``skipped`` (False), ``checked_frames``, ``reidentified_frames``, ``frames_without_face``,
+    ``min_distance`` (nearest output face to the signer, None when no output face was found),
+    ``threshold`` (the distance at or under which a frame is refused), ``seconds_per_frame`` (the
+    check's cost) and ``frames``: one dict per checked frame with ``frame``, ``original_face``,
+    ``output_face`` (bools), ``distance`` and ``gallery_distance`` (floats or None) and
+    ``reidentified``. ``embedder``: a face embedder to reuse (None: dlib, as ``evaluate``).
+    """
+    from .identity import DlibConfig, DlibEmbedder, FaceTrackBuilder, compare_frames
+
+    started = time.perf_counter()
+    if embedder is None:
+        embedder = DlibEmbedder(DlibConfig(threshold=config.threshold))
+    orig_info, out_info = probe_video(original), probe_video(output)
+    orig_track, out_track = FaceTrackBuilder(embedder, config.every), FaceTrackBuilder(embedder, config.every)
+    total = min(orig_info.frame_count, out_info.frame_count)
+    with progress_reporter(total, progress, desc="verify") as bar:
+        for index, (a, b) in enumerate(zip(iter_frames(orig_info), iter_frames(out_info))):
+            if orig_track.wants(index):
+                orig_track.add(index, a)
+                out_track.add(index, b)
+            bar.update(1)
+    o, y = orig_track.build(), out_track.build()
+    gallery = o.embeddings[o.found]
+    frames = []
+    for pair in compare_frames(o, y, gallery, embedder):
+        decisive = pair.distance if pair.original_face else pair.gallery_distance
+        frames.append({
+            "frame": pair.frame, "original_face": pair.original_face, "output_face": pair.anonymized_face,
+            "distance": pair.distance, "gallery_distance": pair.gallery_distance,
+            "reidentified": decisive is not None and decisive <= config.limit,
+        })  # fmt: skip
+    decisive = [f["distance"] if f["original_face"] else f["gallery_distance"] for f in frames]
+    found = [d for d in decisive if d is not None]
+    return {
+        "skipped": False,
+        "checked_frames": len(frames),
+        "reidentified_frames": sum(f["reidentified"] for f in frames),
+        "frames_without_face": sum(f["original_face"] and not f["output_face"] for f in frames),
+        "min_distance": min(found) if found else None,
+        "threshold": config.limit,
+        "seconds_per_frame": round((time.perf_counter() - started) / max(1, len(frames)), 4),
+        "frames": frames,
+    }
+
+
+def refusal_message(record: dict[str, Any], output: Path) -> str:
+    """The one line a refused run ends with."""
+    return (
+        f"privacy check failed: the original signer is recognised in {record['reidentified_frames']} of "
+        f"{record['checked_frames']} checked frames (closest dlib distance {record['min_distance']:.3f}, "
+        f"refused at <= {record['threshold']:.2f}); nothing was written to {output}"
+    )

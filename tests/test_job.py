@@ -1,0 +1,102 @@
+"""The job object every front-end builds, and the anonymize command line generated from the configs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from signanon.avatar.anonymizer import AvatarConfig
+from signanon.cli.main import main
+from signanon.errors import InputError, OutputError
+from signanon.job import AnonymizeJob, check_job, run_job
+from signanon.video import probe_video
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "signanon.cli.main", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--prompt", "a woman"], "--prompt applies to --method diffusion"),
+        (["--steps", "5"], "--steps applies to --method diffusion"),
+        (["--no-face-enhance"], "--face-enhance applies to --method diffusion"),
+        (["--method", "diffusion", "--palette", "dark-skin"], "--palette applies to --method avatar"),
+        (["--method", "diffusion", "--background", "#ffffff"], "--background applies to --method avatar"),
+        (["--ablation", "abl.mp4"], "--ablation applies to --method diffusion"),
+    ],
+)
+def test_a_flag_of_the_other_method_is_refused_in_one_line(tmp_path, sample_clip, flags, message):
+    out = tmp_path / "out.mp4"
+    result = run_cli(["anonymize", str(sample_clip), "-o", str(out), *flags])
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"signanon: error: {message}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_config_setting_has_one_flag_with_the_dataclass_default():
+    from signanon.cli.main import build_parser
+    from signanon.config import settings_of
+    from signanon.diffusion.runner import DiffusionConfig
+
+    anonymize = build_parser()._subparsers._group_actions[0].choices["anonymize"]
+    flags = {s: a for a in anonymize._actions for s in a.option_strings}
+    for config in (AvatarConfig, DiffusionConfig):
+        for s in settings_of(config):
+            if not s.info.cli:
+                continue
+            action = flags[s.flag]
+            assert action.default is None  # the dataclass holds the only default
+            assert action.dest == s.dest
+
+
+def test_library_errors_name_the_setting_not_a_flag():
+    with pytest.raises(InputError, match="palette"):
+        AvatarConfig(palette="neon")
+    with pytest.raises(InputError) as err:
+        AvatarConfig(background="not a colour")
+    assert "--" not in str(err.value)
+
+
+def test_job_paths_are_checked_before_any_work(tmp_path, sample_clip):
+    with pytest.raises(OutputError, match="must end in .mp4"):
+        check_job(AnonymizeJob(sample_clip, tmp_path / "out.avi"))
+    with pytest.raises(OutputError, match="summary folder"):
+        check_job(AnonymizeJob(sample_clip, tmp_path / "out.mp4", summary=tmp_path / "missing" / "s.json"))
+    with pytest.raises(InputError, match="ablation applies to the diffusion method"):
+        check_job(AnonymizeJob(sample_clip, tmp_path / "out.mp4", ablation=tmp_path / "a.mp4"))
+    with pytest.raises(OutputError, match="must not be the input"):
+        check_job(AnonymizeJob(sample_clip, sample_clip))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_callback_sees_every_frame(tmp_path, sample_clip):
+    seen = []
+    summary = run_job(AnonymizeJob(sample_clip, tmp_path / "out.mp4", summary=tmp_path / "run.json"), seen.append)
+    done = [p.done for p in seen if p.stage == "anonymize"]
+    assert done[0] == 0 and done[-1] == summary.frames_out == 58
+    assert done == sorted(done)
+    assert seen[-1].total == 58 and seen[-1].eta == 0
+    assert probe_video(tmp_path / "out.mp4").frame_count == 58
+    assert '"frames_out": 58' in (tmp_path / "run.json").read_text()
+
+
+def test_readme_python_example_runs_as_written(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    example = next(b for b in blocks if "run_job" in b)
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "asl_webcam.mp4").symlink_to(REPO / "examples" / "asl_webcam.mp4")
+    result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    outputs = [p for p in tmp_path.iterdir() if p.suffix == ".mp4"]
+    assert len(outputs) == 1
+    assert probe_video(outputs[0]).frame_count == 58
