@@ -47,19 +47,20 @@ class LandmarkFrame:
         """float32 ``(586, 3)``: the same array as :attr:`data`."""
         return self.data
 
+    def _known_size(self) -> tuple[int, int]:
+        if self.size is None:
+            raise ValueError("this landmark frame does not know its image size")
+        return self.size
+
     @property
     def width(self) -> int:
         """Source frame width in pixels (raises ValueError when :attr:`size` is unknown)."""
-        if self.size is None:
-            raise ValueError("this landmark frame does not know its image size")
-        return self.size[0]
+        return self._known_size()[0]
 
     @property
     def height(self) -> int:
         """Source frame height in pixels (raises ValueError when :attr:`size` is unknown)."""
-        if self.size is None:
-            raise ValueError("this landmark frame does not know its image size")
-        return self.size[1]
+        return self._known_size()[1]
 
     # parts: views of data, (33, 3), (478, 3), (21, 3), (21, 3), (33, 3)
     @property
