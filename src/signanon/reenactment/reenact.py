@@ -10,7 +10,8 @@ Contract (other tools rely on it):
   frame ("relative", the default; the reference is the most neutral, frontal driving frame unless
   given) or the driver's absolute mesh/keypoints placed on the source face ("absolute").
 * With a TPSMM checkpoint (``face_model``) the Thin-Plate Spline Motion Model animates the crop;
-  without one the landmark warp of :mod:`.landmark_warp` does (CPU, nothing downloaded).
+  without one the landmark warp of :mod:`.landmark_warp` does (CPU, nothing downloaded); both
+  behind :class:`~.animator.FaceAnimator`, loaded by :func:`~.animator.load_face_animator`.
 * Bad input raises one-line :class:`~signanon.errors.SignanonError` subclasses; the output file is
   written atomically (never half-written) and the inputs are never modified.
 
@@ -34,7 +35,8 @@ from .face_track import (
     CROP_SIZE, FaceTrack, FaceTrackConfig, crop, detect_faces, face_box, interpolate_gaps,
     mesh_in_crop, track_from_meshes,
 )  # fmt: skip
-from .landmark_warp import LandmarkAnimator, LandmarkWarpConfig, neutral_frame_index
+from .animator import CROP_BOX, FaceFrame, as_face_animator, check_face_model, load_face_animator
+from .landmark_warp import LandmarkWarpConfig, neutral_frame_index
 from .paste import blend, uncrop
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -122,11 +124,11 @@ def resolve_reference(reference: str | int, meshes: np.ndarray, found: np.ndarra
     try:
         index = int(reference)
     except (TypeError, ValueError):
-        raise InputError(f"--reference must be 'auto' or a frame number, got {reference!r}") from None
+        raise InputError(f"reference must be 'auto' or a frame number, got {reference!r}") from None
     if not 0 <= index < count:
-        raise InputError(f"--reference {index} is outside the driving video (frames 0 to {count - 1})")
+        raise InputError(f"reference {index} is outside the driving video (frames 0 to {count - 1})")
     if not found[index]:
-        raise InputError(f"--reference {index}: no face was found in that driving frame")
+        raise InputError(f"reference {index}: no face was found in that driving frame")
     return index
 
 
@@ -149,21 +151,20 @@ class Reenactor:
 
     ``Reenactor(config, face_model=None)(source, driving, output)`` -> :class:`ReenactSummary`.
     ``face_model``: path of a TPSMM checkpoint (``vox.pth.tar`` layout), loaded with
-    :func:`signanon.reenactment.tpsmm.load_tpsmm`; ``animator``: an already built animator with
+    :func:`~.animator.load_face_animator`; ``animator``: an already built
+    :class:`~.animator.FaceAnimator`, or an image-animation model with
     ``animate(source, driving_iter, mode, reference_image)`` and ``size`` (e.g. a
     :class:`~signanon.reenactment.tpsmm.TPSMMAnimator`); neither = the landmark warp.
     """
 
     def __init__(self, config: ReenactConfig = ReenactConfig(), face_model: str | Path | None = None, animator=None):
         if config.mode not in ("relative", "absolute"):
-            raise InputError(f"--mode must be relative or absolute, got {config.mode!r}")
+            raise InputError(f"mode must be relative or absolute, got {config.mode!r}")
         if config.output not in ("source", "crop"):
             raise InputError(f"output must be 'source' or 'crop', got {config.output!r}")
         self.config = config
         self.animator = animator
-        self.face_model = None if face_model is None else Path(face_model).expanduser()
-        if self.face_model is not None and not self.face_model.is_file():
-            raise InputError(f"face model not found: {self.face_model}")
+        self.face_model = None if face_model is None else check_face_model(face_model)
 
     def __call__(self, source: str | Path, driving: str | Path, output: str | Path, *, progress: bool = True) -> ReenactSummary:
         from ..video import VideoWriter, check_output_path, iter_frames, probe_video
@@ -225,51 +226,40 @@ class Reenactor:
 
         return compose
 
+    def _animator(self):
+        if self.animator is not None:
+            return as_face_animator(self.animator, self.config.mode, self.config.warp)
+        return load_face_animator(self.face_model, self.config.device, mode=self.config.mode, warp=self.config.warp)
+
     def _animate(
         self, source_crop: np.ndarray, source_mesh: np.ndarray, info, track: FaceTrack, meshes: np.ndarray, reference: int
     ) -> Iterator[np.ndarray]:
-        """Animated 256x256 RGB uint8 crops, one per driving frame."""
+        """Animated 256x256 RGB uint8 crops, one per driving frame.
+
+        Everything is in crop coordinates: the source crop (a 256x256 image, its mesh in it) and,
+        for the landmark warp, the driving meshes in their face-track crops; a model animator gets
+        the driving frames with their face-track boxes instead."""
+        from itertools import islice
+
         from ..video import iter_frames
 
-        if self._uses_model:
-            animator = self.animator or _load_animator(self.face_model, self.config.device)
-            return _model_frames(animator, self.config.mode, source_crop, info, track, reference)
+        animator = self._animator()
+        source = FaceFrame(image=source_crop, mesh=source_mesh, box=CROP_BOX)
+        if animator.needs_images:
+            ref_frame = next(islice(iter_frames(info), reference, None))
+            animator.prepare(source, FaceFrame(image=ref_frame, box=track.boxes[reference]))
+            driving = (FaceFrame(image=frame, box=track.boxes[t]) for t, frame in enumerate(iter_frames(info)))
+            return animator.animate(driving)
         in_crop = np.stack([mesh_in_crop(meshes[t], track.boxes[t], info.width) for t in range(len(meshes))])
         in_crop = interpolate_gaps(in_crop, track.found)  # frames without a face: from neighbours
-        animator = LandmarkAnimator(self.config.warp, self.config.mode)
-        animator.prepare(source_crop, source_mesh)
-        identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        return (animator(in_crop[t], in_crop[reference], identity, CROP_SIZE) for t in range(len(in_crop)))
+        animator.prepare(source, FaceFrame(mesh=in_crop[reference]))
+        return animator.animate(FaceFrame(mesh=mesh) for mesh in in_crop)
 
 
 def _counted(frames, bar):
     for frame in frames:
         yield frame
         bar.update(1)
-
-
-def _resized(image: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    if image.shape[0] == size:
-        return image
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR)
-
-
-def _model_frames(animator, mode: str, source_crop: np.ndarray, info, track: FaceTrack, reference: int):
-    """Animated 256x256 crops from an image-animation model working on ``animator.size`` crops:
-    the driving crops follow the face track; the relative-motion reference is the crop of driving
-    frame ``reference``."""
-    from itertools import islice
-
-    from ..video import iter_frames
-
-    size = int(getattr(animator, "size", CROP_SIZE))
-    ref_frame = next(islice(iter_frames(info), reference, None))
-    ref_crop = crop(ref_frame, track.boxes[reference], size)
-    crops = (crop(frame, track.boxes[t], size) for t, frame in enumerate(iter_frames(info)))
-    frames = animator.animate(_resized(source_crop, size), crops, mode, ref_crop)
-    return (_resized(np.asarray(face, np.uint8), CROP_SIZE) for face in frames)
 
 
 def reenact(
