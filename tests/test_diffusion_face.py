@@ -32,7 +32,7 @@ def clip(tmp_path_factory, data_dir) -> Path:
 def runs(clip, tmp_path_factory) -> dict:
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("runs")
-    plain = DiffusionAnonymizer(replace(CONFIG, face_enhance=False), toy.toy_components())
+    plain = DiffusionAnonymizer(replace(CONFIG, face=replace(CONFIG.face, enabled=False)), toy.toy_components())
     enhanced = DiffusionAnonymizer(CONFIG, toy.toy_components())
     without, with_ = tmp / "without.mp4", tmp / "with.mp4"
     s_without = plain(clip, without, progress=False)

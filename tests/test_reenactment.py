@@ -21,7 +21,8 @@ import pytest
 from signanon.errors import InputError, NoPersonError, OutputError, SignanonError
 from signanon.evaluation.signing import brow_raise, mouth_opening, pearson
 from signanon.landmarks import layout
-from signanon.reenactment.enhance import FaceEnhancer, most_neutral_index, write_ablation
+from signanon.diffusion.ablation import write_ablation
+from signanon.diffusion.face_enhance import FaceEnhancer, most_neutral_index
 from signanon.reenactment.face_track import (
     FaceTrackConfig, apply_affine, crop, crop_matrix, detect_faces, face_box, mesh_in_crop, track_faces,
     track_from_meshes, uncrop_matrix,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import setting
 from .attention import CrossFrameState, install_cross_frame_attention, remove_cross_frame_attention
 from .weights import DiffusionComponents
 
@@ -42,21 +43,23 @@ class SamplingConfig:
     ``cross_frame_attention``: decoder self-attention attends to the first and previous key frame.
     """
 
-    steps: int = 20
-    guidance: float = 7.5
-    strength: float = 0.75
-    controlnet_scale: float = 0.9
-    seed: int = 0
-    eta: float = 0.0
-    cross_frame_attention: bool = True
+    steps: int = setting(20, "DDIM steps of the full schedule; strength x steps are run", metavar="N")
+    guidance: float = setting(7.5, "classifier-free guidance scale", metavar="G")
+    strength: float = setting(0.75, "SDEdit strength in (0, 1]: how much of each frame is redrawn", metavar="S")
+    controlnet_scale: float = setting(0.9, "ControlNet conditioning scale (0.7-1.0 keeps hand shapes)", cli=False)
+    seed: int = setting(0, "noise seed, the same for every frame", metavar="N")
+    eta: float = setting(0.0, "DDIM eta (0 = deterministic)", cli=False)
+    cross_frame_attention: bool = setting(
+        True, "decoder self-attention attends to the first and previous key frame", cli=False
+    )
 
     def __post_init__(self) -> None:
         if self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
+            raise ValueError(f"sampling.steps must be at least 1, got {self.steps}")
         if not 0.0 < self.strength <= 1.0:
-            raise ValueError(f"strength must be in (0, 1], got {self.strength}")
+            raise ValueError(f"sampling.strength must be in (0, 1], got {self.strength}")
         if self.controlnet_scale < 0:
-            raise ValueError(f"controlnet_scale must be >= 0, got {self.controlnet_scale}")
+            raise ValueError(f"sampling.controlnet_scale must be >= 0, got {self.controlnet_scale}")
 
     @property
     def steps_run(self) -> int:

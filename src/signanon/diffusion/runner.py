@@ -26,19 +26,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..config import setting
 from ..errors import InputError, OutputError
+from ..files import write_bytes_atomic
 from ..progress import ProgressArg, progress_reporter
 from ..summary import RunSummary, StageTimer
 from ..video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
+from .face_enhance import FaceEnhanceConfig
 from .fusion import FusionConfig
 from .pipeline import NEGATIVE_PROMPT, QUALITY_SUFFIX, SamplingConfig
 from .weights import CONTROLNET_IDS, SD15_ID, DiffusionComponents
@@ -52,42 +55,58 @@ RESOLUTION_MULTIPLE = 64
 class DiffusionConfig:
     """Everything that shapes a diffusion run; the CLI, batch and web front-ends all build one.
 
-    ``model``/``controlnet``/``vae``: folder, cached Hub id or single file (``controlnet`` None:
-    the public ControlNet for ``control``). ``model_config``: diffusers folder describing a
-    single-file model's architecture (None: SD-1.5). ``control``: "hed" or "canny".
-    ``hed_weights``: ``ControlNetHED.pth`` (None: the copy in the Hugging Face cache).
-    ``prompt`` gets ``QUALITY_SUFFIX`` appended when ``quality_suffix``. ``resolution``: short
-    side of the working size, rounded to a multiple of 64. ``keyframe_interval``: K.
-    ``device``: auto|cpu|cuda|mps. ``face_enhance``: DiffSLVA's facial-expression enhancement
-    (:mod:`~signanon.diffusion.face_stage`); ``face_model``: a TPSMM checkpoint for it (None: the
-    landmark-driven warp, no download).
+    Each user-facing field is a :func:`~signanon.config.setting` (its help text is the reference);
+    ``sampling`` (:class:`~.pipeline.SamplingConfig`), ``fusion`` (:class:`~.fusion.FusionConfig`)
+    and ``face`` (:class:`~.face_enhance.FaceEnhanceConfig`, DiffSLVA's facial-expression
+    enhancement) are nested configs.
     """
 
-    model: str = SD15_ID
-    controlnet: str | None = None
-    control: str = "hed"
-    hed_weights: str | None = None
-    vae: str | None = None
-    model_config: str | None = None
-    prompt: str = DEFAULT_PROMPT
-    negative_prompt: str = NEGATIVE_PROMPT
-    quality_suffix: bool = True
+    model: str = setting(SD15_ID, "SD-1.5 diffusers folder, cached Hub id or single .safetensors/.ckpt file", metavar="PATH|ID")
+    controlnet: str | None = setting(
+        None, "ControlNet folder, cached Hub id or single file (default: lllyasviel/sd-controlnet-hed or -canny, after control)",
+        metavar="PATH|ID",
+    )  # fmt: skip
+    control: str = setting("hed", "control map: soft HED edges or Canny edges", choices=("hed", "canny"))
+    hed_weights: str | None = setting(
+        None, "lllyasviel/Annotators ControlNetHED.pth (default: the copy in the Hugging Face cache)", metavar="FILE"
+    )
+    vae: str | None = setting(
+        None, "VAE override, e.g. stabilityai/sd-vae-ft-mse or vae-ft-mse-840000-ema-pruned.safetensors", metavar="PATH|ID"
+    )
+    model_config: str | None = setting(
+        None, "diffusers folder describing a single-file model's architecture (default: SD-1.5's)", cli=False
+    )
+    prompt: str = setting(
+        DEFAULT_PROMPT, "who the new signer is; ', best quality, extremely detailed' is appended", metavar="TEXT"
+    )
+    negative_prompt: str = setting(NEGATIVE_PROMPT, "what to avoid (default: Rerender-A-Video's list of artefacts)", metavar="TEXT")
+    quality_suffix: bool = setting(True, "append ', best quality, extremely detailed' to the prompt", cli=False)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    temporal_fusion: bool = True
-    resolution: int = 512
-    keyframe_interval: int = 1
-    device: str = "auto"
-    face_enhance: bool = True  # re-enact each face with the original's facial motion
-    face_model: str | None = None  # TPSMM checkpoint (vox.pth.tar layout); None: landmark warp
+    temporal_fusion: bool = setting(
+        True, "fuse each key frame with the first and previous ones along optical flow (Rerender-A-Video)", cli=False
+    )
+    resolution: int = setting(512, "short side of the working size, rounded to a multiple of 64", metavar="PX")
+    keyframe_interval: int = setting(1, "diffuse every K-th frame, propagate the others along optical flow", metavar="K")
+    device: str = setting("auto", "where the models run; fp16 on GPU", choices=("auto", "cpu", "cuda", "mps"))
+    face: FaceEnhanceConfig = field(default_factory=FaceEnhanceConfig)
 
     def __post_init__(self) -> None:
         if self.control not in ("hed", "canny"):
             raise InputError(f"unknown control type {self.control!r}: use hed or canny")
         if self.keyframe_interval < 1:
-            raise InputError(f"--keyframe-interval must be at least 1, got {self.keyframe_interval}")
+            raise InputError(f"keyframe_interval must be at least 1, got {self.keyframe_interval}")
         if self.resolution < RESOLUTION_MULTIPLE:
-            raise InputError(f"--resolution must be at least {RESOLUTION_MULTIPLE}, got {self.resolution}")
+            raise InputError(f"resolution must be at least {RESOLUTION_MULTIPLE}, got {self.resolution}")
+
+    # Read-only aliases for diffusion/cli.py until its flags are generated from the settings.
+    @property
+    def face_enhance(self) -> bool:
+        return self.face.enabled
+
+    @property
+    def face_model(self) -> str | None:
+        return self.face.model
 
     @property
     def controlnet_spec(self) -> str:
@@ -160,17 +179,12 @@ class KeyFrameCache:
             shutil.rmtree(self.folder, ignore_errors=True)
             try:
                 self.folder.mkdir()
-                self._atomic_write(manifest, json.dumps({"version": CACHE_VERSION, "key": key}).encode())
+                write_bytes_atomic(manifest, json.dumps({"version": CACHE_VERSION, "key": key}).encode())
             except OSError as err:
                 raise OutputError(f"cannot create the resume cache {self.folder}: {err.strerror}") from None
 
     def _path(self, index: int) -> Path:
         return self.folder / f"key_{index:06d}.png"
-
-    def _atomic_write(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
 
     def load(self, index: int, size: tuple[int, int]) -> np.ndarray | None:
         """The cached key frame ``(h, w, 3)`` uint8 RGB, or None (missing, unreadable, other size)."""
@@ -189,7 +203,7 @@ class KeyFrameCache:
 
         ok, png = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]))
         if ok:
-            self._atomic_write(self._path(index), png.tobytes())
+            write_bytes_atomic(self._path(index), png.tobytes())
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -236,7 +250,7 @@ class DiffusionAnonymizer:
     def run_key(self, info: VideoInfo, components: DiffusionComponents) -> str:
         """Hash of the input file and every setting that changes the output (the resume key)."""
         settings = dataclasses.asdict(self.config)
-        for unrelated in ("device", "face_enhance", "face_model"):  # the cache holds pre-enhancement key frames
+        for unrelated in ("device", "face"):  # the cache holds pre-enhancement key frames
             settings.pop(unrelated)
         settings.update(device=str(components.device), dtype=str(components.dtype), version=CACHE_VERSION)
         digest = hashlib.sha256(_file_digest(info.path).encode())
@@ -260,23 +274,11 @@ class DiffusionAnonymizer:
 
         started = time.perf_counter()
         timer = StageTimer()
-        # 1. Check the input and the output paths before any work.
+        # 1. Check the input, the output paths and the face model before any work.
         with timer("probe"):
-            info = probe_video(input_path)
-            output = check_output_path(output_path, info.path, suffixes=(".mp4",))
-            if ablation is not None:
-                ablation = check_output_path(ablation, info.path, suffixes=(".mp4",))
-                if ablation == output:
-                    raise OutputError(f"the ablation video cannot be the output itself: {ablation}")
-            face_model = self.config.face_model
-            if self.config.face_enhance and face_model is not None and not Path(face_model).is_file():
-                raise InputError(f"face model not found: {face_model} (a TPSMM checkpoint such as vox.pth.tar)")
+            info, output, ablation = self.check_paths(input_path, output_path, ablation)
         size = working_size(info.width, info.height, self.config.resolution)
-        summary = DiffusionRunSummary(
-            method=self.method, input=str(info.path), output=str(output), frames_in=info.frame_count,
-            fps_in=float(info.fps), width=info.width, height=info.height,
-            audio_kept=keep_audio and info.has_audio, working_size=size,
-        )
+        summary = self.new_summary(info, output, keep_audio, size)
         # 2. Weights (all located before any is loaded), control maps, the resume cache.
         hed = self._hed_weights()
         components = self._load(timer)
@@ -284,61 +286,94 @@ class DiffusionAnonymizer:
         with timer("probe"):
             cache = KeyFrameCache(output, self.run_key(info, components))
         pipeline = VideoTranslationPipeline(components, self.config.sampling, timer)
+        # 3. The face stage (None when disabled).
         face = self._face_stage(components)
-        without = None
+        # 4. Stream: key frames diffused (or taken from the cache), in-betweens propagated, faces
+        #    re-enacted, frames written in order.
+        video = _VideoRun(self.config, pipeline, control, cache, timer, summary, size)
+        without = _sibling(ablation, "without") if ablation is not None else None
         try:
-            # 3. Stream: key frames diffused (or taken from the cache), in-betweens propagated,
-            #    faces re-enacted, frames written in order.
-            with (
-                progress_reporter(info.frame_count, progress, desc="diffusion") as bar,
-                VideoWriter(
-                    output, info.width, info.height, info.fps, audio_source=info if keep_audio else None
-                ) as writer,
-            ):
-                if ablation is not None:
-                    without = VideoWriter(_sibling(ablation, "without"), info.width, info.height, info.fps)
-                    without.open()
-
-                def write(frame: np.ndarray) -> None:
-                    with timer("io"):
-                        writer.write(frame)
-                    bar.update(1)
-
-                originals: deque[np.ndarray] = deque()  # decoded, not yet written (face stage)
-                video = _VideoRun(self.config, pipeline, control, cache, timer, summary, size)
-                decoded = self._decode(info, timer, originals if face is not None else None)
-                for frame_out in video.frames(decoded, info.frame_count):
-                    frame_out = _resize(frame_out, (info.width, info.height))
-                    if without is not None:
-                        without.write(frame_out)
-                    if face is None:
-                        write(frame_out)
-                        continue
-                    with timer("face_enhance"):
-                        ready = list(face.push(originals.popleft(), frame_out))
-                    for frame in ready:
-                        write(frame)
-                if face is not None:
-                    with timer("face_enhance"):
-                        rest = list(face.finish())
-                    for frame in rest:
-                        write(frame)
-                summary.frames_out = writer.frames_written
-            if without is not None:
-                without.close()
-        except BaseException:
-            if without is not None:
-                without.abort()
-            raise
+            self.stream(info, output, video, face, keep_audio=keep_audio, progress=progress, without=without)
         finally:
             pipeline.close()
             if face is not None:
                 face.close()
-        # 4. Done: the ablation video, drop the cache, fill the summary.
+        # 5. The ablation video from the output and the un-enhanced frames.
         if ablation is not None:
-            self._write_ablation(info, without.path, output, ablation, timer)
+            self._write_ablation(info, without, output, ablation, timer)
+        # 6. Done: drop the cache, fill the summary.
         cache.remove()
-        summary.fps_out = float(info.fps)
+        return self.finish_summary(summary, pipeline, face, timer, started)
+
+    def check_paths(self, input_path, output_path, ablation) -> tuple[VideoInfo, Path, Path | None]:
+        """Probe the input; check the output (and ablation) paths and the face model."""
+        info = probe_video(input_path)
+        output = check_output_path(output_path, info.path, suffixes=(".mp4",))
+        if ablation is not None:
+            ablation = check_output_path(ablation, info.path, suffixes=(".mp4",))
+            if ablation == output:
+                raise OutputError(f"the ablation video cannot be the output itself: {ablation}")
+        if self.config.face.enabled and self.config.face.model is not None:
+            from ..reenactment.animator import check_face_model
+
+            check_face_model(self.config.face.model)
+        return info, output, ablation
+
+    def new_summary(self, info: VideoInfo, output: Path, keep_audio: bool, size: tuple[int, int]) -> DiffusionRunSummary:
+        return DiffusionRunSummary(
+            method=self.method, input=str(info.path), output=str(output), frames_in=info.frame_count,
+            fps_in=float(info.fps), width=info.width, height=info.height,
+            audio_kept=keep_audio and info.has_audio, working_size=size,
+        )  # fmt: skip
+
+    def stream(self, info: VideoInfo, output: Path, video: "_VideoRun", face, *, keep_audio: bool,
+               progress: ProgressArg, without: Path | None) -> None:
+        """Decode, diffuse/propagate, enhance faces and write every frame of the video.
+
+        ``without``: also write the un-enhanced frames there (for the ablation video)."""
+        timer = video.timer
+        audio = info if keep_audio else None
+        size = (info.width, info.height)
+        plain = VideoWriter(without, *size, info.fps) if without is not None else nullcontext()
+        with (
+            plain as plain_writer,  # outermost: aborted when the output fails
+            progress_reporter(info.frame_count, progress, desc="diffusion") as bar,
+            VideoWriter(output, *size, info.fps, audio_source=audio) as writer,
+        ):
+
+            def write(frames: list[np.ndarray]) -> None:
+                for frame in frames:
+                    with timer("io"):
+                        writer.write(frame)
+                    bar.update(1)
+
+            originals: deque[np.ndarray] = deque()  # decoded, not yet written (face stage)
+            decoded = self._decode(info, timer, originals if face is not None else None)
+            for frame_out in video.frames(decoded, info.frame_count):
+                frame_out = _resize(frame_out, size)
+                if plain_writer is not None:
+                    plain_writer.write(frame_out)
+                write(self._enhance(face, timer, originals.popleft() if face is not None else None, frame_out))
+            write(self._enhance_rest(face, timer))
+            video.summary.frames_out = writer.frames_written
+
+    @staticmethod
+    def _enhance(face, timer: StageTimer, original: np.ndarray | None, frame: np.ndarray) -> list[np.ndarray]:
+        """The frames the face stage releases after ``frame`` (``frame`` itself without a stage)."""
+        if face is None:
+            return [frame]
+        with timer("face_enhance"):
+            return list(face.push(original, frame))
+
+    @staticmethod
+    def _enhance_rest(face, timer: StageTimer) -> list[np.ndarray]:
+        if face is None:
+            return []
+        with timer("face_enhance"):
+            return list(face.finish())
+
+    def finish_summary(self, summary: DiffusionRunSummary, pipeline, face, timer: StageTimer, started: float):
+        summary.fps_out = summary.fps_in
         summary.unet_evaluations = pipeline.unet_evaluations
         if face is not None:
             summary.extra["face_enhance"] = face.stats
@@ -347,15 +382,15 @@ class DiffusionAnonymizer:
         return summary
 
     def _face_stage(self, components: DiffusionComponents):
-        if not self.config.face_enhance:
+        if not self.config.face.enabled:
             return None
-        from .face_stage import FaceStage
+        from .face_enhance import FaceStage
 
-        return FaceStage(self.config.face_model, str(components.device))
+        return FaceStage(self.config.face, str(components.device))
 
     @staticmethod
     def _write_ablation(info: VideoInfo, without: Path, output: Path, ablation: Path, timer: StageTimer) -> None:
-        from ..reenactment.enhance import write_ablation
+        from .ablation import write_ablation
 
         try:
             with timer("io"):
@@ -457,7 +492,7 @@ class _VideoRun:
     def _flows(self):
         if self.fusion is not None:
             return self.fusion.flows
-        from .flow import FlowCache, FlowEstimator
+        from ..video.flow import FlowCache, FlowEstimator
 
         return FlowCache(FlowEstimator(self.config.fusion.flow_preset))
 
