@@ -57,6 +57,23 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         raise
 
 
+def make_folder(folder: str | Path, what: str = "output folder") -> Path:
+    """Create ``folder`` if needed (its parent must exist) and return it absolute; a one-line
+    OutputError naming ``what`` when it is a file or cannot be created."""
+    from .errors import OutputError
+
+    folder = Path(folder).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} is a file, not a folder: {folder}")
+    if not folder.parent.is_dir():
+        raise OutputError(f"parent folder of the {what} does not exist: {folder.parent}")
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{what} cannot be created ({err.strerror}): {folder}") from None
+    return folder
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see the module doc)."""
     with atomic_path(path) as tmp:

@@ -7,7 +7,7 @@ One :class:`Evaluator` compares an original video with its anonymized version:
    signer are read for face embeddings only;
 2. a second, joint pass measures the flow-warp error (temporal consistency) and writes the
    side-by-side video (original | anonymized, landmarks drawn);
-3. ``report.json`` and ``report.html`` are written (:mod:`.report`).
+3. ``report.json`` and ``report.html`` are written (:mod:`.report`, :mod:`.html_page`).
 
 Videos are compared frame by frame over the first ``min(T_original, T_anonymized)`` frames (an
 anonymizer keeps the frame count; a mismatch is reported as a warning). Analyses are cached per
@@ -225,12 +225,12 @@ class Evaluator:
     def _joint_pass(self, orig: VideoAnalysis, anon: VideoAnalysis, identity: dict, video: Path | None, progress: bool) -> dict:
         """Warp error over both videos in step, writing the side-by-side video on the way."""
         from ..progress import progress_bar
-        from .report import SideBySideWriter
+        from .landmark_video import LandmarkVideoWriter
 
         n = min(orig.frames, anon.frames)
         meter = WarpErrorMeter(self.config.temporal)
         per_frame = {p["frame"]: p for p in identity["per_frame"]}
-        writer = SideBySideWriter(video, orig.info, anon.info, self.embedder.threshold) if video else None
+        writer = LandmarkVideoWriter(video, orig.info, anon.info, self.embedder.threshold) if video else None
         frames = zip(iter_frames(orig.info), iter_frames(anon.info))
         try:
             with progress_bar(total=n, enabled=progress, desc="compare") as bar:
@@ -257,7 +257,7 @@ class Evaluator:
         (unreadable video, no face) is listed with its error instead of stopping the run.
         """
         from ..errors import SignanonError
-        from . import report as rpt
+        from .benchmark import summary_row, write_benchmark
 
         pairs = find_pairs(pairs_dir)
         folder = prepare_output_dir(out_dir)
@@ -265,10 +265,10 @@ class Evaluator:
         for name, (original, anonymized, extras) in pairs.items():
             try:
                 result = self.evaluate(original, anonymized, extras, folder / name, progress=progress)
-                rows.append(rpt.summary_row(name, result))
+                rows.append(summary_row(name, result))
             except SignanonError as err:
                 rows.append({"clip": name, "error": str(err)})
-        return rpt.write_benchmark(rows, folder)
+        return write_benchmark(rows, folder)
 
 
 def _landmarks_at(analysis: VideoAnalysis, t: int):
@@ -317,17 +317,10 @@ def _timing(orig: VideoAnalysis, anon: VideoAnalysis, extras: list[VideoAnalysis
 
 def prepare_output_dir(out_dir: str | Path) -> Path:
     """Create the report folder if needed and check it can be written (OutputError otherwise)."""
+    from ..files import make_folder
     from ..video import check_output_path
 
-    folder = Path(out_dir).expanduser().absolute()
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"report folder is a file, not a folder: {folder}")
-    if not folder.parent.is_dir():
-        raise OutputError(f"parent folder of the report folder does not exist: {folder.parent}")
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"report folder cannot be created ({err.strerror}): {folder}") from None
+    folder = make_folder(out_dir, "report folder")
     check_output_path(folder / "report.json")
     return folder
 

@@ -1,0 +1,68 @@
+"""The benchmark table over many evaluated pairs: ``benchmark.json``, ``.csv`` and ``.html``."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..files import write_text_atomic
+from .html_page import CSS, _fmt
+from .report import jsonable
+
+
+BENCHMARK_COLUMNS = (
+    ("identity", "original_mean"), ("identity", "anonymized_mean"), ("identity", "anonymized_max"),
+    ("identity", "anonymized_distance_mean"), ("identity", "reid_rate"), ("identity", "reid_rate_gallery"),
+    ("identity", "anonymized_frames_without_face"), ("identity", "frames_judged"),
+    ("signing", "hand_recall"), ("signing", "handshape_angle_error_deg"),
+    ("signing", "handshape_angle_error_chance_deg"), ("signing", "wrist_error_sw"),
+    ("temporal", "warp_error"), ("temporal", "warp_error_input"),
+)
+
+
+def summary_row(name: str, report: dict) -> dict:
+    """One benchmark row: the headline numbers of a report, plus the mean facial-grammar r."""
+    row = {"clip": name}
+    for section, key in BENCHMARK_COLUMNS:
+        row[f"{section}.{key}"] = report[section][key]
+    rs = [v["r"] for v in report["face_grammar"].values() if v["r"] is not None]
+    row["face_grammar.mean_r"] = float(np.mean(rs)) if rs else None
+    return row
+
+
+def _mean_row(rows: list[dict]) -> dict:
+    ok = [r for r in rows if "error" not in r]
+    mean = {"clip": "mean"}
+    for key in (ok[0] if ok else {}):
+        if key == "clip":
+            continue
+        vals = [r[key] for r in ok if isinstance(r[key], (int, float))]
+        mean[key] = float(np.mean(vals)) if vals else None
+    return mean
+
+
+def write_benchmark(rows: list[dict], folder: Path) -> dict:
+    """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.html``; return the json content."""
+    result = jsonable({"clips": rows, "mean": _mean_row(rows)})
+    write_text_atomic(folder / "benchmark.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
+    columns = ["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "error"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in [*result["clips"], result["mean"]]:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    write_text_atomic(folder / "benchmark.csv", buf.getvalue())
+    head = "".join(f"<th>{html.escape(c.split('.')[-1])}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_fmt(row.get(c), 3)}</td>" for c in columns) + "</tr>"
+        for row in [*result["clips"], result["mean"]]
+    )
+    page = (f"<!doctype html><html><head><meta charset=utf-8><title>signanon benchmark</title><style>{CSS}</style>"
+            f"</head><body><h1>Benchmark: {len(rows)} clips</h1><table><tr>{head}</tr>{body}</table></body></html>")
+    write_text_atomic(folder / "benchmark.html", page)
+    return result

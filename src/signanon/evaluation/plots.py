@@ -1,0 +1,95 @@
+"""The evaluation's plots (matplotlib, Agg), each returned as a ``data:image/png;base64,...`` URL so
+the html page stays one self-contained file. Inputs are sections of ``report.json``."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    _plt().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _arr(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], np.float64)
+
+
+def plot_identity(identity: dict) -> str:
+    plt = _plt()
+    frames = [p["frame"] for p in identity["per_frame"]]
+    dist = _arr([p["distance"] for p in identity["per_frame"]])
+    missing = [p["frame"] for p in identity["per_frame"] if p["original_face"] and not p["anonymized_face"]]
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    ax.plot(frames, dist, "o-", ms=3, label="original vs anonymized (same frame)")
+    ax.axhline(identity["threshold"], color="red", ls="--", label=f"same-person threshold {identity['threshold']:g}")
+    if identity.get("original_distance_mean") is not None:
+        ax.axhline(identity["original_distance_mean"], color="green", ls=":", label="mean between original frames")
+    if missing:
+        ax.plot(missing, np.full(len(missing), identity["threshold"]), "kx", label="no face in anonymized")
+    ax.set_xlabel("frame")
+    ax.set_ylabel(f"{identity['metric']} distance")
+    ax.legend(fontsize=7, loc="best")
+    return _png(fig)
+
+
+def plot_face_grammar(report: dict) -> str:
+    plt = _plt()
+    fo, fa = report["series"]["face_original"], report["series"]["face_anonymized"]
+    names = list(fo)
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 1.5 * len(names)), sharex=True)
+    for ax, name in zip(np.atleast_1d(axes), names):
+        ax.plot(_arr(fo[name]), label="original", lw=1.2)
+        ax.plot(_arr(fa[name]), label="anonymized", lw=1.2)
+        r = report["face_grammar"][name]["r"]
+        ax.set_title(f"{name}  r = {'n/a' if r is None else f'{r:.2f}'}", fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    np.atleast_1d(axes)[-1].set_xlabel("frame")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_hands(report: dict) -> str:
+    plt = _plt()
+    series = report["series"]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    axes[0].plot(_arr(series["handshape_error_deg"]), lw=1)
+    axes[0].set_title("handshape error per frame (deg)", fontsize=8)
+    axes[0].set_xlabel("frame")
+    for h, (ax, hand) in enumerate(zip(axes[1:], ("left", "right"))):
+        for key, style in (("wrist_original", "-"), ("wrist_anonymized", "--")):
+            xy = np.array([[np.nan if v is None else v for v in pt] for pt in (f[h] for f in series[key])]).reshape(-1, 2)
+            ax.plot(xy[:, 0], xy[:, 1], style, label=key.split("_")[1], lw=1)
+        ax.invert_yaxis()
+        ax.set_aspect("equal", "datalim")
+        ax.set_title(f"{hand} wrist path (shoulder widths)", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_temporal(temporal: dict) -> str:
+    plt = _plt()
+    per = temporal["per_frame"]
+    fig, ax = plt.subplots(figsize=(8, 2.5))
+    ax.plot(per["frame"], _arr(per["output"]), label="anonymized (input's flow)")
+    ax.plot(per["frame"], _arr(per["input"]), label="input (floor)")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("warp error (0-255)")
+    ax.legend(fontsize=7)
+    return _png(fig)
