@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..diffusion.cli import add_doctor_parser
 
     add_doctor_parser(sub)
+    from ..web.cli import add_serve_parser; add_serve_parser(sub)  # noqa: E702 - signanon serve
     return parser
 
 
@@ -137,6 +138,7 @@ COMMANDS = {
     "extract-faces": _cmd_extract_faces,
     "train-face": _cmd_train_face,
     "doctor": _cmd_doctor,
+    "serve": lambda args: args.run_serve(args),  # set by signanon.web.cli.add_serve_parser
 }
 
 
