@@ -1,0 +1,142 @@
+"""The web app's pieces without a server: private session folders, upload checks, the page's
+config building, the evaluation verdict, and the ``serve`` command line."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from signanon.cli.main import build_parser
+from signanon.errors import InputError
+from signanon.web.jobs import PROMPT_PRESETS, build_config, controls, diffusion_readiness, progress_text, verdict
+from signanon.web.session import RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    ws = Workspace(tmp_path)
+    yield ws
+    ws.close()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_workspace_is_private_and_hashes_the_session_id(workspace):
+    folder = workspace.folder("../../etc")
+    assert folder.parent == workspace.sessions and ".." not in folder.name
+    for path in (workspace.root, workspace.sessions, workspace.gradio_cache, folder):
+        assert _mode(path) == 0o700
+    assert workspace.folder("../../etc") == folder and workspace.folder("other") != folder
+    with pytest.raises(InputError):
+        workspace.folder(None)
+
+
+def test_session_folder_is_dropped_and_swept_but_not_while_busy(workspace):
+    old = workspace.folder("a")
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    with workspace.busy("b") as running:
+        os.utime(running, (past, past))
+        workspace.drop("b")
+        assert workspace.sweep(60) == [old]
+        assert running.is_dir()
+    assert not old.exists()
+    workspace.drop("b")
+    assert not running.exists()
+    root = workspace.root
+    workspace.close()
+    assert not root.exists()
+
+
+def test_upload_is_copied_to_a_fixed_name(workspace, sample_clip, tmp_path):
+    folder = workspace.folder("s")
+    (folder / RESULT_NAME).write_bytes(b"old result")
+    odd = tmp_path / "..; rm -rf ~ .MP4"
+    odd.write_bytes(sample_clip.read_bytes())
+    staged = stage_upload(odd, folder, WebLimits())
+    assert staged == folder / "input.mp4" and find_input(folder) == staged
+    assert not (folder / RESULT_NAME).exists()
+    weird = tmp_path / "clip.exe"
+    weird.write_bytes(b"x")
+    assert stage_upload(weird, folder, WebLimits()).name == "input.video"
+
+
+def test_upload_limits_give_one_line_messages(workspace, sample_clip, tmp_path):
+    folder = workspace.folder("s")
+    with pytest.raises(InputError, match="choose a video"):
+        stage_upload(None, folder, WebLimits())
+    with pytest.raises(InputError, match=r"this server takes up to 0.1 MB"):
+        stage_upload(sample_clip, folder, WebLimits(max_upload_mb=0.1))
+    staged = stage_upload(sample_clip, folder, WebLimits())
+    assert check_video(staged, WebLimits()).frame_count == 58
+    with pytest.raises(InputError, match=r"minutes long; this server takes up to 0.01 minutes"):
+        check_video(staged, WebLimits(max_minutes=0.01))
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    bad = stage_upload(text, folder, WebLimits())
+    with pytest.raises(InputError) as err:
+        check_video(bad, WebLimits())
+    assert str(folder) not in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(InputError):
+        WebLimits(max_minutes=0)
+
+
+def test_controls_take_labels_and_defaults_from_the_configs():
+    from signanon.job import config_class
+
+    avatar = controls("avatar")
+    assert avatar["palette"].default == config_class("avatar")().palette
+    assert "default" in avatar["palette"].choices
+    diffusion = controls("diffusion")
+    default = config_class("diffusion")()
+    assert diffusion["prompt"].default == default.prompt == PROMPT_PRESETS[0]
+    assert diffusion["steps"].default == default.sampling.steps
+    assert isinstance(diffusion["face_enhance"].default, bool)
+
+
+def test_build_config_applies_page_values():
+    config = build_config("avatar", {"palette": "dark-skin", "background": "  "})
+    assert config.palette == "dark-skin" and config.background is None
+    with pytest.raises(InputError):
+        build_config("avatar", {"background": "not a colour"})
+    config = build_config("diffusion", {"steps": 30.0, "seed": 7.0, "keyframe_interval": 2, "prompt": "a robot"})
+    assert (config.sampling.steps, config.sampling.seed, config.keyframe_interval, config.prompt) == (30, 7, 2, "a robot")
+    with pytest.raises(InputError, match="whole number"):
+        build_config("diffusion", {"seed": 1.5})
+
+
+def test_diffusion_readiness_says_what_is_missing():
+    ready, text = diffusion_readiness()
+    assert text.startswith("Ready" if ready else "Not")
+    if not ready:
+        assert "pip install" in text or "hf download" in text
+
+
+def test_progress_text_and_verdict():
+    from signanon.progress import Progress
+
+    assert progress_text(Progress("anonymize", 10, 40, 5.0)) == "anonymize: 10 of 40 frames, about 15 s left"
+    assert progress_text(Progress("anonymize", 0, None, 0.0)) == "anonymize: 0 frames"
+    report = {
+        "identity": {"reid_rate": 0.25, "frames_judged": 40},
+        "signing": {"hand_recall": 0.9, "handshape_angle_error_deg": 12.0, "handshape_angle_error_chance_deg": 30.0},
+        "face_grammar": {"brow_raise": {"r": 0.8}},
+        "warnings": [],
+    }
+    text = verdict(report)
+    assert "failed" in text and "10 of 40 frames" in text and "90 %" in text and "12.0°" in text
+    assert "brow raise 0.80" in text
+    report["identity"]["reid_rate"] = 0.0
+    assert "passed" in verdict(report)
+
+
+def test_serve_command_line_defaults_to_localhost():
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.max_upload_mb, args.max_minutes) == ("127.0.0.1", 7860, 500, 10)
+    assert callable(args.run_serve)
