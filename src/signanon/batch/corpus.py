@@ -1,0 +1,159 @@
+"""What a batch run works on: the clips of a folder or of a CSV manifest, and where each output goes.
+
+``INPUT`` is either a folder, searched recursively for video files (:data:`VIDEO_SUFFIXES`; other
+files are counted as ignored), or a CSV manifest with a ``path`` column and optional ``signer``,
+``prompt`` and ``seed`` columns (relative paths are read from the manifest's folder).
+
+Each clip has a ``relative`` path (POSIX style) that the output tree mirrors:
+``a/b/clip.mov`` -> ``OUT_DIR/a/b/clip.mp4`` (:meth:`Clip.output_in`). Two inputs that would write
+the same output (``a/x.mov`` and ``a/x.mp4``) are kept with a ``problem``: the later one fails.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+
+from ..errors import InputError
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")
+MANIFEST_COLUMNS = ("path", "signer", "prompt", "seed")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One input of the corpus.
+
+    ``path``: the input file (absolute). ``relative``: its place in the mirrored tree (POSIX).
+    ``signer`` / ``prompt`` / ``seed``: manifest columns (None when absent or empty).
+    ``problem``: why the clip cannot be run at all (it is reported as failed), else None.
+    """
+
+    path: Path
+    relative: str
+    signer: str | None = None
+    prompt: str | None = None
+    seed: int | None = None
+    problem: str | None = None
+
+    @property
+    def stem(self) -> str:
+        """The relative path without its suffix (``a/b/clip``): every output of the clip starts so."""
+        return str(PurePosixPath(self.relative).with_suffix(""))
+
+    def output_in(self, folder: Path, suffix: str = ".mp4") -> Path:
+        """The clip's output with ``suffix`` (e.g. ``.mp4``, ``.summary.json``) under ``folder``."""
+        return folder / (self.stem + suffix)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The clips of one batch input (in path order) and what was left out.
+
+    ``source``: the folder or manifest given. ``ignored``: files of the folder that are not videos
+    (relative paths). ``has_signers``: the manifest has a non-empty ``signer`` column.
+    """
+
+    source: Path
+    clips: tuple[Clip, ...]
+    ignored: tuple[str, ...] = ()
+    has_signers: bool = False
+
+
+def discover(source: str | Path, out_dir: str | Path | None = None) -> Corpus:
+    """The corpus of a folder or a CSV manifest; ``out_dir`` (if inside a folder input) is skipped.
+
+    Raises :class:`~signanon.errors.InputError` (one line) when ``source`` is missing, is a file
+    that is not a CSV manifest, or holds no clip at all.
+    """
+    path = Path(source).expanduser().absolute()
+    if path.is_dir():
+        corpus = _discover_folder(path, None if out_dir is None else Path(out_dir).expanduser().absolute())
+    elif path.is_file() and path.suffix.lower() == ".csv":
+        corpus = _read_manifest(path)
+    elif path.exists():
+        raise InputError(f"batch input must be a folder or a .csv manifest, got the file {path}")
+    else:
+        raise InputError(f"batch input not found: {path}")
+    if not corpus.clips:
+        raise InputError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) in {path}")
+    return corpus
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    return folder is not None and (path == folder or folder in path.parents)
+
+
+def _discover_folder(root: Path, out_dir: Path | None) -> Corpus:
+    videos, ignored = [], []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or _inside(path, out_dir):
+            continue
+        relative = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in PurePosixPath(relative).parts):
+            continue  # hidden files and folders (editor swap files, temporaries)
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            videos.append(Clip(path, relative))
+        else:
+            ignored.append(relative)
+    return Corpus(root, _mark_collisions(videos), tuple(ignored))
+
+
+def _read_manifest(manifest: Path) -> Corpus:
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            columns = [str(c).strip().lower() for c in reader.fieldnames or []]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InputError(f"cannot read the manifest {manifest}: {err}") from None
+    if "path" not in columns:
+        raise InputError(f"manifest {manifest} has no 'path' column (columns: {', '.join(columns) or 'none'})")
+    clips = [_manifest_clip(manifest, number, _clean(row)) for number, row in enumerate(rows, start=2)]
+    clips = [c for c in clips if c is not None]
+    return Corpus(manifest, _mark_collisions(clips), (), any(c.signer for c in clips))
+
+
+def _clean(row: dict) -> dict[str, str]:
+    return {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+
+
+def _manifest_clip(manifest: Path, line: int, row: dict[str, str]) -> Clip | None:
+    """One manifest row as a clip (None for a blank row); a bad seed becomes the clip's problem."""
+    if not row.get("path"):
+        return None
+    given = Path(row["path"]).expanduser()
+    path = given if given.is_absolute() else manifest.parent / given
+    path = Path(*path.parts).absolute()
+    relative = _mirror_path(path, manifest.parent)
+    seed, problem = None, None
+    if row.get("seed"):
+        try:
+            seed = int(row["seed"])
+        except ValueError:
+            problem = f"manifest line {line}: seed {row['seed']!r} is not a whole number"
+    return Clip(path, relative, row.get("signer") or None, row.get("prompt") or None, seed, problem)
+
+
+def _mirror_path(path: Path, base: Path) -> str:
+    """Where a manifest clip lands in the output tree: relative to the manifest's folder when inside
+    it, else its absolute path without the root (``/data/x/a.mp4`` -> ``data/x/a.mp4``)."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return PurePosixPath(*path.resolve().parts[1:]).as_posix()
+
+
+def _mark_collisions(clips: list[Clip]) -> tuple[Clip, ...]:
+    """Clips in relative-path order; a clip whose output stem another clip already has (or a
+    duplicate row) gets a ``problem`` naming the first one."""
+    first: dict[str, str] = {}
+    out = []
+    for clip in sorted(clips, key=lambda c: c.relative):
+        key = clip.stem
+        if key in first and clip.problem is None:
+            clip = replace(clip, problem=f"its output would overwrite the output of {first[key]}")
+        first.setdefault(key, clip.relative)
+        out.append(clip)
+    return tuple(out)

@@ -1,0 +1,302 @@
+"""``signanon batch`` as a library call: anonymize a corpus into a mirrored output tree, resumably.
+
+    from signanon.batch.runner import BatchConfig, run_corpus
+    from signanon.avatar.anonymizer import AvatarConfig
+
+    result = run_corpus("corpus/", "release/", AvatarConfig(), BatchConfig(workers=2, evaluate=True))
+    result.totals   # {"done": 10, "skipped": 0, "failed": 1, "quarantined": 0}
+
+Steps of a run: find the clips (:mod:`.corpus`); under the ``OUT_DIR`` lock remove what a killed
+run left and read the resume state (:mod:`.state`); skip every clip finished before with the same
+content and settings; run the others (:mod:`.executors`: here, N processes or Ray); move each
+finished clip's files into the tree (or into ``_quarantine/``) and record it; with evaluation run
+the corpus gallery attack (:mod:`.gallery`); write ``batch_report.json``/``.csv``/``.html``
+(:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..config import setting, with_settings
+from ..errors import InputError, OutputError
+from ..job import method_of
+from ..progress import Progress, ProgressCallback
+from .corpus import Clip, Corpus, discover
+from .state import BatchLock, BatchState, clean_leftovers, clip_key, control_dir, corpus_secret, file_digest, identity_for, work_dir
+from .worker import FACES, POSE, REPORT, SUMMARY, VIDEO, ClipOutcome, ClipTask
+
+QUARANTINE = "_quarantine"
+OUTPUT_SUFFIXES = (SUMMARY, POSE, REPORT, VIDEO)  # the video last: it appears when the rest is there
+BATCH_FORMAT = 1  # bump when a change of this package changes what a clip's outputs are
+STATUSES = ("done", "skipped", "failed", "quarantined")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """How a corpus is run (the method's own settings are in its config)."""
+
+    workers: int | None = setting(
+        None, "clips at once, each in its own process that loads the models once (default 1; with "
+        "--ray one per CPU of the cluster, or per GPU for diffusion on GPUs)", metavar="N")  # fmt: skip
+    ray: str | None = setting(
+        None, "run the clips on Ray: 'local' starts Ray on this machine, else the address of a "
+        "running cluster whose nodes see INPUT and OUT_DIR (needs the cluster extra)", metavar="local|ADDRESS")  # fmt: skip
+    evaluate: bool = setting(
+        False, "evaluate every clip (identity, signing), move re-identified outputs to "
+        "OUT_DIR/_quarantine/, and attack the corpus with a face gallery")  # fmt: skip
+    pose: bool = setting(False, "also write each clip's landmarks as a .pose file")
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"--workers must be 1 or more, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One clip of this run: its config and resume key, and either a task to run or a finished
+    report entry (skipped or failed before running)."""
+
+    clip: Clip
+    key: str | None = None
+    task: ClipTask | None = None
+    entry: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a run did: ``entries`` (one per input, path order), ``totals`` per status for this run,
+    ``gallery`` (the corpus attack, with evaluation), ``report``: the JSON report's path."""
+
+    entries: tuple[dict[str, Any], ...]
+    totals: dict[str, int]
+    gallery: dict[str, Any] | None
+    report: Path
+    ignored: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def failed(self) -> bool:
+        return self.totals.get("failed", 0) > 0
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+def clip_config(config: Any, clip: Clip, secret: bytes | None, prompt_given: bool) -> Any:
+    """The method config of one clip. Diffusion: the manifest's prompt/seed when given; else, for
+    a clip with a signer, that signer's identity from the corpus secret (a ``--prompt`` given on
+    the command line is kept, only the seed is the signer's); else ``config`` as is."""
+    if method_of(config) != "diffusion":
+        return config
+    changes: dict[tuple[str, ...], Any] = {}
+    if clip.signer is not None and secret is not None:
+        prompt, seed = identity_for(secret, clip.signer)
+        changes[("sampling", "seed")] = seed
+        if not prompt_given:
+            changes[("prompt",)] = prompt
+    if clip.prompt is not None:
+        changes[("prompt",)] = clip.prompt
+    if clip.seed is not None:
+        changes[("sampling", "seed")] = clip.seed
+    return with_settings(config, changes)
+
+
+def clip_settings(config: Any, batch: BatchConfig) -> dict[str, Any]:
+    """Every setting that changes a clip's outputs (workers and Ray do not)."""
+    return {
+        "format": BATCH_FORMAT,
+        "method": method_of(config),
+        "config": dataclasses.asdict(config),
+        "pose": batch.pose,
+        "evaluate": batch.evaluate,
+    }
+
+
+def _work_folder(out_dir: Path, clip: Clip) -> Path:
+    return work_dir(out_dir) / hashlib.sha256(clip.relative.encode()).hexdigest()[:20]
+
+
+def _files_present(out_dir: Path, entry: dict[str, Any]) -> bool:
+    """Every file a finished clip published is still there (a refused clip may have none)."""
+    return all((out_dir / f).is_file() for f in entry.get("files", []))
+
+
+def plan_clip(clip: Clip, out_dir: Path, config: Any, batch: BatchConfig, state: BatchState,
+              secret: bytes | None, prompt_given: bool) -> Planned:  # fmt: skip
+    """Decide one clip: failed at once, skipped (done before with the same key), or to run."""
+    if clip.problem is not None:
+        return Planned(clip, entry=base_entry(clip, "failed", clip.problem))
+    if not clip.path.is_file():
+        return Planned(clip, entry=base_entry(clip, "failed", f"input not found: {clip.path}"))
+    try:
+        content = file_digest(clip.path)
+    except OSError as err:
+        return Planned(clip, entry=base_entry(clip, "failed", f"cannot read {clip.path}: {err.strerror}"))
+    own = clip_config(config, clip, secret, prompt_given)
+    key = clip_key(content, clip_settings(own, batch))
+    previous = state.done_entry(clip.relative, key)
+    if previous is not None and _files_present(out_dir, previous):
+        return Planned(clip, key, entry=dict(previous, status="skipped"))
+    task = ClipTask(clip.relative, clip.path, _work_folder(out_dir, clip), own, batch.pose, batch.evaluate)
+    return Planned(clip, key, task=task)
+
+
+def base_entry(clip: Clip, status: str, reason: str | None = None) -> dict[str, Any]:
+    """A report entry without outputs (``outcome``: what the clip is now; ``status``: this run)."""
+    return {"input": clip.relative, "output": None, "status": status, "outcome": status, "reason": reason,
+            "seconds": None, "frames": None, "signer": clip.signer, "files": []}  # fmt: skip
+
+
+# -- publishing --------------------------------------------------------------------------------
+
+
+def _move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+
+
+def faces_file(out_dir: Path, relative: str) -> Path:
+    """Where a clip's face embeddings are kept for the gallery attack."""
+    return control_dir(out_dir) / "faces" / (hashlib.sha256(relative.encode()).hexdigest()[:20] + ".npz")
+
+
+def publish(outcome: ClipOutcome, clip: Clip, out_dir: Path) -> dict[str, Any]:
+    """Move a finished clip's files from its work folder into the tree (``_quarantine/`` when
+    quarantined), removing what an earlier run left for it in either place; its report entry."""
+    entry = base_entry(clip, outcome.status, outcome.reason)
+    entry.update(seconds=outcome.seconds, frames=outcome.frames, worker=outcome.worker, **outcome.metrics)
+    if outcome.status == "failed":
+        return entry
+    root = out_dir / QUARANTINE if outcome.status == "quarantined" else out_dir
+    for folder in (out_dir, out_dir / QUARANTINE):
+        for suffix in OUTPUT_SUFFIXES:
+            clip.output_in(folder, suffix).unlink(missing_ok=True)
+    for suffix in OUTPUT_SUFFIXES:
+        if suffix in outcome.files:
+            _move(outcome.files[suffix], clip.output_in(root, suffix))
+            entry["files"].append(clip.output_in(root, suffix).relative_to(out_dir).as_posix())
+    if VIDEO in outcome.files:
+        entry["output"] = clip.output_in(root, VIDEO).relative_to(out_dir).as_posix()
+    if outcome.faces is not None:
+        _move(outcome.faces, faces_file(out_dir, clip.relative))
+    return entry
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def prepare_out_dir(out_dir: str | Path) -> Path:
+    """Create ``OUT_DIR`` (its parent must exist); OutputError when it cannot be."""
+    folder = Path(out_dir).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output folder is a file: {folder}")
+    if not folder.parent.is_dir():
+        raise OutputError(f"parent folder of the output folder does not exist: {folder.parent}")
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"output folder cannot be created ({err.strerror}): {folder}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder is not writable: {folder}")
+    return folder
+
+
+def _outcomes(tasks: list[ClipTask], config: Any, batch: BatchConfig, evaluation: Any) -> Iterator[ClipOutcome]:
+    from . import executors
+
+    if batch.ray is not None:
+        plan = executors.RayPlan(batch.ray, batch.workers, wants_gpu(config))
+        return executors.run_ray(tasks, plan, evaluation)
+    if (batch.workers or 1) > 1:
+        return executors.run_processes(tasks, batch.workers, evaluation)
+    return executors.run_here(tasks, evaluation)
+
+
+def wants_gpu(config: Any) -> bool | None:
+    """Whether a Ray actor asks for a GPU: diffusion on "cuda" yes, on "auto" when the cluster has
+    one (None), anything else no."""
+    if method_of(config) != "diffusion":
+        return False
+    device = getattr(config, "device", "auto")
+    return True if device == "cuda" else None if device == "auto" else False
+
+
+def _report_progress(callback: ProgressCallback | None, done: int, total: int, started: float) -> None:
+    if callback is not None:
+        callback(Progress("clips", done, total, time.perf_counter() - started, unit="clip"))
+
+
+def run_corpus(
+    source: str | Path,
+    out_dir: str | Path,
+    config: Any,
+    batch: BatchConfig = BatchConfig(),
+    *,
+    progress: ProgressCallback | None = None,
+    prompt_given: bool = False,
+    evaluation: Any = None,
+) -> BatchResult:
+    """Anonymize every clip of ``source`` (folder or CSV manifest) into ``out_dir``.
+
+    ``config``: the method config (its type chooses the method). ``progress``: called with one
+    :class:`~signanon.progress.Progress` per finished clip (unit "clip"; skipped clips are not
+    counted in the total). ``prompt_given``: the user chose the diffusion prompt (signers then
+    differ by seed only). ``evaluation``: an EvaluationConfig for ``batch.evaluate`` (None: the
+    default without side-by-side video). A bad clip never stops the others.
+    """
+    from .report import build_report, write_reports
+
+    out = prepare_out_dir(out_dir)
+    corpus = discover(source, out)
+    if batch.ray is not None:
+        from .executors import import_ray
+
+        import_ray()  # a missing extra is one line before any work
+    with BatchLock(out):
+        clean_leftovers(out)
+        state = BatchState.load(out)
+        secret = corpus_secret(out) if method_of(config) == "diffusion" and corpus.has_signers else None
+        planned = [plan_clip(c, out, config, batch, state, secret, prompt_given) for c in corpus.clips]
+        entries = _run_planned(planned, out, config, batch, state, progress, evaluation)
+        shutil.rmtree(work_dir(out), ignore_errors=True)
+        gallery = _gallery(out, corpus, entries) if batch.evaluate else None
+        report = build_report(corpus, entries, gallery, config, batch)
+        path = write_reports(out, report)
+    return BatchResult(tuple(entries), report["totals"], gallery, path, corpus.ignored)
+
+
+def _run_planned(planned: list[Planned], out: Path, config: Any, batch: BatchConfig, state: BatchState,
+                 progress: ProgressCallback | None, evaluation: Any) -> list[dict[str, Any]]:  # fmt: skip
+    """Run the planned tasks, publishing and recording each as it finishes; entries in input order."""
+    entries = [p.entry for p in planned]
+    index = {p.clip.relative: i for i, p in enumerate(planned) if p.task is not None}
+    tasks = [p.task for p in planned if p.task is not None]
+    started = time.perf_counter()
+    _report_progress(progress, 0, len(tasks), started)
+    for count, outcome in enumerate(_outcomes(tasks, config, batch, evaluation), start=1):
+        i = index[outcome.relative]
+        item = planned[i]
+        entries[i] = publish(outcome, item.clip, out)
+        state.record(outcome.relative, item.key, entries[i])
+        shutil.rmtree(item.task.work, ignore_errors=True)
+        _report_progress(progress, count, len(tasks), started)
+    return entries
+
+
+def _gallery(out: Path, corpus: Corpus, entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    from .gallery import attack, load_faces
+
+    signer_of = {c.relative: (c.signer if corpus.has_signers else None) or c.relative for c in corpus.clips}
+    clips = []
+    for entry in entries:
+        path = faces_file(out, entry["input"])
+        if entry["outcome"] in ("done", "quarantined") and path.is_file():
+            clips.append(load_faces(path, entry["input"], signer_of[entry["input"]]))
+    return attack(clips, by_signer=corpus.has_signers)
