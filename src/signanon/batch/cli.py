@@ -42,7 +42,7 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="folder of videos, or a CSV manifest")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     batch = p.add_argument_group("batch")
-    p.set_defaults(_batch_settings=add_settings(batch, BatchConfig))
+    p.set_defaults(_batch_settings=add_settings(batch, BatchConfig), run_batch=run_batch)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
     add_method_arguments(p)
     return p

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_doctor_parser(sub)
     from ..web.cli import add_serve_parser; add_serve_parser(sub)  # noqa: E702 - signanon serve
+    from ..batch.cli import add_batch_parser; add_batch_parser(sub)  # noqa: E702 - signanon batch
     return parser
 
 
@@ -139,6 +140,7 @@ COMMANDS = {
     "train-face": _cmd_train_face,
     "doctor": _cmd_doctor,
     "serve": lambda args: args.run_serve(args),  # set by signanon.web.cli.add_serve_parser
+    "batch": lambda args: args.run_batch(args),  # set by signanon.batch.cli.add_batch_parser
 }
 
 
