@@ -122,6 +122,25 @@ def test_signers_get_stable_distinct_identities_from_the_corpus_secret(tmp_path)
     assert (row.prompt, row.sampling.seed) == ("a robot", 3)
 
 
+def test_cleanup_removes_a_killed_runs_files_but_keeps_a_diffusion_resume_cache(tmp_path):
+    from signanon.batch.state import clean_leftovers
+
+    work = tmp_path / ".signanon_batch" / "work" / "abc"
+    files = {
+        "unpublished": work / "clip.mp4",
+        "partial": work / ".clip.mp4.0123456789ab.partial",
+        "cache": work / ".clip.mp4.signanon-cache" / "000001.png",
+        "stray": tmp_path / "a" / ".x.mp4.0123456789ab.partial",
+        "tmp": tmp_path / ".batch_report.json.a1b2c3d4e5f6.tmp",
+        "release": tmp_path / "a" / "x.mp4",
+    }
+    for path in files.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert clean_leftovers(tmp_path) >= 2
+    assert {k for k, p in files.items() if p.exists()} == {"cache", "release"}
+
+
 # -- the command on real clips ------------------------------------------------------------------
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,8 @@ from ..errors import InputError, OutputError
 from ..job import method_of
 from ..progress import Progress, ProgressCallback
 from .corpus import Clip, Corpus, discover
-from .state import BatchLock, BatchState, clean_leftovers, clip_key, control_dir, corpus_secret, file_digest, identity_for, work_dir
+from .state import (BatchLock, BatchState, clean_leftovers, clear_work, clip_key, control_dir, corpus_secret,
+                    file_digest, identity_for, remove_empty_work, work_dir)
 from .worker import FACES, POSE, REPORT, SUMMARY, VIDEO, ClipOutcome, ClipTask
 
 QUARANTINE = "_quarantine"
@@ -265,7 +265,7 @@ def run_corpus(
         secret = corpus_secret(out) if method_of(config) == "diffusion" and corpus.has_signers else None
         planned = [plan_clip(c, out, config, batch, state, secret, prompt_given) for c in corpus.clips]
         entries = _run_planned(planned, out, config, batch, state, progress, evaluation)
-        shutil.rmtree(work_dir(out), ignore_errors=True)
+        remove_empty_work(out)
         gallery = _gallery(out, corpus, entries) if batch.evaluate else None
         report = build_report(corpus, entries, gallery, config, batch)
         path = write_reports(out, report)
@@ -285,7 +285,7 @@ def _run_planned(planned: list[Planned], out: Path, config: Any, batch: BatchCon
         item = planned[i]
         entries[i] = publish(outcome, item.clip, out)
         state.record(outcome.relative, item.key, entries[i])
-        shutil.rmtree(item.task.work, ignore_errors=True)
+        clear_work(item.task.work)  # a failed diffusion clip keeps its resume cache for the retry
         _report_progress(progress, count, len(tasks), started)
     return entries
 

@@ -9,9 +9,10 @@ secret maps signers to their new identities):
 * ``secret``: 32 random bytes (hex), made on the first run; per-signer prompts and seeds derive
   from it (:func:`identity_for`), so the mapping cannot be rebuilt from the signer names.
 * ``lock``: held (``flock``) while a run writes to ``OUT_DIR``; a second run is refused.
-* ``work/``: each clip's outputs are written here first and moved into the tree when complete.
+* ``work/``: each clip's outputs are written here first and moved into the tree when complete
+  (a failed diffusion clip keeps its finished key frames here for the retry).
 
-A killed run may leave ``work/`` and hidden temporary files (``.NAME.<hex>.partial`` of the video
+A killed run may leave files in ``work/`` and hidden temporary files (``.NAME.<hex>.partial`` of the video
 writer, ``.NAME.<hex>.tmp`` of atomic writes); :func:`clean_leftovers` removes them under the lock.
 """
 
@@ -35,6 +36,7 @@ CONTROL = ".signanon_batch"
 STATE_VERSION = 1
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8,}\.(partial|tmp|probe)$")
 _CHUNK = 1 << 20
+RESUME_CACHE_SUFFIX = ".signanon-cache"  # the diffusion method's key-frame cache beside its output
 
 # New identities for diffusion signers: a prompt is built from one choice of each list.
 _PEOPLE = ("a woman", "a man", "an older woman", "an older man", "a young woman", "a young man")
@@ -132,9 +134,13 @@ class BatchLock:
 
 
 def clean_leftovers(out_dir: Path) -> int:
-    """Remove what a killed run left: the work folder and hidden temporary files anywhere in
-    ``out_dir`` (call it under :class:`BatchLock`). Returns the number of temporary files removed."""
-    shutil.rmtree(control_dir(out_dir) / "work", ignore_errors=True)
+    """Remove what a killed run left (call it under :class:`BatchLock`): unpublished files in the
+    work folders (a diffusion resume cache, ``.NAME.signanon-cache/``, is kept so the clip resumes
+    its finished key frames) and hidden temporary files anywhere in ``out_dir``. Returns the
+    number of temporary files removed."""
+    work = work_dir(out_dir)
+    for clip in sorted(work.iterdir()) if work.is_dir() else []:
+        clear_work(clip) if clip.is_dir() else clip.unlink(missing_ok=True)
     removed = 0
     for folder, _, files in os.walk(out_dir):
         for name in files:
@@ -142,6 +148,26 @@ def clean_leftovers(out_dir: Path) -> int:
                 Path(folder, name).unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def clear_work(folder: Path) -> None:
+    """Empty one clip's work folder but for a diffusion resume cache; remove it when empty."""
+    for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if item.is_dir() and item.name.endswith(RESUME_CACHE_SUFFIX):
+            continue
+        shutil.rmtree(item) if item.is_dir() else item.unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def remove_empty_work(out_dir: Path) -> None:
+    """Remove the work folder when no clip keeps anything there (after a run)."""
+    work = work_dir(out_dir)
+    for clip in work.iterdir() if work.is_dir() else []:
+        if clip.is_dir() and not any(clip.iterdir()):
+            clip.rmdir()
+    if work.is_dir() and not any(work.iterdir()):
+        work.rmdir()
 
 
 def work_dir(out_dir: Path) -> Path:
