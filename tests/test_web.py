@@ -170,6 +170,15 @@ def test_bad_upload_shows_one_line_error_and_the_server_keeps_serving(page, tmp_
     page.screenshot(path=str(tmp_path / "web_check.png"), full_page=True)
 
 
+def test_diffusion_choice_says_whether_it_is_ready(page):
+    page.get_by_label("Diffusion", exact=False).check()
+    page.get_by_text(re.compile(r"^(Ready|Not ready|Not available)")).first.wait_for(state="visible")
+    prompt = page.get_by_label("Prompt: the person to draw")
+    assert "making gestures" in prompt.input_value()
+    page.get_by_label("Avatar", exact=False).check()
+    prompt.wait_for(state="hidden")
+
+
 def test_gradio_client_scripts_the_anonymize_endpoint(server, short_clip, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -181,3 +190,8 @@ def test_gradio_client_scripts_the_anonymize_endpoint(server, short_clip, tmp_pa
     bad.write_text("not a video\n")
     with pytest.raises(Exception, match="not a video FFmpeg can read"):
         client.predict(handle_file(str(bad)), api_name="/anonymize")
+    from signanon.web.jobs import diffusion_readiness
+
+    if not diffusion_readiness()[0]:
+        with pytest.raises(Exception, match="diffusion method is not ready"):
+            client.predict(handle_file(str(short_clip)), method="diffusion", api_name="/anonymize")

@@ -140,3 +140,24 @@ def test_serve_command_line_defaults_to_localhost():
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.max_upload_mb, args.max_minutes) == ("127.0.0.1", 7860, 500, 10)
     assert callable(args.run_serve)
+
+
+def test_missing_gradio_gives_the_install_hint(monkeypatch):
+    import sys
+
+    from signanon.errors import SignanonError
+    from signanon.web import import_gradio
+
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    with pytest.raises(SignanonError, match=r'pip install -e "\.\[web\]"'):
+        import_gradio()
+
+
+def test_refused_output_shows_the_verdict_not_a_traceback():
+    gr = pytest.importorskip("gradio")
+    from signanon.errors import ReidentifiedError
+    from signanon.web.app import _user_error
+
+    err = _user_error(gr, ReidentifiedError("3 of 58 frames matched the original signer"))
+    assert "3 of 58 frames matched" in err.message and "privacy" in err.title.lower()
+    assert _user_error(gr, InputError("no person found in the upload")).message == "no person found in the upload"
