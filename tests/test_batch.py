@@ -318,11 +318,27 @@ def test_missing_ray_is_one_line_with_the_install_hint(tmp_path, clips, monkeypa
     assert not (tmp_path / "out" / "web.mp4").exists()
 
 
+def _method_flags(command: str) -> set[str]:
+    from signanon.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if hasattr(a, "choices") and isinstance(a.choices, dict)).choices[command]
+    return {flag for group in sub._action_groups if "method" in (group.title or "") for a in group._group_actions
+            for flag in a.option_strings}  # fmt: skip
+
+
+def test_batch_has_exactly_the_method_flags_of_anonymize():
+    flags = _method_flags("batch")
+    assert "--palette" in flags and flags == _method_flags("anonymize")
+
+
 def test_batch_usage_errors(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 1
     assert "batch input not found" in capsys.readouterr().err
     (tmp_path / "c").mkdir()
     assert main(["batch", str(tmp_path / "c"), "-o", str(tmp_path / "out"), "--method", "diffusion", "--palette", "dark-skin"]) == 2
     assert "--palette applies to --method avatar" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path / "c"), "-o", str(tmp_path / "out"), "--prompt", "a robot"]) == 2
+    assert "--prompt applies to --method diffusion" in capsys.readouterr().err
     assert main(["batch", str(tmp_path / "c"), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
     assert "--workers must be 1 or more" in capsys.readouterr().err

@@ -44,8 +44,8 @@ class BatchConfig:
     """How a corpus is run (the method's own settings are in its config)."""
 
     workers: int | None = setting(
-        None, "clips at once, each in its own process that loads the models once (default 1; with "
-        "--ray one per CPU of the cluster, or per GPU for diffusion on GPUs)", metavar="N")  # fmt: skip
+        None, "clips at once, each in its own process that loads the models once; none = 1 here, "
+        "and with --ray one actor per CPU of the cluster (per GPU for diffusion on GPUs)", metavar="N")  # fmt: skip
     ray: str | None = setting(
         None, "run the clips on Ray: 'local' starts Ray on this machine, else the address of a "
         "running cluster whose nodes see INPUT and OUT_DIR (needs the cluster extra)", metavar="local|ADDRESS")  # fmt: skip
