@@ -1,0 +1,115 @@
+"""What the avatar keeps of the signing, on every shared clip and hard framing (run by hand).
+
+    python benchmarks/bench_signing.py OUT_DIR [--only SUBSTR ...] [--max-frames 120] [--no-identity]
+
+Anonymizes each clip (the shared signing clips, the talking faces and the framings of
+``tools/make_framings.py``, each cut to its first ``--max-frames`` frames) and reads both videos
+back with the independent ``../shared/tools/readback.py`` (MediaPipe + dlib, none of our code).
+Prints one table, one row per clip: hand recall, finger-angle error (deg), hand-to-face contact
+error (face widths), dlib re-identified frames, and ``r/gain`` of every facial-grammar series the
+original moves (std >= 0.01 inter-ocular units; ``-`` where it does not). Writes ``OUT_DIR/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SERIES = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
+SHORT = {"brow_raise": "brow", "brow_furrow": "furrow", "eye_open": "eyes", "mouth_open": "mouth", "mouth_width": "width"}
+
+
+def load_module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def clips(work: Path, max_frames: int) -> list[tuple[str, Path]]:
+    """(name, path) of every clip to measure: shared clips cut to ``max_frames``, then framings."""
+    framings = load_module(REPO / "tools" / "make_framings.py", "make_framings")
+    out = []
+    src_dir = work / "sources"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    for folder in ("video", "talking_face"):
+        for src in sorted((SHARED / "data" / folder).iterdir()):
+            cut = src_dir / f"{src.stem}.mp4"
+            if not cut.exists():
+                frames, fps = framings.read_frames(src, max_frames)
+                framings.write_frames(cut, frames, fps)
+            out.append((src.stem, cut))
+    for clip, framing in framings.PLAN:
+        path = src_dir / f"{Path(clip).stem}__{framing}.mp4"
+        if not path.exists():
+            framings.make(SHARED / "data" / "video" / clip, framing, path, max_frames)
+        out.append((path.stem, path))
+    return out
+
+
+def measure(name: str, src: Path, work: Path, readback, identity: bool) -> dict:
+    from signanon.avatar.anonymizer import AvatarAnonymizer
+
+    out = work / "anon" / f"{name}.mp4"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    AvatarAnonymizer()(src, out, progress=False)
+    row = {"clip": name, "seconds": round(time.perf_counter() - t0, 1)}
+    row["signing"] = readback.signing(str(src), str(out))
+    if identity:
+        row["identity"] = readback.identity(str(src), str(out))
+    return row
+
+
+def fmt(row: dict) -> str:
+    s = row["signing"]
+    err = s["handshape_angle_error_deg"]
+    cells = [
+        f"{row['clip']:<28}",
+        f"{s['hands_in_original']:>5}",
+        f"{s['hand_recall']:>6.2f}" if s["hands_in_original"] else "     -",
+        f"{err:>6.1f}" if err is not None else "     -",
+        f"{s['contact_error_face_widths']:>6.3f}({s['contact_frames']:>3})" if s["contact_frames"] else "      -     ",
+        f"{row['identity'].get('reid_frames', '?'):>4}" if "identity" in row else "   .",
+    ]
+    std = s["face_series_gain"]["original_std"]
+    for k in SERIES:
+        r, g = s["face_series_r"][k], s["face_series_gain"][k]
+        moves = std[k] is not None and std[k] >= 0.01
+        cells.append(f"{r:>5.2f}/{g:<4.2f}" if moves and r is not None and g is not None else f"{'-':>10}")
+    return " ".join(cells)
+
+
+def header() -> str:
+    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid"]
+    return " ".join(cols + [f"{SHORT[k] + ' r/g':>10}" for k in SERIES])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--only", nargs="*", default=None, help="measure clips whose name contains one of these")
+    ap.add_argument("--max-frames", type=int, default=120)
+    ap.add_argument("--no-identity", action="store_true")
+    args = ap.parse_args()
+    readback = load_module(SHARED / "tools" / "readback.py", "readback")
+    rows = []
+    print(header(), flush=True)
+    for name, path in clips(args.out_dir, args.max_frames):
+        if args.only and not any(o in name for o in args.only):
+            continue
+        row = measure(name, path, args.out_dir, readback, not args.no_identity)
+        rows.append(row)
+        print(fmt(row), flush=True)
+    (args.out_dir / "results.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Where the avatar's facial-grammar gain is lost (run by hand).
+
+    python benchmarks/diag_face_gain.py CLIP [--frames 80]
+
+Splits the chain original -> drawn face -> read-back face: for each series prints the gain (std
+ratio) and r of (a) the face mesh the avatar draws against the original's read-back, and (b) the
+read-back of the drawn avatar against the drawn mesh. (a) is what expression transfer and smoothing
+keep, (b) what drawing and MediaPipe's re-detection keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+READBACK = REPO.parent / "shared" / "tools" / "readback.py"
+
+
+def main() -> None:
+    from signanon.avatar import anonymizer as an
+    from signanon.avatar.renderer import AvatarRenderer
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("clip", type=Path)
+    ap.add_argument("--frames", type=int, default=80)
+    args = ap.parse_args()
+    spec = importlib.util.spec_from_file_location("readback", READBACK)
+    rb = importlib.util.module_from_spec(spec)
+    sys.modules["readback"] = rb
+    spec.loader.exec_module(rb)
+    tmp = Path(tempfile.mkdtemp())
+    src = tmp / "src.mp4"
+    frames = rb.frames(str(args.clip), args.frames)
+    import av
+
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1] // 2 * 2, frames[0].shape[0] // 2 * 2, "yuv420p"
+        for f in frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
+        c.mux(s.encode())
+    drawn = []
+    original_render = AvatarRenderer.render
+
+    def render(self, pose):
+        drawn.append(None if pose.face is None else np.asarray(pose.face, np.float64))
+        return original_render(self, pose)
+
+    AvatarRenderer.render = render
+    out = tmp / "out.mp4"
+    an.AvatarAnonymizer()(src, out, progress=False)
+    fo, fa = rb.frames(str(src)), rb.frames(str(out))
+    ro, ra = rb.holistic(fo), rb.holistic(fa)
+    keys = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
+    series = {k: ([], [], []) for k in keys}
+    for o, a, d in zip(ro, ra, drawn):
+        if o["face"] is None or a["face"] is None or d is None:
+            continue
+        so, sa, sd = rb.face_series(o["face"]), rb.face_series(a["face"]), rb.face_series(d)
+        for k in keys:
+            series[k][0].append(so[k])
+            series[k][1].append(sd[k])
+            series[k][2].append(sa[k])
+    print(f"{'series':<12} {'orig std':>8}  drawn/orig g r   readback/drawn g r   total g r")
+    for k in keys:
+        o, d, a = (np.asarray(v) for v in series[k])
+        print(f"{k:<12} {o.std():8.4f}  {d.std() / o.std():6.2f} {rb.corr(o, d):5.2f}   "
+              f"{a.std() / d.std():6.2f} {rb.corr(d, a):5.2f}   {a.std() / o.std():6.2f} {rb.corr(o, a):5.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Hard framings of real clips, for measuring the avatar on framings it was not built with.
+
+    python tools/make_framings.py OUT_DIR [--max-frames 120]
+
+Writes one mp4 per framing (H.264, yuv420p, the source's frame rate) from the shared clips
+(``../shared/data/video``) and the repo's own clips. Each framing is a per-frame affine warp of the
+source onto a new canvas (grey padding), so the signing itself is untouched:
+
+* ``zoom``:      crop factor swinging 1 -> 0.55 -> 1 -> 1.5 (zoomed in, then out with padding).
+* ``portrait``:  padded to 720x1280 with the signer small (source scaled to 60% of the width).
+* ``approach``:  720x1280, the signer walks toward the camera: scale ramps 0.45 -> 1.35.
+* ``down``:      downscaled to a third (small face).
+* ``rotate``:    rotated 6 degrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import av
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "video"
+PAD = (118, 118, 118)
+
+
+def read_frames(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
+    """RGB uint8 frames (H, W, 3) of ``path`` (at most ``limit``) and the frame rate (frames/s)."""
+    out = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        fps = float(s.average_rate or 25)
+        for f in c.decode(video=0):
+            out.append(np.ascontiguousarray(f.to_ndarray(format="rgb24")))
+            if len(out) >= limit:
+                break
+    return out, fps
+
+
+def write_frames(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """Write RGB uint8 frames as H.264 mp4 (even sizes)."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=round(fps))
+        s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        s.options = {"crf": "18"}
+        for f in frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
+        c.mux(s.encode())
+    return path
+
+
+def place(frame: np.ndarray, size: tuple[int, int], scale: float, centre: tuple[float, float], angle: float = 0.0) -> np.ndarray:
+    """The frame scaled by ``scale`` (and turned ``angle`` degrees) with its centre at ``centre``
+    (fractions of the output size (w, h)), on a grey canvas of ``size`` (w, h)."""
+    h, w = frame.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += np.array([centre[0] * size[0], centre[1] * size[1]]) - np.array([w / 2, h / 2])
+    return cv2.warpAffine(frame, m, size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=PAD)
+
+
+@dataclass(frozen=True)
+class Framing:
+    """A named per-frame transform: (frame, t in [0, 1]) -> frame."""
+
+    name: str
+    fn: Callable[[np.ndarray, float], np.ndarray]
+
+
+def _zoom(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    k = 1.0 / float(np.interp(t, [0, 0.3, 0.6, 1.0], [1.0, 0.55, 1.0, 1.5]))  # crop factor -> scale
+    return place(frame, (w, h), k, (0.5, 0.5 + 0.15 * (k - 1) / max(k, 1e-6)))
+
+
+def _portrait(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (720, 1280), 0.6 * 720 / w, (0.5, 0.45))
+
+
+def _approach(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    k = float(np.interp(t, [0, 0.4, 1.0], [0.45, 0.55, 1.35]))
+    return place(frame, (720, 1280), k * 720 / w, (0.5, 0.62 - 0.17 * (k - 0.45)))
+
+
+def _down(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, (max(2, w // 3), max(2, h // 3)), interpolation=cv2.INTER_AREA)
+
+
+def _rotate(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (w, h), 1.0, (0.5, 0.5), angle=6.0)
+
+
+FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
+                                Framing("down", _down), Framing("rotate", _rotate))}
+# (source clip, framing): each framing on clips with different signers and framings
+PLAN = (
+    ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
+    ("dgs_zug.mp4", "portrait"), ("asl_house.gif", "portrait"),
+    ("dgs_zug.mp4", "approach"), ("asl_different.gif", "approach"),
+    ("dgs_zug.mp4", "down"), ("asl_house.gif", "rotate"),
+)
+
+
+def make(source: Path, framing: str, out: Path, max_frames: int = 120) -> Path:
+    """Write ``framing`` of ``source`` (first ``max_frames`` frames) to ``out``; returns ``out``."""
+    frames, fps = read_frames(source, max_frames)
+    n = max(1, len(frames) - 1)
+    fn = FRAMINGS[framing].fn
+    return write_frames(out, [fn(f, i / n) for i, f in enumerate(frames)], fps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--max-frames", type=int, default=120)
+    args = ap.parse_args()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for clip, framing in PLAN:
+        out = args.out_dir / f"{Path(clip).stem}__{framing}.mp4"
+        make(SHARED / clip, framing, out, args.max_frames)
+        print(out)
+
+
+if __name__ == "__main__":
+    main()
