@@ -336,3 +336,53 @@ def test_neutral_pose_draws_relaxed_hands():
     # hands None: the drawer still shows relaxed hands
     img2 = render(AvatarPose(pose.body, pose.body_valid, None, None, pose.face_anchor, pose.face_scale), W, 800)
     assert (np.abs(img2.astype(np.int16) - skin).sum(-1) < 40).sum() > 0.5 * near_skin.sum()
+
+
+def scaled_frame(k: float, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`synthetic_frame` of a signer ``k`` times as large in the frame (nearer the camera)."""
+    lengths = dict(shoulder_width=160.0 * k, upper=150.0 * k, fore=120.0 * k, face_unit=60.0 * k, neck=120.0 * k)
+    return synthetic_frame(**(lengths | kw))
+
+
+def _neck_and_width(pose: AvatarPose) -> tuple[float, float]:
+    """(nose-bridge height above the shoulder centre over the shoulder width, shoulder width px)."""
+    sw = _len(pose, 11, 12)
+    centre = (pose.body[11, :2] + pose.body[12, :2]) / 2
+    return float(np.linalg.norm(pose.face_anchor - centre)) / sw, sw
+
+
+def test_signer_walking_toward_the_camera_keeps_the_body_proportions():
+    """Calibrated on a small signer who then doubles in size: the avatar grows with them, and the
+    neck keeps its canonical length (it stretched to twice its length before the size was tracked)."""
+    from signanon.avatar.hands import hand_size
+    from signanon.avatar.retarget import ScaleTracking
+
+    prop = BodyProportions()
+    rt = Retargeter.calibrate([scaled_frame(1.0)] * 5, W, H, prop)
+    fixed = Retargeter.calibrate([scaled_frame(1.0)] * 5, W, H, prop, ScaleTracking(enabled=False))
+    steps = np.linspace(1.0, 2.0, 40).tolist() + [2.0] * 20
+    for k in steps:
+        pose, old = rt(*scaled_frame(k)), fixed(*scaled_frame(k))
+    neck, sw = _neck_and_width(pose)
+    assert neck == pytest.approx(prop.neck, rel=0.05)
+    assert sw == pytest.approx(320.0, rel=0.05)
+    assert hand_size(pose.left_hand) / sw == pytest.approx(prop.palm, rel=0.1)
+    assert _neck_and_width(old)[0] > 1.6 * prop.neck  # what tracking prevents
+    # a single frame with a wrong face size (a hand over the face) does not make the avatar jump
+    glitch = scaled_frame(2.0, face_unit=200.0)
+    assert _neck_and_width(rt(*glitch))[1] == pytest.approx(sw, rel=0.03)
+
+
+def test_full_body_ends_at_the_legs_not_the_frame_edge():
+    """A small standing signer in a tall frame: below the legs there is background, not shirt."""
+    rt = Retargeter.calibrate([scaled_frame(0.5)] * 3, W, 1000)
+    pose = rt(*scaled_frame(0.5))
+    img = render(pose, W, 1000)
+    bg = np.array(AvatarStyle().background)
+    column = img[:, W // 2 - 5 : W // 2 + 5].astype(int)
+    is_bg = np.abs(column - bg).max(axis=2).max(axis=1) < 10
+    sw = _len(pose, 11, 12)
+    hips_y = float(pose.body[23, 1])
+    assert not is_bg[int(hips_y)]  # the body is there at the hips
+    feet = int(hips_y + 2.6 * sw)
+    assert feet < 1000 and is_bg[feet:].all()  # and ends below the feet

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..landmarks import geometry, layout
 from .expression import FaceAnimator, FaceConfig
-from .retarget import BodyProportions, Retargeter
+from .retarget import BodyProportions, Retargeter, ScaleTracking
 from .skeleton import AvatarPose
 
 
@@ -21,6 +21,7 @@ from .skeleton import AvatarPose
 class AnimatorConfig:
     proportions: BodyProportions = BodyProportions()
     face: FaceConfig = FaceConfig()
+    scale: ScaleTracking = ScaleTracking()
 
 
 def has_body(confidence: np.ndarray) -> bool:
@@ -45,7 +46,7 @@ class AvatarAnimator:
         config: AnimatorConfig = AnimatorConfig(),
     ) -> "AvatarAnimator":
         """Measure the signer on ``frames`` (raises NoPersonError when no frame has a body)."""
-        retargeter = Retargeter.calibrate(frames, width, height, config.proportions)
+        retargeter = Retargeter.calibrate(frames, width, height, config.proportions, config.scale)
         faces = [(d[layout.FACE], c[layout.FACE]) for d, c in frames]
         face = FaceAnimator.calibrate(faces, width, height, config.face)
         return cls(retargeter, face)

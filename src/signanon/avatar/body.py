@@ -24,6 +24,9 @@ _CUFF_W = 0.165
 _CUFF_AT = 0.92  # where the sleeve ends along the forearm (0 = elbow, 1 = wrist)
 _NECK_W = 0.34
 _PALM = 0.24  # relaxed-hand palm length when a hand is unknown, fraction of the shoulder width
+_HIP_W = 1.16  # the shirt's width at the hips
+_THIGH, _SHIN = 1.15, 1.1  # leg bone lengths (hip to knee, knee to ankle)
+_THIGH_W, _KNEE_W, _ANKLE_W = 0.5, 0.34, 0.24  # trouser-leg diameters
 
 
 def _shade(colour, k: float) -> tuple[int, int, int]:
@@ -43,13 +46,33 @@ def _shoulder_frame(body: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np
     return centre, max(w, 1.0), across, down
 
 
+def _hip_depth(body: np.ndarray, c: np.ndarray, down: np.ndarray, w: float) -> float:
+    """How far below the shoulder centre the hips are (same units as ``body``), at least 1 width."""
+    hips = 0.5 * (body[layout.LEFT_HIP, :2] + body[layout.RIGHT_HIP, :2])
+    return max(float(np.dot(hips - c, down)), w)
+
+
+def _draw_legs(img: np.ndarray, hip_l: np.ndarray, hip_r: np.ndarray, down: np.ndarray, w: float, colour) -> None:
+    """Two straight legs in trousers from the hips (canvas px), canonical length: the body ends
+    where a standing person's does, instead of running to the frame's edge."""
+    for hip in (hip_l, hip_r):
+        knee = hip + down * _THIGH * w
+        ankle = knee + down * _SHIN * w
+        _tapered(img, hip, knee, _THIGH_W * w, _KNEE_W * w, colour)
+        _tapered(img, knee, ankle, _KNEE_W * w, _ANKLE_W * w, colour)
+        _tapered(img, ankle, ankle + down * 0.05 * w, _ANKLE_W * w * 1.1, _ANKLE_W * w * 1.1, _shade(colour, 0.6))
+
+
 def _draw_torso(img: np.ndarray, body: np.ndarray, style: AvatarStyle, ss: int, neck_top: np.ndarray) -> None:
     c, w, across, down = _shoulder_frame(body)
+    hip_depth = _hip_depth(body, c, down, w) * ss
     c, w, neck_top = c * ss, w * ss, neck_top * ss
     ls, rs = c + across * w / 2, c - across * w / 2
-    bottom = max(float(img.shape[0]) * 1.2, c[1] + 2.0 * w)
-    depth = (bottom - c[1]) / max(down[1], 0.2)
+    depth = hip_depth + 0.12 * w  # the shirt ends just below the hips
     shirt = style.shirt
+    hip_half = max(0.5 * _HIP_W, 0.3) * w
+    _draw_legs(img, c + down * hip_depth + across * hip_half * 0.55, c + down * hip_depth - across * hip_half * 0.55,
+               down, w, _shade(shirt, 0.7))
     # neck: skin from under the jaw to inside the collar, shaded under the chin
     neck_w = _NECK_W * w
     base = c - down * 0.1 * w  # the neck's base sits above the shoulder line (trapezius)
@@ -66,8 +89,8 @@ def _draw_torso(img: np.ndarray, body: np.ndarray, style: AvatarStyle, ss: int, 
             ls - down * 0.03 * w - across * 0.12 * w,
             ls + down * 0.06 * w + across * 0.04 * w,
             ls + across * 0.1 * w + down * 0.5 * w,
-            c + across * 0.62 * w + down * depth,
-            c - across * 0.62 * w + down * depth,
+            c + across * hip_half + down * depth,
+            c - across * hip_half + down * depth,
             rs - across * 0.1 * w + down * 0.5 * w,
         ]
     )

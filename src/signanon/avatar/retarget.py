@@ -12,8 +12,9 @@ size), z in the same pixel units (smaller = closer to the camera).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,8 +51,70 @@ class BodyProportions:
     min_foreshortening: float = 0.15  # a bone pointing at the camera keeps at least this much
     max_foreshortening: float = 1.05
     hand_depth_range: tuple[float, float] = (0.8, 1.3)  # hand size change with distance, clipped
+    # In close-up video the hands are nearer the camera than the shoulders and look bigger than
+    # the canonical ratio; the avatar's hands grow with the signer's median palm, up to this factor
+    # (never shrink), so they stay as readable as the signer's.
+    max_hand_boost: float = 1.4
     face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
     face_contact_far: float = 1.4  # face units: hand fully body-relative above this distance
+
+
+@dataclass(frozen=True)
+class ScaleTracking:
+    """How the avatar follows a signer whose size in the frame changes (walking toward the camera,
+    a zoom). Each frame's size is measured against the calibration, as a ratio: the 3-D distance of
+    the outer eye corners when the face is seen (turning the head or body barely changes it), else
+    the 2-D shoulder width. The ratio's running median over ``window`` frames (a hand over the face
+    throws single frames off) is smoothed in the log domain with weight ``smoothing`` per frame.
+
+    enabled:  False keeps the calibration's size for the whole video.
+    limits:   (min, max) ratio to the calibration size.
+    """
+
+    enabled: bool = True
+    window: int = 9
+    smoothing: float = 0.25
+    limits: tuple[float, float] = (0.2, 5.0)
+
+
+class ScaleTracker:
+    """Per-frame size of the signer relative to the calibration (see :class:`ScaleTracking`).
+
+    Call once per frame, in order, with that frame's metric landmarks (586, 3) float64 (z in px)
+    and confidence (586,); returns the smoothed ratio (float, 1 = calibration size).
+    """
+
+    def __init__(self, calibration: "Calibration", config: ScaleTracking = ScaleTracking()):
+        self.calibration = calibration
+        self.config = config
+        self._recent: deque[float] = deque(maxlen=max(1, config.window))
+        self._log: float | None = None
+
+    def measure(self, p: np.ndarray, conf: np.ndarray) -> float | None:
+        """This frame's size ratio, unsmoothed, or None when nothing measurable is seen."""
+        cal = self.calibration
+        if _face_present(conf):
+            f = p[layout.FACE]
+            fu = float(np.linalg.norm(f[EYE_OUTER[0]] - f[EYE_OUTER[1]]))
+            if fu > 1e-3 and cal.face_unit > 1e-3:
+                return fu / cal.face_unit
+        w = float(np.linalg.norm(p[layout.LEFT_SHOULDER, :2] - p[layout.RIGHT_SHOULDER, :2]))
+        return w / cal.shoulder_width if w > 1e-3 else None
+
+    def __call__(self, p: np.ndarray, conf: np.ndarray) -> float:
+        if not self.config.enabled:
+            return 1.0
+        r = self.measure(p, conf)
+        if r is not None:
+            self._recent.append(float(np.log(np.clip(r, *self.config.limits))))
+        if not self._recent:
+            return 1.0
+        target = float(np.median(self._recent))
+        if self._log is None:
+            self._log = target
+        else:
+            self._log += self.config.smoothing * (target - self._log)
+        return float(np.exp(self._log))
 
 
 @dataclass(frozen=True)
@@ -76,6 +139,18 @@ class Calibration:
     face_unit: float
     head_offset: np.ndarray
     eyes_to_anchor: np.ndarray
+
+    def scaled(self, ratio: float) -> "Calibration":
+        """The same signer ``ratio`` times as large in the frame (every pixel length scaled)."""
+        if ratio == 1.0:
+            return self
+        return replace(
+            self,
+            shoulder_width=self.shoulder_width * ratio,
+            bone_refs=self.bone_refs * ratio,
+            palm_refs=self.palm_refs * ratio,
+            face_unit=self.face_unit * ratio,
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -249,9 +324,15 @@ def _calibrate(
 class Retargeter:
     """Maps one frame of landmarks to an :class:`AvatarPose` with the canonical proportions."""
 
-    def __init__(self, calibration: Calibration, proportions: BodyProportions = BodyProportions()):
+    def __init__(
+        self,
+        calibration: Calibration,
+        proportions: BodyProportions = BodyProportions(),
+        scale: ScaleTracking = ScaleTracking(),
+    ):
         self.calibration = calibration
         self.proportions = proportions
+        self.scale = ScaleTracker(calibration, scale)  # frames must come in order
 
     @classmethod
     def calibrate(
@@ -260,12 +341,13 @@ class Retargeter:
         width: int,
         height: int,
         proportions: BodyProportions = BodyProportions(),
+        scale: ScaleTracking = ScaleTracking(),
     ) -> "Retargeter":
         """Measure the signer on the first frames: each ``(data (586,3) float32, confidence (586,))``.
 
         Frames with missing parts are fine; raises NoPersonError if no frame shows the shoulders.
         """
-        return cls(_calibrate(frames, width, height, proportions), proportions)
+        return cls(_calibrate(frames, width, height, proportions), proportions, scale)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -275,20 +357,23 @@ class Retargeter:
         return self.calibration.shoulder_width
 
     def __call__(self, data: np.ndarray, confidence: np.ndarray) -> AvatarPose | None:
-        """The avatar for one frame; None when the frame has no body (no shoulders)."""
+        """The avatar for one frame; None when the frame has no body (no shoulders).
+
+        Frames must come in video order: the signer's size is tracked from frame to frame.
+        """
         if not geometry.body_present(confidence):
             return None
-        cal = self.calibration
-        p = geometry.to_metric(data, cal.width)
+        p = geometry.to_metric(data, self.calibration.width)
+        cal = self.calibration.scaled(self.scale(p, confidence))  # the signer's size now
         body = np.zeros((layout.N_BODY, 3))
         valid = np.zeros(layout.N_BODY, bool)
-        centre, tilt = self._shoulders(p, body, valid)
-        anchor, face_scale, src_anchor = self._head(p, confidence, centre, tilt)
+        centre, tilt = self._shoulders(p, body, valid, cal)
+        anchor, face_scale, src_anchor = self._head(p, confidence, centre, tilt, cal)
         hands: list[np.ndarray | None] = [None, None]
         for side in (0, 1):
-            hands[side] = self._arm(p, confidence, side, body, valid, anchor, face_scale, src_anchor)
-        self._hips(centre, tilt, body, valid)
-        self._face_points(p, confidence, anchor, face_scale, src_anchor, body, valid)
+            hands[side] = self._arm(p, confidence, side, body, valid, (anchor, face_scale, src_anchor), cal)
+        self._hips(centre, tilt, body, valid, cal.shoulder_width)
+        self._face_points(p, confidence, anchor, face_scale, src_anchor, body, valid, cal)
         body[:, 2] -= body[[layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER], 2].mean()
         return AvatarPose(
             body=body.astype(np.float32),
@@ -319,7 +404,7 @@ class Retargeter:
             hand = relaxed_hand(body[wr], fo, prop.palm * s, side)
             hands.append(hand)
             self._pose_hand_points(hand, side, body, valid)
-        self._hips(c, 0.0, body, valid)
+        self._hips(c, 0.0, body, valid, s)
         anchor = c + np.array([0.0, -prop.neck * s])
         face_scale = prop.face_unit * s
         self._rest_face_points(anchor, face_scale, body, valid)
@@ -334,12 +419,21 @@ class Retargeter:
 
     # -- parts ----------------------------------------------------------------------------------
 
+    def _hand_boost(self) -> float:
+        """Factor (>= 1) on the canonical hand size: the signer's median palm over the canonical
+        palm for their shoulder width, clipped to [1, ``max_hand_boost``]."""
+        cal, prop = self.calibration, self.proportions
+        ratio = float(np.median(cal.palm_refs)) / max(prop.palm * cal.shoulder_width, 1e-6)
+        return float(np.clip(ratio, 1.0, prop.max_hand_boost))
+
     def _fore(self, length: float, ref: float) -> float:
         prop = self.proportions
         return float(np.clip(length / max(ref, 1e-6), prop.min_foreshortening, prop.max_foreshortening))
 
-    def _shoulders(self, p: np.ndarray, body: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
-        s = self.calibration.shoulder_width
+    def _shoulders(
+        self, p: np.ndarray, body: np.ndarray, valid: np.ndarray, cal: Calibration
+    ) -> tuple[np.ndarray, float]:
+        s = cal.shoulder_width
         ls, rs = p[layout.LEFT_SHOULDER], p[layout.RIGHT_SHOULDER]
         centre = (ls + rs) / 2
         d, n = _unit(ls[:2] - rs[:2])
@@ -355,10 +449,10 @@ class Retargeter:
         return centre, tilt
 
     def _head(
-        self, p: np.ndarray, conf: np.ndarray, centre: np.ndarray, tilt: float
+        self, p: np.ndarray, conf: np.ndarray, centre: np.ndarray, tilt: float, cal: Calibration
     ) -> tuple[np.ndarray, float, np.ndarray | None]:
         """(face_anchor (2,), face_scale, the source's point 168 or None)."""
-        cal, prop = self.calibration, self.proportions
+        prop = self.proportions
         s = cal.shoulder_width
         src = None
         if _face_present(conf):
@@ -381,11 +475,15 @@ class Retargeter:
         side: int,
         body: np.ndarray,
         valid: np.ndarray,
-        anchor: np.ndarray,
-        face_scale: float,
-        src_anchor: np.ndarray | None,
+        head: tuple[np.ndarray, float, np.ndarray | None],
+        cal: Calibration,
     ) -> np.ndarray | None:
-        cal, prop = self.calibration, self.proportions
+        """Place one arm in ``body``; the hand (21, 3) output px, or None when the hand is unseen.
+
+        head: (face anchor (2,), face scale, the source's point 168 or None) from :meth:`_head`.
+        """
+        prop = self.proportions
+        anchor, face_scale, src_anchor = head
         s = cal.shoulder_width
         sh, el, wr, rows = _SIDES[side]
         ua_ref, fa_ref = cal.bone_refs[side]
@@ -399,17 +497,17 @@ class Retargeter:
         body[wr] = (*wrist, p[wr, 2])
         valid[[el, wr]] = True
         if not _hand_present(conf, rows):
-            self._pose_hand_points_from_source(p, side, body, valid)
+            self._pose_hand_points_from_source(p, side, body, valid, cal)
             return None
         src_hand = p[rows]
         palm_now = palm_length(src_hand)
         depth = float(np.clip(palm_now / cal.palm_refs[side], *prop.hand_depth_range))
-        scale = prop.palm * s * depth / max(palm_now, 1e-6)
+        scale = prop.palm * s * self._hand_boost() * depth / max(palm_now, 1e-6)
         hand = (src_hand - src_hand[0]) * scale
         hand[:, :2] += wrist
         hand[:, 2] += p[wr, 2]
         if src_anchor is not None and _face_present(conf):
-            shift = self._face_contact_shift(p, src_hand, hand, anchor, face_scale, src_anchor)
+            shift = self._face_contact_shift(p, src_hand, hand, anchor, face_scale, src_anchor, cal)
             if shift is not None:
                 hand[:, :2] += shift
                 body[el, :2] = elbow + 0.5 * shift  # the elbow follows half-way: no flips
@@ -425,9 +523,10 @@ class Retargeter:
         anchor: np.ndarray,
         face_scale: float,
         src_anchor: np.ndarray,
+        cal: Calibration,
     ) -> np.ndarray | None:
         """The 2-D shift that keeps a hand near the face at its face-relative place, or None."""
-        cal, prop = self.calibration, self.proportions
+        prop = self.proportions
         face = p[layout.FACE, :2]
         diff = src_hand[:, None, :2] - face[None, :, :]
         dist = np.sqrt((diff**2).sum(-1)).min(axis=1) / cal.face_unit  # (21,) face units
@@ -438,8 +537,8 @@ class Retargeter:
         target = anchor + (src_hand[k, :2] - src_anchor) / cal.face_unit * face_scale
         return w * (target - hand[k, :2])
 
-    def _hips(self, centre: np.ndarray, tilt: float, body: np.ndarray, valid: np.ndarray) -> None:
-        s, prop = self.calibration.shoulder_width, self.proportions
+    def _hips(self, centre: np.ndarray, tilt: float, body: np.ndarray, valid: np.ndarray, s: float) -> None:
+        prop = self.proportions
         r = _rot(tilt)
         for idx, sign in ((layout.LEFT_HIP, 1.0), (layout.RIGHT_HIP, -1.0)):
             body[idx, :2] = centre[:2] + r @ np.array([sign * prop.hip_width / 2, prop.torso]) * s
@@ -455,12 +554,13 @@ class Retargeter:
         src_anchor: np.ndarray | None,
         body: np.ndarray,
         valid: np.ndarray,
+        cal: Calibration,
     ) -> None:
         """Pose points 0-10 (nose, eyes, ears, mouth) placed relative to the face anchor."""
         if src_anchor is None:
             self._rest_face_points(anchor, face_scale, body, valid)
             return
-        k = face_scale / self.calibration.face_unit
+        k = face_scale / cal.face_unit
         for i in BODY_FACE_POINTS:
             if conf[i] > 0:
                 body[i, :2] = anchor + (p[i, :2] - src_anchor) * k
@@ -485,11 +585,11 @@ class Retargeter:
             valid[pose_idx] = True
 
     def _pose_hand_points_from_source(
-        self, p: np.ndarray, side: int, body: np.ndarray, valid: np.ndarray
+        self, p: np.ndarray, side: int, body: np.ndarray, valid: np.ndarray, cal: Calibration
     ) -> None:
         """Pose pinky/index/thumb when the hand model saw nothing: the source's, moved with the wrist."""
         _, _, wr, _ = _SIDES[side]
-        k = self.proportions.palm * self.calibration.shoulder_width / max(self.calibration.palm_refs[side], 1e-6)
+        k = self.proportions.palm * cal.shoulder_width * self._hand_boost() / max(cal.palm_refs[side], 1e-6)
         for pose_idx in BODY_HAND_POINTS[side]:
             body[pose_idx] = body[wr] + (p[pose_idx] - p[wr]) * k
             valid[pose_idx] = True
