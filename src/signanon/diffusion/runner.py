@@ -99,15 +99,6 @@ class DiffusionConfig:
         if self.resolution < RESOLUTION_MULTIPLE:
             raise InputError(f"resolution must be at least {RESOLUTION_MULTIPLE}, got {self.resolution}")
 
-    # Read-only aliases for diffusion/cli.py until its flags are generated from the settings.
-    @property
-    def face_enhance(self) -> bool:
-        return self.face.enabled
-
-    @property
-    def face_model(self) -> str | None:
-        return self.face.model
-
     @property
     def controlnet_spec(self) -> str:
         return self.controlnet if self.controlnet is not None else CONTROLNET_IDS[self.control]

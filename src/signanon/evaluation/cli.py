@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli.options import add_settings, config_from_args
 from ..errors import InputError
 
 EPILOG_EVALUATE = """examples:
@@ -37,30 +38,11 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                     help="more clips of the same signer (for the same-signer similarity)")
     ev.add_argument("--benchmark", type=Path, metavar="DIR_OF_PAIRS", help="evaluate every pair in this folder, one table")
     ev.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="report folder (created if missing)")
-    ev.add_argument("--every", type=int, default=1, metavar="N", help="embed faces on every N-th frame (default 1)")
-    ev.add_argument("--max-frames", type=int, metavar="N", help="evaluate only the first N frames")
-    ev.add_argument("--embedder", choices=["dlib", "facenet", "arcface"], default="dlib",
-                    help="face recogniser (default dlib; facenet/arcface need --embedder-weights)")
-    ev.add_argument("--embedder-weights", type=Path, metavar="FILE", help="TorchScript or ONNX weights of facenet/arcface")
-    ev.add_argument("--flow", choices=["ultrafast", "fast", "medium"], default="medium", help="DIS optical-flow preset (default medium)")
-    ev.add_argument("--no-video", action="store_true", help="do not write the side-by-side video (it shows the original signer: keep it private)")
+    from .evaluate import EvaluationConfig
+
+    add_settings(ev, EvaluationConfig)
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no final message")
     return ev
-
-
-def config_from_args(args: argparse.Namespace):
-    """The :class:`~.evaluate.EvaluationConfig` an ``evaluate`` command line asks for."""
-    from .evaluate import EvaluationConfig
-    from .temporal import TemporalConfig
-
-    return EvaluationConfig(
-        embedder=args.embedder,
-        embedder_weights=args.embedder_weights,
-        identity_every=args.every,
-        max_frames=args.max_frames,
-        temporal=TemporalConfig(preset=args.flow),
-        side_by_side=not args.no_video,
-    )
 
 
 def _check_mode(args: argparse.Namespace) -> None:
@@ -93,10 +75,10 @@ def _print_pair(report: dict) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     """Run ``signanon evaluate``; user errors are raised as SignanonError subclasses."""
-    from .evaluate import Evaluator
+    from .evaluate import EvaluationConfig, Evaluator
 
     _check_mode(args)
-    evaluator = Evaluator(config_from_args(args))
+    evaluator = Evaluator(config_from_args(EvaluationConfig, args))
     if args.benchmark is not None:
         result = evaluator.benchmark(args.benchmark, args.output, progress=not args.quiet)
         if not args.quiet:

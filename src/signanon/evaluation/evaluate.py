@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import setting
 from ..errors import InputError, OutputError
 from ..landmarks.holistic import HolisticConfig
 from ..video import VideoInfo, iter_frames, probe_video
@@ -45,21 +46,25 @@ class EvaluationConfig:
     (None = automatic by frame size). ``side_by_side`` / ``html``: write those outputs.
     """
 
-    embedder: str = "dlib"
-    embedder_weights: Path | None = None
-    identity_every: int = 1
-    max_frames: int | None = None
+    embedder: str = setting(
+        "dlib", "face recogniser (facenet/arcface need embedder weights)", choices=("dlib", "facenet", "arcface")
+    )
+    embedder_weights: str | None = setting(None, "TorchScript or ONNX weights of facenet/arcface", metavar="FILE")
+    identity_every: int = setting(1, "embed faces on every N-th frame", flag="every", metavar="N")
+    max_frames: int | None = setting(None, "evaluate only the first N frames (default: all)", metavar="N")
     face_upsample: int | None = None
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
-    side_by_side: bool = True
+    side_by_side: bool = setting(
+        True, "write side_by_side.mp4 (it shows the original signer: keep it private)", flag="video"
+    )
     html: bool = True
 
     def __post_init__(self) -> None:
         if self.identity_every < 1:
-            raise InputError(f"--every must be 1 or more, got {self.identity_every}")
+            raise InputError(f"identity_every must be 1 or more, got {self.identity_every}")
         if self.max_frames is not None and self.max_frames < 2:
-            raise InputError(f"--max-frames must be 2 or more, got {self.max_frames}")
+            raise InputError(f"max_frames must be 2 or more, got {self.max_frames}")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import setting
+
 DIS_PRESETS = ("ultrafast", "fast", "medium")  # the keys of signanon.video.flow.FLOW_PRESETS
 
 
@@ -32,7 +34,7 @@ class TemporalConfig:
     """``preset``: DIS quality (ultrafast, fast, medium); ``max_side``: working size (px);
     ``every``: measure every n-th frame pair (1 = all)."""
 
-    preset: str = "medium"
+    preset: str = setting("medium", "DIS optical-flow preset of the warp error", flag="flow", choices=DIS_PRESETS)
     max_side: int = 480
     every: int = 1
 

@@ -12,11 +12,13 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..cli.options import add_settings, config_from_args
+from ..config import setting
 from ..errors import InputError, NoPersonError, OutputError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
@@ -53,10 +55,17 @@ class ExtractConfig:
     """How face clips are cut: ``min_frames`` per clip, gaps of up to ``max_gap`` undetected frames
     bridged, crops of ``size`` pixels written as ``fmt`` (``jpg`` quality 95 or ``png``)."""
 
-    min_frames: int = 16
-    max_gap: int = 5
-    size: int = 256
-    fmt: str = "jpg"
+    min_frames: int = setting(16, "shortest clip, in frames", metavar="N")
+    max_gap: int = setting(5, "frames without a face bridged inside a clip", metavar="N")
+    size: int = setting(256, "crop side in pixels (256: the model's size)", metavar="PX")
+    fmt: str = setting("jpg", "frame files (jpg: quality 95)", flag="format", choices=("jpg", "png"))
+
+    def __post_init__(self) -> None:
+        if self.min_frames < 2 or self.max_gap < 0 or self.size < 16:
+            raise ValueError(
+                f"min_frames must be at least 2, max_gap 0 or more, size at least 16; got "
+                f"{self.min_frames}, {self.max_gap}, {self.size}"
+            )
 
 
 def face_segments(found: np.ndarray, min_frames: int, max_gap: int) -> list[tuple[int, int]]:
@@ -165,19 +174,14 @@ def add_extract_faces_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("video_dir", type=Path, metavar="VIDEO_DIR", help="folder of videos")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="folder for the clips (created)")
-    p.add_argument("--min-frames", type=int, default=16, help="shortest clip, in frames (default 16)")
-    p.add_argument("--max-gap", type=int, default=5, help="frames without a face bridged inside a clip (default 5)")
-    p.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256, the model's size)")
-    p.add_argument("--format", choices=["jpg", "png"], default="jpg", help="frame files (default jpg, quality 95)")
+    add_settings(p, ExtractConfig)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
     return p
 
 
 def run_extract_faces(args: argparse.Namespace) -> None:
     """Run a parsed ``extract-faces`` command line (errors propagate as SignanonError)."""
-    if args.min_frames < 2 or args.max_gap < 0 or args.size < 16:
-        raise InputError("--min-frames must be at least 2, --max-gap 0 or more, --size at least 16")
-    config = ExtractConfig(min_frames=args.min_frames, max_gap=args.max_gap, size=args.size, fmt=args.format)
+    config = config_from_args(ExtractConfig, args)
     summary = extract_faces(args.video_dir, args.output, config, progress=not args.quiet)
     if not args.quiet:
         print(f"wrote {summary['clips']} clips from {summary['videos']} videos to {args.output} "
@@ -218,15 +222,9 @@ def add_train_face_parser(subparsers) -> argparse.ArgumentParser:
                    help="a clip folder and its name; repeat for each source (batches are balanced over sources)")
     p.add_argument("--init", type=Path, metavar="PATH", help="checkpoint to start from (vox.pth.tar); required unless --resume")
     p.add_argument("--vgg19-weights", type=Path, metavar="PATH", help="torchvision VGG19 weights (vgg19-dcbb9e9d.pth)")
-    p.add_argument("--epochs", type=int, default=40, help="epochs in all (default 40, as DiffSLVA)")
-    p.add_argument("--batch-size", type=int, default=8, help="pairs per step (default 8)")
-    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
-    p.add_argument("--steps-per-epoch", type=int, default=0,
-                   help="steps per epoch (default: every clip of the largest source once per epoch)")
-    p.add_argument("--workers", type=int, default=2, help="data-loading processes (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--keep-checkpoints", type=int, default=0, metavar="N",
-                   help="keep only the last N epoch checkpoints (default 0: keep all)")
+    from .train_config import TrainConfig
+
+    add_settings(p, TrainConfig)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default auto: cuda if present)")
     p.add_argument("--model-size", choices=["vox-256", "tiny"], default="vox-256",
                    help="network sizes (default vox-256, the published model; tiny: a small model for smoke tests)")
@@ -237,20 +235,18 @@ def add_train_face_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _train_config(args: argparse.Namespace, run_dir: Path):
-    """The TrainConfig of the command line; on --resume, the saved one with the new --epochs."""
-    from .training import TrainConfig, latest_checkpoint, read_saved_config
+    """The TrainConfig of the command line; on --resume, the saved one with the flags given now
+    applied (typically a new --epochs)."""
+    from .train_config import TrainConfig
+    from .training import latest_checkpoint, read_saved_config
 
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.workers < 0:
-        raise InputError("--epochs and --batch-size must be at least 1, --lr positive, --workers 0 or more")
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         steps_per_epoch=args.steps_per_epoch, num_workers=args.workers,
-                         keep_checkpoints=args.keep_checkpoints)
+    config = config_from_args(TrainConfig, args)
     if args.resume:
         if not run_dir.is_dir() or latest_checkpoint(run_dir) is None:
             raise InputError(f"--resume: no checkpoint in {run_dir}")
         saved = read_saved_config(run_dir)
         if saved is not None:
-            config = replace(saved, epochs=args.epochs, num_workers=args.workers)
+            config = config_from_args(saved, args)
     return config
 
 

@@ -39,6 +39,7 @@ from ..files import atomic_path
 from .tpsmm.layers import AntiAliasInterpolation2d
 from .tpsmm.model import PARTS, TPSMM, checkpoint_dict, load_parts, read_checkpoint
 from .tpsmm.tps import RandomTPS
+from .train_config import LossWeights, TrainConfig  # noqa: F401  (re-exported: the trainer's settings)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
@@ -49,76 +50,6 @@ VGG19_HINT = (
     "on a connected machine run: python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')\" "
     "then copy ~/.cache/torch/hub/checkpoints/vgg19-dcbb9e9d.pth here and pass --vgg19-weights PATH"
 )
-
-
-# ------------------------------------------------------------------------------------------------
-# configuration
-# ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LossWeights:
-    """TPSMM's loss weights (config/vox-256.yaml)."""
-
-    perceptual: tuple[float, ...] = (10.0, 10.0, 10.0, 10.0, 10.0)
-    equivariance: float = 10.0
-    warp: float = 10.0
-    background: float = 10.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Fine-tuning settings; defaults follow TPSMM's vox-256 training, adapted to fine-tuning.
-
-    ``milestones`` are epochs where the learning rate drops 10x (TPSMM: 70 and 90 of 100 epochs; here
-    the same fractions of ``epochs`` when left empty). ``bg_start``: first epoch using the
-    background predictor (0: the initial checkpoint already has a trained one). TPS dropout
-    (``dropout_epochs`` > 0) helps training from scratch and is off by default when fine-tuning.
-    ``steps_per_epoch`` 0: every clip of the largest source is drawn ``repeats`` times per epoch.
-    """
-
-    epochs: int = 40
-    batch_size: int = 8
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    weight_decay: float = 1e-4
-    milestones: tuple[int, ...] = ()
-    scales: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
-    loss_weights: LossWeights = field(default_factory=LossWeights)
-    sigma_affine: float = 0.05
-    sigma_tps: float = 0.005
-    points_tps: int = 5
-    bg_start: int = 0
-    dropout_epochs: int = 0
-    dropout_startp: float = 0.1
-    dropout_maxp: float = 0.3
-    dropout_inc_epoch: int = 10
-    grad_clip: float = 10.0
-    steps_per_epoch: int = 0
-    repeats: int = 1
-    augment: bool = True
-    seed: int = 0
-    num_workers: int = 0
-    keep_checkpoints: int = 0
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        """Rebuild a config saved with :func:`dataclasses.asdict` (lists back to tuples)."""
-        values = dict(values)
-        weights = dict(values.pop("loss_weights", {}))
-        if "perceptual" in weights:
-            weights["perceptual"] = tuple(weights["perceptual"])
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
-        return cls(loss_weights=LossWeights(**weights), **kwargs)
-
-    def lr_milestones(self) -> list[int]:
-        if self.milestones:
-            return list(self.milestones)
-        return [max(1, round(self.epochs * 0.7)), max(1, round(self.epochs * 0.9))]
-
-    def dropout_p(self, epoch: int) -> float:
-        if epoch >= self.dropout_epochs:
-            return 0.0
-        return min(epoch / self.dropout_inc_epoch * self.dropout_maxp + self.dropout_startp, self.dropout_maxp)
 
 
 def _seed(*parts: int) -> int:
