@@ -186,13 +186,50 @@ def other_person() -> np.ndarray:
     return p
 
 
-def calibrated(person: np.ndarray, width: int = 640, frames: int = 20) -> E.FaceAnimator:
+# expression moved 1:1 (the default config boosts mouth, brows and eyes for the drawing's losses)
+UNIT_GAINS = E.FaceConfig(mouth_gain=1.0, mouth_width_gain=1.0, brow_gain=1.0, furrow_gain=1.0, eye_gain=1.0)
+
+
+def calibrated(
+    person: np.ndarray, width: int = 640, frames: int = 20, config: E.FaceConfig = UNIT_GAINS
+) -> E.FaceAnimator:
     rng = np.random.default_rng(2)
     faces = []
     for _ in range(frames):
         jitter = person + rng.normal(scale=0.004, size=person.shape)
         faces.append(as_frame_rows(jitter, rotation(*rng.normal(scale=4, size=3)), width=width))
-    return E.FaceAnimator.calibrate(faces, width, 480)
+    return E.FaceAnimator.calibrate(faces, width, 480, config)
+
+
+def test_region_gains_boost_mouth_brows_and_eyes_but_not_the_face_outline():
+    person = other_person()
+    plain, boosted = calibrated(person), calibrated(person, config=E.FaceConfig())
+    cfg = E.FaceConfig()
+    moved = drop_jaw(person.copy(), 0.2)
+    brows = list(R.BROW_UPPER_R + R.BROW_LOWER_R + R.BROW_UPPER_L + R.BROW_LOWER_L)
+    moved[brows, 1] -= 0.05
+    inner = [55, 285]  # inner brow ends drawn together: the furrow
+    moved[55, 0] += 0.03
+    moved[285, 0] -= 0.03
+    for upper, lower in ((R.LID_UPPER_R, R.LID_LOWER_R), (R.LID_UPPER_L, R.LID_LOWER_L)):
+        moved[list(upper), 1] -= 0.3 * (person[list(lower), 1] - person[list(upper), 1])  # wider eyes
+    rows = as_frame_rows(moved)
+    a, b = plain.expression(*rows), boosted.expression(*rows)
+    canon = C.load_canonical_face().points.astype(np.float64)
+
+    def change(mesh, fn):
+        return fn(mesh) - fn(canon)
+
+    mouth = lambda m: m[14, 1] - m[13, 1]  # noqa: E731
+    assert change(b, mouth) == pytest.approx(cfg.mouth_gain * change(a, mouth), rel=0.05)
+    assert change(b, brow_height) == pytest.approx(cfg.brow_gain * change(a, brow_height), rel=0.1)
+    furrow = lambda m: m[inner[1], 0] - m[inner[0], 0]  # noqa: E731
+    assert change(b, furrow) < change(a, furrow) * cfg.brow_gain * 1.2 < 0  # drawn together, more
+    eye = lambda m: eye_opening(m, R.LID_UPPER_R, R.LID_LOWER_R)  # noqa: E731
+    assert change(b, eye) == pytest.approx(cfg.eye_gain * change(a, eye), rel=0.1)
+    # the face's outline (its shape) is not boosted
+    oval = list(R.FACE_OVAL)
+    assert np.abs(b[oval] - a[oval]).max() < 0.02
 
 
 def test_no_face_gives_the_frontal_canonical_face_at_anchor_and_scale():

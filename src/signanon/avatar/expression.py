@@ -27,8 +27,9 @@ import numpy as np
 
 from ..landmarks.geometry import Similarity, face_present, fit_stable, to_metric
 from ..landmarks.regions import (
-    EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L, EYE_OUTER_R, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R,
-    LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, NOSE_BRIDGE,
+    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
+    EYE_OUTER_R, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R, LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER,
+    LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, NOSE_BRIDGE,
 )  # fmt: skip
 from .canonical import CanonicalFace, load_canonical_face
 
@@ -53,6 +54,15 @@ class FaceConfig:
     """How much of the signer's expression reaches the canonical face.
 
     expression_gain: factor on every expression offset (brows, lips, jaw, cheeks); 1 = as signed.
+    mouth_gain:      extra factor on the lips' vertical (and depth) offsets, fading out over
+                     ``region_falloff`` (jaw, cheeks); mouth_width_gain on their sideways offsets;
+                     brow_gain likewise around the brows; furrow_gain on the brows' sideways
+                     offsets (the inner brows drawn together) on top of brow_gain.
+                     These make up for what drawing and re-detection lose: MediaPipe reading the
+                     drawn face back, and the landmark smoothing, see about 0.5-0.8 of a mouth
+                     or brow movement (``benchmarks/diag_face_gain.py`` splits the chain).
+    eye_gain:        factor on the change of the eye opening (ratio to the neutral opening - 1).
+    region_falloff:  face units: the Gaussian width of the mouth and brow regions' edges.
     gaze_gain:       factor on the iris offset from its neutral place in the eye.
     max_eye_opening: cap on the eye-opening ratio (current / neutral) for wide-open eyes.
     max_offset:      cap (face units) on any point's expression offset: a hand over the face can
@@ -62,6 +72,12 @@ class FaceConfig:
     """
 
     expression_gain: float = 1.0
+    mouth_gain: float = 1.7
+    mouth_width_gain: float = 1.25
+    brow_gain: float = 1.15
+    furrow_gain: float = 1.6
+    eye_gain: float = 1.3
+    region_falloff: float = 0.12
     gaze_gain: float = 1.0
     max_eye_opening: float = 1.6
     max_offset: float = 0.6
@@ -78,6 +94,28 @@ def _iris_offset(mesh: np.ndarray, iris: Sequence[int], outer: int, inner: int) 
     mid = 0.5 * (mesh[outer, :2] + mesh[inner, :2])
     width = np.linalg.norm(mesh[outer, :2] - mesh[inner, :2]) + 1e-9
     return (mesh[iris[0], :2] - mid) / width
+
+
+_MOUTH = tuple(sorted(set(LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_INNER_UPPER + LIP_INNER_LOWER)))
+_BROWS = tuple(sorted(set(BROW_UPPER_R + BROW_LOWER_R + BROW_UPPER_L + BROW_LOWER_L)))
+
+
+def region_weights(points: np.ndarray, region: Sequence[int], falloff: float) -> np.ndarray:
+    """(N,) weights in [0, 1]: 1 on the region's points and inside their hull's reach, falling off
+    as a Gaussian of the distance (face units) to the nearest region point; points (N, 3)."""
+    p = np.asarray(points, np.float64)
+    d = np.linalg.norm(p[:, None, :2] - p[None, _rows(region), :2], axis=-1).min(axis=1)
+    return np.exp(-0.5 * (d / max(falloff, 1e-6)) ** 2)
+
+
+def offset_gains(canonical: np.ndarray, config: "FaceConfig") -> np.ndarray:
+    """(N, 3) per-point, per-axis factors on the expression offsets of the canonical face (N, 3)."""
+    mouth = region_weights(canonical, _MOUTH, config.region_falloff)
+    brows = region_weights(canonical, _BROWS, config.region_falloff)
+    c = config
+    along = 1.0 + (c.mouth_gain - 1.0) * mouth + (c.brow_gain - 1.0) * brows
+    across = 1.0 + (c.mouth_width_gain - 1.0) * mouth + (c.brow_gain * c.furrow_gain - 1.0) * brows
+    return c.expression_gain * np.stack([across, along, along], axis=1)
 
 
 class FaceAnimator:
@@ -99,6 +137,7 @@ class FaceAnimator:
         self.width = int(width)
         self.height = int(height)
         self.config = config
+        self.gains = offset_gains(canonical.points, config)  # (478, 3) factors on the offsets
 
     @classmethod
     def calibrate(
@@ -153,7 +192,7 @@ class FaceAnimator:
         cfg = self.config
         canon = self.canonical.points.astype(np.float64)
         neutral = self.neutral
-        offset = cfg.expression_gain * (mesh - neutral)
+        offset = self.gains * (mesh - neutral)
         length = np.linalg.norm(offset, axis=1, keepdims=True)
         offset *= np.minimum(1.0, cfg.max_offset / np.maximum(length, 1e-9))
         out = canon + offset
@@ -168,8 +207,8 @@ class FaceAnimator:
         """Eye opening as a ratio of the signer's own neutral opening (a closed eye stays closed)."""
         neutral_gap = _pair_opening(self.neutral, upper, lower)
         gap = _pair_opening(mesh, upper, lower)
-        ratio = np.clip(gap / np.maximum(neutral_gap, 1e-6), 0.0, self.config.max_eye_opening)
-        ratio = np.full_like(ratio, float(np.median(ratio)))  # one opening per eye: no lid kinks
+        ratio = float(np.median(gap / np.maximum(neutral_gap, 1e-6)))  # one opening per eye: no kinks
+        ratio = float(np.clip(1.0 + self.config.eye_gain * (ratio - 1.0), 0.0, self.config.max_eye_opening))
         canon_gap = _pair_opening(self.canonical.points.astype(np.float64), upper, lower)
         lower_y = out[_rows(lower), 1]
         out[_rows(upper), 1] = lower_y - ratio * canon_gap
