@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,11 +145,16 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
         summary = anonymizer(job.input, target, keep_audio=job.keep_audio, progress=progress, **extra)
         # 4. The privacy gate: publish the output only when no checked frame shows the signer.
         if gate:
-            summary.verification = verify_video(job.input, target, job.verify, progress=progress)
-            if summary.verification["reidentified_frames"]:
-                _write_summary(job, summary)
-                raise ReidentifiedError(refusal_message(summary.verification, job.output), summary)
-            os.replace(target, job.output)
+            # claim the file under a name no other run uses, so what is checked is what is published
+            claimed = _claim(target)
+            try:
+                summary.verification = verify_video(job.input, claimed, job.verify, progress=progress)
+                if summary.verification["reidentified_frames"]:
+                    _write_summary(job, summary)
+                    raise ReidentifiedError(refusal_message(summary.verification, job.output), summary)
+                os.replace(claimed, job.output)
+            finally:
+                claimed.unlink(missing_ok=True)
             summary.output = str(job.output.expanduser().absolute())
         else:
             summary.verification = skipped_record(job.verify)
@@ -164,6 +170,19 @@ def unverified_path(output: Path) -> Path:
     """Where a gated run writes before the check: hidden, beside the output (same file system, so
     the final rename is atomic), never at the requested path."""
     return output.parent / f".{output.stem}.unverified{output.suffix}"
+
+
+def _claim(target: Path) -> Path:
+    """Rename the finished, unchecked output to a name unique to this run (atomic, same folder)."""
+    fd, name = tempfile.mkstemp(prefix=target.stem + ".", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    claimed = Path(name)
+    try:
+        os.replace(target, claimed)
+    except FileNotFoundError:
+        claimed.unlink(missing_ok=True)
+        raise OutputError(f"another run writing {target.parent} replaced this run's output; run again") from None
+    return claimed
 
 
 def _write_summary(job: AnonymizeJob, summary: RunSummary) -> None:
