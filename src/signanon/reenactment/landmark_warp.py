@@ -19,7 +19,7 @@ image: ``S`` the source, ``R`` the driving reference frame, ``D`` the current dr
 Warp (:func:`warp_face`): a TPS fitted from target points (output pixels) to source points (source
 pixels) on a subset of ~150 mesh points, a ring outside the face oval that follows the head
 rigidly (hair, ears) and fixed points on the output border (the background does not move). It is
-evaluated on a coarse grid (every 8 pixels), upsampled and applied with ``cv2.remap``. When the
+evaluated on a coarse grid (every 4 pixels), upsampled and applied with ``cv2.remap``. When the
 driver opens the mouth wider than the source face shows it, the inside of the target inner-lip
 polygon is painted as a dark mouth with a hint of upper teeth, blended softly.
 """
@@ -30,12 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import setting
+
 from ..landmarks.geometry import (
     apply_similarity, fit_stable, head_angles, inter_ocular, invert_similarity,
 )  # fmt: skip
 from ..landmarks.regions import (
-    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, CHEEKS, EYE_OUTER_L, EYE_OUTER_R,
-    FACE_OVAL, INNER_LIP_CENTRE, IRIS_CENTRES, LID_LOWER_L, LID_LOWER_R, LID_UPPER_L, LID_UPPER_R,
+    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, CHEEKS, CHIN, EYE_OUTER_L, EYE_OUTER_R,
+    FACE_OVAL, FOREHEAD, INNER_LIP_CENTRE, IRIS_CENTRES, LID_LOWER_L, LID_LOWER_R, LID_UPPER_L, LID_UPPER_R,
     LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, NOSE_BASE, NOSE_LINE,
 )  # fmt: skip
 
@@ -52,6 +54,11 @@ CONTROL_POINTS = _unique(
     + NOSE_BASE + NOSE_LINE + CHEEKS
 )
 INNER_LIP_POLYGON = np.array(LIP_INNER_UPPER + LIP_INNER_LOWER[::-1][1:-1], np.int64)
+BROW_POINTS = BROW_UPPER_R + BROW_LOWER_R + BROW_UPPER_L + BROW_LOWER_L
+LID_POINTS = LID_UPPER_R + LID_LOWER_R + LID_UPPER_L + LID_LOWER_L
+LIP_POINTS = LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_INNER_UPPER + LIP_INNER_LOWER
+# (upper, lower) point pairs that must not cross: lids outer to inner corner, inner lips (corners dropped)
+CLOSING_PAIRS = tuple(zip(LID_UPPER_R + LID_UPPER_L + LIP_INNER_UPPER[1:-1], LID_LOWER_R + LID_LOWER_L + LIP_INNER_LOWER[1:-1]))
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,18 @@ class LandmarkWarpConfig:
     rigid ring sits this many times the oval's radius from the face centre; border_points: fixed
     points per output side; mouth_fill: paint the mouth interior when the driver opens it wider
     than the source; mouth_threshold: how much wider (inner-lip gap / inter-ocular distance).
+
+    brow_gain, lid_gain, mouth_gain: factors on the driver's expression displacement (relative
+    mode) of the brow, eyelid and lip points. A warp moves the source's pixels, it cannot redraw a
+    lid over an eye or a brow's muscles, so a face warped by exactly the driver's displacement
+    reads as a damped copy of the expression (measured by an independent MediaPipe read-back:
+    brows and lids about 0.55-0.65 of the driver, ``benchmarks/bench_reenact.py``); these gains
+    restore the perceived strength. Lids and inner lips never cross, whatever the gain.
+    eye_cover: fill eyeball pixels the warp leaves outside the target eye opening with the
+    surrounding skin (:func:`cover_eyes`), so a closed eye reads as closed.
     """
 
-    grid_step: int = 8
+    grid_step: int = 4
     regularization: float = 1e-5
     ring_scale: float = 1.3
     border_points: int = 8
@@ -73,6 +89,18 @@ class LandmarkWarpConfig:
     mouth_threshold: float = 0.04
     mouth_colour: tuple[int, int, int] = (52, 18, 22)
     teeth_colour: tuple[int, int, int] = (214, 206, 196)
+    eye_cover: bool = setting(True, "landmark warp: close the lids over the eyeball where the driver closes the eyes", cli=False)
+    brow_gain: float = setting(1.8, "landmark warp: factor on the driver's brow motion", cli=False)
+    lid_gain: float = setting(1.6, "landmark warp: factor on the driver's eyelid motion", cli=False)
+    mouth_gain: float = setting(1.0, "landmark warp: factor on the driver's lip motion", cli=False)
+
+    def point_gains(self) -> np.ndarray:
+        """float64 ``(478,)``: the expression factor of each mesh point (1 outside brows, lids, lips)."""
+        gains = np.ones(478)
+        gains[list(BROW_POINTS)] = self.brow_gain
+        gains[list(LID_POINTS)] = self.lid_gain
+        gains[list(LIP_POINTS)] = self.mouth_gain
+        return gains
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,13 +113,17 @@ def transfer_motion(
     reference: np.ndarray,
     mode: str = "relative",
     extra: np.ndarray | None = None,
+    gains: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Target mesh: the driving frame's motion on the source face (see the module docstring).
 
     source, driving, reference: float ``(478, 3)`` meshes, x, y, z in pixels of their own image
     (source in source pixels; driving and reference in the same driving pixels). mode: "relative"
     or "absolute". extra: optional ``(K, 3)`` source points that follow the head rigidly (no
-    expression). Returns float64 ``(478, 3)`` target in source pixels and the moved ``extra``.
+    expression). gains: optional float ``(478,)`` factor on each point's expression ``E``
+    (relative mode; :meth:`LandmarkWarpConfig.point_gains`); lids and inner lips are then kept from
+    crossing (:func:`uncross`). Returns float64 ``(478, 3)`` target in source pixels and the moved
+    ``extra``.
     """
     source = np.asarray(source, np.float64)
     driving = np.asarray(driving, np.float64)
@@ -104,13 +136,40 @@ def transfer_motion(
         motion = fit_stable(reference, driving)  # M: reference -> driving
         expression = apply_similarity(invert_similarity(motion), driving) - reference
         in_ref = apply_similarity(invert_similarity(align), source)
-        target = apply_similarity(align, apply_similarity(motion, in_ref + expression))
+        if gains is not None:
+            expression = expression * np.asarray(gains, np.float64)[:, None]
+            moved_ref = uncross(in_ref + expression, in_ref)
+        else:
+            moved_ref = in_ref + expression
+        target = apply_similarity(align, apply_similarity(motion, moved_ref))
     else:
         raise ValueError(f"mode must be 'relative' or 'absolute', got {mode!r}")
     moved = None
     if extra is not None:
         moved = apply_similarity(align, apply_similarity(motion, apply_similarity(invert_similarity(align), np.asarray(extra, np.float64))))
     return target, moved
+
+
+def uncross(mesh: np.ndarray, rest: np.ndarray, min_gap: float = 0.0) -> np.ndarray:
+    """Keep each (upper, lower) lid and inner-lip pair of :data:`CLOSING_PAIRS` from crossing.
+
+    mesh: float ``(478, 3)`` moved mesh; rest: ``(478, 3)`` the same face at rest, whose forehead
+    -> chin direction (image plane) counts as "down". Where a lower point would pass above
+    ``min_gap`` (pixels) below its upper point, both move to their midpoint along that direction
+    (a closed lid / closed lips). Returns a float64 copy.
+    """
+    out = np.array(mesh, np.float64)
+    upper, lower = (np.array(side, np.int64) for side in zip(*CLOSING_PAIRS))
+    rest = np.asarray(rest, np.float64)
+    down = rest[CHIN, :2] - rest[FOREHEAD, :2]
+    down /= np.linalg.norm(down) + 1e-9
+    gap = (out[lower, :2] - out[upper, :2]) @ down
+    short = gap < min_gap
+    if short.any():
+        fix = 0.5 * (min_gap - gap[short])[:, None] * down
+        out[upper[short], :2] -= fix
+        out[lower[short], :2] += fix
+    return out
 
 
 def inner_mouth_opening(mesh: np.ndarray) -> float:
@@ -281,6 +340,66 @@ def paint_mouth(
     return out
 
 
+EYE_APERTURES = (
+    np.array(LID_UPPER_R + LID_LOWER_R[::-1][1:-1], np.int64),
+    np.array(LID_UPPER_L + LID_LOWER_L[::-1][1:-1], np.int64),
+)  # (right, left) eye openings: upper lid outer -> inner corner, then the lower lid back
+
+
+def _polygon_mask(polygon: np.ndarray, origin: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """float32 ``(h, w)`` in [0, 1]: anti-aliased fill of ``polygon`` ``(K, 2)`` pixels, minus ``origin``."""
+    import cv2
+
+    mask = np.zeros(shape, np.uint8)
+    pts = np.round((np.asarray(polygon, np.float64) - origin) * 16).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 255, cv2.LINE_AA, 4)
+    return mask.astype(np.float32) / 255
+
+
+def cover_eyes(
+    image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, source_mesh: np.ndarray, target_out: np.ndarray
+) -> np.ndarray:
+    """Close the lids over eyeball pixels that the warp left outside the target eye opening.
+
+    A warp can only squeeze an eye, never cover it: a blink becomes a thin, still visible slit.
+    Here every output pixel that samples the source's eye opening (via ``map_x``, ``map_y``, float32
+    ``(S, S)`` source pixels) but lies outside the target's opening is filled from the surrounding
+    skin (``cv2.inpaint``). image: RGB uint8 ``(S, S, 3)`` warped face; source_mesh: ``(478, 2+)``
+    source pixels; target_out: ``(478, 2+)`` output pixels. Returns a copy (only eye boxes touched).
+    """
+    import cv2
+
+    out = image
+    size = image.shape[0]
+    for aperture in EYE_APERTURES:
+        src_poly = np.asarray(source_mesh, np.float64)[aperture, :2]
+        tgt_poly = np.asarray(target_out, np.float64)[aperture, :2]
+        pad = 0.5 * float(np.ptp(tgt_poly[:, 0])) + 2
+        x0, y0 = np.clip(np.floor(tgt_poly.min(0) - pad).astype(int), 0, size)
+        x1, y1 = np.clip(np.ceil(tgt_poly.max(0) + pad).astype(int), 0, size)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        s0 = np.floor(src_poly.min(0)).astype(int) - 2
+        s1 = np.ceil(src_poly.max(0)).astype(int) + 2
+        eyeball = _polygon_mask(src_poly, s0.astype(np.float64), (s1[1] - s0[1], s1[0] - s0[0]))
+        seen = cv2.remap(
+            eyeball, map_x[y0:y1, x0:x1] - s0[0], map_y[y0:y1, x0:x1] - s0[1], cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+        )  # fmt: skip
+        opening = _polygon_mask(tgt_poly, np.array([x0, y0], np.float64), (y1 - y0, x1 - x0))
+        cover = np.clip(seen - opening, 0.0, 1.0)
+        if cover.max() < 0.5:
+            continue
+        if out is image:
+            out = image.copy()
+        roi = out[y0:y1, x0:x1]
+        hole = cv2.dilate((cover > 0.25).astype(np.uint8), np.ones((3, 3), np.uint8))
+        filled = cv2.inpaint(np.ascontiguousarray(roi), hole, 3, cv2.INPAINT_TELEA)
+        alpha = np.clip(cv2.GaussianBlur(cover, (0, 0), 0.8) * 1.5, 0.0, 1.0)[..., None]
+        out[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + filled * alpha + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
 def warp_face(
     source_image: np.ndarray,
     source_mesh: np.ndarray,
@@ -311,6 +430,9 @@ def warp_face(
     out = cv2.remap(
         np.ascontiguousarray(source_image), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+    if config.eye_cover:
+        target_out = target_mesh[:, :2] @ source_to_output[:, :2].T + source_to_output[:, 2]
+        out = cover_eyes(out, map_x, map_y, source_mesh, target_out)
     if config.mouth_fill:
         wider = inner_mouth_opening(target_mesh) - inner_mouth_opening(source_mesh)
         strength = float(np.clip((wider - config.mouth_threshold) / config.mouth_threshold, 0.0, 1.0))
@@ -332,6 +454,7 @@ class LandmarkAnimator:
         if mode not in ("relative", "absolute"):
             raise ValueError(f"mode must be 'relative' or 'absolute', got {mode!r}")
         self.config, self.mode = config, mode
+        self._gains = config.point_gains()
         self._image = self._mesh = self._ring = None
 
     def prepare(self, source_image: np.ndarray, source_mesh: np.ndarray) -> None:
@@ -343,7 +466,9 @@ class LandmarkAnimator:
         """(target mesh (478, 3), moved ring (36, 3)) in source pixels."""
         if self._mesh is None:
             raise RuntimeError("call prepare() first")
-        return transfer_motion(self._mesh, driving_mesh, reference_mesh, self.mode, extra=self._ring)
+        return transfer_motion(
+            self._mesh, driving_mesh, reference_mesh, self.mode, extra=self._ring, gains=self._gains
+        )
 
     def __call__(
         self, driving_mesh: np.ndarray, reference_mesh: np.ndarray, source_to_output: np.ndarray, size: int = 256
