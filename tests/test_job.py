@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from signanon.avatar.anonymizer import AvatarConfig
-from signanon.cli.main import main
 from signanon.errors import InputError, OutputError
 from signanon.job import AnonymizeJob, check_job, run_job
 from signanon.video import probe_video
@@ -100,3 +99,18 @@ def test_readme_python_example_runs_as_written(tmp_path):
     outputs = [p for p in tmp_path.iterdir() if p.suffix == ".mp4"]
     assert len(outputs) == 1
     assert probe_video(outputs[0]).frame_count == 58
+
+
+def test_make_anonymizer_reuses_what_it_can():
+    from signanon.diffusion.runner import DiffusionConfig
+    from signanon.job import make_anonymizer
+
+    first = make_anonymizer(DiffusionConfig())
+    first.components = loaded = object()  # stands in for models loaded by a first run
+    assert make_anonymizer(DiffusionConfig(), previous=first) is first
+    other_prompt = make_anonymizer(DiffusionConfig(prompt="a woman in CG style"), previous=first)
+    assert other_prompt is not first and other_prompt.components is loaded
+    other_model = make_anonymizer(DiffusionConfig(model="other/model"), previous=first)
+    assert other_model.components is None
+    avatar = make_anonymizer(AvatarConfig(), previous=first)
+    assert avatar.config == AvatarConfig()

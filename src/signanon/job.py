@@ -111,13 +111,21 @@ def check_job(job: AnonymizeJob) -> None:
             raise OutputError(f"ablation video {job.ablation} must end in .mp4")
 
 
-def make_anonymizer(config: Any):
-    """The pipeline object of a config: reusable for many jobs with the same config (batch workers
-    build it once; a diffusion anonymizer loads its models on its first run and keeps them)."""
+def make_anonymizer(config: Any, previous: Any = None):
+    """The pipeline object of a config, reusable for many jobs with the same config (batch workers
+    and the web page keep one; a diffusion anonymizer loads its models on its first run and keeps
+    them). ``previous``: the pipeline used before; returned as is for the same config, and a
+    diffusion pipeline for other settings (prompt, seed, ...) keeps its loaded models when the
+    weights are the same."""
+    if previous is not None and previous.config == config:
+        return previous
     if method_of(config) == "diffusion":
         from .diffusion.runner import DiffusionAnonymizer
 
-        return DiffusionAnonymizer(config)
+        components = None
+        if isinstance(previous, DiffusionAnonymizer) and previous.config.weights_key == config.weights_key:
+            components = previous.components
+        return DiffusionAnonymizer(config, components)
     from .avatar.anonymizer import AvatarAnonymizer
 
     return AvatarAnonymizer(config)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NoPersonError, ReidentifiedError, SignanonError
-from ..job import AnonymizeJob, make_anonymizer, method_of, run_job
+from ..job import AnonymizeJob, make_anonymizer, run_job
 
 # The files a clip can produce, by the suffix its output name gets in the tree.
 VIDEO, SUMMARY, POSE, REPORT = ".mp4", ".summary.json", ".pose", ".report.json"
@@ -70,12 +70,6 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _same_models(a: Any, b: Any) -> bool:
-    """Two diffusion configs that load the same weights on the same device."""
-    names = ("model", "controlnet", "vae", "device", "model_config")
-    return all(getattr(a, n, None) == getattr(b, n, None) for n in names)
-
-
 class ClipWorker:
     """Runs clips one after another with one pipeline object and one evaluator per process.
 
@@ -92,15 +86,10 @@ class ClipWorker:
     def anonymizer(self, config: Any) -> Any:
         """The pipeline object for ``config``: the current one, or a new one (a diffusion pipeline
         for another prompt or seed keeps the loaded models)."""
-        current = self._anonymizer
-        if current is not None and current.config == config:
-            return current
-        fresh = make_anonymizer(config)
-        self.pipelines_built += 1
-        if current is not None and method_of(config) == "diffusion" == method_of(current.config):
-            if _same_models(config, current.config):
-                fresh.components = current.components
-        self._anonymizer = fresh
+        fresh = make_anonymizer(config, previous=self._anonymizer)
+        if fresh is not self._anonymizer:
+            self.pipelines_built += 1
+            self._anonymizer = fresh
         return fresh
 
     def run(self, task: ClipTask) -> ClipOutcome:

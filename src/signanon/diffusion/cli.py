@@ -7,11 +7,8 @@ Importing this module does not import torch or diffusers.
 from __future__ import annotations
 
 import argparse
-import sys
-from dataclasses import replace
-from pathlib import Path
 
-from ..errors import InputError, OutputError
+from ..errors import InputError
 
 
 def add_doctor_parser(subparsers) -> argparse.ArgumentParser:

@@ -100,6 +100,11 @@ class DiffusionConfig:
             raise InputError(f"resolution must be at least {RESOLUTION_MULTIPLE}, got {self.resolution}")
 
     @property
+    def weights_key(self) -> tuple:
+        """What decides the loaded models: two configs with the same key share their components."""
+        return (self.model, self.controlnet_spec, self.vae, self.model_config, self.device)
+
+    @property
     def controlnet_spec(self) -> str:
         return self.controlnet if self.controlnet is not None else CONTROLNET_IDS[self.control]
 

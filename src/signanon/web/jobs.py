@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config import settings_of, with_settings
 from ..errors import InputError, SignanonError
-from ..job import AnonymizeJob, config_class, run_job
+from ..job import AnonymizeJob, config_class, make_anonymizer, run_job
 from ..progress import Progress, ProgressCallback
 from .session import RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
 
@@ -173,6 +173,13 @@ class WebJobs:
 
     def __init__(self, workspace: Workspace, limits: WebLimits):
         self.workspace, self.limits = workspace, limits
+        self._anonymizer: Any = None  # the last pipeline object: a diffusion one keeps its models loaded
+
+    def _pipeline(self, config: Any) -> Any:
+        """The pipeline for ``config``; jobs run one at a time, so the last one is kept and a
+        diffusion model loads once, not per upload."""
+        self._anonymizer = make_anonymizer(config, previous=self._anonymizer)
+        return self._anonymizer
 
     def anonymize(
         self, session_hash: str | None, upload: str | Path | None, config: Any,
@@ -187,7 +194,7 @@ class WebJobs:
                 source = stage_upload(upload, folder, self.limits)
                 check_video(source, self.limits)
                 output = folder / RESULT_NAME
-                run_job(AnonymizeJob(source, output, config), progress)
+                run_job(AnonymizeJob(source, output, config), progress, anonymizer=self._pipeline(config))
             except SignanonError as err:
                 clean = _scrub(err, folder)
                 if clean != str(err):
