@@ -179,6 +179,78 @@ def cached_snapshot(repo_id: str) -> Path | None:
         return None
 
 
+def _try(locator, *args) -> tuple[Any, MissingWeightError | None]:
+    """``(locator(*args), None)``, or ``(None, the MissingWeightError it raised)``."""
+    try:
+        return locator(*args), None
+    except MissingWeightError as err:
+        return None, err
+
+
+def _user_path_first(errors: list[tuple[str, MissingWeightError]]) -> list[MissingWeightError]:
+    """Missing weights ordered for the message: those the user named by a path that does not
+    exist first (the likeliest typo), then the cached ids and defaults, each group in the order given."""
+    own = [err for spec, err in errors if not _is_hub_id(spec)]
+    rest = [err for spec, err in errors if _is_hub_id(spec)]
+    return own + rest
+
+
+def raise_missing(errors: list[tuple[str, MissingWeightError]]) -> None:
+    """Raise one MissingWeightError listing every ``(spec, error)`` of ``errors`` (none: return)."""
+    if not errors:
+        return
+    ordered = _user_path_first(errors)
+    if len(ordered) == 1:
+        raise ordered[0]
+    parts = "; ".join(f"({i}) {err}" for i, err in enumerate(ordered, 1))
+    raise MissingWeightError(f"{len(ordered)} diffusion weights are missing: {parts}")
+
+
+def _locate_each(
+    model: str | Path, controlnet: str | Path, vae: str | Path | None
+) -> tuple[list[Path | None], list[tuple[str, MissingWeightError]]]:
+    """:func:`locate` the model, the ControlNet and the optional VAE without stopping at the first
+    missing one: ``([model, controlnet, vae] paths (None where missing), [(spec, error), ...])``."""
+    cn_repo = _controlnet_repo(controlnet)
+    kind = "canny" if cn_repo == CONTROLNET_IDS["canny"] else "hed"
+    lookups = [
+        (model, ("Stable Diffusion model", SD15_ID, SD15_SINGLE_FILE)),
+        (controlnet, ("ControlNet", cn_repo, f"models/control_sd15_{kind}.pth", CONTROLNET_SINGLE_FILE_REPO)),
+        (vae, ("VAE", VAE_ID, "vae-ft-mse-840000-ema-pruned.safetensors", "stabilityai/sd-vae-ft-mse-original")),
+    ]
+    found: list[Path | None] = []
+    errors: list[tuple[str, MissingWeightError]] = []
+    for spec, details in lookups:
+        if spec is None:
+            found.append(None)
+            continue
+        path, err = _try(locate, spec, *details)
+        found.append(path)
+        if err is not None:
+            errors.append((str(spec), err))
+    return found, errors
+
+
+def locate_all(model: str | Path, controlnet: str | Path, vae: str | Path | None) -> tuple[Path, Path, Path | None]:
+    """:func:`locate` the model, the ControlNet and the optional VAE; one MissingWeightError that
+    lists every missing one (the user's own wrong paths first) instead of stopping at the first."""
+    found, errors = _locate_each(model, controlnet, vae)
+    raise_missing(errors)
+    return found[0], found[1], found[2]
+
+
+def check_weights(config) -> None:
+    """Check that every weight a :class:`~.runner.DiffusionConfig` needs is on this machine
+    (model, ControlNet, VAE override, HED annotator when ``control`` is hed) without loading any:
+    one MissingWeightError listing all that are missing, the user's own wrong paths first."""
+    _, errors = _locate_each(config.model, config.controlnet_spec, config.vae)
+    if config.control == "hed":
+        _, hed_err = _try(resolve_hed_weights, config.hed_weights)
+        if hed_err is not None:
+            errors.append((str(config.hed_weights or ANNOTATORS_ID), hed_err))
+    raise_missing(errors)
+
+
 def locate(
     spec: str | Path, what: str, repo_id: str, single_file: str | None = None, single_file_repo: str | None = None
 ) -> Path:
@@ -345,14 +417,9 @@ def load_components(
     """
     target = resolve_device(device)
     dtype = dtype if dtype is not None else default_dtype(target)
-    # Every weight is located before any is loaded: a missing one is reported at once.
-    model_path = locate(model, "Stable Diffusion model", SD15_ID, SD15_SINGLE_FILE)
+    # Every weight is located before any is loaded: all missing ones are reported at once.
+    model_path, cn_path, vae_path = locate_all(model, controlnet, vae)
     cn_repo = _controlnet_repo(controlnet)
-    kind = "canny" if cn_repo == CONTROLNET_IDS["canny"] else "hed"
-    cn_path = locate(controlnet, "ControlNet", cn_repo, f"models/control_sd15_{kind}.pth", CONTROLNET_SINGLE_FILE_REPO)
-    vae_path = None
-    if vae is not None:
-        vae_path = locate(vae, "VAE", VAE_ID, "vae-ft-mse-840000-ema-pruned.safetensors", "stabilityai/sd-vae-ft-mse-original")
     with tempfile.TemporaryDirectory(prefix="signanon-sd15-config-") as scratch:
         sd15 = _LazyConfigFolder(Path(scratch))
         given = Path(config) if config is not None else None
