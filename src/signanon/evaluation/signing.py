@@ -3,7 +3,13 @@
 Handshape is compared through finger-joint flexion angles: they do not depend on hand size, body
 proportions or where the hand is, so they compare a signer with an avatar of other proportions.
 Facial-grammar series are distances between face-mesh points divided by the inter-ocular distance,
-so they do not depend on face size or distance to the camera.
+so they do not depend on face size or distance to the camera. Each series is compared by its
+correlation r and its gain (std of the output's series over the original's): a series can correlate
+well and still be damped to a faint trace. Hand-to-face contact is compared in face widths.
+
+The series, the gain, "moving" and the contact error follow the definitions of the independent
+read-back (``/work/shared/tools/readback.py``: MediaPipe and dlib, none of signanon's code), from
+which the issues' figures come; ``tests/test_evaluation_readback.py`` checks the two agree.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import numpy as np
 
 from ..landmarks import geometry, layout
 from ..landmarks.regions import (
-    BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L, EYE_OUTER_R, FINGER_NAMES,
-    FINGERTIPS, FLEXION_JOINTS, INNER_LIP_CENTRE, LID_CENTRE_L, LID_CENTRE_R, MOUTH_CORNERS,
+    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, FACE_OVAL, FINGER_NAMES, FINGERTIPS,
+    FLEXION_JOINTS, INNER_LIP_CENTRE, LID_CENTRE_L, LID_CENTRE_R, MOUTH_CORNERS,
 )  # fmt: skip
 
 
@@ -33,32 +39,48 @@ def flexion_angles(hand: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def brow_raise(face: np.ndarray) -> float:
-    """Mean distance of the brow points from the line through the four eye corners, / IOD.
+def _lid_to_brow(face: np.ndarray, brow: tuple[int, ...], lid_upper: int) -> float:
+    """Vertical image distance (pixels) from the mean of the brow points down to the upper lid."""
+    return float(face[lid_upper, 1] - np.mean(face[list(brow), 1]))
 
-    face: (478, 3) (or (468, 3)) face mesh in pixels; only x, y are used. Larger = brows raised.
+
+def brow_raise(face: np.ndarray) -> float:
+    """Height of the upper brow edge above the upper eyelid's centre, both eyes, / IOD.
+
+    face: (478, 3) (or (468, 3)) face mesh in pixels; image y only (the read-back's definition,
+    so that the figures of ``/work/shared/tools/readback.py`` and of evaluate agree). Larger =
+    brows raised (the yes/no-question marker).
     """
     face = np.asarray(face, np.float64)
-    a = (face[EYE_OUTER_R, :2] + face[EYE_INNER_R, :2]) / 2
-    b = (face[EYE_OUTER_L, :2] + face[EYE_INNER_L, :2]) / 2
-    direction = (b - a) / (np.linalg.norm(b - a) + 1e-9)
-    normal = np.array([-direction[1], direction[0]])
-    brows = face[list(BROW_UPPER_R + BROW_UPPER_L), :2]
-    return float(np.mean(np.abs((brows - a) @ normal))) / geometry.inter_ocular(face)
+    right = _lid_to_brow(face, BROW_UPPER_R, LID_CENTRE_R[0])
+    left = _lid_to_brow(face, BROW_UPPER_L, LID_CENTRE_L[0])
+    return (right + left) / 2 / geometry.inter_ocular(face)
+
+
+def brow_furrow(face: np.ndarray) -> float:
+    """Image distance between the inner brow ends (points 55 and 285), / IOD.
+
+    Smaller = brows drawn together (the WH-question marker, a frown); the series falls as the
+    signer furrows.
+    """
+    face = np.asarray(face, np.float64)
+    gap = face[BROW_LOWER_R[-1], :2] - face[BROW_LOWER_L[-1], :2]
+    return float(np.linalg.norm(gap)) / geometry.inter_ocular(face)
 
 
 def eye_openness(face: np.ndarray) -> float:
-    """Mean upper-to-lower eyelid distance of both eyes, / IOD (near 0 = eyes closed)."""
+    """Mean lower-lid minus upper-lid image height of both eyes, / IOD (near 0 = eyes closed)."""
     face = np.asarray(face, np.float64)
-    right = np.linalg.norm(face[LID_CENTRE_R[0], :2] - face[LID_CENTRE_R[1], :2])
-    left = np.linalg.norm(face[LID_CENTRE_L[0], :2] - face[LID_CENTRE_L[1], :2])
+    right = face[LID_CENTRE_R[1], 1] - face[LID_CENTRE_R[0], 1]
+    left = face[LID_CENTRE_L[1], 1] - face[LID_CENTRE_L[0], 1]
     return float((right + left) / 2) / geometry.inter_ocular(face)
 
 
 def mouth_opening(face: np.ndarray) -> float:
-    """Distance between the inner lips (points 13 and 14), / IOD."""
+    """Lower minus upper inner-lip image height (points 14 and 13), / IOD (about 0 = closed)."""
     face = np.asarray(face, np.float64)
-    return float(np.linalg.norm(face[INNER_LIP_CENTRE[0], :2] - face[INNER_LIP_CENTRE[1], :2])) / geometry.inter_ocular(face)
+    upper, lower = INNER_LIP_CENTRE
+    return float(face[lower, 1] - face[upper, 1]) / geometry.inter_ocular(face)
 
 
 def mouth_width(face: np.ndarray) -> float:
@@ -69,6 +91,7 @@ def mouth_width(face: np.ndarray) -> float:
 
 FACE_SERIES = {
     "brow_raise": brow_raise,
+    "brow_furrow": brow_furrow,
     "eye_openness": eye_openness,
     "mouth_opening": mouth_opening,
     "mouth_width": mouth_width,
@@ -193,6 +216,121 @@ def _trajectory_section(traj_o: np.ndarray, traj_a: np.ndarray) -> dict:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Facial-grammar strength (gain) and hand-to-face contact: the definitions of the independent
+# read-back (/work/shared/tools/readback.py), computed here with signanon's own regions/geometry.
+
+MIN_SERIES_FRAMES = 5  # fewer frames with a face in both clips: no r and no gain
+MOVING_STD_IOD = 0.01  # a face series the original "really moves": std >= 0.01 inter-ocular distances
+MOVING_STD_DEG = 1.0  # the same for head angles, in degrees (signanon's own choice; no read-back)
+DAMPED_GAIN = 0.7  # a moving series whose output std is under 0.7 of the original's is damped ...
+DAMPED_R = 0.6  # ... and so is one that correlates under 0.6
+EXAGGERATED_GAIN = 1.4  # above this the output overdoes the movement (the issue's 0.7-1.4 band)
+# the face oval's widest points (cheek edges, both in regions.FACE_OVAL): the face width
+FACE_WIDTH_POINTS = (FACE_OVAL[28], FACE_OVAL[8])  # (234, 454)
+CONTACT_NEAR_FW = 0.5  # the original's hand counts as at the face within half a face width
+CONTACT_KEPT_FW = 0.1  # the output keeps a contact when its distance is within 0.1 face widths
+
+
+def series_gain(original: np.ndarray, anonymized: np.ndarray) -> float | None:
+    """How strongly the output moves where the original moves: std(anonymized) / std(original).
+
+    Both float (T,) in one unit (inter-ocular distances or degrees), NaN where a face is missing;
+    frames where either is NaN are left out. None with fewer than MIN_SERIES_FRAMES frames or a
+    constant original. 1 = same amplitude, < 1 damped, > 1 exaggerated.
+    """
+    a, b = np.asarray(original, np.float64), np.asarray(anonymized, np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < MIN_SERIES_FRAMES or a[keep].std() < 1e-9:
+        return None
+    return float(b[keep].std() / a[keep].std())
+
+
+def grammar_entry(name: str, original: np.ndarray, anonymized: np.ndarray) -> dict:
+    """One face_grammar row of report.json: r, gain, stds, whether the original moves it, flags.
+
+    Face series are in inter-ocular distances, head angles (HEAD_SERIES) in degrees. ``moving``:
+    the original's std >= MOVING_STD_IOD (MOVING_STD_DEG for head angles). ``damped``: a moving
+    series with gain < DAMPED_GAIN or r < DAMPED_R (or no r). ``status``: "still", "ok",
+    "damped" or "exaggerated" (gain > EXAGGERATED_GAIN).
+    """
+    a, b = np.asarray(original, np.float64), np.asarray(anonymized, np.float64)
+    both = np.isfinite(a) & np.isfinite(b)
+    n = int(both.sum())
+    r = pearson(a, b) if n >= MIN_SERIES_FRAMES else float("nan")
+    r = r if np.isfinite(r) else None
+    gain = series_gain(a, b)
+    std_o = float(np.std(a[both])) if n else None
+    is_head = name in HEAD_SERIES
+    moving = std_o is not None and std_o >= (MOVING_STD_DEG if is_head else MOVING_STD_IOD)
+    damped = bool(moving and (gain is None or gain < DAMPED_GAIN or r is None or r < DAMPED_R))
+    if not moving:
+        status = "still"
+    elif damped:
+        status = "damped"
+    else:
+        status = "exaggerated" if gain > EXAGGERATED_GAIN else "ok"
+    return {
+        "r": r,
+        "gain": gain,
+        "frames": n,
+        "original_std": std_o,
+        "anonymized_std": float(np.std(b[both])) if n else None,
+        "unit": "degrees" if is_head else "inter-ocular distances",
+        "moving": bool(moving),
+        "damped": damped,
+        "status": status,
+    }
+
+
+def _hand_face_distance(hand_xy: np.ndarray, face_xy: np.ndarray, face_width: float) -> float:
+    """min over hand and face points of the 2-D distance, / face_width (pixels / pixels)."""
+    gaps = np.linalg.norm(hand_xy[:, None, :] - face_xy[None, :, :], axis=-1)
+    return float(gaps.min() / face_width)
+
+
+def contact_series(data: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """Hand-to-face distance per frame and hand, in face widths: float64 (T, 2), NaN where the
+    hand or the face is missing.
+
+    The distance runs from the nearest of the hand's 21 points to the nearest present face point
+    (mesh and irises), in the image plane; the face width is the distance between the face oval's
+    widest points (FACE_WIDTH_POINTS). Hand axis 0 = the signer's left, 1 = right.
+    """
+    data, conf = np.asarray(data, np.float64), np.asarray(conf)
+    out = np.full((len(data), 2), np.nan)
+    faces = geometry.face_present(conf)
+    width_rows = [layout.FACE.start + i for i in FACE_WIDTH_POINTS]
+    for t in np.nonzero(faces)[0]:
+        rows = np.arange(layout.FACE.start, layout.FACE.stop)
+        face_xy = data[t, rows[conf[t, rows] > 0], :2]
+        width = float(np.linalg.norm(data[t, width_rows[0], :2] - data[t, width_rows[1], :2])) + 1e-9
+        for h, hand_rows in enumerate(geometry.HAND_ROWS):
+            if geometry.hand_present(conf[t], h):
+                out[t, h] = _hand_face_distance(data[t, hand_rows, :2], face_xy, width)
+    return out
+
+
+def contact_section(original: np.ndarray, anonymized: np.ndarray) -> dict:
+    """Hand-to-face contact kept? Over hands (frame, side) where the original's hand is within
+    CONTACT_NEAR_FW face widths of the face and both clips show that hand and a face: the mean
+    |distance(output) - distance(original)| in face widths, and the share within CONTACT_KEPT_FW.
+
+    original, anonymized: (T, 2) from :func:`contact_series`. ``contact_hands_lost``: near-face
+    hands of the original with no hand or face in the output (not in the error).
+    """
+    near = np.isfinite(original) & (original < CONTACT_NEAR_FW)
+    both = near & np.isfinite(anonymized)
+    errors = np.abs(anonymized[both] - original[both])
+    return {
+        "contact_error_face_widths": float(errors.mean()) if errors.size else None,
+        "contact_kept_rate": float((errors <= CONTACT_KEPT_FW).mean()) if errors.size else None,
+        "contact_frames": int(errors.size),
+        "contact_hands_lost": int((near & ~np.isfinite(anonymized)).sum()),
+        "contact_near_face_widths": CONTACT_NEAR_FW,
+    }
+
+
 def compare_signing(original: tuple, anonymized: tuple) -> dict:
     """Compare the signing of two clips frame by frame (the first min(T_o, T_a) frames).
 
@@ -222,20 +360,18 @@ def compare_signing(original: tuple, anonymized: tuple) -> dict:
     signing.update(shape)
     signing.update(_trajectory_section(traj_o, traj_a))
     fs_o, fs_a = face_series(do, co, wo), face_series(da, ca, wa)
-    grammar = {}
-    for name in fs_o:
-        both = np.isfinite(fs_o[name]) & np.isfinite(fs_a[name])
-        grammar[name] = {
-            "r": pearson(fs_o[name], fs_a[name]),
-            "frames": int(both.sum()),
-            "original_std": float(np.std(fs_o[name][both])) if both.any() else None,
-            "anonymized_std": float(np.std(fs_a[name][both])) if both.any() else None,
-        }
+    grammar = {name: grammar_entry(name, fs_o[name], fs_a[name]) for name in fs_o}
+    signing["moving_series"] = [k for k, v in grammar.items() if v["moving"]]
+    signing["damped_series"] = [k for k, v in grammar.items() if v["damped"]]
+    cont_o, cont_a = contact_series(do, co), contact_series(da, ca)
+    signing.update(contact_section(cont_o, cont_a))
     series = {
         "handshape_error_deg": per_frame_shape,
         "face_original": fs_o,
         "face_anonymized": fs_a,
         "wrist_original": traj_o[:, :, 0],
         "wrist_anonymized": traj_a[:, :, 0],
+        "contact_original": cont_o,
+        "contact_anonymized": cont_a,
     }
     return {"signing": signing, "face_grammar": grammar, "series": series}
