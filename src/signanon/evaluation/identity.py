@@ -20,6 +20,12 @@ cosine similarity is high even between strangers (about 0.74-0.88 on the five pe
 photos, against 0.95-0.97 for the same person); dlib's own measure is the Euclidean distance with
 0.6 as "same person". Both are reported. Centred embedders (FaceNet, ArcFace) use cosine natively.
 
+Centred cosine (the paper's units): dlib's embeddings minus the mean embedding of a population of
+public faces (:data:`POPULATION_FILE`, built by ``tools/build_face_population.py``; provenance in
+``assets/SOURCES.md``), then the cosine. Unrelated faces land near 0 and the same person high, the
+scale of DiffSLVA's Table 1 (FaceNet: same signer 0.77-0.89, anonymized -0.02 to 0.13). Every
+``*_centred`` key is that; ``identity.population`` says which population was used.
+
 Embedders:
 
 * :class:`DlibEmbedder`: HOG face detector + 5-point alignment + dlib ResNet (128-d), from the
@@ -36,7 +42,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +51,52 @@ import numpy as np
 from ..errors import InputError, SignanonError
 
 DLIB_INSTALL_HINT = "pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0"
+POPULATION_FILE = Path(__file__).resolve().parent / "assets" / "dlib_population_mean.npz"
+# DiffSLVA's Table 1 (FaceNet cosine, centred by construction): (low, high) over its clips
+PAPER_TABLE1 = {"same_signer": (0.77, 0.89), "anonymized": (-0.02, 0.13)}
+
+
+# --------------------------------------------------------------------------------------------
+# The population that centres dlib's embeddings
+
+
+@dataclass(frozen=True)
+class Population:
+    """The mean embedding of a population of faces: ``mean`` float64 (D,), how many ``people``
+    (each weighted equally in the mean) and ``embeddings`` went into it, per source ``groups``
+    (name -> people), the ``embedder`` that made them and the ``file`` it was read from."""
+
+    mean: np.ndarray
+    people: int
+    embeddings: int
+    groups: dict[str, int]
+    embedder: str
+    file: str
+
+    def describe(self) -> dict:
+        return {"file": self.file, "people": self.people, "embeddings": self.embeddings,
+                "groups": dict(self.groups), "embedder": self.embedder, "weighting": "each person equally"}
+
+
+def load_population(path: str | Path | None = None) -> Population:
+    """Read a population file (default: the shipped :data:`POPULATION_FILE`)."""
+    path = Path(path) if path is not None else POPULATION_FILE
+    if not path.is_file():
+        raise InputError(f"face population file not found: {path}")
+    with np.load(path) as z:
+        return Population(
+            mean=np.asarray(z["mean"], np.float64),
+            people=len(z["people"]),
+            embeddings=int(z["people_embeddings"].sum()),
+            groups=dict(zip(z["groups"].tolist(), z["group_people"].astype(int).tolist())),
+            embedder=str(z["embedder"]),
+            file=path.name,
+        )
+
+
+def centred_cosine(a: np.ndarray, b: np.ndarray, mean: np.ndarray) -> float:
+    """Cosine similarity of ``a - mean`` and ``b - mean`` (all (D,)), in [-1, 1]."""
+    return cosine_similarity(np.asarray(a, np.float64) - mean, np.asarray(b, np.float64) - mean)
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,8 +546,13 @@ def identity_report(
     anonymized: FaceTrack,
     embedder: FaceEmbedder,
     extras: Sequence[FaceTrack] = (),
+    population: Population | None = None,
 ) -> dict:
     """The identity section of ``report.json`` (see the module docstring for each measure).
+
+    ``population``: centres the embeddings for the ``*_centred`` cosines; None = the shipped dlib
+    population when the embedder is dlib's (other embedders get no centred keys: FaceNet and
+    ArcFace are centred already).
 
     Raises :class:`~signanon.errors.NoPersonError` when the original shows no face in any sampled
     frame: then there is no identity to remove and nothing to measure.
@@ -533,4 +590,39 @@ def identity_report(
         "extra_clips": len(extras),
         "extra_clip_faces": [int(t.found.sum()) for t in extras],
         "per_frame": [asdict(p) for p in pairs],
+    } | centred_section(original, anonymized, extras, both, _population_for(embedder, population))
+
+
+def _population_for(embedder: FaceEmbedder, population: Population | None) -> Population | None:
+    """The population to centre with: the given one, else the shipped one for dlib, else None."""
+    if population is not None:
+        return population
+    if embedder.name == DlibEmbedder.name and POPULATION_FILE.is_file():
+        return load_population()
+    return None
+
+
+def _centred(track: FaceTrack, mean: np.ndarray) -> FaceTrack:
+    return replace(track, embeddings=track.embeddings - mean)
+
+
+def centred_section(
+    original: FaceTrack, anonymized: FaceTrack, extras: Sequence[FaceTrack],
+    both: Sequence[FramePair], population: Population | None,
+) -> dict:
+    """Table 1 in centred cosine (see the module docstring): same-signer pairs and frame pairs
+    (``both``: frames with a face in both videos) after subtracting the population mean."""
+    if population is None:
+        return {"population": None}
+    mean = population.mean
+    cos, _, cross = same_signer_pairs([_centred(t, mean) for t in (original, *extras)], "euclidean")
+    anon = [centred_cosine(original.embedding_at(p.frame), anonymized.embedding_at(p.frame), mean) for p in both]
+    return {
+        "original_mean_centred": _pair_stats(cos)["mean"],
+        "original_min_centred": _pair_stats(cos)["min"],
+        "original_cross_clip_mean_centred": _pair_stats(cross)["mean"],
+        "anonymized_mean_centred": _pair_stats(anon)["mean"],
+        "anonymized_max_centred": _pair_stats(anon)["max"],
+        "population": population.describe(),
+        "paper_table1": {k: list(v) for k, v in PAPER_TABLE1.items()},
     }
