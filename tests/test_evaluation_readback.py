@@ -1,0 +1,110 @@
+"""`evaluate`'s signing figures agree with the independent read-back (../shared/tools/readback.py).
+
+The read-back runs MediaPipe Holistic afresh with none of signanon's code; the issues' figures come
+from it. Here both measure one real pair: the repository's sample clip and its avatar output made
+in the test (its first 40 frames: a hand passes the chin at frames 17-33). The read-back runs in a
+second process while signanon measures, so the two cores share the work. The damped flag is
+checked on the same clip's real series.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import first_frames_clip
+from signanon.evaluation.evaluate import EvaluationConfig, Evaluator
+from signanon.evaluation.signing import compare_signing, grammar_entry
+
+REPO = Path(__file__).resolve().parents[1]
+READBACK = REPO.parent / "shared" / "tools" / "readback.py"
+SAMPLE = REPO / "examples" / "asl_webcam.mp4"
+# signanon's series name -> the read-back's
+SERIES = {"brow_raise": "brow_raise", "brow_furrow": "brow_furrow", "eye_openness": "eye_open",
+          "mouth_opening": "mouth_open", "mouth_width": "mouth_width"}  # fmt: skip
+
+pytestmark = pytest.mark.skipif(not READBACK.is_file(), reason=f"the independent read-back {READBACK} is missing (../shared beside the checkout)")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory) -> tuple[Path, Path]:
+    from signanon.avatar.anonymizer import AvatarAnonymizer
+
+    folder = tmp_path_factory.mktemp("readback")
+    original = first_frames_clip(SAMPLE, 40, folder / "asl_webcam_40.mp4")
+    out = folder / "asl_webcam_40_avatar.mp4"
+    AvatarAnonymizer()(original, out, progress=False)
+    return original, out
+
+
+def _signanon_figures(pair: tuple[Path, Path]) -> dict:
+    evaluator = Evaluator(EvaluationConfig(identity_every=10**6))  # landmarks only; one face embedding
+    original, anonymized = (evaluator.analyse(p) for p in pair)
+    return compare_signing((original.data, original.conf, original.info.width),
+                           (anonymized.data, anonymized.conf, anonymized.info.width))
+
+
+@pytest.fixture(scope="module")
+def measured(pair) -> tuple[dict, dict]:
+    """(signanon's compare_signing, the read-back's JSON) on the same pair."""
+    run = subprocess.Popen([sys.executable, str(READBACK), "signing", *map(str, pair)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ours = _signanon_figures(pair)
+        stdout, stderr = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, stderr[-2000:]
+    return ours, json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def ours(measured) -> dict:
+    return measured[0]
+
+
+@pytest.fixture(scope="module")
+def readback(measured) -> dict:
+    return measured[1]
+
+
+def test_face_series_r_gain_and_std_agree_with_the_readback(ours, readback):
+    assert ours["face_grammar"]["brow_raise"]["frames"] == readback["face_frames_both"]
+    for name, theirs in SERIES.items():
+        entry = ours["face_grammar"][name]
+        assert entry["r"] == pytest.approx(readback["face_series_r"][theirs], abs=0.02), name
+        assert entry["gain"] == pytest.approx(readback["face_series_gain"][theirs], abs=0.02), name
+        std = readback["face_series_gain"]["original_std"][theirs]
+        assert entry["original_std"] == pytest.approx(std, abs=0.001), name
+        assert entry["moving"] == (std >= 0.01), name
+
+
+def test_hands_and_contact_agree_with_the_readback(ours, readback):
+    sig = ours["signing"]
+    assert sig["hand_recall"] == pytest.approx(readback["hand_recall"], abs=0.02)
+    assert sig["handshape_angle_error_deg"] == pytest.approx(readback["handshape_angle_error_deg"], abs=0.5)
+    assert readback["contact_frames"] > 0  # the clip has a hand at the face: the check means something
+    assert sig["contact_frames"] == readback["contact_frames"]
+    assert sig["contact_error_face_widths"] == pytest.approx(readback["contact_error_face_widths"], abs=0.01)
+
+
+def test_damped_flag_on_real_series(ours):
+    """The original's most moving face series against a copy at full and at half strength, and
+    against a time-shifted copy: only the weak or out-of-step ones are damped."""
+    name = max(SERIES, key=lambda k: ours["face_grammar"][k]["original_std"])
+    series = np.asarray(ours["series"]["face_original"][name], np.float64)
+    centre = np.nanmean(series)
+    full = grammar_entry(name, series, series)
+    half = grammar_entry(name, series, centre + 0.5 * (series - centre))
+    shifted = grammar_entry(name, series, np.roll(series, len(series) // 2))
+    assert full["moving"] and full["status"] == "ok" and not full["damped"]
+    assert half["gain"] == pytest.approx(0.5) and half["damped"] and half["r"] == pytest.approx(1.0)
+    assert shifted["gain"] == pytest.approx(1.0) and shifted["r"] < 0.6 and shifted["damped"]
+    still = grammar_entry("mouth_width", np.full(20, 1.1) + 0.001 * np.sin(np.arange(20)), np.full(20, 1.1))
+    assert not still["moving"] and not still["damped"] and still["status"] == "still"
