@@ -31,7 +31,9 @@ REQUIRED_KEYS = (
     "identity.reid_rate", "identity.anonymized_frames_without_face", "signing.hand_recall",
     "signing.handshape_angle_error_deg", "temporal.warp_error",
 )
-FACE_GRAMMAR = ("brow_raise", "eye_openness", "mouth_opening", "mouth_width", "head_pitch", "head_yaw", "head_roll")
+FACE_GRAMMAR = ("brow_raise", "brow_furrow", "eye_openness", "mouth_opening", "mouth_width",
+                "head_pitch", "head_yaw", "head_roll")
+GRAMMAR_KEYS = ("r", "gain", "original_std", "anonymized_std", "moving", "damped", "status", "unit")
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -117,6 +119,16 @@ def test_clip_against_itself_is_fully_reidentified_with_identical_signing(self_r
     assert sig["wrist_error_sw"] == pytest.approx(0.0, abs=1e-6)
     for name in ("mouth_opening", "head_pitch", "head_roll"):
         assert self_report["face_grammar"][name]["r"] == pytest.approx(1.0, abs=1e-6)
+    for name, entry in self_report["face_grammar"].items():
+        if entry["original_std"]:
+            assert entry["gain"] == pytest.approx(1.0, abs=1e-6), name
+        assert not entry["damped"], name
+    assert any(e["moving"] for e in self_report["face_grammar"].values())  # the flags have work to do
+    assert sig["damped_series"] == []
+    assert sig["contact_error_face_widths"] in (None, pytest.approx(0.0, abs=1e-9))
+    assert ident["anonymized_mean_centred"] == pytest.approx(1.0, abs=1e-6)
+    assert 0.6 < ident["original_mean_centred"] < ident["original_mean"]  # centring spreads the scale
+    assert ident["population"]["people"] >= 10 and ident["population"]["weighting"] == "each person equally"
     tmp = self_report["temporal"]
     assert tmp["pairs"] == 72
     assert tmp["warp_error"] == pytest.approx(tmp["warp_error_input"])
@@ -129,8 +141,15 @@ def test_report_files_hold_the_documented_keys(self_report, workdir):
     for key in REQUIRED_KEYS:
         assert _get(on_disk, key) is not None, key
     for name in FACE_GRAMMAR:
-        assert "r" in on_disk["face_grammar"][name]
+        for key in GRAMMAR_KEYS:
+            assert key in on_disk["face_grammar"][name], (name, key)
+    for key in ("contact_error_face_widths", "contact_frames", "damped_series", "moving_series"):
+        assert key in on_disk["signing"], key
+    for key in ("original_mean_centred", "anonymized_mean_centred", "population", "paper_table1"):
+        assert on_disk["identity"][key] is not None, key
     page = (folder / "report.html").read_text()
+    assert "brow_furrow" in page and "<th>gain</th>" in page and "centred cosine" in page
+    assert "contact_error_face_widths" in page and f"{on_disk['identity']['population']['people']} people" in page
     assert page.count("data:image/png;base64,") == 4
     assert "side_by_side.mp4" in page
     video = probe_video(folder / "side_by_side.mp4")
@@ -163,7 +182,13 @@ def test_avatar_output_is_never_reidentified_and_keeps_the_signing(evaluator, av
     assert sig["handshape_angle_error_deg"] < sig["handshape_angle_error_chance_deg"]
     assert sig["wrist_r"] > 0.5
     assert report["face_grammar"]["mouth_opening"]["r"] > 0.5
-    assert (workdir / "avatar" / "report.html").exists()
+    # the paper's scale: the avatar is a stranger (near 0), the signer is themself (high)
+    assert ident["anonymized_mean_centred"] < 0.3 < 0.6 < ident["original_mean_centred"]
+    assert ident["anonymized_mean"] > 0.7  # while dlib's raw cosine calls even the avatar similar
+    page = (workdir / "avatar" / "report.html").read_text()
+    damped = [k for k, v in report["face_grammar"].items() if v["damped"]]
+    assert sorted(damped) == sorted(sig["damped_series"])
+    assert page.count('<tr class="damped">') == len(damped)
 
 
 def test_a_clip_without_a_face_gives_a_clear_message(evaluator, workdir):

@@ -19,19 +19,24 @@ BENCHMARK_COLUMNS = (
     ("identity", "original_mean"), ("identity", "anonymized_mean"), ("identity", "anonymized_max"),
     ("identity", "anonymized_distance_mean"), ("identity", "reid_rate"), ("identity", "reid_rate_gallery"),
     ("identity", "anonymized_frames_without_face"), ("identity", "frames_judged"),
+    ("identity", "original_mean_centred"), ("identity", "anonymized_mean_centred"),
     ("signing", "hand_recall"), ("signing", "handshape_angle_error_deg"),
     ("signing", "handshape_angle_error_chance_deg"), ("signing", "wrist_error_sw"),
+    ("signing", "contact_error_face_widths"),
     ("temporal", "warp_error"), ("temporal", "warp_error_input"),
 )
 
 
 def summary_row(name: str, report: dict) -> dict:
-    """One benchmark row: the headline numbers of a report, plus the mean facial-grammar r."""
+    """One benchmark row: the headline numbers of a report, the mean facial-grammar r, and the
+    damped series (names joined by spaces; "" when none). A key the report lacks (centred cosine
+    of a non-dlib embedder) is None."""
     row = {"clip": name}
     for section, key in BENCHMARK_COLUMNS:
-        row[f"{section}.{key}"] = report[section][key]
+        row[f"{section}.{key}"] = report[section].get(key)
     rs = [v["r"] for v in report["face_grammar"].values() if v["r"] is not None]
     row["face_grammar.mean_r"] = float(np.mean(rs)) if rs else None
+    row["face_grammar.damped"] = " ".join(k for k, v in report["face_grammar"].items() if v.get("damped"))
     return row
 
 
@@ -41,7 +46,7 @@ def _mean_row(rows: list[dict]) -> dict:
     for key in (ok[0] if ok else {}):
         if key == "clip":
             continue
-        vals = [r[key] for r in ok if isinstance(r[key], (int, float))]
+        vals = [r[key] for r in ok if isinstance(r[key], (int, float)) and not isinstance(r[key], bool)]
         mean[key] = float(np.mean(vals)) if vals else None
     return mean
 
@@ -50,7 +55,7 @@ def write_benchmark(rows: list[dict], folder: Path) -> dict:
     """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.html``; return the json content."""
     result = jsonable({"clips": rows, "mean": _mean_row(rows)})
     write_text_atomic(folder / "benchmark.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
-    columns = ["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "error"]
+    columns = ["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "face_grammar.damped", "error"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()

@@ -20,17 +20,48 @@ def _rows(pairs) -> str:
     return "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td><td>{html.escape(note)}</td></tr>" for k, v, note in pairs)
 
 
-def _identity_html(ident: dict) -> str:
+def _table1_html(ident: dict) -> str:
+    """The paper's Table 1: raw cosine, centred cosine (when a population is known), distance."""
     metric = "Euclidean distance" if ident["metric"] == "euclidean" else "cosine distance"
-    table1 = (
-        "<table><tr><th></th><th>cosine similarity (mean)</th><th>worst / least frame</th>"
+    centred = ident.get("population") is not None
+    c_head = "<th>centred cosine (mean): the paper's units</th><th>centred worst / least</th>" if centred else ""
+
+    def c_cells(mean_key: str, edge: str, edge_key: str) -> str:
+        return f"<td>{_fmt(ident[mean_key])}</td><td>{edge} {_fmt(ident[edge_key])}</td>" if centred else ""
+
+    paper = ident.get("paper_table1") or {}
+    p_head = "<th>paper (FaceNet)</th>" if paper else ""
+
+    def p_cell(key: str) -> str:
+        return f"<td>{paper[key][0]:g} to {paper[key][1]:g}</td>" if paper else ""
+
+    return (
+        f"<table><tr><th></th><th>raw cosine (mean)</th><th>raw worst / least</th>{c_head}{p_head}"
         f"<th>{metric} (mean)</th><th>re-identified</th></tr>"
         f"<tr><th>Original (same signer)</th><td>{_fmt(ident['original_mean'])}</td>"
-        f"<td>min {_fmt(ident['original_min'])}</td><td>{_fmt(ident['original_distance_mean'])}</td><td>-</td></tr>"
+        f"<td>min {_fmt(ident['original_min'])}</td>{c_cells('original_mean_centred', 'min', 'original_min_centred')}"
+        f"{p_cell('same_signer')}<td>{_fmt(ident['original_distance_mean'])}</td><td>-</td></tr>"
         f"<tr><th>Anonymized (vs original)</th><td>{_fmt(ident['anonymized_mean'])}</td>"
-        f"<td>max {_fmt(ident['anonymized_max'])}</td><td>{_fmt(ident['anonymized_distance_mean'])}</td>"
-        f"<td>{_fmt(ident['reid_rate'])}</td></tr></table>"
+        f"<td>max {_fmt(ident['anonymized_max'])}</td>{c_cells('anonymized_mean_centred', 'max', 'anonymized_max_centred')}"
+        f"{p_cell('anonymized')}<td>{_fmt(ident['anonymized_distance_mean'])}</td><td>{_fmt(ident['reid_rate'])}</td></tr></table>"
     )
+
+
+def _population_html(pop: dict | None) -> str:
+    """Which population centred the cosine, and how big it is."""
+    if pop is None:
+        return ""
+    groups = ", ".join(f"{html.escape(k)} {v}" for k, v in pop["groups"].items())
+    return (
+        f"<p class=note>Centred cosine: the embeddings minus the mean embedding of a population of "
+        f"{pop['people']} people ({groups}; {pop['embeddings']} embeddings, {html.escape(pop['weighting'])}; "
+        f"file {html.escape(pop['file'])}), then the cosine. Unrelated faces score near 0. The "
+        "population is small (the paper's scale was measured with 61 photos): read the centred figures "
+        "as approximate.</p>"
+    )
+
+
+def _identity_html(ident: dict) -> str:
     details = _rows([
         ("reid_rate", ident["reid_rate"], f"share of sampled frames with an original face whose anonymized face is within {ident['threshold']:g} of it (no face = not re-identified)"),
         ("reid_rate_gallery", ident["reid_rate_gallery"], "matched against every original face (all frames, extra clips): a stronger attacker"),
@@ -39,15 +70,50 @@ def _identity_html(ident: dict) -> str:
         ("original_frames_without_face", ident["original_frames_without_face"], "left out: nothing to compare"),
     ])
     note = (
-        "<p class=note>dlib's embeddings are not centred: strangers also score a high cosine "
-        "(about 0.74-0.88), the same person about 0.95. Read dlib's own Euclidean distance: "
-        "&le; 0.6 means the same person. A cosine near the same-signer row means the identity "
-        "survived; DiffSLVA's FaceNet numbers (0.77-0.89 vs 0.13 to -0.02) are on a centred scale "
-        "and cannot be compared with dlib's cosine directly.</p>"
+        "<p class=note>dlib's raw embeddings are not centred: strangers also score a high raw cosine "
+        "(about 0.74-0.88), the same person about 0.95. Read the centred cosine (the paper's scale) or "
+        "dlib's own Euclidean distance: &le; 0.6 means the same person.</p>"
         if ident["metric"] == "euclidean"
         else "<p class=note>Centred embeddings: cosine near 0 = unrelated faces.</p>"
     )
-    return f"<h2>Identity ({html.escape(ident['embedder'])})</h2>{table1}<table>{details}</table>{note}"
+    return (
+        f"<h2>Identity ({html.escape(ident['embedder'])})</h2>{_table1_html(ident)}"
+        f"{_population_html(ident.get('population'))}<table>{details}</table>{note}"
+    )
+
+
+def _grammar_row(name: str, v: dict) -> str:
+    """One facial-grammar row; a damped series is highlighted."""
+    status = v.get("status", "")
+    cls = ' class="damped"' if v.get("damped") else ""
+    flag = "DAMPED" if v.get("damped") else status
+    return (
+        f"<tr{cls}><th>{html.escape(name)}</th><td>{_fmt(v['r'], 2)}</td><td>{_fmt(v.get('gain'), 2)}</td>"
+        f"<td>{_fmt(v['original_std'], 4)}</td><td>{_fmt(v['anonymized_std'], 4)}</td>"
+        f"<td>{html.escape(v.get('unit', ''))}</td><td>{'yes' if v.get('moving') else 'no'}</td>"
+        f"<td>{v['frames']}</td><td>{html.escape(flag)}</td></tr>"
+    )
+
+
+def _grammar_html(grammar: dict) -> str:
+    damped = [k for k, v in grammar.items() if v.get("damped")]
+    alert = (
+        f"<p class=warn><b>Damped facial grammar:</b> {html.escape(', '.join(damped))}: the original moves "
+        "these series and the anonymized video follows them weakly (gain &lt; 0.7) or out of step (r &lt; 0.6).</p>"
+        if damped else "<p>No moving facial-grammar series is damped.</p>"
+    )
+    rows = "".join(_grammar_row(k, v) for k, v in grammar.items())
+    return (
+        "<h3>Facial grammar: original vs anonymized</h3>" + alert +
+        "<table><tr><th>series</th><th>r</th><th>gain</th><th>std original</th><th>std anonymized</th>"
+        f"<th>unit</th><th>moving</th><th>frames</th><th>flag</th></tr>{rows}</table>"
+        "<p class=note>Brow, eye and mouth series are image distances over the inter-ocular distance "
+        "(brow furrow: the inner brow ends' distance, smaller = drawn together); head angles are "
+        "degrees. Gain = std of the anonymized series / std of the original's (1 = full strength; "
+        "0.7-1.4 is the goal). A series is moving when the original's std is at least 0.01 "
+        "inter-ocular distances (1 degree for head angles); a moving series is damped when its gain "
+        "is under 0.7 or its r under 0.6. A series that barely moves gives an unstable r and gain.</p>"
+    )
 
 
 def _signing_html(sig: dict, grammar: dict) -> str:
@@ -59,20 +125,13 @@ def _signing_html(sig: dict, grammar: dict) -> str:
         ("wrist_error_sw", sig["wrist_error_sw"], "wrist position difference, in shoulder widths around the shoulder midpoint"),
         ("fingertip_error_sw", sig["fingertip_error_sw"], "fingertips, same units (the avatar's proportions differ: expect some)"),
         ("wrist_r", sig["wrist_r"], "correlation of wrist x and y over time"),
+        ("contact_error_face_widths", sig.get("contact_error_face_widths"), "hand-to-face contact: where the original's hand is within half a face width of the face, mean |hand-to-face distance of the output - the original's|, in face widths (goal ≤ 0.1)"),
+        ("contact_kept_rate", sig.get("contact_kept_rate"), "share of those hands whose distance is within 0.1 face widths of the original's"),
+        ("contact_frames", sig.get("contact_frames"), "hands (frame, side) near the face in the original and present in both"),
+        ("contact_hands_lost", sig.get("contact_hands_lost"), "hands near the face in the original with no hand (or face) in the output"),
     ])
     fingers = ", ".join(f"{k} {_fmt(v, 1)}" for k, v in sig["handshape_angle_error_per_finger_deg"].items())
-    g_rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{_fmt(v['r'], 2)}</td><td>{v['frames']}</td>"
-        f"<td>{_fmt(v['original_std'])}</td><td>{_fmt(v['anonymized_std'])}</td></tr>"
-        for k, v in grammar.items()
-    )
-    return (
-        f"<h2>Signing preserved</h2><table>{rows}</table><p>Per finger (deg): {fingers}</p>"
-        "<h3>Facial grammar: correlation original vs anonymized</h3><table><tr><th>series</th><th>r</th>"
-        f"<th>frames</th><th>std original</th><th>std anonymized</th></tr>{g_rows}</table>"
-        "<p class=note>Brow, eye and mouth measures are divided by the inter-ocular distance; head "
-        "angles are degrees. A series that barely moves in the original gives an unstable r.</p>"
-    )
+    return f"<h2>Signing preserved</h2><table>{rows}</table><p>Per finger (deg): {fingers}</p>{_grammar_html(grammar)}"
 
 
 def _temporal_html(tmp: dict) -> str:
@@ -89,6 +148,7 @@ CSS = (
     "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
     "font-size:13px;text-align:left}.note{color:#555;font-size:13px}.warn{color:#a40}img{max-width:100%}"
+    "tr.damped td,tr.damped th{background:#fdd;color:#900;font-weight:bold}"
 )
 
 

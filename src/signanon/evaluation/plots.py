@@ -47,6 +47,16 @@ def plot_identity(identity: dict) -> str:
     return _png(fig)
 
 
+def _grammar_title(name: str, entry: dict) -> str:
+    """``name  r = ..  gain = ..  [DAMPED]`` for one facial-grammar panel."""
+    def num(v):
+        return "n/a" if v is None else f"{v:.2f}"
+
+    unit = "deg" if entry.get("unit") == "degrees" else "IOD"
+    flag = "  DAMPED" if entry.get("damped") else ("" if entry.get("moving", True) else "  (original barely moves)")
+    return f"{name} ({unit})  r = {num(entry.get('r'))}  gain = {num(entry.get('gain'))}{flag}"
+
+
 def plot_face_grammar(report: dict) -> str:
     plt = _plt()
     fo, fa = report["series"]["face_original"], report["series"]["face_anonymized"]
@@ -55,8 +65,8 @@ def plot_face_grammar(report: dict) -> str:
     for ax, name in zip(np.atleast_1d(axes), names):
         ax.plot(_arr(fo[name]), label="original", lw=1.2)
         ax.plot(_arr(fa[name]), label="anonymized", lw=1.2)
-        r = report["face_grammar"][name]["r"]
-        ax.set_title(f"{name}  r = {'n/a' if r is None else f'{r:.2f}'}", fontsize=8, loc="left")
+        ax.set_title(_grammar_title(name, report["face_grammar"][name]), fontsize=8, loc="left",
+                     color="#c00" if report["face_grammar"][name].get("damped") else "black")
         ax.tick_params(labelsize=7)
     np.atleast_1d(axes)[0].legend(fontsize=7)
     np.atleast_1d(axes)[-1].set_xlabel("frame")
@@ -67,7 +77,7 @@ def plot_face_grammar(report: dict) -> str:
 def plot_hands(report: dict) -> str:
     plt = _plt()
     series = report["series"]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3))
     axes[0].plot(_arr(series["handshape_error_deg"]), lw=1)
     axes[0].set_title("handshape error per frame (deg)", fontsize=8)
     axes[0].set_xlabel("frame")
@@ -79,8 +89,25 @@ def plot_hands(report: dict) -> str:
         ax.set_aspect("equal", "datalim")
         ax.set_title(f"{hand} wrist path (shoulder widths)", fontsize=8)
         ax.legend(fontsize=7)
+    _contact_panel(axes[3], series)
     fig.tight_layout()
     return _png(fig)
+
+
+def _contact_panel(ax, series: dict) -> None:
+    """Nearest hand-to-face distance per frame (face widths), original solid, anonymized dashed."""
+    if "contact_original" not in series:
+        ax.set_axis_off()
+        return
+    for key, style in (("contact_original", "-"), ("contact_anonymized", "--")):
+        values = np.array([[np.nan if v is None else v for v in row] for row in series[key]], np.float64).reshape(-1, 2)
+        for h, hand in enumerate(("left", "right")):
+            ax.plot(values[:, h], style, lw=1, color=f"C{h}", label=f"{hand} {key.split('_')[1]}")
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="near the face (0.5)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("hand-to-face distance (face widths)", fontsize=8)
+    ax.set_xlabel("frame")
+    ax.legend(fontsize=6)
 
 
 def plot_temporal(temporal: dict) -> str:
