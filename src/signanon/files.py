@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -72,6 +73,44 @@ def make_folder(folder: str | Path, what: str = "output folder") -> Path:
     except OSError as err:
         raise OutputError(f"{what} cannot be created ({err.strerror}): {folder}") from None
     return folder
+
+
+def remove_empty_folders(folder: str | Path) -> None:
+    """Remove ``folder`` and its sub-folders bottom-up, each only when it holds nothing (files
+    are never deleted; a folder with a file in it stays with its parents)."""
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()), reverse=True):
+        try:
+            sub.rmdir()
+        except OSError:  # not empty
+            pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+@contextmanager
+def output_folder(folder: str | Path, what: str = "output folder", *, remove_partial: bool = False) -> Iterator[Path]:
+    """:func:`make_folder`, undone on failure: when the block raises (a bad input, Ctrl-C, a full
+    disk) a folder this call created is removed again, so a failed command leaves no empty folder
+    behind. ``remove_partial``: remove it with whatever the block wrote into it (for outputs that
+    are only meaningful complete, such as a report); otherwise only empty folders are removed
+    (a resumable run keeps its finished parts). A folder that existed before is left as it is."""
+    path = Path(folder).expanduser().absolute()
+    existed = path.exists()
+    path = make_folder(path, what)
+    try:
+        yield path
+    except BaseException:
+        if not existed:
+            if remove_partial:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                remove_empty_folders(path)
+        raise
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 from ..config import setting, with_settings
 from ..errors import InputError, OutputError
+from ..files import remove_empty_folders
 from ..job import method_of
 from ..progress import Progress, ProgressCallback
 from .corpus import Clip, Corpus, discover
@@ -251,9 +252,21 @@ def run_corpus(
     differ by seed only). ``evaluation``: an EvaluationConfig for ``batch.evaluate`` (None: the
     default without side-by-side video). A bad clip never stops the others.
     """
+    existed = Path(out_dir).expanduser().absolute().exists()
+    out = prepare_out_dir(out_dir)
+    try:
+        return _run_corpus(source, out, config, batch, progress, prompt_given, evaluation)
+    except BaseException:
+        if not existed:  # a bad input or an early interrupt leaves no empty output folder
+            remove_empty_folders(out)
+        raise
+
+
+def _run_corpus(source, out: Path, config: Any, batch: BatchConfig, progress: ProgressCallback | None,
+                prompt_given: bool, evaluation: Any) -> BatchResult:  # fmt: skip
+    """:func:`run_corpus` once ``out`` exists."""
     from .report import build_report, write_reports
 
-    out = prepare_out_dir(out_dir)
     corpus = discover(source, out)
     if batch.ray is not None:
         from .executors import import_ray

@@ -26,8 +26,9 @@ import numpy as np
 
 from ..config import setting
 from ..errors import InputError, OutputError
+from ..files import output_folder
 from ..landmarks.holistic import HolisticConfig
-from ..video import VideoInfo, iter_frames, probe_video
+from ..video import VideoInfo, check_output_path, iter_frames, probe_video
 from .identity import FaceEmbedder, FaceTrack, FaceTrackBuilder, identity_report, make_embedder, require_face
 from .signing import compare_signing
 from .temporal import TemporalConfig, WarpErrorMeter
@@ -192,10 +193,19 @@ class Evaluator:
         Raises InputError for unreadable videos, NoPersonError when the original shows no face,
         OutputError when ``out_dir`` cannot be written (checked before any work).
         """
+        started = time.perf_counter()
+        if out_dir is None:
+            return self._evaluate(original, anonymized, extras, None, progress, started)
+        # the report folder exists only if the report is written: a bad input, Ctrl-C or a full
+        # disk removes a folder this run created
+        with output_folder(out_dir, "report folder", remove_partial=True) as folder:
+            check_output_path(folder / "report.json")
+            return self._evaluate(original, anonymized, extras, folder, progress, started)
+
+    def _evaluate(self, original, anonymized, extras, folder: Path | None, progress: bool, started: float) -> dict:
+        """:meth:`evaluate` once the report folder (or None: no files) is ready."""
         from . import report as rpt
 
-        started = time.perf_counter()
-        folder = prepare_output_dir(out_dir) if out_dir is not None else None
         orig = self.analyse(original, progress=progress, label="original")
         require_face(orig.faces, f"the original video {orig.info.path}")
         anon = self.analyse(anonymized, progress=progress, label="anonymized")
@@ -265,15 +275,16 @@ class Evaluator:
         from .benchmark import summary_row, write_benchmark
 
         pairs = find_pairs(pairs_dir)
-        folder = prepare_output_dir(out_dir)
-        rows = []
-        for name, (original, anonymized, extras) in pairs.items():
-            try:
-                result = self.evaluate(original, anonymized, extras, folder / name, progress=progress)
-                rows.append(summary_row(name, result))
-            except SignanonError as err:
-                rows.append({"clip": name, "error": str(err)})
-        return write_benchmark(rows, folder)
+        with output_folder(out_dir, "report folder") as folder:
+            check_output_path(folder / "benchmark.json")
+            rows = []
+            for name, (original, anonymized, extras) in pairs.items():
+                try:
+                    result = self.evaluate(original, anonymized, extras, folder / name, progress=progress)
+                    rows.append(summary_row(name, result))
+                except SignanonError as err:
+                    rows.append({"clip": name, "error": str(err)})
+            return write_benchmark(rows, folder)
 
 
 def _landmarks_at(analysis: VideoAnalysis, t: int):

@@ -20,6 +20,7 @@ import numpy as np
 from ..cli.options import add_settings, config_from_args
 from ..config import setting
 from ..errors import InputError, NoPersonError, OutputError
+from ..files import output_folder, write_text_atomic
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 
@@ -92,15 +93,19 @@ def _write_clip(folder: Path, frames: list[np.ndarray], fmt: str) -> None:
 
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "jpg" else []
-    for i, frame in enumerate(frames):
-        if not cv2.imwrite(str(partial / f"{i:05d}.{fmt}"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params):
-            shutil.rmtree(partial, ignore_errors=True)
-            raise OutputError(f"cannot write face crops to {partial}")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(partial, folder)
+    try:
+        partial.mkdir(parents=True)
+        for i, frame in enumerate(frames):
+            if not cv2.imwrite(str(partial / f"{i:05d}.{fmt}"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params):
+                raise OutputError(f"cannot write face crops (disk full or not writable): {partial}")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(partial, folder)
+    except OSError as err:
+        raise OutputError(f"cannot write face crops ({err.strerror or err}): {folder}") from None
+    finally:  # an error or Ctrl-C half-way leaves no partial clip
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def extract_video_faces(video: Path, out_dir: Path, config: ExtractConfig = ExtractConfig()) -> dict:
@@ -147,19 +152,34 @@ def extract_faces(video_dir: Path, out_dir: Path, config: ExtractConfig = Extrac
         raise OutputError(f"output folder {out_dir} must differ from the video folder")
     if not out_dir.parent.is_dir():
         raise OutputError(f"cannot create {out_dir}: {out_dir.parent} does not exist")
-    out_dir.mkdir(exist_ok=True)
-    records, skipped = [], []
-    with progress_bar(len(videos), enabled=progress, desc="extract-faces", unit="video") as bar:
-        for video in videos:
-            try:
-                records.append(extract_video_faces(video, out_dir, config))
-            except (InputError, NoPersonError) as err:
-                skipped.append({"video": video.name, "reason": str(err)})
-            bar.update(1)
-    summary = {"videos": len(videos), "clips": sum(len(r["clips"]) for r in records), "per_video": records,
-               "skipped": skipped, "min_frames": config.min_frames, "max_gap": config.max_gap, "size": config.size}
-    (out_dir / "extract_faces.json").write_text(json.dumps(summary, indent=1) + "\n")
+    # a folder this run creates goes again if nothing usable comes out (or on Ctrl-C)
+    with output_folder(out_dir, "output folder", remove_partial=True) as out_dir:
+        records, skipped = [], []
+        with progress_bar(len(videos), enabled=progress, desc="extract-faces", unit="video") as bar:
+            for video in videos:
+                try:
+                    records.append(extract_video_faces(video, out_dir, config))
+                except (InputError, NoPersonError) as err:
+                    skipped.append({"video": video.name, "reason": str(err)})
+                bar.update(1)
+        clips = sum(len(r["clips"]) for r in records)
+        if clips == 0:
+            raise NoPersonError(_no_clips_message(video_dir, len(videos), skipped, config.min_frames))
+        summary = {"videos": len(videos), "clips": clips, "per_video": records, "skipped": skipped,
+                   "min_frames": config.min_frames, "max_gap": config.max_gap, "size": config.size}
+        try:
+            write_text_atomic(out_dir / "extract_faces.json", json.dumps(summary, indent=1) + "\n")
+        except OSError as err:
+            raise OutputError(f"cannot write {out_dir / 'extract_faces.json'} ({err.strerror or err})") from None
     return summary
+
+
+def _no_clips_message(video_dir: Path, videos: int, skipped: list[dict], min_frames: int) -> str:
+    """One line: no video of ``video_dir`` gave a face clip, with the first reason a video was skipped."""
+    text = f"no face clip of at least {min_frames} frames in any of the {videos} videos of {video_dir}"
+    if skipped:
+        text += f" ({len(skipped)} skipped; first: {skipped[0]['reason']})"
+    return text
 
 
 def add_extract_faces_parser(subparsers) -> argparse.ArgumentParser:
