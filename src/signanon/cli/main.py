@@ -7,18 +7,27 @@ Errors the user can fix print one line (``signanon: error: ...``) and exit 1; us
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import __version__
-from ..errors import SignanonError
+from ..errors import OutputError, SignanonError
 from .options import add_settings, config_from_args
 
 EPILOG_POSE = """examples:
   signanon pose examples/asl_webcam.mp4 -o asl_webcam.pose
   signanon pose clip.webm -o clip.pose --raw      # no smoothing, no gap filling
 """
+
+
+# A write that fails for one of these reasons is the user's to fix (free space, quota, file-size
+# limit): one line, not an internal error.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +153,39 @@ COMMANDS = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler, a container stop) raised as an interrupt: every
+    ``finally`` and ``except BaseException`` on the way out runs, exactly as for Ctrl-C, so
+    temporary files are deleted and no partial output appears."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only; the previous
+    handler is restored afterwards, so embedding programs keep theirs)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(err: KeyboardInterrupt) -> int:
+    """The one line and exit status of an interrupted command: 130 for Ctrl-C, 143 for SIGTERM."""
+    if isinstance(err, Terminated):
+        print("signanon: terminated; no output written", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    print("signanon: interrupted; no output written", file=sys.stderr)
+    return 128 + signal.SIGINT
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -151,15 +193,20 @@ def main(argv: list[str] | None = None) -> int:
     if not debug and argv is None:
         _silence_native_logs()
     try:
-        status = COMMANDS[args.command](args)
+        with _sigterm_as_interrupt():
+            try:
+                status = COMMANDS[args.command](args)
+            except OSError as err:
+                if err.errno not in _WRITE_ERRNOS:
+                    raise
+                raise OutputError(f"cannot write ({os.strerror(err.errno)}): {err.filename or 'output'}") from None
     except SignanonError as err:
         from .anonymize import UsageError
 
         print(f"signanon: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
-    except KeyboardInterrupt:
-        print("signanon: interrupted; no output written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        return _interrupted(err)
     except Exception as err:  # a bug, not bad input: still one line unless debugging
         if debug:
             raise
