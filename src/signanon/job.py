@@ -155,6 +155,7 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
     extra = {"ablation": job.ablation} if job.method == "diffusion" else {}
     try:
         summary = anonymizer(job.input, target, keep_audio=job.keep_audio, progress=progress, **extra)
+        _count_several_faces(job, summary)
         # 4. The privacy gate: publish the output only when no checked frame shows the signer.
         if gate:
             # claim the file under a name no other run uses, so what is checked is what is published
@@ -176,6 +177,16 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
     # 5. The summary file.
     _write_summary(job, summary)
     return summary
+
+
+def _count_several_faces(job: AnonymizeJob, summary: RunSummary) -> None:
+    """Record how many checked input frames show more than one face (the pipeline follows one)."""
+    from .video import probe_video
+    from .video.people import count_faces
+
+    faces = count_faces(probe_video(job.input))
+    summary.frames_checked_for_faces = faces.checked
+    summary.frames_with_several_faces = faces.several
 
 
 def unverified_path(output: Path) -> Path:

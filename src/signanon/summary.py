@@ -55,6 +55,10 @@ class RunSummary:
     frames_with: dict[str, int] = field(default_factory=dict)  # raw detections per landmark group
     frames_interpolated: dict[str, int] = field(default_factory=dict)  # short gaps filled per group
     frames_without_person: int = 0  # drawn from the last pose fading to neutral (or neutral)
+    # Holistic follows one person: input frames checked for faces (an even sample) and, of those,
+    # frames showing more than one face (signanon.video.people)
+    frames_checked_for_faces: int = 0
+    frames_with_several_faces: int = 0
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
     seconds_total: float = 0.0
     verification: dict[str, Any] | None = None  # the privacy gate's record (signanon.evaluation.verify)

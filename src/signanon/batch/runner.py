@@ -258,8 +258,19 @@ def run_corpus(
         return _run_corpus(source, out, config, batch, progress, prompt_given, evaluation)
     except BaseException:
         if not existed:  # a bad input or an early interrupt leaves no empty output folder
+            _forget_lock(out)
             remove_empty_folders(out)
         raise
+
+
+def _forget_lock(out: Path) -> None:
+    """Remove the lock file of a run that created ``out`` and is failing (the lock is released;
+    without it, a folder holding nothing else is removed whole)."""
+    lock = BatchLock(out).path
+    try:
+        lock.unlink()
+    except OSError:
+        pass
 
 
 def _run_corpus(source, out: Path, config: Any, batch: BatchConfig, progress: ProgressCallback | None,

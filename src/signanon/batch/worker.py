@@ -100,6 +100,11 @@ class ClipWorker:
         except SignanonError as err:
             outcome = failed(task, str(err))
         except Exception as err:  # a bug on one clip must not stop the corpus
+            from ..cli.main import interrupt_inside
+
+            interrupt = interrupt_inside(err)
+            if interrupt is not None:  # Ctrl-C that Python wrapped (in an import, say): stop all
+                raise interrupt from None
             outcome = failed(task, f"internal error: {type(err).__name__}: {err}")
         info = {"pid": os.getpid(), "pipelines_built": self.pipelines_built, "peak_rss_mib": round(peak_rss_mib(), 1)}
         return dataclasses.replace(outcome, seconds=round(time.perf_counter() - start, 3), worker=info)

@@ -76,9 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_anonymize(args: argparse.Namespace) -> None:
-    from .anonymize import run_anonymize
+    """:func:`.anonymize.run_anonymize`, plus a note when the input shows more than one person."""
+    from ..job import run_job
+    from ..progress import tqdm_callback
+    from ..video.people import several_faces_note
+    from .anonymize import describe, job_from_args
 
-    run_anonymize(args)
+    job = job_from_args(args)
+    with tqdm_callback(not args.quiet) as progress:
+        summary = run_job(job, progress)
+    if not args.quiet:
+        print(describe(summary), file=sys.stderr)
+        note = several_faces_note(summary.frames_checked_for_faces, summary.frames_with_several_faces)
+        if note:
+            print(note, file=sys.stderr)
 
 
 def _cmd_extract_faces(args: argparse.Namespace) -> None:
@@ -186,6 +197,18 @@ def _interrupted(err: KeyboardInterrupt) -> int:
     return 128 + signal.SIGINT
 
 
+def interrupt_inside(err: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt an exception was raised from, if any: Python wraps one that arrives
+    inside ``__set_name__`` or an import hook in RuntimeError/ImportError (its cause or context)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -208,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         return _interrupted(err)
     except Exception as err:  # a bug, not bad input: still one line unless debugging
+        interrupt = interrupt_inside(err)
+        if interrupt is not None:  # Ctrl-C that Python wrapped (e.g. during a class definition)
+            return _interrupted(interrupt)
         if debug:
             raise
         print(

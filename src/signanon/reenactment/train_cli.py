@@ -272,14 +272,30 @@ def _train_config(args: argparse.Namespace, run_dir: Path):
 
 def run_train_face(args: argparse.Namespace) -> None:
     """Run a parsed ``train-face`` command line (errors propagate as SignanonError)."""
-    from ..progress import progress_bar
-    from .tpsmm.model import CONFIGS
-    from .training import (FaceClipFolder, Trainer, build_model_for_training, check_run_dir, load_vgg19,
-                           resolve_device)
+    from .training import FaceClipFolder, check_run_dir, latest_checkpoint
 
     # 1. check everything cheap first: sources, run folder, options, device, VGG19 file
     sources = [FaceClipFolder(folder, name) for name, folder in parse_data_sources(args.data)]
     run_dir = check_run_dir(args.output, args.resume)
+    if args.init is not None and not args.resume and not Path(args.init).expanduser().is_file():
+        raise InputError(f"--init checkpoint not found: {args.init} (the published vox.pth.tar)")
+    existed = run_dir.exists()
+    try:
+        _train(args, sources, run_dir)
+    except BaseException:
+        # a run folder this command created, failing or interrupted before its first checkpoint,
+        # holds nothing to resume from: it goes (a folder with a checkpoint stays for --resume)
+        if not existed and run_dir.is_dir() and latest_checkpoint(run_dir) is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train(args: argparse.Namespace, sources: list, run_dir: Path) -> None:
+    """:func:`run_train_face` once the sources and the run folder are checked."""
+    from ..progress import progress_bar
+    from .tpsmm.model import CONFIGS
+    from .training import Trainer, build_model_for_training, load_vgg19, resolve_device
+
     config = _train_config(args, run_dir)
     if not args.resume and args.init is None:
         raise InputError("--init PATH is required (the published vox.pth.tar) unless --resume")

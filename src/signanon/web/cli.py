@@ -72,7 +72,9 @@ def run_serve(args: argparse.Namespace) -> None:
         except OSError as err:
             raise SignanonError(f"cannot listen on {args.host}:{args.port}: {err}") from None
         except KeyboardInterrupt:
-            print("signanon: stopped; all session files deleted", file=sys.stderr)
+            pass  # Ctrl-C or SIGTERM: the normal way to stop a server
     finally:
         sweeper.stop()
         workspace.close()
+    # launch() returns only when the server stops (Gradio catches Ctrl-C itself and returns)
+    print("signanon: stopped; all session files deleted", file=sys.stderr)

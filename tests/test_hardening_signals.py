@@ -1,0 +1,231 @@
+"""Ctrl-C (SIGINT), SIGTERM and a full disk, for every command, as a user meets them.
+
+Each command runs as a real subprocess on a real clip; the signal is sent once its work has
+started (its progress bar, or a first file of its own, appeared). Then: a non-zero exit, exactly
+one ``signanon:`` line and no traceback, no output and no temporary file left (in the output
+folder nor in $TMPDIR), and the input untouched. ``serve`` stops on either signal by design (exit
+0) and must delete its private workspace. A write that fails (``ulimit -f``: the file-size limit
+stands in for a full disk) gives one line and no partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import fcntl
+import os
+import pty
+import re
+import resource
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "examples" / "asl_webcam.mp4"
+DATA = REPO / "tests" / "data"
+FACE = DATA / "faces" / "obama" / "1.jpg"
+# Progress bars (tqdm) and our own first lines: the command is past its checks and working.
+STARTED = re.compile(r"\d+%\||\d+/\d+ \[|serving on")
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp), HF_HUB_OFFLINE="1")
+    env.pop("SIGNANON_DEBUG", None)
+    return env
+
+
+def _all_files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_interrupted(args: list[str], sig: int, tmp: Path, *, start_timeout: float = 90) -> tuple[int, str, float]:
+    """Start ``signanon ARGS``, wait for its progress output, send ``sig`` once; return (exit
+    status, stderr, seconds from the signal to the exit). Fails if work never started."""
+    # stderr is a terminal, as for a user: the progress bar shows, and tells that work started
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a sized terminal
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "signanon.cli.main", *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=_env(tmp), cwd=tmp.parent,
+    )  # fmt: skip
+    os.close(slave)
+    chunks: list[bytes] = []
+    seen = threading.Event()
+
+    def pump() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+            if STARTED.search(b"".join(chunks).decode("utf-8", "replace")):
+                seen.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    started = seen.wait(start_timeout)
+    if not started or proc.poll() is not None:
+        proc.kill()
+        proc.wait()
+        reader.join(5)
+        os.close(master)
+        pytest.fail(f"{args[0]} did not start working (or finished first):\n" + b"".join(chunks).decode(errors="replace"))
+    time.sleep(0.5)  # well inside the work, past the first frame
+    sent = time.perf_counter()
+    proc.send_signal(sig)
+    try:
+        status = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"{args[0]} still running 60 s after signal {sig}")
+    reader.join(10)
+    os.close(master)
+    return status, b"".join(chunks).decode("utf-8", "replace"), time.perf_counter() - sent
+
+
+def final_lines(stderr: str) -> list[str]:
+    """Lines the command printed itself (progress bar redraws, split on \\r, are left out)."""
+    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", stderr)  # cursor moves of the erased bars
+    return [line.strip() for line in re.split(r"[\r\n]+", plain) if line.strip().startswith("signanon:")]
+
+
+def _toy_train_files(root: Path) -> dict[str, Path]:
+    """A tiny TPSMM checkpoint, a toy VGG19 in torchvision's layout and two face-clip folders of
+    real face pictures, so train-face trains for real (on CPU, for many seconds)."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from signanon.reenactment import training as tr
+    from signanon.reenactment.tpsmm import TINY, TPSMM, checkpoint_dict
+
+    torch.manual_seed(0)
+    init = root / "init.pth.tar"
+    torch.save(checkpoint_dict(TPSMM(TINY), epoch=0), init)
+    vgg = tr.Vgg19Features((4, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8))
+    vgg_path = root / "vgg19-toy.pth"
+    torch.save({f"features.{k}": v for k, v in vgg.features.state_dict().items()}, vgg_path)
+    sources = {}
+    for name in ("obama", "biden"):
+        clip = root / "faces" / name / "clip"
+        clip.mkdir(parents=True)
+        pictures = sorted((DATA / "faces" / name).glob("*.jpg"))
+        for i in range(8):
+            img = cv2.imread(str(pictures[i % len(pictures)]))
+            cv2.imwrite(str(clip / f"{i:05d}.png"), cv2.resize(np.roll(img, i, axis=1), (64, 64)))
+        sources[name] = clip.parent
+    return {"init": init, "vgg": vgg_path, **sources}
+
+
+def command_cases(root: Path) -> dict[str, list[str]]:
+    """Every long-running command, reading real inputs, writing under ``root/out``."""
+    out = root / "out"
+    videos = root / "videos"
+    videos.mkdir(exist_ok=True)
+    (videos / "clip.mp4").write_bytes(SAMPLE.read_bytes())
+    train = _toy_train_files(root)
+    return {
+        "anonymize": ["anonymize", str(SAMPLE), "-o", str(out / "anon.mp4"), "--summary", str(out / "run.json")],
+        "pose": ["pose", str(SAMPLE), "-o", str(out / "clip.pose")],
+        "evaluate": ["evaluate", "--original", str(SAMPLE), "--anonymized", str(SAMPLE), "-o", str(out / "report")],
+        "reenact": ["reenact", "--source", str(FACE), "--driving", str(SAMPLE), "-o", str(out / "re.mp4")],
+        "extract-faces": ["extract-faces", str(videos), "-o", str(out / "faces"), "--min-frames", "4"],
+        "train-face": ["train-face", "--data", f"a={train['obama']}", "--data", f"b={train['biden']}",
+                       "--init", str(train["init"]), "--vgg19-weights", str(train["vgg"]), "--model-size", "tiny",
+                       "--batch-size", "2", "--steps-per-epoch", "400", "--epochs", "1", "--workers", "0",
+                       "--device", "cpu", "-o", str(out / "run")],  # fmt: skip
+        "batch": ["batch", str(videos), "-o", str(out / "release")],
+        "serve": ["serve", "--port", str(20000 + os.getpid() % 20000)],
+    }
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    root = tmp_path_factory.mktemp("signals")
+    return root, command_cases(root)
+
+
+COMMANDS = ["anonymize", "pose", "evaluate", "reenact", "extract-faces", "train-face", "batch", "serve"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_sigint_and_sigterm_leave_nothing(cases, command: str, tmp_path: Path) -> None:
+    root, table = cases
+    before = _digest(SAMPLE)
+    results = {}
+
+    def one(sig: int):
+        work = tmp_path / signal.Signals(sig).name
+        tmp = work / "tmp"
+        tmp.mkdir(parents=True)
+        args = [a.replace(str(root / "out"), str(work / "out")) for a in table[command]]
+        if command == "serve":  # two servers at once need two ports
+            args[-1] = str(int(args[-1]) + (1 if sig == signal.SIGTERM else 0))
+        (work / "out").mkdir()
+        return run_interrupted(args, sig, tmp), work
+
+    with ThreadPoolExecutor(2) as pool:  # both signals at once: the two cores are used
+        for sig, future in [(s, pool.submit(one, s)) for s in (signal.SIGINT, signal.SIGTERM)]:
+            results[sig] = future.result()
+    for sig, ((status, stderr, seconds), work) in results.items():
+        name = signal.Signals(sig).name
+        assert "Traceback" not in stderr, (name, stderr)
+        lines = final_lines(stderr)
+        if command == "serve":
+            assert status == 0, (name, stderr)
+            assert lines[-1] == "signanon: stopped; all session files deleted", (name, stderr)
+        else:
+            assert status == 128 + sig, (name, status, stderr)
+            word = "interrupted" if sig == signal.SIGINT else "terminated"
+            assert lines == [f"signanon: {word}; no output written"], (name, stderr)
+        assert _all_files(work / "out") == [], (name, _all_files(work / "out"))
+        assert _all_files(work / "tmp") == [], (name, _all_files(work / "tmp"))
+        assert seconds < 30, (name, seconds)
+    assert _digest(SAMPLE) == before
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    "command, output",
+    [
+        (["anonymize", str(SAMPLE), "-q"], "anon.mp4"),
+        (["pose", str(SAMPLE), "-q"], "clip.pose"),
+    ],
+)
+def test_a_full_disk_gives_one_line_and_no_partial_file(command: list[str], output: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "signanon.cli.main", *command, "-o", str(out / output)],
+        capture_output=True, text=True, env=_env(tmp_path), timeout=300,
+        preexec_fn=_limit_file_size(20_000),  # far below the output's size, above the probe files
+    )  # fmt: skip
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("signanon: error: "), proc.stderr
+    assert "File too large" in lines[0] or "too large" in lines[0].lower() or "cannot write" in lines[0], lines[0]
+    assert str(out) in lines[0], lines[0]
+    assert _all_files(out) == []
