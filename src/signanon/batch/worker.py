@@ -97,15 +97,16 @@ class ClipWorker:
         start = time.perf_counter()
         try:
             outcome = self._run(task)
-        except SignanonError as err:
-            outcome = failed(task, str(err))
-        except Exception as err:  # a bug on one clip must not stop the corpus
+        except Exception as err:
             from ..cli.main import interrupt_inside
 
             interrupt = interrupt_inside(err)
-            if interrupt is not None:  # Ctrl-C that Python wrapped (in an import, say): stop all
+            if interrupt is not None:  # Ctrl-C that a library wrapped (in an import, say): stop all
                 raise interrupt from None
-            outcome = failed(task, f"internal error: {type(err).__name__}: {err}")
+            if isinstance(err, SignanonError):
+                outcome = failed(task, str(err))
+            else:  # a bug on one clip must not stop the corpus
+                outcome = failed(task, f"internal error: {type(err).__name__}: {err}")
         info = {"pid": os.getpid(), "pipelines_built": self.pipelines_built, "peak_rss_mib": round(peak_rss_mib(), 1)}
         return dataclasses.replace(outcome, seconds=round(time.perf_counter() - start, 3), worker=info)
 

@@ -226,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     except SignanonError as err:
         from .anonymize import UsageError
 
+        interrupt = interrupt_inside(err.__context__)
+        if interrupt is not None:  # Ctrl-C arriving inside a library's setup, reported as failing
+            return _interrupted(interrupt)
+
         print(f"signanon: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
     except KeyboardInterrupt as err:
