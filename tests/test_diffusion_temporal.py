@@ -8,6 +8,8 @@ blurred with sigma 1.5 px.
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -381,7 +383,7 @@ def test_fuse_latents_pulls_visible_pixels_in_its_period(house):
 
 def test_fusion_config_is_frozen_and_checked():
     cfg = FusionConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.shape_strength = 0.3  # type: ignore[misc]
     with pytest.raises(ValueError):
         FusionConfig(pixel_strength=1.5)
