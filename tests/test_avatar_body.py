@@ -386,3 +386,25 @@ def test_full_body_ends_at_the_legs_not_the_frame_edge():
     assert not is_bg[int(hips_y)]  # the body is there at the hips
     feet = int(hips_y + 2.6 * sw)
     assert feet < 1000 and is_bg[feet:].all()  # and ends below the feet
+
+
+def test_hand_with_fingers_curled_behind_the_palm_is_drawn():
+    """Fingers curled away from the camera: their tip bones lie behind the palm and are drawn before
+    it, their knuckle bones after it (a hand with bones on both sides of the palm once crashed)."""
+    from signanon.avatar.hands import HandLook, draw_hand, hand_size
+
+    wrist = np.array([200.0, 300.0, 0.0])
+    hand = relaxed_hand(wrist, np.array([0.0, -1.0]), 80.0, 1).astype(np.float64)
+    size = hand_size(hand)
+    for chain in layout.FINGERS[1:]:
+        base = hand[chain[0]]
+        hand[chain[1]] = base + [0.0, -0.3 * size, 0.05 * size]  # knuckle bone beside the palm
+        hand[chain[2]] = base + [0.0, -0.2 * size, 0.45 * size]  # then back behind it
+        hand[chain[3]] = base + [0.0, 0.1 * size, 0.5 * size]
+    drawn = []
+    for split in (True, False):
+        img = np.zeros((600, 400, 3), np.uint8)
+        draw_hand(img, hand.astype(np.float32), 1, (224, 172, 138), 1, HandLook(split_curled=split))
+        drawn.append(img)
+        assert (img.max(axis=2) > 0).sum() > 0.5 * size**2
+    assert (drawn[0] != drawn[1]).any()  # the split changes what covers what

@@ -46,6 +46,9 @@ class HandLook:
     wrist_width: float = 0.6
     palm_thickness: float = 0.24
     web: float = 0.3  # how far along the proximal finger bones the palm reaches
+    split_curled: bool = True  # finger bones curled behind the palm are drawn before it
+    behind: float = 0.15  # palm lengths behind the palm's mean depth that count as behind it
+    tie_bias: float = 0.05  # palm lengths: in a depth tie, the palm goes first, then base to tip
 
 
 LOOK = HandLook()
@@ -144,65 +147,107 @@ def _draw_palm(img: np.ndarray, h: np.ndarray, size: float, skin: RGB, palm_side
         capsule(img, p1, p2, max(1.0, 0.03 * size), crease)
 
 
+@dataclass(frozen=True, eq=False)
+class _Segment:
+    """One finger bone to draw (canvas px): from ``a`` to ``b`` (3,), diameter ``width``; ``joint``
+    is its index along the finger (0 = from the knuckle), ``last`` marks the tip bone."""
+
+    a: np.ndarray
+    b: np.ndarray
+    width: float
+    joint: int
+    last: bool
+
+    @property
+    def z(self) -> float:
+        return float(self.a[2] + self.b[2]) / 2
+
+
+def _finger_segments(h: np.ndarray, finger: int, size: float, look: HandLook) -> list[_Segment]:
+    """The bones of one finger (0 = thumb, from its CMC joint) as :class:`_Segment` s, base first."""
+    pts = h[list(layout.FINGERS[finger])]
+    base_w = look.finger_width[finger] * size
+    n = len(pts) - 1
+    return [
+        _Segment(pts[i], pts[i + 1], base_w * look.taper[min(i, 2)], i, i == n - 1) for i in range(n)
+    ]
+
+
+def _draw_segment(
+    img: np.ndarray, seg: _Segment, z_ref: float, size: float, skin: RGB, palm_side: bool, look: HandLook,
+    rim_first: bool = True,
+) -> None:
+    """One finger bone: dark rim, round shading (nested lighter strokes nudged to the light), the
+    crease of the joint it starts from and, on the tip bone seen from the back, the nail."""
+    a, b, w = seg.a, seg.b, seg.width
+    if rim_first:
+        capsule(img, a[:2], b[:2], w + 2 * look.rim * size, _shade(skin, look.rim_shade))
+    light = np.array([-0.4, -0.5])
+    k = _depth_light(seg.z, z_ref, size)
+    for frac, bright, shift in look.layers:
+        off = light * shift * w * (1.0 - frac)
+        capsule(img, a[:2] + off, b[:2] + off, w * frac, _shade(skin, k * bright))
+    d = b[:2] - a[:2]
+    n = float(np.hypot(*d))
+    if seg.joint > 0 and n > 1e-6:
+        perp = np.array([-d[1], d[0]]) / n * w * 0.3
+        capsule(img, a[:2] - perp, a[:2] + perp, max(1.0, 0.022 * size), _shade(skin, look.crease))
+    if seg.last and look.nails and not palm_side and n > 0.25 * w:
+        capsule(img, a[:2] + 0.45 * d, a[:2] + 0.82 * d, w * 0.55, _shade(skin, 1.12))
+
+
 def _draw_finger(
     img: np.ndarray, h: np.ndarray, finger: int, size: float, skin: RGB, palm_side: bool, look: HandLook
 ) -> None:
-    chain = (0,) + layout.FINGERS[finger] if finger == 0 else layout.FINGERS[finger]
-    pts = h[list(chain)]
-    if finger == 0:
-        pts = pts[1:]  # thumb drawn from its CMC joint
-    base_w = look.finger_width[finger] * size
-    segs = list(zip(pts[:-1], pts[1:]))
-    widths = [base_w * look.taper[min(i, 2)] for i in range(len(segs))]
-    z_ref = float(h[0, 2])
+    """A whole finger: the rims of all its bones first (no outline across its own joints), then
+    the bones far to near (a finger curled away from the camera hides its tip behind its base)."""
+    segs = _finger_segments(h, finger, size, look)
     rim = _shade(skin, look.rim_shade)
-    for (a, b), w in zip(segs, widths):
-        capsule(img, a[:2], b[:2], w + 2 * look.rim * size, rim)
-    # round shading: nested strokes, each narrower, lighter and nudged towards the light (up-left)
-    light = np.array([-0.4, -0.5])
-    lit = [_depth_light(float(a[2] + b[2]) / 2, z_ref, size) for a, b in segs]
-    for frac, bright, shift in look.layers:
-        for (a, b), w, k in zip(segs, widths, lit):
-            off = light * shift * w * (1.0 - frac)
-            capsule(img, a[:2] + off, b[:2] + off, w * frac, _shade(skin, k * bright))
-    # joint creases and the nail
-    crease = _shade(skin, look.crease)
-    for j in range(1, len(pts) - 1):
-        d = pts[j + 1, :2] - pts[j - 1, :2]
-        n = float(np.hypot(*d))
-        if n < 1e-6:
-            continue
-        perp = np.array([-d[1], d[0]]) / n * widths[min(j, len(widths) - 1)] * 0.3
-        capsule(img, pts[j, :2] - perp, pts[j, :2] + perp, max(1.0, 0.022 * size), crease)
-    if look.nails and not palm_side:
-        tip, dip = pts[-1, :2], pts[-2, :2]
-        seg = tip - dip
-        if float(np.hypot(*seg)) > 0.25 * widths[-1]:
-            nail_a = dip + 0.45 * seg
-            nail_b = dip + 0.82 * seg
-            capsule(img, nail_a, nail_b, widths[-1] * 0.55, _shade(skin, 1.12))
+    for seg in segs:
+        capsule(img, seg.a[:2], seg.b[:2], seg.width + 2 * look.rim * size, rim)
+    z_ref = float(h[0, 2])
+    for seg in sorted(segs, key=lambda g: -(g.z - look.tie_bias * size * g.joint)):
+        _draw_segment(img, seg, z_ref, size, skin, palm_side, look, rim_first=False)
 
 
 def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, look: HandLook = LOOK) -> None:
     """Draw one hand into ``img`` (RGB uint8, ``ss`` x the output size).
 
     hand: (21, 3) float32 points in output pixels (z in pixels, smaller = closer). side: 0 = the
-    signer's left hand, 1 = right (decides which face of the palm is seen). Fingers and palm are
-    drawn far-to-near by their mean z.
+    signer's left hand, 1 = right (decides which face of the palm is seen). The palm and the
+    fingers are drawn far-to-near by their mean z; with ``look.split_curled`` a finger whose tip
+    bones lie behind the palm (curled away from the camera) draws them before the palm, so the
+    palm hides them, and its knuckle bone after it.
     """
     h = np.asarray(hand, np.float64) * ss
     size = hand_size(h)
     if size < 1.0:
         return
     palm_side = _palm_facing(h, side)
-    items: list[tuple[float, int]] = [(float(np.mean(h[[0, 5, 9, 13, 17], 2])), -1)]
-    for f, chain in enumerate(layout.FINGERS):
-        items.append((float(np.mean(h[list(chain[1:]), 2])), f))
-    for _, f in sorted(items, key=lambda it: -it[0]):
-        if f < 0:
-            _draw_palm(img, h, size, skin, palm_side, look)
+    z_ref = float(h[0, 2])
+    palm_z = float(np.mean(h[[0, 5, 9, 13, 17], 2]))
+    items: list[tuple[float, object]] = [(palm_z + look.tie_bias * size, -1)]
+    for f in range(5):
+        segs = _finger_segments(h, f, size, look)
+        is_behind = [look.split_curled and f > 0 and g.joint > 0 and g.z > palm_z + look.behind * size for g in segs]
+        if any(is_behind):
+            front = [g for g, back in zip(segs, is_behind) if not back]
+            for g, back in zip(segs, is_behind):
+                if back:
+                    items.append((g.z + look.tie_bias * size, g))  # before the palm
+            items.append((min(g.z for g in front), front))
         else:
-            _draw_finger(img, h, f, size, skin, palm_side, look)
+            items.append((float(np.mean(h[list(layout.FINGERS[f][1:]), 2])), f))
+    for _, item in sorted(items, key=lambda it: -it[0]):
+        if isinstance(item, int) and item < 0:
+            _draw_palm(img, h, size, skin, palm_side, look)
+        elif isinstance(item, int):
+            _draw_finger(img, h, item, size, skin, palm_side, look)
+        elif isinstance(item, _Segment):
+            _draw_segment(img, item, z_ref, size, skin, palm_side, look)
+        else:
+            for g in item:
+                _draw_segment(img, g, z_ref, size, skin, palm_side, look)
 
 
 def draw_wrist(
