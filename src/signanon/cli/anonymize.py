@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..evaluation.verify import VerifyConfig
 from ..job import METHODS, AnonymizeJob, config_class, run_job
 from ..progress import tqdm_callback
+from ..video.people import several_faces_note
 from .options import add_settings, config_from_args, given_settings
 
 EPILOG = """examples:
@@ -112,6 +113,9 @@ def describe(summary) -> str:
         )
     else:
         text += f"; frames without a person: {summary.frames_without_person}"
+    note = several_faces_note(summary.frames_checked_for_faces, summary.frames_with_several_faces, summary.method)
+    if note:
+        text += "\n" + note
     v = summary.verification
     if v is None or v["skipped"]:
         if summary.method == "diffusion":

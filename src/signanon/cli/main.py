@@ -76,20 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_anonymize(args: argparse.Namespace) -> None:
-    """:func:`.anonymize.run_anonymize`, plus a note when the input shows more than one person."""
-    from ..job import run_job
-    from ..progress import tqdm_callback
-    from ..video.people import several_faces_note
-    from .anonymize import describe, job_from_args
+    from .anonymize import run_anonymize
 
-    job = job_from_args(args)
-    with tqdm_callback(not args.quiet) as progress:
-        summary = run_job(job, progress)
-    if not args.quiet:
-        print(describe(summary), file=sys.stderr)
-        note = several_faces_note(summary.frames_checked_for_faces, summary.frames_with_several_faces)
-        if note:
-            print(note, file=sys.stderr)
+    run_anonymize(args)
 
 
 def _cmd_extract_faces(args: argparse.Namespace) -> None:

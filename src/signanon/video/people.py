@@ -52,11 +52,13 @@ def count_faces(info: VideoInfo, max_checked: int = MAX_CHECKED, min_confidence:
     return FaceCount(checked, several, most)
 
 
-def several_faces_note(checked: int, several: int) -> str | None:
+def several_faces_note(checked: int, several: int, method: str = "avatar") -> str | None:
     """The terminal line for a video in which some checked frames show more than one face."""
     if not several:
         return None
-    return (
-        f"note: {several} of {checked} checked frames show more than one face; the landmarks follow "
-        "one person, the others are not in the output"
+    consequence = (
+        "the avatar follows one person, the others are not drawn"
+        if method == "avatar"
+        else "every person is redrawn, but only the largest face is re-enacted and checked"
     )
+    return f"note: {several} of {checked} checked frames show more than one face; {consequence}"
