@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli.options import add_command
+
 EPILOG = """examples:
   signanon batch corpus/ -o release/
   signanon batch corpus/ -o release/ --workers 2 --evaluate --pose
@@ -24,26 +26,25 @@ OUT_DIR/.signanon_batch/ holds the resume state and the corpus secret: do not pu
 """
 
 
+HELP = 'anonymize a whole corpus (folder or CSV manifest): resumable, parallel, Ray'
+DESCRIPTION = """\
+Anonymize every video of a folder or CSV manifest into a mirrored output tree, with a report of
+every clip. Re-run the same command to resume; a bad clip never stops the others. With --evaluate,
+re-identified outputs go to OUT_DIR/_quarantine/.
+"""
+
+
 def add_batch_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``batch`` on the ``signanon`` sub-command parsers."""
     from ..cli.anonymize import add_method_arguments
     from ..cli.options import add_settings
     from .runner import BatchConfig
 
-    p = subparsers.add_parser(
-        "batch",
-        help="anonymize a whole corpus (folder or CSV manifest): resumable, parallel, Ray",
-        description="Anonymize every video of a folder or CSV manifest into a mirrored output tree, "
-        "with a report of every clip. Re-run the same command to resume; a bad clip never stops "
-        "the others. With --evaluate, re-identified outputs go to OUT_DIR/_quarantine/.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "batch", HELP, DESCRIPTION, EPILOG)
     p.add_argument("input", type=Path, help="folder of videos, or a CSV manifest")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     batch = p.add_argument_group("batch")
     p.set_defaults(_batch_settings=add_settings(batch, BatchConfig), run_batch=run_batch)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
     add_method_arguments(p)
     return p
 

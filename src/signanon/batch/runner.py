@@ -26,13 +26,13 @@ from typing import Any, Iterator
 
 from ..config import setting, with_settings
 from ..errors import InputError, OutputError
-from ..files import remove_empty_folders
+from ..files import make_folder, remove_empty_folders
 from ..job import method_of
 from ..progress import Progress, ProgressCallback
 from .corpus import Clip, Corpus, discover
 from .state import (BatchLock, BatchState, clean_leftovers, clear_work, clip_key, control_dir, corpus_secret,
                     file_digest, identity_for, remove_empty_work, work_dir)
-from .worker import FACES, POSE, REPORT, SUMMARY, VIDEO, ClipOutcome, ClipTask
+from .worker import POSE, REPORT, SUMMARY, VIDEO, ClipOutcome, ClipTask
 
 QUARANTINE = "_quarantine"
 OUTPUT_SUFFIXES = (SUMMARY, POSE, REPORT, VIDEO)  # the video last: it appears when the rest is there
@@ -194,16 +194,8 @@ def publish(outcome: ClipOutcome, clip: Clip, out_dir: Path) -> dict[str, Any]:
 
 
 def prepare_out_dir(out_dir: str | Path) -> Path:
-    """Create ``OUT_DIR`` (its parent must exist); OutputError when it cannot be."""
-    folder = Path(out_dir).expanduser().absolute()
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"output folder is a file: {folder}")
-    if not folder.parent.is_dir():
-        raise OutputError(f"parent folder of the output folder does not exist: {folder.parent}")
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"output folder cannot be created ({err.strerror}): {folder}") from None
+    """Create ``OUT_DIR`` (its parent must exist); OutputError when it cannot be or is not writable."""
+    folder = make_folder(out_dir, "output folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder is not writable: {folder}")
     return folder

@@ -18,7 +18,7 @@ from ..evaluation.verify import VerifyConfig
 from ..job import METHODS, AnonymizeJob, config_class, run_job
 from ..progress import tqdm_callback
 from ..video.people import several_faces_note
-from .options import add_settings, config_from_args, given_settings
+from .options import add_command, add_settings, config_from_args, given_settings
 
 EPILOG = """examples:
   signanon anonymize examples/asl_webcam.mp4 -o anon.mp4
@@ -33,6 +33,14 @@ GROUP_TITLES = {
     "diffusion": "diffusion method (--method diffusion: Stable Diffusion 1.5 + ControlNet, needs the "
     "weights, see 'signanon doctor')",
 }
+
+
+HELP = 'write an anonymized copy of a signing video'
+DESCRIPTION = """\
+Replace the signer with a synthetic signer driven by their landmarks (method 'avatar': CPU only, no
+downloads) or with a text-described person (method 'diffusion'). The output has the input's size,
+frame count and frame rate, carries no metadata of the input, and has no audio unless --keep-audio.
+"""
 
 
 class UsageError(InputError):
@@ -65,16 +73,7 @@ def method_config_from_args(args: argparse.Namespace):
 
 
 def add_anonymize_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "anonymize",
-        help="write an anonymized copy of a signing video",
-        description="Replace the signer with a synthetic signer driven by their landmarks (method "
-        "'avatar': CPU only, no downloads) or with a text-described person (method 'diffusion'). "
-        "The output has the input's size, frame count and frame rate, carries no metadata of the "
-        "input, and has no audio unless --keep-audio.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "anonymize", HELP, DESCRIPTION, EPILOG)
     p.add_argument("input", type=Path, help="video to anonymize (mp4, mov, webm, mkv, avi, gif, ...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (H.264)")
     p.add_argument("--keep-audio", action="store_true", help="copy the audio track (dropped by default: voices identify people)")
@@ -82,7 +81,6 @@ def add_anonymize_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ablation", type=Path, metavar="OUT.mp4",
                    help="diffusion only: also write original | without | with face enhancement side by "
                    "side (it shows the original signer: for review, not for publication)")  # fmt: skip
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
     gate = p.add_argument_group("privacy check (after the run, before the output is written)")
     p.set_defaults(_verify_settings=add_settings(gate, VerifyConfig))
     add_method_arguments(p)

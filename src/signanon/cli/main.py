@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import OutputError, SignanonError
-from .options import add_settings, config_from_args
+from .options import add_command, add_settings, config_from_args
 
 EPILOG_POSE = """examples:
   signanon pose examples/asl_webcam.mp4 -o asl_webcam.pose
@@ -30,6 +30,23 @@ EPILOG_POSE = """examples:
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
+HELP_POSE = 'extract MediaPipe Holistic landmarks to a .pose file'
+DESCRIPTION_POSE = """\
+Write the body (33), face (478 with irises) and hand (2x21) landmarks of every frame as a pose-
+format .pose file, missing points masked.
+"""
+
+
+def _add_pose_parser(sub) -> argparse.ArgumentParser:
+    from ..landmarks.extract import PoseExtractionConfig
+
+    pose = add_command(sub, "pose", HELP_POSE, DESCRIPTION_POSE, EPILOG_POSE)
+    pose.add_argument("input", type=Path, help="video to read")
+    pose.add_argument("-o", "--output", type=Path, required=True, help="output .pose file")
+    add_settings(pose, PoseExtractionConfig)
+    return pose
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="signanon",
@@ -40,38 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"signanon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    from .anonymize import add_anonymize_parser
-
-    add_anonymize_parser(sub)
-
-    pose = sub.add_parser(
-        "pose",
-        help="extract MediaPipe Holistic landmarks to a .pose file",
-        description="Write the body (33), face (478 with irises) and hand (2x21) landmarks of every "
-        "frame as a pose-format .pose file, missing points masked.",
-        epilog=EPILOG_POSE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    pose.add_argument("input", type=Path, help="video to read")
-    pose.add_argument("-o", "--output", type=Path, required=True, help="output .pose file")
-    from ..landmarks.extract import PoseExtractionConfig
-
-    add_settings(pose, PoseExtractionConfig)
-    pose.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
-
+    from ..batch.cli import add_batch_parser
+    from ..diffusion.cli import add_doctor_parser
     from ..evaluation.cli import add_evaluate_parser
     from ..reenactment.cli import add_reenact_parser
     from ..reenactment.train_cli import add_extract_faces_parser, add_train_face_parser
+    from ..web.cli import add_serve_parser
+    from .anonymize import add_anonymize_parser
 
-    add_evaluate_parser(sub)
-    add_reenact_parser(sub)
-    add_extract_faces_parser(sub)
-    add_train_face_parser(sub)
-    from ..diffusion.cli import add_doctor_parser
-
-    add_doctor_parser(sub)
-    from ..web.cli import add_serve_parser; add_serve_parser(sub)  # noqa: E702 - signanon serve
-    from ..batch.cli import add_batch_parser; add_batch_parser(sub)  # noqa: E702 - signanon batch
+    for register in (
+        add_anonymize_parser, _add_pose_parser, add_evaluate_parser, add_reenact_parser,
+        add_extract_faces_parser, add_train_face_parser, add_doctor_parser, add_serve_parser,
+        add_batch_parser,
+    ):  # fmt: skip
+        register(sub)
     return parser
 
 

@@ -16,6 +16,21 @@ from ..config import Setting, settings_of, with_settings
 from ..errors import InputError
 
 
+def add_command(
+    subparsers, name: str, summary: str, description: str, epilog: str | None = None, *, quiet: bool = True
+):
+    """Register one sub-command: ``summary`` in ``signanon --help``'s list, ``description`` and
+    ``epilog`` (examples) in its own ``--help``, printed as written (line breaks kept).
+    ``quiet``: give it ``-q/--quiet`` (no progress bar, no final message)."""
+    parser = subparsers.add_parser(
+        name, help=summary, description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    if quiet:
+        parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
+    return parser
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -103,4 +118,4 @@ def flag_of(config: Any, name: str) -> str:
     raise KeyError(name)
 
 
-__all__ = ["add_settings", "config_from_args", "flag_of", "given_settings"]
+__all__ = ["add_command", "add_settings", "config_from_args", "flag_of", "given_settings"]

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli.options import add_command
 from ..errors import InputError
+
+HELP = 'list which model weights are installed and how to get the missing ones'
+DESCRIPTION = """\
+Look for the diffusion method's weights in the local Hugging Face cache (never on the network) and
+print, for each, where it is or the command that fetches it on a connected machine. Also says
+whether PyTorch sees a GPU.
+"""
 
 
 def add_doctor_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``doctor`` to the sub-command parsers of the ``signanon`` command."""
-    return subparsers.add_parser(
-        "doctor",
-        help="list which model weights are installed and how to get the missing ones",
-        description="Look for the diffusion method's weights in the local Hugging Face cache "
-        "(never on the network) and print, for each, where it is or the command that fetches it "
-        "on a connected machine. Also says whether PyTorch sees a GPU.",
-    )
+    return add_command(subparsers, "doctor", HELP, DESCRIPTION, None, quiet=False)
 
 
 def run_doctor(args: argparse.Namespace) -> int:

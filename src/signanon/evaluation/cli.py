@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli.options import add_settings, config_from_args
+from ..cli.options import add_command, add_settings, config_from_args
 from ..errors import InputError
 
 EPILOG_EVALUATE = """examples:
@@ -20,18 +20,18 @@ optionally extra*.<ext> (more clips of the same signer).
 """
 
 
+HELP = 'measure identity removal, signing preservation and temporal consistency'
+DESCRIPTION = """\
+Compare an original video with its anonymized version: face-recogniser similarity and re-
+identification rate (identity), handshapes, hand recall, trajectories and facial-grammar correlation
+(signing), flow-warp error (temporal). Writes DIR/report.json, DIR/report.html and
+DIR/side_by_side.mp4.
+"""
+
+
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``evaluate`` to the sub-command parsers of the ``signanon`` command."""
-    ev = subparsers.add_parser(
-        "evaluate",
-        help="measure identity removal, signing preservation and temporal consistency",
-        description="Compare an original video with its anonymized version: face-recogniser "
-        "similarity and re-identification rate (identity), handshapes, hand recall, trajectories "
-        "and facial-grammar correlation (signing), flow-warp error (temporal). Writes "
-        "DIR/report.json, DIR/report.html and DIR/side_by_side.mp4.",
-        epilog=EPILOG_EVALUATE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ev = add_command(subparsers, "evaluate", HELP, DESCRIPTION, EPILOG_EVALUATE)
     ev.add_argument("--original", type=Path, metavar="IN", help="the original video")
     ev.add_argument("--anonymized", type=Path, metavar="OUT", help="its anonymized version")
     ev.add_argument("--original-extra", type=Path, nargs="+", action="extend", default=[], metavar="CLIP",
@@ -41,7 +41,6 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     from .evaluate import EvaluationConfig
 
     add_settings(ev, EvaluationConfig)
-    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no final message")
     return ev
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import setting
-from ..errors import InputError, OutputError
+from ..errors import InputError
 from ..files import output_folder
 from ..landmarks.holistic import HolisticConfig
 from ..video import VideoInfo, check_output_path, iter_frames, probe_video

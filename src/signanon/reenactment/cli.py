@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli.options import add_command
 from ..errors import InputError, OutputError
 
 EPILOG_REENACT = """examples:
@@ -24,17 +25,17 @@ github.com/yoyo-nb/Thin-Plate-Spline-Motion-Model).
 """
 
 
+HELP = 'animate the face of a source picture with the facial motion of a driving video'
+DESCRIPTION = """\
+Animate the source person's face with the driving video's facial expression and head motion
+(LivePortrait/TPSMM-style). Writes H.264 mp4 with the driving video's frame count and rate, no
+audio, no metadata of the inputs.
+"""
+
+
 def add_reenact_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``reenact`` to the sub-command parsers of the ``signanon`` command."""
-    p = subparsers.add_parser(
-        "reenact",
-        help="animate the face of a source picture with the facial motion of a driving video",
-        description="Animate the source person's face with the driving video's facial expression "
-        "and head motion (LivePortrait/TPSMM-style). Writes H.264 mp4 with the driving video's "
-        "frame count and rate, no audio, no metadata of the inputs.",
-        epilog=EPILOG_REENACT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "reenact", HELP, DESCRIPTION, EPILOG_REENACT)
     p.add_argument("--source", type=Path, required=True, metavar="IMG_OR_VIDEO",
                    help="picture (jpg, png, ...) or video (its first frame) of the person to animate")
     p.add_argument("--driving", type=Path, required=True, metavar="VIDEO", help="video whose facial motion is copied")
@@ -49,7 +50,6 @@ def add_reenact_parser(subparsers) -> argparse.ArgumentParser:
                    "(default auto: the most neutral, frontal frame)")
     p.add_argument("--crop", action="store_true", help="write the 256x256 animated face crops instead of the whole source picture")
     p.add_argument("--device", default="auto", help="torch device for --face-model (default auto: cuda if present)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
     return p
 
 

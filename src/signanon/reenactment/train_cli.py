@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli.options import add_settings, config_from_args
+from ..cli.options import add_command, add_settings, config_from_args
 from ..config import setting
 from ..errors import InputError, NoPersonError, OutputError
 from ..files import output_folder, write_text_atomic
@@ -51,6 +51,20 @@ then in ~/.cache/torch/hub/checkpoints/).
 # ------------------------------------------------------------------------------------------------
 # extract-faces
 # ------------------------------------------------------------------------------------------------
+HELP_EXTRACT = 'cut the videos of a folder into 256x256 face-crop clips (training data for train-face)'
+DESCRIPTION_EXTRACT = """\
+Face-track every video of a folder and write square face crops, one folder of frames per clip, for
+fine-tuning the face re-enactment model.
+"""
+
+HELP_TRAIN = 'fine-tune the face re-enactment model (TPSMM) on face-crop clips'
+DESCRIPTION_TRAIN = """\
+Fine-tune the Thin-Plate Spline Motion Model on a balanced mix of face-crop clip folders (from
+extract-faces), with the TPSMM losses: multi-scale VGG19 perceptual, equivariance, warp and
+background.
+"""
+
+
 @dataclass(frozen=True)
 class ExtractConfig:
     """How face clips are cut: ``min_frames`` per clip, gaps of up to ``max_gap`` undetected frames
@@ -184,18 +198,10 @@ def _no_clips_message(video_dir: Path, videos: int, skipped: list[dict], min_fra
 
 def add_extract_faces_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``extract-faces`` to the ``signanon`` sub-commands."""
-    p = subparsers.add_parser(
-        "extract-faces",
-        help="cut the videos of a folder into 256x256 face-crop clips (training data for train-face)",
-        description="Face-track every video of a folder and write square face crops, one folder of "
-        "frames per clip, for fine-tuning the face re-enactment model.",
-        epilog=EPILOG_EXTRACT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "extract-faces", HELP_EXTRACT, DESCRIPTION_EXTRACT, EPILOG_EXTRACT)
     p.add_argument("video_dir", type=Path, metavar="VIDEO_DIR", help="folder of videos")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="folder for the clips (created)")
     add_settings(p, ExtractConfig)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
     return p
 
 
@@ -229,15 +235,7 @@ def parse_data_sources(values: list[str]) -> list[tuple[str, Path]]:
 
 def add_train_face_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``train-face`` to the ``signanon`` sub-commands."""
-    p = subparsers.add_parser(
-        "train-face",
-        help="fine-tune the face re-enactment model (TPSMM) on face-crop clips",
-        description="Fine-tune the Thin-Plate Spline Motion Model on a balanced mix of face-crop "
-        "clip folders (from extract-faces), with the TPSMM losses: multi-scale VGG19 perceptual, "
-        "equivariance, warp and background.",
-        epilog=EPILOG_TRAIN,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "train-face", HELP_TRAIN, DESCRIPTION_TRAIN, EPILOG_TRAIN)
     p.add_argument("--data", action="append", metavar="NAME=DIR", required=True,
                    help="a clip folder and its name; repeat for each source (batches are balanced over sources)")
     p.add_argument("--init", type=Path, metavar="PATH", help="checkpoint to start from (vox.pth.tar); required unless --resume")
@@ -250,7 +248,6 @@ def add_train_face_parser(subparsers) -> argparse.ArgumentParser:
                    help="network sizes (default vox-256, the published model; tiny: a small model for smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in RUN_DIR (same settings)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RUN_DIR", help="folder for checkpoints and metrics")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no final message")
     return p
 
 

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from ..cli.options import add_command
 from ..errors import SignanonError
 
 EPILOG = """examples:
@@ -16,17 +17,17 @@ EPILOG = """examples:
 """
 
 
+HELP = 'start the web page: upload or record a video, anonymize it, check the result'
+DESCRIPTION = """\
+Serve the web app (Gradio) on this computer. It listens on 127.0.0.1 only unless --host says
+otherwise, never makes a public share link, runs one job at a time and deletes each session's files
+when its page closes or after --keep-minutes.
+"""
+
+
 def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``serve`` to the sub-command parsers of the ``signanon`` command."""
-    p = subparsers.add_parser(
-        "serve",
-        help="start the web page: upload or record a video, anonymize it, check the result",
-        description="Serve the web app (Gradio) on this computer. It listens on 127.0.0.1 only unless "
-        "--host says otherwise, never makes a public share link, runs one job at a time and deletes "
-        "each session's files when its page closes or after --keep-minutes.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "serve", HELP, DESCRIPTION, EPILOG, quiet=False)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this computer only)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     p.add_argument("--max-upload-mb", type=float, default=500, metavar="MB", help="largest upload (default: 500)")
