@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Tolerances measured on the three clips (see the issue notes for the figures).
 HAND_RECALL_MIN = 0.90
 FLEXION_ERROR_MAX_DEG = 15.0
+APPROACH_RECALL_MIN = 0.65  # measured 0.74 (0.84 with hands boosted 1.4x)
 
 
 def landmarks_of(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -169,3 +170,63 @@ def test_every_signer_becomes_the_same_avatar_and_none_is_recognised(runs):
             if other != clip:
                 between = distances(avatar[clip], avatar[other]).mean()
                 assert between < embedder.threshold and between < own.mean()
+
+
+# --- a hard framing made from a repo clip --------------------------------------------------------
+
+
+def approach_clip(source: Path, path: Path, frames: int = 40, size: tuple[int, int] = (360, 640)) -> Path:
+    """A portrait zoom ramp of a real clip: its frames on a grey portrait canvas, scaled from 0.45
+    to 1.3 of the canvas width over the clip (the signer small, then walking toward the camera)."""
+    import itertools
+
+    import cv2
+
+    from signanon.video import VideoWriter
+
+    info = probe_video(source)
+    w, h = size
+    with VideoWriter(path, w, h, info.fps) as writer:
+        for i, frame in enumerate(itertools.islice(iter_frames(info), frames)):
+            k = (0.45 + 0.85 * i / (frames - 1)) * w / info.width
+            m = np.array([[k, 0, w / 2 - k * info.width / 2], [0, k, 0.6 * h - k * info.height / 2 - 60 * k]])
+            writer.write(cv2.warpAffine(frame, m, (w, h), borderValue=(118, 118, 118)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def approach_run(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("approach")
+    src = approach_clip(REPO / "tests" / "data" / "asl_house.gif", tmp / "approach.mp4")
+    out = tmp / "approach_anon.mp4"
+    assert main(["anonymize", str(src), "-o", str(out), "--quiet"]) == 0
+    return {"src": src, "out": out, "src_landmarks": landmarks_of(src), "out_landmarks": landmarks_of(out)}
+
+
+def _shoulder_widths_and_necks(data: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: 2-D shoulder width (px) and nose height above the shoulder centre over it (NaN
+    where the shoulders or the nose are missing)."""
+    ls, rs, nose = data[:, layout.LEFT_SHOULDER, :2], data[:, layout.RIGHT_SHOULDER, :2], data[:, 0, :2]
+    width = np.linalg.norm(ls - rs, axis=1)
+    neck = ((ls[:, 1] + rs[:, 1]) / 2 - nose[:, 1]) / np.maximum(width, 1e-6)
+    seen = (conf[:, [layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER, 0]] > 0).all(axis=1)
+    return np.where(seen, width, np.nan), np.where(seen, neck, np.nan)
+
+
+def test_signer_walking_toward_the_camera_keeps_body_and_hands(approach_run):
+    """Portrait canvas, the signer growing from small to close: the avatar grows with them (its
+    shoulder width follows the signer's), the neck never stretches and the hands stay readable."""
+    (sd, sc), (od, oc) = approach_run["src_landmarks"], approach_run["out_landmarks"]
+    src_w, _ = _shoulder_widths_and_necks(sd, sc)
+    out_w, out_neck = _shoulder_widths_and_necks(od, oc)
+    both = np.isfinite(src_w) & np.isfinite(out_w)
+    assert both.mean() >= 0.9
+    ratio = out_w[both] / src_w[both]
+    assert src_w[both][-5:].mean() > 2.0 * src_w[both][:5].mean()  # the clip really zooms
+    assert 0.75 < np.median(ratio) < 1.3 and ratio.max() / ratio.min() < 1.5  # no size drift
+    # a stretched neck read ~1.5-2x its first height by the end; canonical is ~0.5-0.7
+    assert np.nanmax(out_neck) < 0.95 and np.nanmax(out_neck) / np.nanmin(out_neck) < 1.5
+    recall, error, total = hand_agreement(approach_run)
+    assert total > 0
+    assert recall >= APPROACH_RECALL_MIN, f"hand recall {recall:.2f} over {total} source hands"
+    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"

@@ -73,10 +73,10 @@ class FaceConfig:
 
     expression_gain: float = 1.0
     mouth_gain: float = 1.7
-    mouth_width_gain: float = 1.25
+    mouth_width_gain: float = 1.1
     brow_gain: float = 1.15
     furrow_gain: float = 1.6
-    eye_gain: float = 1.3
+    eye_gain: float = 1.15
     region_falloff: float = 0.12
     gaze_gain: float = 1.0
     max_eye_opening: float = 1.6

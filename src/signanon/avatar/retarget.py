@@ -52,9 +52,10 @@ class BodyProportions:
     max_foreshortening: float = 1.05
     hand_depth_range: tuple[float, float] = (0.8, 1.3)  # hand size change with distance, clipped
     # In close-up video the hands are nearer the camera than the shoulders and look bigger than
-    # the canonical ratio; the avatar's hands grow with the signer's median palm, up to this factor
-    # (never shrink), so they stay as readable as the signer's.
-    max_hand_boost: float = 1.4
+    # the canonical ratio; the avatar's hands may grow with the signer's median palm, up to this
+    # factor (never shrink). Off by default: at 1.4 the close-up asl_webcam lost hand recall (read
+    # back 0.95 -> 0.76: bigger hands cover the face and each other more).
+    max_hand_boost: float = 1.0
     face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
     face_contact_far: float = 1.4  # face units: hand fully body-relative above this distance
 

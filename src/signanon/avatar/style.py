@@ -16,10 +16,10 @@ class AvatarStyle:
     background: RGB = (196, 208, 218)
     skin: RGB = (224, 172, 138)
     shirt: RGB = (38, 44, 58)
-    hair: RGB = (58, 42, 32)
+    hair: RGB = (140, 60, 30)  # auburn: dlib's nearest real faces are further than with dark hair
     lips: RGB = (178, 92, 88)
     iris: RGB = (72, 92, 120)
-    brows: RGB = (62, 44, 34)
+    brows: RGB = (110, 50, 30)
     mouth_interior: RGB = (92, 30, 34)
     teeth: RGB = (236, 232, 222)
     supersample: int = 2  # draw at this many times the output size, then downscale (anti-aliasing)
