@@ -44,3 +44,29 @@ def test_a_failing_worker_ends_the_run_with_its_one_line_error(tmp_path, sample_
     with pytest.raises(InputError, match="clip.mp4") as err:
         list(rows)
     assert "\n" not in str(err.value)
+
+
+def test_anonymize_with_two_workers_matches_one_worker(tmp_path, data_dir):
+    """``anonymize --workers 2`` on a 365-frame clip: same frames, the first chunk's identical and the
+    second chunk's avatar where the one-process avatar is (no seam, no jump)."""
+    import itertools
+
+    from signanon.avatar.anonymizer import AvatarConfig
+    from signanon.job import AnonymizeJob, run_job
+    from signanon.video import VideoWriter
+
+    source = probe_video(data_dir / "asl_house.gif")
+    clip = tmp_path / "long.mp4"
+    with VideoWriter(clip, source.width, source.height, source.fps) as writer:
+        for frame in itertools.chain.from_iterable(iter_frames(source) for _ in range(5)):
+            writer.write(frame)
+    one = run_job(AnonymizeJob(clip, tmp_path / "one.mp4", AvatarConfig()))
+    two = run_job(AnonymizeJob(clip, tmp_path / "two.mp4", AvatarConfig(landmark_workers=2)))
+    assert one.frames_out == two.frames_out == 365
+    a = np.stack(list(iter_frames(probe_video(tmp_path / "one.mp4")))).astype(np.int16)
+    b = np.stack(list(iter_frames(probe_video(tmp_path / "two.mp4")))).astype(np.int16)
+    first = slice(0, 170)  # well inside the first chunk (0..182): the same landmarks
+    assert np.abs(a[first] - b[first]).mean() < 0.5
+    per_frame = np.abs(a - b).mean(axis=(1, 2, 3))
+    assert per_frame[183:].mean() < 3.0  # the second chunk: same signing, a re-warmed tracker
+    assert np.abs(np.diff(per_frame[178:190])).max() < 3.0  # no jump at the seam

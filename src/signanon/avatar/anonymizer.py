@@ -19,6 +19,7 @@ import numpy as np
 from ..config import setting
 from ..errors import InputError, NoPersonError
 from ..landmarks.holistic import HolisticConfig, HolisticEstimator
+from ..landmarks.parallel import ParallelLandmarks
 from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, SmoothingConfig
 from ..progress import ProgressArg, progress_reporter
 from ..summary import RunSummary, StageTimer
@@ -27,6 +28,9 @@ from .animator import AnimatorConfig, AvatarAnimator, PresenceFader, has_body
 from .renderer import AvatarRenderer
 from .style import PALETTES, AvatarStyle, make_style
 from .worker import RenderWorker
+
+
+MIN_FRAMES_PER_WORKER = 150  # below this a landmark process costs more to start than it saves
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,22 @@ class AvatarConfig:
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     animator: AnimatorConfig = field(default_factory=AnimatorConfig)
+    landmark_workers: int = setting(
+        1, "processes that find the landmarks of one clip in parallel time chunks (for long clips on "
+        "several cores; clips shorter than 150 frames per process use one)", flag="workers", metavar="N",
+    )  # fmt: skip
+    chunk_overlap: int = 30  # frames each later chunk reads first, to warm up MediaPipe's tracking
     calibration_frames: int = 90  # frames with a body used to measure the signer
     fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
 
     def __post_init__(self) -> None:
         self.style  # noqa: B018 - a bad palette or colour fails here, when the config is built
+        if self.landmark_workers < 1:
+            raise InputError(f"landmark_workers must be at least 1, got {self.landmark_workers}")
+
+    def workers_for(self, frame_count: int) -> int:
+        """Landmark processes for a clip of ``frame_count`` frames (at least 150 frames each)."""
+        return max(1, min(self.landmark_workers, frame_count // MIN_FRAMES_PER_WORKER))
 
     @property
     def style(self) -> AvatarStyle:
@@ -96,13 +111,13 @@ class AvatarAnonymizer:
         processor = LandmarkProcessor(float(info.fps), self.config.smoothing)
         with (
             progress_reporter(info.frame_count, progress, desc="anonymize") as bar,
-            HolisticEstimator(self.config.holistic) as estimator,
             VideoWriter(
                 output, info.width, info.height, info.fps, audio_source=info if keep_audio else None
             ) as writer,
         ):
-            # 2. Landmarks per frame, smoothed, short gaps filled (streamed).
-            landmarks = processor.process(self._estimate(info, estimator, timer))
+            # 2. Landmarks per frame (one estimator, or time chunks on several processes), smoothed,
+            #    short gaps filled (streamed).
+            landmarks = processor.process(self._estimate(info, timer))
             # 3. Measure the signer on the first frames, then 4. animate every frame and hand it
             #    to the worker thread, which draws and encodes it.
             with RenderWorker(renderer.render, writer.write, timer, lambda: bar.update(1)) as worker:
@@ -117,17 +132,27 @@ class AvatarAnonymizer:
         summary.seconds_total = round(time.perf_counter() - started, 4)
         return summary
 
-    def _estimate(
-        self, info: VideoInfo, estimator: HolisticEstimator, timer: StageTimer
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        frames = iter_frames(info)
-        while True:
-            with timer("decode"):
-                frame = next(frames, None)
-            if frame is None:
-                return
-            with timer("landmarks"):
-                yield estimator(frame)
+    def _estimate(self, info: VideoInfo, timer: StageTimer) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Raw ``(data, confidence)`` per frame, in order (see :mod:`signanon.landmarks`)."""
+        workers = self.config.workers_for(info.frame_count)
+        if workers > 1:
+            rows = iter(ParallelLandmarks(info.path, info.frame_count, self.config.holistic, workers,
+                                          self.config.chunk_overlap))  # fmt: skip
+            while True:
+                with timer("landmarks"):
+                    row = next(rows, None)
+                if row is None:
+                    return
+                yield row
+        with HolisticEstimator(self.config.holistic) as estimator:
+            frames = iter_frames(info)
+            while True:
+                with timer("decode"):
+                    frame = next(frames, None)
+                if frame is None:
+                    return
+                with timer("landmarks"):
+                    yield estimator(frame)
 
     def _animate(
         self,

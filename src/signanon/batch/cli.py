@@ -45,7 +45,7 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     batch = p.add_argument_group("batch")
     p.set_defaults(_batch_settings=add_settings(batch, BatchConfig), run_batch=run_batch)
-    add_method_arguments(p)
+    add_method_arguments(p, exclude=("landmark_workers",))  # batch --workers runs clips in parallel
     return p
 
 

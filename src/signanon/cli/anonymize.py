@@ -47,8 +47,9 @@ class UsageError(InputError):
     """A command line that mixes options that do not go together (exit status 2)."""
 
 
-def add_method_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--method`` and the settings of every method, one argument group each (also used by batch)."""
+def add_method_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """``--method`` and the settings of every method, one argument group each (also used by batch,
+    which ``exclude``s the settings it drives itself, by dotted name)."""
     parser.add_argument(
         "--method", choices=METHODS, default="avatar",
         help="avatar: synthetic signer, CPU, no downloads (default); diffusion: DiffSLVA, Stable "
@@ -57,7 +58,7 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     groups = {}
     for method in METHODS:
         group = parser.add_argument_group(GROUP_TITLES[method])
-        groups[method] = add_settings(group, config_class(method))
+        groups[method] = add_settings(group, config_class(method), exclude=exclude)
     parser.set_defaults(_method_settings=groups)
 
 
