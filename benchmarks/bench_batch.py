@@ -6,7 +6,12 @@ each as its own ``signanon batch`` process into its own empty OUT_DIR. Prints on
 seconds (start-up included: process spawn, model loading, Ray start), clips per hour, the ratio to
 ``--workers 1`` and the peak RSS of each worker (from the report's per-clip ``worker`` records).
 
-Target (issue 9): ``--workers 2`` >= 1.4x the clips per hour of ``--workers 1`` on 2 cores.
+Then one long clip (``--long-frames`` frames: the sample's frames played forward and back, over
+and over) with ``signanon anonymize --workers 1`` and ``--workers 2`` (landmarks in two time
+chunks on two processes), side by side: wall seconds and frames per second.
+
+Targets (issue 9) on 2 cores: ``batch --workers 2`` >= 1.4x the clips per hour of ``--workers 1``;
+``anonymize --workers 2`` >= 1.3x the frame rate of one process.
 ``--no-ray`` skips the Ray run (Ray not installed).
 """
 
@@ -48,6 +53,33 @@ def run_batch(corpus: Path, out: Path, extra: list[str]) -> tuple[float, dict]:
     return wall, json.loads((out / "batch_report.json").read_text())
 
 
+def make_long_clip(path: Path, frames: int) -> Path:
+    """The sample clip played forward and back until ``frames`` frames (a long, continuous clip)."""
+    import itertools
+
+    from signanon.video import VideoWriter, iter_frames, probe_video
+
+    info = probe_video(SAMPLE)
+    clip = list(iter_frames(info))
+    loop = itertools.cycle(clip + clip[-2:0:-1])
+    with VideoWriter(path, info.width, info.height, info.fps) as writer:
+        for frame in itertools.islice(loop, frames):
+            writer.write(frame)
+    return path
+
+
+def run_anonymize(clip: Path, out: Path, workers: int) -> float:
+    """Wall seconds of one ``signanon anonymize --workers N`` process."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "signanon.cli.main", "anonymize", str(clip), "-o", str(out), "-q",
+         "--workers", str(workers)], capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"anonymize --workers {workers} failed: {proc.stderr.strip()[-400:]}")
+    return time.perf_counter() - start
+
+
 def worker_rss(report: dict) -> list[float]:
     """Peak RSS (MiB) of each worker process of a run."""
     peaks: dict[int, float] = {}
@@ -62,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8, help="clips in the corpus (default 8)")
     parser.add_argument("--no-ray", action="store_true", help="skip the --ray local run")
+    parser.add_argument("--long-frames", type=int, default=900, help="frames of the long clip (default 900)")
     args = parser.parse_args()
     runs = [("--workers 1", []), ("--workers 2", ["--workers", "2"])]
     if not args.no_ray:
@@ -73,12 +106,20 @@ def main() -> None:
             wall, report = run_batch(corpus, Path(tmp) / f"out{len(rows)}", extra)
             done = report["totals"]["done"]
             rows.append((name, wall, done * 3600 / wall, worker_rss(report)))
+        long_clip = make_long_clip(Path(tmp) / "long.mp4", args.long_frames)
+        long_rows = [(w, run_anonymize(long_clip, Path(tmp) / f"long{w}.mp4", w)) for w in (1, 2)]
     base = rows[0][2]
     print(f"corpus: {args.clips} copies of {SAMPLE.name}; {os.cpu_count()} CPUs")
     print("| run | wall s | clips/hour | x --workers 1 | peak RSS per worker (MiB) |")
     print("|---|---|---|---|---|")
     for name, wall, rate, rss in rows:
         print(f"| {name} | {wall:.1f} | {rate:.0f} | {rate / base:.2f} | {', '.join(f'{r:.0f}' for r in rss)} |")
+    print(f"\none clip of {args.long_frames} frames")
+    print("| run | wall s | frames/s | x --workers 1 |")
+    print("|---|---|---|---|")
+    for workers, wall in long_rows:
+        print(f"| anonymize --workers {workers} | {wall:.1f} | {args.long_frames / wall:.1f} | "
+              f"{long_rows[0][1] / wall:.2f} |")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ class AvatarConfig:
         1, "processes that find the landmarks of one clip in parallel time chunks (for long clips on "
         "several cores; clips shorter than 150 frames per process use one)", flag="workers", metavar="N",
     )  # fmt: skip
-    chunk_overlap: int = 30  # frames each later chunk reads first, to warm up MediaPipe's tracking
+    chunk_overlap: int = 15  # frames each later chunk reads first, to warm up MediaPipe's tracking
     calibration_frames: int = 90  # frames with a body used to measure the signer
     fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
 

@@ -1,10 +1,13 @@
 """Holistic landmarks of one long video found by several processes, one time chunk each, and
 handed on in frame order as if one estimator had read the whole video.
 
-Each worker process opens the video itself, decodes up to its chunk, runs MediaPipe Holistic on
-``overlap`` frames before the chunk (so tracking has warmed up by the chunk's first frame) and on
-the chunk, and writes the raw ``(data, confidence)`` rows into a memory-mapped file in a private
-temporary folder, bumping a shared counter as it goes. :meth:`ParallelLandmarks.__iter__` yields
+The video is cut into chunks of 150-600 frames, dealt to the worker processes in turn (worker 0
+takes chunks 0, N, 2N, ...), so that while the main process draws one chunk the workers are
+already reading the next ones. Each worker decodes the video once, front to back; for each of its
+chunks it starts a fresh MediaPipe Holistic, runs it on ``overlap`` frames before the chunk (so
+tracking has warmed up by the chunk's first frame) and on the chunk, and writes the raw
+``(data, confidence)`` rows into a memory-mapped file in a private temporary folder, bumping the
+chunk's shared counter as it goes. :meth:`ParallelLandmarks.__iter__` yields
 the rows in order as soon as they are written, so smoothing, calibration, drawing and encoding
 start while the later chunks are still being read (streaming: the main process keeps one row at a
 time; the rows live on disk, about 9.4 kB per frame). One calibration and one smoothing pass see
@@ -47,11 +50,15 @@ class Chunk:
         return self.stop - self.start
 
 
-def plan_chunks(frame_count: int, workers: int, overlap: int) -> list[Chunk]:
-    """Split ``frame_count`` frames into ``workers`` contiguous chunks of near-equal length; every
-    chunk but the first starts reading ``overlap`` frames early. Empty chunks are dropped."""
-    workers = max(1, min(int(workers), frame_count))
-    edges = np.linspace(0, frame_count, workers + 1).round().astype(int)
+def plan_chunks(frame_count: int, workers: int, overlap: int, min_frames: int = 150, max_frames: int = 600) -> list[Chunk]:
+    """Split ``frame_count`` frames into contiguous chunks: about three per worker, each between
+    ``min_frames`` and ``max_frames`` long (fewer when the clip is short); every chunk but the first
+    starts reading ``overlap`` frames early."""
+    if frame_count <= 0:
+        return []
+    size = int(np.clip(np.ceil(frame_count / (3 * max(1, workers))), min_frames, max_frames))
+    count = max(1, int(np.ceil(frame_count / size)))
+    edges = np.linspace(0, frame_count, count + 1).round().astype(int)
     return [
         Chunk(max(0, int(a) - overlap) if i else 0, int(a), int(b))
         for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))
@@ -63,8 +70,9 @@ def _rows_path(folder: Path, index: int, kind: str) -> Path:
     return folder / f"chunk{index:02d}.{kind}.f32"
 
 
-def _run_chunk(video: str, holistic: HolisticConfig, chunk: Chunk, index: int, folder: str, counter) -> None:
-    """Worker process body: estimate the chunk's landmarks into its memory-mapped files."""
+def _run_chunks(video: str, holistic: HolisticConfig, jobs: list[tuple[int, Chunk]], folder: str, counters) -> None:
+    """Worker process body: the landmarks of its chunks (in frame order) into their memory-mapped
+    files, decoding the video once."""
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -73,25 +81,27 @@ def _run_chunk(video: str, holistic: HolisticConfig, chunk: Chunk, index: int, f
     from .holistic import HolisticEstimator
 
     root = Path(folder)
+    index = jobs[0][0]
     try:
-        info = probe_video(video)
-        data = np.memmap(_rows_path(root, index, "data"), np.float32, "w+", shape=(chunk.frames, layout.NUM_POINTS, 3))
-        conf = np.memmap(_rows_path(root, index, "conf"), np.float32, "w+", shape=(chunk.frames, layout.NUM_POINTS))
-        with HolisticEstimator(holistic) as estimator:
-            for frame_index, frame in enumerate(iter_frames(info)):
-                if frame_index >= chunk.stop:
-                    break
-                if frame_index < chunk.warm:
-                    continue
-                d, c = estimator(frame)
-                if frame_index < chunk.start:
-                    continue
-                row = frame_index - chunk.start
-                data[row], conf[row] = d, c
-                if (row + 1) % _COUNTER_EVERY == 0 or row + 1 == chunk.frames:
-                    data.flush()
-                    conf.flush()
-                    counter.value = row + 1
+        frames = enumerate(iter_frames(probe_video(video)))
+        for (index, chunk), counter in zip(jobs, counters):
+            data = np.memmap(_rows_path(root, index, "data"), np.float32, "w+", shape=(chunk.frames, layout.NUM_POINTS, 3))
+            conf = np.memmap(_rows_path(root, index, "conf"), np.float32, "w+", shape=(chunk.frames, layout.NUM_POINTS))
+            with HolisticEstimator(holistic) as estimator:
+                for frame_index, frame in frames:
+                    if frame_index < chunk.warm:
+                        continue
+                    d, c = estimator(frame)
+                    if frame_index < chunk.start:
+                        continue
+                    row = frame_index - chunk.start
+                    data[row], conf[row] = d, c
+                    if (row + 1) % _COUNTER_EVERY == 0 or row + 1 == chunk.frames:
+                        data.flush()
+                        conf.flush()
+                        counter.value = row + 1
+                    if row + 1 == chunk.frames:
+                        break
     except SignanonError as err:
         (root / f"chunk{index:02d}.error").write_text(str(err))
         raise SystemExit(1)
@@ -109,23 +119,29 @@ class ParallelLandmarks:
     before each chunk but the first, to warm up MediaPipe's tracking. Iterate once.
     """
 
-    def __init__(self, video: str | Path, frame_count: int, holistic: HolisticConfig, workers: int, overlap: int = 30):
+    def __init__(self, video: str | Path, frame_count: int, holistic: HolisticConfig, workers: int, overlap: int = 15):
         self.video, self.frame_count, self.holistic = str(video), int(frame_count), holistic
         self.chunks = plan_chunks(self.frame_count, workers, overlap)
+        self.workers = max(1, min(int(workers), len(self.chunks)))
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ctx = mp.get_context("spawn")
         folder = Path(tempfile.mkdtemp(prefix="signanon-landmarks-"))
         counters = [ctx.Value("q", 0) for _ in self.chunks]
+        dealt = [list(range(w, len(self.chunks), self.workers)) for w in range(self.workers)]
         procs = [
-            ctx.Process(target=_run_chunk, args=(self.video, self.holistic, chunk, i, str(folder), counters[i]), daemon=True)
-            for i, chunk in enumerate(self.chunks)
+            ctx.Process(
+                target=_run_chunks, daemon=True,
+                args=(self.video, self.holistic, [(i, self.chunks[i]) for i in mine], str(folder), [counters[i] for i in mine]),
+            )  # fmt: skip
+            for mine in dealt
         ]
+        owner = {i: procs[w] for w, mine in enumerate(dealt) for i in mine}
         try:
             for p in procs:
                 p.start()
             for i, chunk in enumerate(self.chunks):
-                yield from self._rows(folder, i, chunk, counters[i], procs[i])
+                yield from self._rows(folder, i, chunk, counters[i], owner[i])
         finally:
             for p in procs:
                 if p.pid is None:  # never started
