@@ -24,8 +24,8 @@ def test_chunks_cover_every_frame_once_with_a_warm_up():
 def test_two_processes_give_every_frame_in_order(tmp_path, sample_clip):
     clip = first_frames_clip(sample_clip, 40, tmp_path / "clip.mp4")
     info = probe_video(clip)
-    rows = ParallelLandmarks(clip, info.frame_count, HolisticConfig(), workers=2, overlap=8)
-    rows.chunks = plan_chunks(40, 2, overlap=8, min_frames=20)  # two chunks of 20: both processes used
+    rows = ParallelLandmarks(clip, info.frame_count, HolisticConfig(), workers=2)
+    rows.chunks = plan_chunks(40, 2, overlap=15, min_frames=20)  # two chunks of 20: both processes used
     rows.workers = 2
     rows = list(rows)
     with HolisticEstimator() as estimator:
@@ -38,7 +38,7 @@ def test_two_processes_give_every_frame_in_order(tmp_path, sample_clip):
     for (d, c), (ds, cs) in zip(rows[20:], single[20:]):
         assert (c[:33] > 0).all() == (cs[:33] > 0).all()
         body = (c[:33] > 0) & (cs[:33] > 0)
-        assert np.abs(d[:33][body, :2] - ds[:33][body, :2]).mean() < 6.0
+        assert np.abs(d[:33][body, :2] - ds[:33][body, :2]).mean() < 10.0  # px, on a 540x720 frame
 
 
 def test_a_failing_worker_ends_the_run_with_its_one_line_error(tmp_path, sample_clip):

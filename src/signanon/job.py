@@ -141,7 +141,7 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
     # 1. Paths that cannot work are refused before any work.
     check_job(job)
     # 2. The method's pipeline object (diffusion: every missing weight named at once, up front).
-    if job.method == "diffusion" and getattr(anonymizer, "components", None) is None:
+    if job.method == "diffusion" and (anonymizer is None or getattr(anonymizer, "components", False) is None):
         from .diffusion.weights import check_weights
 
         check_weights(job.config)
