@@ -176,13 +176,28 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupted(err: KeyboardInterrupt) -> int:
-    """The one line and exit status of an interrupted command: 130 for Ctrl-C, 143 for SIGTERM."""
+def _interrupted(err: KeyboardInterrupt, hard_exit: bool = False) -> int:
+    """The one line and exit status of an interrupted command: 130 for Ctrl-C, 143 for SIGTERM.
+
+    ``hard_exit`` (a real command-line process): once the interrupted work is finalised (its
+    ``finally`` blocks removed temporaries and stopped worker processes), leave without the
+    interpreter's shutdown, during which MediaPipe's native threads can abort the process
+    (SIGABRT instead of the documented status)."""
     if isinstance(err, Terminated):
         print("signanon: terminated; no output written", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    print("signanon: interrupted; no output written", file=sys.stderr)
-    return 128 + signal.SIGINT
+        status = 128 + signal.SIGTERM
+    else:
+        print("signanon: interrupted; no output written", file=sys.stderr)
+        status = 128 + signal.SIGINT
+    if hard_exit:
+        import gc
+
+        err.__traceback__ = None  # frees the interrupted frames: their generators' cleanup runs now
+        gc.collect()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def interrupt_inside(err: BaseException) -> KeyboardInterrupt | None:
@@ -216,16 +231,16 @@ def main(argv: list[str] | None = None) -> int:
 
         interrupt = interrupt_inside(err.__context__)
         if interrupt is not None:  # Ctrl-C arriving inside a library's setup, reported as failing
-            return _interrupted(interrupt)
+            return _interrupted(interrupt, hard_exit=argv is None)
 
         print(f"signanon: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
     except KeyboardInterrupt as err:
-        return _interrupted(err)
+        return _interrupted(err, hard_exit=argv is None)
     except Exception as err:  # a bug, not bad input: still one line unless debugging
         interrupt = interrupt_inside(err)
         if interrupt is not None:  # Ctrl-C that Python wrapped (e.g. during a class definition)
-            return _interrupted(interrupt)
+            return _interrupted(interrupt, hard_exit=argv is None)
         if debug:
             raise
         print(
