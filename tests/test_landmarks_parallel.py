@@ -24,7 +24,7 @@ def test_chunks_cover_every_frame_once_with_a_warm_up():
 def test_two_processes_give_every_frame_in_order(tmp_path, sample_clip):
     clip = first_frames_clip(sample_clip, 40, tmp_path / "clip.mp4")
     info = probe_video(clip)
-    rows = ParallelLandmarks(clip, info.frame_count, HolisticConfig(), workers=2)
+    rows = ParallelLandmarks(info, HolisticConfig(), workers=2)
     rows.chunks = plan_chunks(40, 2, overlap=15, min_frames=20)  # two chunks of 20: both processes used
     rows.workers = 2
     rows = list(rows)
@@ -43,7 +43,7 @@ def test_two_processes_give_every_frame_in_order(tmp_path, sample_clip):
 
 def test_a_failing_worker_ends_the_run_with_its_one_line_error(tmp_path, sample_clip):
     clip = first_frames_clip(sample_clip, 10, tmp_path / "clip.mp4")
-    rows = ParallelLandmarks(clip, 10, HolisticConfig(), workers=2, overlap=2)
+    rows = ParallelLandmarks(probe_video(clip), HolisticConfig(), workers=2, overlap=2)
     clip.write_bytes(b"not a video any more")
     with pytest.raises(InputError, match="clip.mp4") as err:
         list(rows)

@@ -559,3 +559,25 @@ def test_check_output_path_accepts_a_good_path(tmp_path):
     assert check_output_path(tmp_path / "x.pose", WEBCAM) == tmp_path.resolve() / "x.pose"
     assert check_output_path(tmp_path / "x.MP4", suffixes=(".mp4",)).name == "x.MP4"
     assert [p.name for p in tmp_path.iterdir()] == ["sub"]  # the writability probe left nothing
+
+
+def test_selected_frames_equal_the_full_pass_and_stop_early(sample_clip):
+    """``iter_selected_frames`` gives exactly the chosen frames of ``iter_frames``, in order, ignores
+    indices out of range, and stops decoding after the last chosen one: told the file is longer
+    than it is, a full pass fails but a selection ending early does not reach the missing frames."""
+    import dataclasses
+
+    from signanon.video import iter_selected_frames
+
+    info = probe_video(sample_clip)
+    every = list(iter_frames(info))
+    chosen = [7, 2, 2, 9, info.frame_count + 5, -1]
+    got = list(iter_selected_frames(info, chosen))
+    assert [i for i, _ in got] == [2, 7, 9]
+    for i, frame in got:
+        np.testing.assert_array_equal(frame, every[i])
+    assert list(iter_selected_frames(info, [])) == []
+    longer = dataclasses.replace(info, frame_count=info.frame_count + 10)
+    with pytest.raises(InputError, match="fewer frames"):
+        list(iter_frames(longer))
+    assert [i for i, _ in iter_selected_frames(longer, [1, 3])] == [1, 3]

@@ -136,7 +136,7 @@ class AvatarAnonymizer:
         """Raw ``(data, confidence)`` per frame, in order (see :mod:`signanon.landmarks`)."""
         workers = self.config.workers_for(info.frame_count)
         if workers > 1:
-            rows = iter(ParallelLandmarks(info.path, info.frame_count, self.config.holistic, workers,
+            rows = iter(ParallelLandmarks(info, self.config.holistic, workers,
                                           self.config.chunk_overlap))  # fmt: skip
             while True:
                 with timer("landmarks"):

@@ -3,8 +3,8 @@ handed on in frame order as if one estimator had read the whole video.
 
 The video is cut into chunks of 150-600 frames, dealt to the worker processes in turn (worker 0
 takes chunks 0, N, 2N, ...), so that while the main process draws one chunk the workers are
-already reading the next ones. Each worker decodes the video once, front to back; for each of its
-chunks it starts a fresh MediaPipe Holistic, runs it on ``overlap`` frames before the chunk (so
+already reading the next ones. Each worker decodes the video once, front to back, converting only
+the frames of its own chunks; for each of its chunks it starts a fresh MediaPipe Holistic, runs it on ``overlap`` frames before the chunk (so
 tracking has warmed up by the chunk's first frame) and on the chunk, and writes the raw
 ``(data, confidence)`` rows into a memory-mapped file in a private temporary folder, bumping the
 chunk's shared counter as it goes. :meth:`ParallelLandmarks.__iter__` yields
@@ -30,6 +30,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError, SignanonError
+from ..video import VideoInfo
 from . import layout
 from .holistic import HolisticConfig
 
@@ -70,27 +71,27 @@ def _rows_path(folder: Path, index: int, kind: str) -> Path:
     return folder / f"chunk{index:02d}.{kind}.f32"
 
 
-def _run_chunks(video: str, holistic: HolisticConfig, jobs: list[tuple[int, Chunk]], folder: str, counters) -> None:
+def _run_chunks(info, holistic: HolisticConfig, jobs: list[tuple[int, Chunk]], folder: str, counters) -> None:
     """Worker process body: the landmarks of its chunks (in frame order) into their memory-mapped
-    files, decoding the video once."""
+    files. ``info`` is the main process's :class:`~signanon.video.VideoInfo` (no second probe); the
+    video is decoded once, up to the end of the worker's last chunk, and only the frames of its
+    chunks are converted to RGB."""
     import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from ..video import iter_frames, probe_video
+    from ..video import iter_selected_frames
     from .holistic import HolisticEstimator
 
     root = Path(folder)
     index = jobs[0][0]
     try:
-        frames = enumerate(iter_frames(probe_video(video)))
+        frames = iter_selected_frames(info, (t for _, chunk in jobs for t in range(chunk.warm, chunk.stop)))
         for (index, chunk), counter in zip(jobs, counters):
             data = np.memmap(_rows_path(root, index, "data"), np.float32, "w+", shape=(chunk.frames, layout.NUM_POINTS, 3))
             conf = np.memmap(_rows_path(root, index, "conf"), np.float32, "w+", shape=(chunk.frames, layout.NUM_POINTS))
             with HolisticEstimator(holistic) as estimator:
                 for frame_index, frame in frames:
-                    if frame_index < chunk.warm:
-                        continue
                     d, c = estimator(frame)
                     if frame_index < chunk.start:
                         continue
@@ -115,12 +116,12 @@ class ParallelLandmarks:
     """Iterable of raw ``(data, confidence)`` per frame (float32 ``(586, 3)`` and ``(586,)``, the
     layout of :mod:`.layout`), in frame order, found by ``workers`` processes.
 
-    ``video``: the path of a probed video with ``frame_count`` frames. ``overlap``: frames read
+    ``video``: the probed video (its ``frame_count`` frames are read). ``overlap``: frames read
     before each chunk but the first, to warm up MediaPipe's tracking. Iterate once.
     """
 
-    def __init__(self, video: str | Path, frame_count: int, holistic: HolisticConfig, workers: int, overlap: int = 15):
-        self.video, self.frame_count, self.holistic = str(video), int(frame_count), holistic
+    def __init__(self, video: VideoInfo, holistic: HolisticConfig, workers: int, overlap: int = 15):
+        self.video, self.frame_count, self.holistic = video, int(video.frame_count), holistic
         self.chunks = plan_chunks(self.frame_count, workers, overlap)
         self.workers = max(1, min(int(workers), len(self.chunks)))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .reader import VideoInfo, iter_frames
+from .reader import VideoInfo, iter_selected_frames
 
 # Checked frames per video: enough to see a second person who is there for a while, and a fixed
 # cost (about a second) whatever the length.
@@ -42,9 +42,7 @@ def count_faces(info: VideoInfo, max_checked: int = MAX_CHECKED, min_confidence:
     wanted = sampled_indices(info.frame_count, max_checked)
     checked = several = most = 0
     with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence) as detector:
-        for index, frame in enumerate(iter_frames(info)):
-            if index not in wanted:
-                continue
+        for _, frame in iter_selected_frames(info, wanted):
             faces = len(detector.process(frame).detections or [])
             checked += 1
             several += faces > 1

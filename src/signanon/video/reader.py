@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -249,14 +249,33 @@ def _decode_all(container, stream, path: Path):
     return pts, durations, first
 
 
+# Probes of unchanged files, keyed by (path, device, inode, size, mtime_ns): one run probes its input
+# several times (the job, the method, the several-faces count, the privacy check), each a full decode.
+_PROBED: dict[tuple, VideoInfo] = {}
+_PROBED_MAX = 16
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Check that ``path`` is a readable video and describe it; raises InputError otherwise.
 
     Decodes the whole video stream once (see the module docstring) so that truncation and
-    corruption are found now, before any output exists.
+    corruption are found now, before any output exists. A file probed before and unchanged since
+    (same inode, size and modification time) is not decoded again.
     """
     path = Path(path).expanduser().absolute()
     _check_input_file(path)
+    st = path.stat()
+    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    info = _PROBED.get(key)
+    if info is None:
+        info = _probe(path)
+        if len(_PROBED) >= _PROBED_MAX:
+            _PROBED.pop(next(iter(_PROBED)))
+        _PROBED[key] = info
+    return info
+
+
+def _probe(path: Path) -> VideoInfo:
     container = _open_container(path)
     try:
         stream = _video_stream(container, path)
@@ -296,16 +315,14 @@ def _to_rgb(frame, coded_size: tuple[int, int]) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
-def iter_frames(info: VideoInfo) -> Iterator[np.ndarray]:
-    """Yield the video's frames in order: RGB uint8 ``(info.height, info.width, 3)``, upright.
-
-    Exactly ``info.frame_count`` frames, one at a time (streaming; nothing else is kept). Raises
-    InputError if the file can no longer be decoded or now holds fewer frames than when probed.
-    """
+def _decoded(info: VideoInfo, stop: int | None = None) -> Iterator[tuple[int, object]]:
+    """``(index, av.VideoFrame)`` for frames ``0 .. stop-1`` (all ``info.frame_count`` when None),
+    decoded but not converted. Raises InputError if the file can no longer be decoded or now holds
+    fewer frames than when probed."""
     av = _av()
     path = info.path
     _check_input_file(path)
-    coded = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
+    wanted = info.frame_count if stop is None else min(int(stop), info.frame_count)
     container = _open_container(path)
     yielded = 0
     try:
@@ -314,17 +331,43 @@ def iter_frames(info: VideoInfo) -> Iterator[np.ndarray]:
             if packet.is_corrupt:
                 raise _input_error(path, "is truncated or corrupt (damaged packet)")
             for frame in packet.decode():
-                if yielded == info.frame_count:
+                if yielded == wanted:
                     return
-                rgb = _to_rgb(frame, coded)
-                yield _upright(rgb, info.rotation, info.mirrored)
+                yield yielded, frame
                 yielded += 1
     except av.FFmpegError as err:
         detail = _describe_av_error(err)
         raise _input_error(path, f"is truncated or corrupt ({detail})") from None
     finally:
         container.close()
-    if yielded < info.frame_count:
-        raise _input_error(
-            path, f"has fewer frames than when probed ({yielded} of {info.frame_count})"
-        )
+    if yielded < wanted:
+        raise _input_error(path, f"has fewer frames than when probed ({yielded} of {info.frame_count})")
+
+
+def _rgb_upright(frame, info: VideoInfo) -> np.ndarray:
+    coded = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
+    return _upright(_to_rgb(frame, coded), info.rotation, info.mirrored)
+
+
+def iter_frames(info: VideoInfo) -> Iterator[np.ndarray]:
+    """Yield the video's frames in order: RGB uint8 ``(info.height, info.width, 3)``, upright.
+
+    Exactly ``info.frame_count`` frames, one at a time (streaming; nothing else is kept). Raises
+    InputError if the file can no longer be decoded or now holds fewer frames than when probed.
+    """
+    for _, frame in _decoded(info):
+        yield _rgb_upright(frame, info)
+
+
+def iter_selected_frames(info: VideoInfo, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, frame)`` for the given frame indices only, in frame order (frame as
+    :func:`iter_frames`). Frames in between are decoded but never converted to RGB, and decoding
+    stops after the last index, so a sparse or early selection costs much less than a full pass.
+    Indices outside ``0 .. info.frame_count-1`` are ignored."""
+    chosen = sorted({int(i) for i in indices if 0 <= int(i) < info.frame_count})
+    if not chosen:
+        return
+    want = set(chosen)
+    for index, frame in _decoded(info, stop=chosen[-1] + 1):
+        if index in want:
+            yield index, _rgb_upright(frame, info)
