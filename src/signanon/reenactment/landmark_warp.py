@@ -11,15 +11,19 @@ image: ``S`` the source, ``R`` the driving reference frame, ``D`` the current dr
   ``S``: it removes the difference in position, size and head pose between the two faces.
 * ``M`` = similarity mapping ``R`` onto ``D``: the driver's head motion since the reference frame.
 * ``E = M^-1(D) - R``: the driver's expression (brows, lids, irises, lips) with head motion removed.
-* relative mode: ``target = A(M(A^-1(S) + E))``: the source's face shape, the driver's expression
+* relative mode: ``target = A(M(A^-1(S) + g E))``: the source's face shape, the driver's expression
   and head motion relative to the reference. absolute mode: ``target = A(D)``: the driver's mesh
   placed where the source face is (the driver's face shape leaks into the output; TPSMM's
   "absolute" mode has the same property).
+* ``g``: per-series expression gains across and down the face (:data:`GAIN_AXES`), measured for
+  each photo and driver by :func:`calibrate_gains`; ``R`` for a whole clip: :func:`median_face`.
 
 Warp (:func:`warp_face`): a TPS fitted from target points (output pixels) to source points (source
 pixels) on a subset of ~150 mesh points, a ring outside the face oval that follows the head
 rigidly (hair, ears) and fixed points on the output border (the background does not move). It is
-evaluated on a coarse grid (every 4 pixels), upsampled and applied with ``cv2.remap``. When the
+evaluated on a coarse grid (every 4 pixels), upsampled and applied with ``cv2.remap``. Lids close
+by occlusion: the spline squeezes an eye only so far, then the upper lid slides down over it
+(:func:`keep_lids_open`, :func:`lower_lids`). When the
 driver opens the mouth wider than the source face shows it, the inside of the target inner-lip
 polygon is painted as a dark mouth with a hint of upper teeth, blended softly.
 """
@@ -36,9 +40,10 @@ from ..landmarks.geometry import (
     apply_similarity, fit_stable, head_angles, inter_ocular, invert_similarity,
 )  # fmt: skip
 from ..landmarks.regions import (
-    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, CHEEKS, CHIN, EYE_OUTER_L, EYE_OUTER_R,
-    FACE_OVAL, FOREHEAD, INNER_LIP_CENTRE, IRIS_CENTRES, LID_LOWER_L, LID_LOWER_R, LID_UPPER_L, LID_UPPER_R,
-    LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, NOSE_BASE, NOSE_LINE,
+    BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, CHEEKS, CHIN, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
+    EYE_OUTER_R, FACE_OVAL, FOREHEAD, INNER_LIP_CENTRE, IRIS_CENTRES, LID_CENTRE_L, LID_CENTRE_R, LID_LOWER_L,
+    LID_LOWER_R, LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER,
+    MOUTH_CORNERS, NOSE_BASE, NOSE_LINE,
 )  # fmt: skip
 
 
@@ -71,14 +76,27 @@ class LandmarkWarpConfig:
     points per output side; mouth_fill: paint the mouth interior when the driver opens it wider
     than the source; mouth_threshold: how much wider (inner-lip gap / inter-ocular distance).
 
-    brow_gain, lid_gain, mouth_gain: factors on the driver's expression displacement (relative
-    mode) of the brow, eyelid and lip points. A warp moves the source's pixels, it cannot redraw a
-    lid over an eye or a brow's muscles, so a face warped by exactly the driver's displacement
-    reads as a damped copy of the expression (measured by an independent MediaPipe read-back:
-    brows and lids about 0.55-0.65 of the driver, ``benchmarks/bench_reenact.py``); these gains
-    restore the perceived strength. Lids and inner lips never cross, whatever the gain.
-    eye_cover: fill eyeball pixels the warp leaves outside the target eye opening with the
-    surrounding skin (:func:`cover_eyes`), so a closed eye reads as closed.
+    brow_gain, furrow_gain, lid_gain, mouth_gain, mouth_width_gain: factors on the driver's
+    expression displacement (relative mode), one per facial-grammar series, each on one point
+    group and one axis of the face (across = along the eye line, down = perpendicular to it):
+    brows down (brow raise) and across (brow furrow), lids down (eye openness), lips down (mouth
+    opening) and across (mouth width). A warp moves the source's pixels, it cannot redraw a lid
+    over an eye or a brow's muscles and wrinkles, so a face warped by exactly the driver's
+    displacement reads back as a damped copy of the expression, and by how much depends on the
+    photo (a landmark read-back of a warp that raises the brows by 0.03 inter-ocular distances
+    sees 0.3-0.8 of it, depending on the face). Lids and inner lips never cross, whatever the gain.
+    These are the starting gains; with ``calibrate`` they are measured afresh for each job
+    (:func:`calibrate_gains`): some driving frames are rendered, read back by a landmark detector
+    in the output's framing, and each series' gain is set so that the read-back moves as much as
+    the driver (within ``gain_limits``). calibration_frames: driving frames used;
+    calibration_passes: render-and-measure rounds.
+    eye_cover: close the lids by sliding the upper lid down over the eyeball (:func:`lower_lids`):
+    the thin-plate spline squeezes an eye to no less than ``lid_keep`` of its opening in the photo,
+    and the rest of the closing is an occlusion, the lid skin within ``lid_band`` inter-ocular
+    distances above the lash line stretched down so that the lashes lie on the target lid line;
+    eyeball pixels still left outside the target opening are then filled with the surrounding skin
+    (:func:`cover_eyes`). A spline alone cannot fold the upper lid over the eye: squeezed to a
+    line, the eye smears into an open-looking dark slit, and a closed eye read back as open.
     """
 
     grid_step: int = 4
@@ -90,17 +108,52 @@ class LandmarkWarpConfig:
     mouth_colour: tuple[int, int, int] = (52, 18, 22)
     teeth_colour: tuple[int, int, int] = (214, 206, 196)
     eye_cover: bool = setting(True, "landmark warp: close the lids over the eyeball where the driver closes the eyes", cli=False)
-    brow_gain: float = setting(1.8, "landmark warp: factor on the driver's brow motion", cli=False)
-    lid_gain: float = setting(1.6, "landmark warp: factor on the driver's eyelid motion", cli=False)
-    mouth_gain: float = setting(1.0, "landmark warp: factor on the driver's lip motion", cli=False)
+    lid_keep: float = 0.5
+    lid_band: float = 0.12
+    brow_gain: float = setting(1.8, "landmark warp: factor on the driver's brow raise (starting value when calibrated)", cli=False)
+    furrow_gain: float = setting(1.8, "landmark warp: factor on the driver's brow furrow (starting value when calibrated)", cli=False)
+    lid_gain: float = setting(1.6, "landmark warp: factor on the driver's eyelid motion (starting value when calibrated)", cli=False)
+    mouth_gain: float = setting(1.0, "landmark warp: factor on the driver's mouth opening (starting value when calibrated)", cli=False)
+    mouth_width_gain: float = setting(1.0, "landmark warp: factor on the driver's mouth width (starting value when calibrated)", cli=False)
+    calibrate: bool = setting(True, "landmark warp: measure each expression gain for this photo and driver (reenact)", cli=False)
+    calibration_frames: int = 30
+    calibration_passes: int = 2
+    gain_limits: tuple[float, float] = (0.8, 2.6)
 
-    def point_gains(self) -> np.ndarray:
-        """float64 ``(478,)``: the expression factor of each mesh point (1 outside brows, lids, lips)."""
-        gains = np.ones(478)
-        gains[list(BROW_POINTS)] = self.brow_gain
-        gains[list(LID_POINTS)] = self.lid_gain
-        gains[list(LIP_POINTS)] = self.mouth_gain
-        return gains
+    def series_gains(self) -> dict[str, float]:
+        """The starting gain of each facial-grammar series (names of :data:`GAIN_AXES`)."""
+        return {
+            "brow_raise": self.brow_gain, "brow_furrow": self.furrow_gain, "eye_openness": self.lid_gain,
+            "mouth_opening": self.mouth_gain, "mouth_width": self.mouth_width_gain,
+        }  # fmt: skip
+
+    def point_gains(self, gains: dict[str, float] | None = None) -> np.ndarray:
+        """float64 ``(478, 2)``: each mesh point's expression factor across and down the face.
+
+        gains: series name -> factor (default :meth:`series_gains`); 1 outside brows, lids, lips.
+        """
+        return point_gains(self.series_gains() if gains is None else gains)
+
+
+# series name -> (points, axis: 0 across the face, 1 down the face) its gain applies to
+GAIN_AXES = {
+    "brow_raise": (BROW_POINTS, 1),
+    "brow_furrow": (BROW_POINTS, 0),
+    "eye_openness": (LID_POINTS, 1),
+    "mouth_opening": (LIP_POINTS, 1),
+    "mouth_width": (LIP_POINTS, 0),
+}
+
+
+def point_gains(gains: dict[str, float]) -> np.ndarray:
+    """float64 ``(478, 2)`` per-point (across, down) factors from series gains (see GAIN_AXES).
+
+    The lids move mostly down: their across factor follows their down factor."""
+    out = np.ones((478, 2))
+    for name, (points, axis) in GAIN_AXES.items():
+        out[list(points), axis] = gains.get(name, 1.0)
+    out[list(LID_POINTS), 0] = out[list(LID_POINTS), 1]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,9 +173,9 @@ def transfer_motion(
     source, driving, reference: float ``(478, 3)`` meshes, x, y, z in pixels of their own image
     (source in source pixels; driving and reference in the same driving pixels). mode: "relative"
     or "absolute". extra: optional ``(K, 3)`` source points that follow the head rigidly (no
-    expression). gains: optional float ``(478,)`` factor on each point's expression ``E``
-    (relative mode; :meth:`LandmarkWarpConfig.point_gains`); lids and inner lips are then kept from
-    crossing (:func:`uncross`). Returns float64 ``(478, 3)`` target in source pixels and the moved
+    expression). gains: optional float ``(478,)`` factor on each point's expression ``E``, or
+    ``(478, 2)`` factors across and down the face (relative mode; :func:`point_gains`,
+    :func:`scale_expression`); lids and inner lips are then kept from crossing (:func:`uncross`). Returns float64 ``(478, 3)`` target in source pixels and the moved
     ``extra``.
     """
     source = np.asarray(source, np.float64)
@@ -137,7 +190,7 @@ def transfer_motion(
         expression = apply_similarity(invert_similarity(motion), driving) - reference
         in_ref = apply_similarity(invert_similarity(align), source)
         if gains is not None:
-            expression = expression * np.asarray(gains, np.float64)[:, None]
+            expression = scale_expression(expression, reference, gains)
             moved_ref = uncross(in_ref + expression, in_ref)
         else:
             moved_ref = in_ref + expression
@@ -148,6 +201,37 @@ def transfer_motion(
     if extra is not None:
         moved = apply_similarity(align, apply_similarity(motion, apply_similarity(invert_similarity(align), np.asarray(extra, np.float64))))
     return target, moved
+
+
+def face_axes(mesh: np.ndarray) -> np.ndarray:
+    """float64 ``(2, 2)``: unit image-plane vectors across (right eye outer corner -> left) and
+    down (perpendicular, toward the chin) a face mesh ``(478, 2+)``."""
+    mesh = np.asarray(mesh, np.float64)
+    across = mesh[EYE_OUTER_L, :2] - mesh[EYE_OUTER_R, :2]
+    across /= np.linalg.norm(across) + 1e-12
+    down = np.array([-across[1], across[0]])
+    if down @ (mesh[CHIN, :2] - mesh[FOREHEAD, :2]) < 0:
+        down = -down
+    return np.stack([across, down])
+
+
+def scale_expression(expression: np.ndarray, rest: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """Expression displacement ``(478, 3)`` times per-point gains.
+
+    gains ``(478,)``: one factor per point (x, y, z alike); ``(478, 2)``: factors on the image-plane
+    components across and down the face ``rest`` (:func:`face_axes`), z taking the down factor.
+    Returns float64 ``(478, 3)``.
+    """
+    expression = np.asarray(expression, np.float64)
+    gains = np.asarray(gains, np.float64)
+    if gains.ndim == 1:
+        return expression * gains[:, None]
+    axes = face_axes(rest)
+    parts = expression[:, :2] @ axes.T  # (478, 2): across, down components
+    out = expression.copy()
+    out[:, :2] = (parts * gains) @ axes
+    out[:, 2:] *= gains[:, 1:2]
+    return out
 
 
 def uncross(mesh: np.ndarray, rest: np.ndarray, min_gap: float = 0.0) -> np.ndarray:
@@ -400,6 +484,90 @@ def cover_eyes(
     return out
 
 
+EYE_LIDS = (
+    (EYE_OUTER_R, LID_UPPER_R, LID_LOWER_R, EYE_INNER_R),
+    (EYE_OUTER_L, LID_UPPER_L, LID_LOWER_L, EYE_INNER_L),
+)  # (outer corner, upper lid outer -> inner, lower lid outer -> inner, inner corner) per eye
+
+
+def keep_lids_open(source_mesh: np.ndarray, target_mesh: np.ndarray, keep: float) -> np.ndarray:
+    """The target mesh with each upper-lid point held at least ``keep`` x its photo's lid gap
+    above its lower-lid point (along the target face's down direction): what the spline may do.
+
+    source_mesh, target_mesh: ``(478, 2+)`` in one pixel frame. Returns a float64 copy.
+    """
+    source_mesh = np.asarray(source_mesh, np.float64)
+    out = np.array(target_mesh, np.float64)
+    down_s = face_axes(source_mesh)[1]
+    down_t = face_axes(out)[1]
+    for _, upper, lower, _ in EYE_LIDS:
+        upper, lower = np.array(upper), np.array(lower)
+        floor = keep * np.maximum((source_mesh[lower, :2] - source_mesh[upper, :2]) @ down_s, 0.0)
+        gap = (out[lower, :2] - out[upper, :2]) @ down_t
+        short = gap < floor
+        out[upper[short], :2] = out[lower[short], :2] - floor[short, None] * down_t
+    return out
+
+
+def lower_lids(
+    map_x: np.ndarray, map_y: np.ndarray, spline_out: np.ndarray, target_out: np.ndarray, band: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slide each upper lid down from where the spline put it to its target line (an occlusion).
+
+    map_x, map_y: float32 ``(S, S)`` backward map; spline_out: ``(478, 2+)`` the mesh the spline
+    was fitted to (:func:`keep_lids_open`), target_out: the target mesh, both in output pixels;
+    band: lid-skin height above the lash line that stretches, / inter-ocular distance. Across the
+    eye, at each position the lid has a drop ``d`` (target line minus spline line, down the face);
+    output pixels from ``band`` above the spline's lid line down to the target line sample the
+    map stretched from the band above the spline's line, so the lashes land on the target line
+    and the eyeball under it is hidden. Returns new (map_x, map_y); the input maps are not changed.
+    """
+    import cv2
+
+    spline_out = np.asarray(spline_out, np.float64)
+    target_out = np.asarray(target_out, np.float64)
+    across, down = face_axes(target_out)
+    height = band * inter_ocular(target_out)
+    size = map_x.shape[0]
+    new_x = new_y = None
+    for outer, upper, _, inner in EYE_LIDS:
+        line = [outer, *upper, inner]
+        origin = target_out[line, :2].mean(0)
+        u = (target_out[line, :2] - origin) @ across
+        v_target = (target_out[line, :2] - origin) @ down
+        v_spline = (spline_out[line, :2] - origin) @ down
+        drop = np.maximum(v_target - v_spline, 0.0)
+        if drop.max() < 0.25:
+            continue
+        order = np.argsort(u)
+        u, v_target, v_spline, drop = u[order], v_target[order], v_spline[order], drop[order]
+        corners = target_out[line, :2]
+        pad = height + drop.max() + 2
+        x0, y0 = np.clip(np.floor(corners.min(0) - pad).astype(int), 0, size)
+        x1, y1 = np.clip(np.ceil(corners.max(0) + pad).astype(int), 0, size)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+        rel = np.stack([gx - origin[0], gy - origin[1]], -1)
+        pu, pv = rel @ across, rel @ down
+        inside = (pu > u[0]) & (pu < u[-1])
+        d = np.interp(pu, u, drop) * inside
+        vt = np.interp(pu, u, v_target)
+        top = np.interp(pu, u, v_spline) - height
+        hit = (d > 0) & (pv > top) & (pv < vt)
+        if not hit.any():
+            continue
+        sample_v = np.where(hit, top + (pv - top) * height / (height + d), pv)
+        shift = (sample_v - pv)[..., None] * down  # toward the forehead
+        sx = (gx + shift[..., 0]).astype(np.float32)
+        sy = (gy + shift[..., 1]).astype(np.float32)
+        if new_x is None:
+            new_x, new_y = map_x.copy(), map_y.copy()
+        new_x[y0:y1, x0:x1] = cv2.remap(map_x, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        new_y[y0:y1, x0:x1] = cv2.remap(map_y, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return (map_x, map_y) if new_x is None else (new_x, new_y)
+
+
 def warp_face(
     source_image: np.ndarray,
     source_mesh: np.ndarray,
@@ -420,18 +588,22 @@ def warp_face(
 
     source_mesh = np.asarray(source_mesh, np.float64)
     target_mesh = np.asarray(target_mesh, np.float64)
+    spline_mesh = keep_lids_open(source_mesh, target_mesh, config.lid_keep) if config.eye_cover else target_mesh
     src = source_mesh[CONTROL_POINTS, :2]
-    tgt = target_mesh[CONTROL_POINTS, :2]
+    tgt = spline_mesh[CONTROL_POINTS, :2]
     if ring is not None:
         src = np.concatenate([src, np.asarray(ring[0], np.float64)[:, :2]])
         tgt = np.concatenate([tgt, np.asarray(ring[1], np.float64)[:, :2]])
     tgt_out = tgt @ source_to_output[:, :2].T + source_to_output[:, 2]
     map_x, map_y = warp_map(src, tgt_out, size, _affine_inverse(source_to_output), config)
+    if config.eye_cover:
+        target_out = target_mesh[:, :2] @ source_to_output[:, :2].T + source_to_output[:, 2]
+        spline_out = spline_mesh[:, :2] @ source_to_output[:, :2].T + source_to_output[:, 2]
+        map_x, map_y = lower_lids(map_x, map_y, spline_out, target_out, config.lid_band)
     out = cv2.remap(
         np.ascontiguousarray(source_image), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     if config.eye_cover:
-        target_out = target_mesh[:, :2] @ source_to_output[:, :2].T + source_to_output[:, 2]
         out = cover_eyes(out, map_x, map_y, source_mesh, target_out)
     if config.mouth_fill:
         wider = inner_mouth_opening(target_mesh) - inner_mouth_opening(source_mesh)
@@ -462,6 +634,10 @@ class LandmarkAnimator:
         self._mesh = np.asarray(source_mesh, np.float64)
         self._ring = _oval_ring(self._mesh, self.config.ring_scale)
 
+    def set_gains(self, gains: dict[str, float]) -> None:
+        """Use these series gains (see :data:`GAIN_AXES`) from now on."""
+        self._gains = point_gains(gains)
+
     def target(self, driving_mesh: np.ndarray, reference_mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(target mesh (478, 3), moved ring (36, 3)) in source pixels."""
         if self._mesh is None:
@@ -483,6 +659,10 @@ class LandmarkAnimator:
 # Reference frame for relative motion
 
 EXPRESSION_POINTS = np.array(sorted(set(CONTROL_POINTS.tolist()) - set(FACE_OVAL)), np.int64)
+# expression points in groups that move independently: a blink moves only the lids, talking the lips
+EXPRESSION_GROUPS = tuple(
+    np.array(sorted(set(group)), np.int64) for group in (BROW_POINTS, LID_POINTS + IRIS_CENTRES, LIP_POINTS)
+)
 
 
 def neutral_scores(meshes: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -490,9 +670,13 @@ def neutral_scores(meshes: np.ndarray, found: np.ndarray) -> np.ndarray:
 
     meshes: float ``(T, 478, 3)`` x, y, z in the same pixel units (z already multiplied by the
     frame width); found: bool ``(T,)``. The score adds the head's |yaw| + |pitch| (degrees,
-    :func:`signanon.landmarks.geometry.head_angles`) and the RMS distance of the expression points
-    from the clip's median face after similarity alignment (/ inter-ocular distance), each divided
-    by its median over the clip so both count alike. Returns float64 ``(T,)``, inf where no face.
+    :func:`signanon.landmarks.geometry.head_angles`) and, for each of the brows, the lids and the
+    lips (:data:`EXPRESSION_GROUPS`), the RMS distance of its points from the clip's median face
+    after similarity alignment (/ inter-ocular distance); each term is divided by its median over
+    the clip so all count alike. Grouping matters: a blink moves only a few points, and scored on
+    the whole face it looks as neutral as a still face, so a blink could become the reference and
+    every open eye of the clip would read as a wide-eyed stare. Returns float64 ``(T,)``, inf
+    where no face.
     """
     meshes = np.asarray(meshes, np.float64)
     found = np.asarray(found, bool)
@@ -504,16 +688,52 @@ def neutral_scores(meshes: np.ndarray, found: np.ndarray) -> np.ndarray:
     aligned = np.stack([apply_similarity(fit_stable(meshes[t], first), meshes[t]) for t in idx])
     median = np.median(aligned, axis=0)
     iod = inter_ocular(median)
-    expression = np.empty(len(idx))
+    expression = np.empty((len(idx), len(EXPRESSION_GROUPS)))
     pose = np.empty(len(idx))
     for k, t in enumerate(idx):
         on_median = apply_similarity(fit_stable(meshes[t], median), meshes[t])
-        diff = on_median[EXPRESSION_POINTS] - median[EXPRESSION_POINTS]
-        expression[k] = np.sqrt((diff**2).sum(1).mean()) / iod
+        for g, group in enumerate(EXPRESSION_GROUPS):
+            diff = on_median[group] - median[group]
+            expression[k, g] = np.sqrt((diff**2).sum(1).mean()) / iod
         pitch, yaw, _ = head_angles(meshes[t])
         pose[k] = abs(yaw) + abs(pitch)
-    scores[idx] = pose / (np.median(pose) + 1e-6) + expression / (np.median(expression) + 1e-6)
+    scores[idx] = pose / (np.median(pose) + 1e-6) + (expression / (np.median(expression, axis=0) + 1e-6)).sum(1)
     return scores
+
+
+def median_face(
+    meshes: np.ndarray, found: np.ndarray, index: int, mouth_like: float | None = None, share: float = 0.25
+) -> np.ndarray:
+    """The clip's median face in the pose of frame ``index``: the reference of relative motion.
+
+    meshes: float ``(T, 478, 3)`` in one pixel frame (e.g. each frame's crop: the similarity
+    alignment absorbs differing boxes); found: bool ``(T,)``. Every found frame is aligned onto
+    frame ``index`` on the stable points (:func:`~signanon.landmarks.geometry.fit_stable`) and the
+    per-coordinate median taken: a face whose brows, lids and lips sit where they sit most of the
+    time, whatever single frame is chosen (no frame of a talking clip is fully neutral; a
+    reference caught mid-blink or mid-word would offset every target).
+
+    mouth_like: the source face's inner-mouth opening (:func:`inner_mouth_opening`); when given,
+    the lips and the jaw (face-outline points below the mouth corners) come from the median of the
+    ``share`` of frames whose opening is nearest to it instead. A photo with closed lips then
+    pairs with the driver's closed mouth: measured from a half-open median, every closing of the
+    driver's lips would push the photo's closed lips through each other and be clipped away.
+    Returns float64 ``(478, 3)``.
+    """
+    meshes = np.asarray(meshes, np.float64)
+    anchor = meshes[index]
+    idx = np.nonzero(np.asarray(found, bool))[0]
+    aligned = np.stack([apply_similarity(fit_stable(meshes[t], anchor), meshes[t]) for t in idx])
+    face = np.median(aligned, axis=0)
+    if mouth_like is not None and len(idx) >= 4:
+        opening = np.array([inner_mouth_opening(m) for m in aligned])
+        nearest = np.argsort(np.abs(opening - mouth_like))[: max(3, round(share * len(idx)))]
+        down = face_axes(face)[1]
+        corners = face[[LIP_OUTER_UPPER[0], LIP_OUTER_UPPER[-1]], :2].mean(0)
+        jaw = [i for i in FACE_OVAL if (face[i, :2] - corners) @ down > 0]
+        lower = np.array(sorted(set(LIP_POINTS) | set(jaw) | {CHIN}), np.int64)
+        face[lower] = np.median(aligned[nearest][:, lower], axis=0)
+    return face
 
 
 def neutral_frame_index(meshes: np.ndarray, found: np.ndarray) -> int:
@@ -522,3 +742,93 @@ def neutral_frame_index(meshes: np.ndarray, found: np.ndarray) -> int:
     if not np.isfinite(scores).any():
         raise ValueError("no frame has a face")
     return int(np.argmin(scores))
+
+
+# --------------------------------------------------------------------------------------------
+# Gains measured for one job
+
+
+def _grammar(mesh: np.ndarray) -> dict[str, float]:
+    """The facial-grammar series of one mesh ``(478, 2+)`` pixels, / inter-ocular distance, as
+    the evaluation and the independent read-back define them (image y for heights)."""
+    mesh = np.asarray(mesh, np.float64)
+    iod = inter_ocular(mesh)
+    lids = [(LID_CENTRE_R, BROW_UPPER_R), (LID_CENTRE_L, BROW_UPPER_L)]
+    return {
+        "brow_raise": np.mean([mesh[lid[0], 1] - mesh[list(brow), 1].mean() for lid, brow in lids]) / iod,
+        "brow_furrow": float(np.linalg.norm(mesh[BROW_LOWER_R[-1], :2] - mesh[BROW_LOWER_L[-1], :2])) / iod,
+        "eye_openness": np.mean([mesh[lid[1], 1] - mesh[lid[0], 1] for lid, _ in lids]) / iod,
+        "mouth_opening": (mesh[INNER_LIP_CENTRE[1], 1] - mesh[INNER_LIP_CENTRE[0], 1]) / iod,
+        "mouth_width": float(np.linalg.norm(mesh[MOUTH_CORNERS[0], :2] - mesh[MOUTH_CORNERS[1], :2])) / iod,
+    }
+
+
+AIM_SLOPE = 0.9  # read-back per unit of target: with the read-back's noise (r ~0.9) a std ratio ~1
+
+
+def calibrate_gains(
+    warper: LandmarkAnimator,
+    meshes: np.ndarray,
+    reference: np.ndarray,
+    show,
+    read,
+    config: LandmarkWarpConfig = LandmarkWarpConfig(),
+) -> tuple[dict[str, float], dict[str, list[dict[str, float]]]]:
+    """Measure, for one source face and one driver, the gain each facial-grammar series needs.
+
+    How much of a warped expression a viewer (here a landmark detector) reads back depends on
+    the photo: faint brows, squinting lids, a small or blurred face all damp it. So some driving
+    frames are rendered as they will be written and read back, and each series' read-back is
+    regressed on the same series of the target mesh warped at unit gain (the driver's expression
+    on the source face, exactly): the slope is the strength a viewer sees, and the gain is
+    divided by it, aiming at a slope of :data:`AIM_SLOPE` (``config.calibration_passes`` rounds,
+    within ``config.gain_limits``). Past some displacement a warped face stops reading cleanly
+    (the brows or lids smear): when a round's correlation drops by more than 0.1 below the best
+    so far, the series keeps the measured gain whose slope came closest to the aim.
+
+    warper: a prepared relative-mode :class:`LandmarkAnimator`; meshes: float ``(T, 478, 3)``
+    driving meshes; reference: ``(478, 3)`` the reference driving mesh; show: ``driving mesh ->
+    RGB uint8 frame`` rendered with the warper's current gains, in the framing of the output;
+    read: ``frame -> (478, 2+) mesh in its pixels or None``. The frames used are spread evenly over
+    the clip (not its extremes: a viewer reads small motions more weakly than large ones, and the
+    small ones make most of a clip). Series the driver hardly moves (target std
+    below 0.006 inter-ocular distances) keep their starting gain. Returns (gains, record): series
+    name -> gain (the warper is left set to them), and name -> one {"gain", "slope", "r"} per
+    round (the gain rendered, the read-back's slope and correlation) for the job summary.
+    """
+    meshes = np.asarray(meshes, np.float64)
+    warper.set_gains({name: 1.0 for name in GAIN_AXES})
+    unit = [_grammar(warper.target(m, reference)[0]) for m in meshes]
+    unit = {name: np.array([u[name] for u in unit]) for name in GAIN_AXES}
+    count = max(4, int(config.calibration_frames))
+    chosen = np.unique(np.linspace(0, len(meshes) - 1, min(count, len(meshes))).round().astype(int))
+    low, high = config.gain_limits
+    gains = {name: float(np.clip(value, low, high)) for name, value in config.series_gains().items()}
+    record: dict[str, list[dict[str, float]]] = {}
+    settled: set[str] = set()
+    for _ in range(max(1, int(config.calibration_passes))):
+        warper.set_gains(gains)
+        seen = [read(show(meshes[t])) for t in chosen]
+        keep = np.array([m is not None for m in seen])
+        if keep.sum() < 5:
+            break
+        back = [_grammar(m) for m in seen if m is not None]
+        for name in GAIN_AXES:
+            x = unit[name][chosen][keep]
+            if name in settled or x.std() < 0.006:
+                continue
+            y = np.array([b[name] for b in back])
+            slope = float(np.polyfit(x, y, 1)[0])
+            r = float(np.corrcoef(x, y)[0, 1])
+            rounds = record.setdefault(name, [])
+            rounds.append({"gain": round(gains[name], 3), "slope": round(slope, 3), "r": round(r, 3)})
+            best_r = max(m["r"] for m in rounds)
+            if len(rounds) > 1 and r < best_r - 0.1:  # pushed too far: the face no longer reads cleanly
+                usable = [m for m in rounds if m["r"] >= best_r - 0.05]
+                gains[name] = min(usable, key=lambda m: abs(np.log(max(m["slope"], 1e-3) / AIM_SLOPE)))["gain"]
+                settled.add(name)
+                continue
+            step = np.clip(AIM_SLOPE / slope, 0.6, 1.6) if slope > 0 else 1.6
+            gains[name] = float(np.clip(gains[name] * step, low, high))
+    warper.set_gains(gains)
+    return gains, record

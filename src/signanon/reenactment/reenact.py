@@ -8,7 +8,10 @@ Contract (other tools rely on it):
   it. ``output="crop"`` writes the 256x256 animated face crops instead, as the TPSMM demo does.
 * The face moves like the driver's: expression and head motion, relative to a reference driving
   frame ("relative", the default; the reference is the most neutral, frontal driving frame unless
-  given) or the driver's absolute mesh/keypoints placed on the source face ("absolute").
+  given, and for the landmark warp the clip's median face in that frame's pose, its mouth matched
+  to the photo's) or the driver's absolute mesh/keypoints placed on the source face ("absolute").
+  The landmark warp calibrates its expression gains for each job (some frames rendered and read
+  back by MediaPipe Holistic, :func:`~.landmark_warp.calibrate_gains`); the summary keeps them.
 * With a TPSMM checkpoint (``face_model``) the Thin-Plate Spline Motion Model animates the crop;
   without one the landmark warp of :mod:`.landmark_warp` does (CPU, nothing downloaded); both
   behind :class:`~.animator.FaceAnimator`, loaded by :func:`~.animator.load_face_animator`.
@@ -35,8 +38,8 @@ from .face_track import (
     CROP_SIZE, FaceTrack, FaceTrackConfig, crop, detect_faces, face_box, interpolate_gaps,
     mesh_in_crop, track_from_meshes,
 )  # fmt: skip
-from .animator import CROP_BOX, FaceFrame, as_face_animator, check_face_model, load_face_animator
-from .landmark_warp import LandmarkWarpConfig, neutral_frame_index
+from .animator import CROP_BOX, FaceFrame, LandmarkFaceAnimator, as_face_animator, check_face_model, load_face_animator
+from .landmark_warp import LandmarkWarpConfig, calibrate_gains, inner_mouth_opening, median_face, neutral_frame_index
 from .paste import blend, uncrop
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -65,7 +68,8 @@ class ReenactConfig:
 @dataclass(frozen=True)
 class ReenactSummary:
     """What a job did: frames written, rate, output size, the reference frame, driving frames with
-    a detected face and frames whose face box was interpolated, the animator used, seconds."""
+    a detected face and frames whose face box was interpolated, the animator used, seconds, and
+    the landmark warp's expression gains per series when they were calibrated (empty otherwise)."""
 
     output: str
     frames: int
@@ -77,6 +81,7 @@ class ReenactSummary:
     driving_interpolated: int
     method: str
     seconds: float
+    gains: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +170,7 @@ class Reenactor:
         self.config = config
         self.animator = animator
         self.face_model = None if face_model is None else check_face_model(face_model)
+        self.gains: dict = {}
 
     def __call__(self, source: str | Path, driving: str | Path, output: str | Path, *, progress: bool = True) -> ReenactSummary:
         from ..video import VideoWriter, check_output_path, iter_frames, probe_video
@@ -185,8 +191,10 @@ class Reenactor:
         reference = resolve_reference(self.config.reference, meshes, found, info.width)
         # 3. animate and write
         source_crop = crop(image, box)
-        frames = self._animate(source_crop, mesh_in_crop(mesh, box, image.shape[1]), info, track, meshes, reference)
         compose = self._composer(image, box)
+        frames = self._animate(
+            source_crop, mesh_in_crop(mesh, box, image.shape[1]), info, track, meshes, reference, compose
+        )  # fmt: skip
         height, width = (CROP_SIZE, CROP_SIZE) if self.config.output == "crop" else image.shape[:2]
         with VideoWriter(out_path, width, height, Fraction(info.fps), input_path=info.path) as writer, progress_bar(
             total=info.frame_count, enabled=progress, desc="reenact"
@@ -198,7 +206,7 @@ class Reenactor:
             output=str(out_path), frames=writer.frames_written, fps=float(info.fps), width=width, height=height,
             reference_index=reference, driving_faces_found=int(found.sum()),
             driving_interpolated=track.interpolated, method="tpsmm" if self._uses_model else "landmark-warp",
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - start, gains=self.gains,
         )  # fmt: skip
 
     @property
@@ -232,8 +240,9 @@ class Reenactor:
         return load_face_animator(self.face_model, self.config.device, mode=self.config.mode, warp=self.config.warp)
 
     def _animate(
-        self, source_crop: np.ndarray, source_mesh: np.ndarray, info, track: FaceTrack, meshes: np.ndarray, reference: int
-    ) -> Iterator[np.ndarray]:
+        self, source_crop: np.ndarray, source_mesh: np.ndarray, info, track: FaceTrack, meshes: np.ndarray, reference: int,
+        compose=None,
+    ) -> Iterator[np.ndarray]:  # fmt: skip
         """Animated 256x256 RGB uint8 crops, one per driving frame.
 
         Everything is in crop coordinates: the source crop (a 256x256 image, its mesh in it) and,
@@ -252,8 +261,34 @@ class Reenactor:
             return animator.animate(driving)
         in_crop = np.stack([mesh_in_crop(meshes[t], track.boxes[t], info.width) for t in range(len(meshes))])
         in_crop = interpolate_gaps(in_crop, track.found)  # frames without a face: from neighbours
-        animator.prepare(source, FaceFrame(mesh=in_crop[reference]))
+        if self.config.reference == "auto":  # the clip's median expression in the most neutral frame's pose
+            mouth = inner_mouth_opening(source_mesh)
+            animator.prepare(source, FaceFrame(mesh=median_face(in_crop, track.found, reference, mouth_like=mouth)))
+        else:
+            animator.prepare(source, FaceFrame(mesh=in_crop[reference]))
+        if isinstance(animator, LandmarkFaceAnimator) and animator.mode == "relative" and self.config.warp.calibrate:
+            self.gains = self._calibrate(animator, in_crop[track.found], animator._reference, compose)
         return animator.animate(FaceFrame(mesh=mesh) for mesh in in_crop)
+
+    def _calibrate(self, animator, meshes: np.ndarray, reference: np.ndarray, compose) -> dict:
+        """Set the landmark warp's expression gains for this photo and driver
+        (:func:`~.landmark_warp.calibrate_gains`), read back by MediaPipe Holistic on single
+        frames in the output's framing. Returns {"gains": ..., "rounds": ...} for the summary."""
+        from ..landmarks import layout
+        from ..landmarks.holistic import HolisticConfig, HolisticEstimator
+
+        compose = compose or (lambda face: face)
+        with HolisticEstimator(HolisticConfig(static_image_mode=True)) as estimator:
+
+            def read(frame: np.ndarray):
+                data, conf = estimator(frame)
+                return data[layout.FACE] if conf[layout.FACE].min() > 0 else None
+
+            gains, rounds = calibrate_gains(
+                animator.warper, meshes, reference, lambda mesh: compose(animator(FaceFrame(mesh=mesh))), read,
+                self.config.warp,
+            )  # fmt: skip
+        return {"gains": {name: round(value, 3) for name, value in gains.items()}, "rounds": rounds}
 
 
 def _counted(frames, bar):
