@@ -134,9 +134,12 @@ class Evaluator:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def analyse(self, path: str | Path, *, landmarks: bool = True, progress: bool = False, label: str = "") -> VideoAnalysis:
-        """Read one video (cached): landmarks of every frame if asked, faces of sampled frames."""
-        info = probe_video(path)
+    def analyse(
+        self, path: str | Path | VideoInfo, *, landmarks: bool = True, progress: bool = False, label: str = ""
+    ) -> VideoAnalysis:
+        """Read one video (cached): landmarks of every frame if asked, faces of sampled frames.
+        ``path`` may be a :class:`VideoInfo` already probed."""
+        info = path if isinstance(path, VideoInfo) else probe_video(path)
         key = _analysis_key(info.path, landmarks, self.config)
         if key not in self._cache:
             self._cache[key] = self._read(info, landmarks, progress, label)
@@ -206,10 +209,12 @@ class Evaluator:
         """:meth:`evaluate` once the report folder (or None: no files) is ready."""
         from . import report as rpt
 
-        orig = self.analyse(original, progress=progress, label="original")
+        # every input is probed (a bad or truncated file refused) before the slow reading starts
+        orig_info, anon_info, *extra_info = (probe_video(p) for p in (original, anonymized, *extras))
+        orig = self.analyse(orig_info, progress=progress, label="original")
         require_face(orig.faces, f"the original video {orig.info.path}")
-        anon = self.analyse(anonymized, progress=progress, label="anonymized")
-        extra = [self.analyse(p, landmarks=False, progress=progress, label="extra") for p in extras]
+        anon = self.analyse(anon_info, progress=progress, label="anonymized")
+        extra = [self.analyse(i, landmarks=False, progress=progress, label="extra") for i in extra_info]
         identity = identity_report(orig.faces, anon.faces, self.embedder, [e.faces for e in extra])
         compared = compare_signing(
             (orig.data, orig.conf, orig.info.width), (anon.data, anon.conf, anon.info.width)
