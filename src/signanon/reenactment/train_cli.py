@@ -157,6 +157,8 @@ def extract_faces(video_dir: Path, out_dir: Path, config: ExtractConfig = Extrac
     from ..progress import progress_bar
 
     video_dir, out_dir = Path(video_dir).expanduser(), Path(out_dir).expanduser()
+    if video_dir.is_file():
+        raise InputError(f"VIDEO_DIR must be a folder of videos, got the file {video_dir}")
     if not video_dir.is_dir():
         raise InputError(f"video folder {video_dir} not found")
     videos = sorted(p for p in video_dir.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
@@ -269,13 +271,17 @@ def _train_config(args: argparse.Namespace, run_dir: Path):
 
 def run_train_face(args: argparse.Namespace) -> None:
     """Run a parsed ``train-face`` command line (errors propagate as SignanonError)."""
-    from .training import FaceClipFolder, check_run_dir, latest_checkpoint
+    from .train_files import VGG19_HINT, FaceClipFolder, check_run_dir, latest_checkpoint
 
-    # 1. check everything cheap first: sources, run folder, options, device, VGG19 file
+    # 1. check every path first, before PyTorch loads: sources, run folder, checkpoint, VGG19 file
     sources = [FaceClipFolder(folder, name) for name, folder in parse_data_sources(args.data)]
-    run_dir = check_run_dir(args.output, args.resume)
+    run_dir = check_run_dir(args.output, args.resume, [source.root for source in sources])
     if args.init is not None and not args.resume and not Path(args.init).expanduser().is_file():
         raise InputError(f"--init checkpoint not found: {args.init} (the published vox.pth.tar)")
+    if args.vgg19_weights is None:
+        raise InputError(f"the perceptual loss needs VGG19 weights (--vgg19-weights PATH); {VGG19_HINT}")
+    if not Path(args.vgg19_weights).expanduser().is_file():
+        raise InputError(f"VGG19 weights {args.vgg19_weights} not found; {VGG19_HINT}")
     existed = run_dir.exists()
     try:
         _train(args, sources, run_dir)
