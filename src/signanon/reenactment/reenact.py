@@ -88,26 +88,50 @@ class ReenactSummary:
 # Inputs
 
 
-def read_source_image(path: str | Path) -> np.ndarray:
-    """The source picture as RGB uint8 ``(H, W, 3)``: an image file, or a video's first frame."""
+_PICTURE_MAX_BYTES = 256 << 20  # a file this large is not tried as a picture
+
+
+def _read_picture(path: Path) -> np.ndarray:
     import cv2
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(f"source not found: {path}")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        data = np.fromfile(path, np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if image is None:
-            raise InputError(f"source image cannot be decoded: {path}")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if path.stat().st_size > _PICTURE_MAX_BYTES:
+        raise InputError(f"source {path} is too large for a picture")
+    data = np.fromfile(path, np.uint8)
+    if not data.size:
+        raise InputError(f"source image is empty (0 bytes): {path}")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"source image cannot be decoded: {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_first_frame(path: Path) -> np.ndarray:
     from ..video import iter_frames, probe_video
 
-    info = probe_video(path)
-    frame = next(iter_frames(info), None)
+    frame = next(iter_frames(probe_video(path)), None)
     if frame is None:  # pragma: no cover - probe_video refuses empty videos
         raise InputError(f"source video has no frames: {path}")
     return frame
+
+
+def read_source_image(path: str | Path) -> np.ndarray:
+    """The source picture as RGB uint8 ``(H, W, 3)``: an image file, or a video's first frame.
+
+    The file is read by its content: a video named ``.png`` or a picture named ``.mp4`` works. When
+    neither reader accepts it, the error is the one of the kind its suffix names."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"source not found: {path}")
+    readers = (_read_picture, _read_first_frame)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        readers = readers[::-1]
+    try:
+        return readers[0](path)
+    except InputError as err:
+        try:
+            return readers[1](path)
+        except InputError:
+            raise err from None
 
 
 def source_face(image: np.ndarray, config: FaceTrackConfig, where: str = "the source") -> tuple[np.ndarray, np.ndarray]:
