@@ -244,6 +244,8 @@ def run_corpus(
     differ by seed only). ``evaluation``: an EvaluationConfig for ``batch.evaluate`` (None: the
     default without side-by-side video). A bad clip never stops the others.
     """
+    if Path(source).expanduser().is_dir() and _same_path(source, out_dir):
+        raise OutputError(f"output folder must differ from the input folder: {Path(out_dir).expanduser().absolute()}")
     existed = Path(out_dir).expanduser().absolute().exists()
     out = prepare_out_dir(out_dir)
     try:
@@ -253,6 +255,25 @@ def run_corpus(
             _forget_lock(out)
             remove_empty_folders(out)
         raise
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return Path(a).expanduser().absolute().resolve() == Path(b).expanduser().absolute().resolve()
+
+
+def check_no_overwrite(corpus: Corpus, out: Path) -> None:
+    """Refuse a run that would write over one of its own inputs (a manifest's clips mirrored into
+    an OUT_DIR that is their folder: ``clip.mp4`` -> ``OUT_DIR/clip.mp4``); OutputError, one line."""
+    inputs = {clip.path.resolve() for clip in corpus.clips}
+    for clip in corpus.clips:
+        for root in (out, out / QUARANTINE):
+            for suffix in OUTPUT_SUFFIXES:
+                target = clip.output_in(root, suffix).resolve()
+                if target in inputs:
+                    raise OutputError(
+                        f"output folder {out} would overwrite the input {target} (the output of {clip.relative}); "
+                        "choose another output folder"
+                    )
 
 
 def _forget_lock(out: Path) -> None:
@@ -271,6 +292,7 @@ def _run_corpus(source, out: Path, config: Any, batch: BatchConfig, progress: Pr
     from .report import build_report, write_reports
 
     corpus = discover(source, out)
+    check_no_overwrite(corpus, out)
     if batch.ray is not None:
         from .executors import import_ray
 
