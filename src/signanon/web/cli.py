@@ -40,6 +40,25 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse a port out of range, a host that does not resolve, or an address already in use, in
+    one line and before Gradio loads (the server itself binds it again a moment later)."""
+    import socket
+
+    if not 0 < port < 65536:
+        raise SignanonError(f"--port must be 1-65535, got {port}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as err:
+        raise SignanonError(f"--host {host!r} cannot be resolved ({err})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise SignanonError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+
+
 def _stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt  # Gradio's serving loop stops on it and returns
 
@@ -49,8 +68,7 @@ def run_serve(args: argparse.Namespace) -> None:
     from .session import Sweeper, WebLimits, Workspace
 
     limits = WebLimits(args.max_upload_mb, args.max_minutes, args.keep_minutes)
-    if not 0 < args.port < 65536:
-        raise SignanonError(f"--port must be 1-65535, got {args.port}")
+    check_address(args.host, args.port)
     workspace = Workspace()
     # Gradio keeps uploads in its cache folder: put it in the private workspace (before import).
     os.environ["GRADIO_TEMP_DIR"] = str(workspace.gradio_cache)

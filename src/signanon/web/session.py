@@ -11,6 +11,7 @@ fixed name (``input`` + a known video suffix); the upload's own name is never us
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -41,8 +42,9 @@ class WebLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_minutes", "keep_minutes"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"{name.replace('_', '-')} must be more than 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise InputError(f"{name.replace('_', '-')} must be a number more than 0, got {value}")
 
 
 class Workspace:
