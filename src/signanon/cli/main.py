@@ -6,11 +6,35 @@ Errors the user can fix print one line (``signanon: error: ...``) and exit 1; us
 
 from __future__ import annotations
 
+import signal
+import sys
+
+# Ctrl-C or SIGTERM while the command starts (its imports, building the parser) would surface as a
+# traceback from inside Python's import machinery. When this module is the command being run,
+# both signals are only recorded from here on; main() acts on them once it can exit cleanly.
+_EARLY_SIGNALS: list[int] = []
+
+
+def _record_early(signum, frame) -> None:
+    _EARLY_SIGNALS.append(signum)
+
+
+def _launched_as_command() -> bool:
+    """True in the ``signanon`` or ``python -m signanon.cli.main`` process itself (not in a program
+    importing this module, nor in a worker process started from the command)."""
+    if __name__ == "__main__":
+        return True
+    argv = getattr(sys, "orig_argv", [])
+    return len(argv) > 1 and argv[1].rsplit("/", 1)[-1] == "signanon"
+
+
+if _launched_as_command() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _record_early)
+    signal.signal(signal.SIGTERM, _record_early)
+
 import argparse
 import errno
 import os
-import signal
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,6 +186,11 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated()
 
 
+def _restored(previous, default):
+    """The handler to put back: ``default`` where start-up recording was installed."""
+    return default if previous is _record_early else previous
+
+
 @contextmanager
 def _sigterm_as_interrupt():
     """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only; the previous
@@ -173,7 +202,24 @@ def _sigterm_as_interrupt():
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, _restored(previous, signal.SIG_DFL))
+
+
+@contextmanager
+def _signals_recorded():
+    """Record SIGINT and SIGTERM instead of acting on them while the command starts (imports and
+    argument parsing); yields the list of signals received, those that came while this module was
+    imported included. The previous handlers are put back afterwards."""
+    received = _EARLY_SIGNALS
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {sig: signal.signal(sig, _record_early) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, _restored(previous[signal.SIGINT], signal.default_int_handler))
+        signal.signal(signal.SIGTERM, _restored(previous[signal.SIGTERM], _raise_terminated))
 
 
 def _interrupted(err: KeyboardInterrupt, hard_exit: bool = False) -> int:
@@ -183,6 +229,8 @@ def _interrupted(err: KeyboardInterrupt, hard_exit: bool = False) -> int:
     ``finally`` blocks removed temporaries and stopped worker processes), leave without the
     interpreter's shutdown, during which MediaPipe's native threads can abort the process
     (SIGABRT instead of the documented status)."""
+    if sys.stderr.isatty():  # a progress bar the interrupt caught half-drawn: clear its line
+        sys.stderr.write("\r\x1b[K")
     if isinstance(err, Terminated):
         print("signanon: terminated; no output written", file=sys.stderr)
         status = 128 + signal.SIGTERM
@@ -213,13 +261,17 @@ def interrupt_inside(err: BaseException) -> KeyboardInterrupt | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     debug = os.environ.get("SIGNANON_DEBUG") == "1"
-    if not debug and argv is None:
-        _silence_native_logs()
     try:
         with _sigterm_as_interrupt():
+            with _signals_recorded() as received:  # start-up: an interrupt waits for the try above
+                args = build_parser().parse_args(argv)
+                if not debug and argv is None:
+                    _silence_native_logs()
+            if received:
+                first = received[0]
+                received.clear()
+                raise Terminated() if first == signal.SIGTERM else KeyboardInterrupt()
             try:
                 status = COMMANDS[args.command](args)
             except OSError as err:
