@@ -113,6 +113,82 @@ def test_cross_frame_processor_with_itself_as_reference_equals_default():
     assert float((crossed - default).abs().max()) > 1e-2
 
 
+def _read_after(proc, state, attn, first, previous, current):
+    """The processor's output for ``current`` after ``first`` and ``previous`` were generated."""
+    state.reset()
+    for frame in (first, previous):
+        state.begin_frame()
+        proc(attn, frame)
+        state.end_frame()
+    state.begin_frame()
+    return proc(attn, current)
+
+
+def test_cross_frame_processor_attends_to_first_and_previous_key_frame():
+    """Three frames: the third attends to the first and the second (its previous key frame), which
+    differ. Its output is attention over both references' tokens, and changing either changes it."""
+    from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+    torch.manual_seed(0)
+    attn = Attention(query_dim=32, heads=4, dim_head=8).eval()
+    first, previous, current, other = (torch.randn(2, 64, 32) for _ in range(4))
+    state = CrossFrameState()
+    proc = CrossFrameAttnProcessor(state, "layer")
+    with torch.no_grad():
+        out = _read_after(proc, state, attn, first, previous, current)
+        expected = AttnProcessor2_0()(attn, current, torch.cat([first, previous], dim=1))
+        new_first = _read_after(proc, state, attn, other, previous, current)
+        new_previous = _read_after(proc, state, attn, first, other, current)
+        only_first = AttnProcessor2_0()(attn, current, first)
+        only_previous = AttnProcessor2_0()(attn, current, previous)
+    assert torch.allclose(out, expected, atol=1e-5)
+    # neither reference alone explains the output: both are read
+    assert float((out - only_first).abs().max()) > 1e-2
+    assert float((out - only_previous).abs().max()) > 1e-2
+    assert float((new_first - out).abs().max()) > 1e-2
+    assert float((new_previous - out).abs().max()) > 1e-2
+
+
+def _toy_unet_frames(unet, state, latents, timestep, text):
+    """Run the UNet on frames one after another as the pipeline does (one step per frame); the
+    last frame's noise prediction."""
+    state.reset()
+    for i, x in enumerate(latents):
+        state.begin_frame()
+        state.step = 0
+        out = unet(x, timestep, encoder_hidden_states=text).sample
+        if i < len(latents) - 1:
+            state.end_frame()
+    return out
+
+
+def test_cross_frame_unet_first_and_previous_key_frames_both_matter():
+    """The toy UNet with cross-frame attention on a third frame: a different first frame or a
+    different previous key frame (first frame kept) changes its prediction; with both references
+    equal to the frame itself it equals the UNet with its default attention. (Here the first frame
+    also shapes what the second recorded; the processor test above separates the two.)"""
+    unet = toy.toy_components().unet
+    torch.manual_seed(1)
+    a, b, c, d = (torch.randn(2, 4, 16, 16) for _ in range(4))  # CFG halves, 16x16 latents
+    text = torch.randn(2, 8, 32)
+    t = torch.tensor(500)
+    with torch.no_grad():
+        default = unet(c, t, encoder_hidden_states=text).sample
+        state = CrossFrameState()
+        install_cross_frame_attention(unet, state)
+        try:
+            out = _toy_unet_frames(unet, state, [a, b, c], t, text)
+            new_first = _toy_unet_frames(unet, state, [d, b, c], t, text)
+            new_previous = _toy_unet_frames(unet, state, [a, d, c], t, text)
+            itself = _toy_unet_frames(unet, state, [c, c, c], t, text)
+        finally:
+            remove_cross_frame_attention(unet)
+    assert torch.allclose(itself, default, atol=1e-5)
+    assert float((out - default).abs().max()) > 1e-3
+    assert float((new_first - out).abs().max()) > 1e-3
+    assert float((new_previous - out).abs().max()) > 1e-3
+
+
 def test_cross_frame_installed_on_decoder_self_attention_only():
     unet = toy.toy_components().unet
     before = {k: type(v) for k, v in unet.attn_processors.items()}
@@ -404,6 +480,30 @@ def test_missing_weights_through_the_command_line(clip4, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "hf download" in lines[0] and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_wrong_model_path_is_named_first_among_every_missing_weight(clip4, tmp_path):
+    """Issue 12: ``--model /path/that/does/not/exist`` with the default HED control and an empty
+    Hugging Face cache names the user's wrong path first, then the ControlNet and the HED
+    annotator, all in one line."""
+    wrong = tmp_path / "path" / "that" / "does" / "not" / "exist"
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"))
+    env.pop("HF_HUB_CACHE", None)
+    env.pop("HUGGINGFACE_HUB_CACHE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "signanon.cli.main", "anonymize", str(clip4), "-o", str(out / "o.mp4"),
+         "--method", "diffusion", "--model", str(wrong)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    line = lines[0]
+    assert "3 diffusion weights are missing" in line, line
+    where = [line.find(str(wrong)), line.find("sd-controlnet-hed"), line.find("ControlNetHED.pth")]
+    assert -1 not in where and where == sorted(where), (where, line)
+    assert list(out.iterdir()) == []
 
 
 # ---- resume equals an uninterrupted run; the run key; documented defaults ---------------------
