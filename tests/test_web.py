@@ -188,6 +188,7 @@ def test_diffusion_choice_says_whether_it_is_ready(page):
 
 def test_gradio_client_scripts_the_anonymize_endpoint(server, short_clip, tmp_path):
     from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError  # what the client raises for the page's gr.Error
 
     client = Client(server.url, verbose=False, download_files=str(tmp_path))
     result = client.predict(handle_file(str(short_clip)), api_name="/anonymize")
@@ -195,10 +196,10 @@ def test_gradio_client_scripts_the_anonymize_endpoint(server, short_clip, tmp_pa
     assert probe_video(path).frame_count == 12
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video\n")
-    with pytest.raises(Exception, match="not a video FFmpeg can read"):
+    with pytest.raises(AppError, match="not a video FFmpeg can read"):
         client.predict(handle_file(str(bad)), api_name="/anonymize")
     from signanon.web.jobs import diffusion_readiness
 
     if not diffusion_readiness()[0]:
-        with pytest.raises(Exception, match="diffusion method is not ready"):
+        with pytest.raises(AppError, match="diffusion method is not ready"):
             client.predict(handle_file(str(short_clip)), method="diffusion", api_name="/anonymize")
