@@ -235,6 +235,35 @@ def test_a_full_disk_gives_one_line_and_no_partial_file(command: list[str], outp
     assert _all_files(out) == []
 
 
+
+@pytest.mark.parametrize("command", ["evaluate", "reenact", "extract-faces"])
+def test_a_full_disk_gives_one_line_and_no_partial_file_for_other_commands(command: str, tmp_path: Path) -> None:
+    """The same file-size limit for the other commands that write video or pictures (12 frames of
+    the sample clip): one line naming the output, no report folder, video or crop folder left."""
+    from conftest import first_frames_clip
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    clip = first_frames_clip(SAMPLE, 12, videos / "clip.mp4")
+    out = tmp_path / "out"
+    out.mkdir()
+    args = {
+        "evaluate": ["evaluate", "--original", str(clip), "--anonymized", str(clip), "-o", str(out / "report")],
+        "reenact": ["reenact", "--source", str(FACE), "--driving", str(clip), "-o", str(out / "re.mp4")],
+        "extract-faces": ["extract-faces", str(videos), "-o", str(out / "faces"), "--min-frames", "4"],
+    }[command]
+    proc = subprocess.run(
+        [sys.executable, "-m", "signanon.cli.main", *args, "-q"],
+        capture_output=True, text=True, env=_env(tmp_path), timeout=300,
+        preexec_fn=_limit_file_size(8_000),  # below the side-by-side video, the video, a 256x256 crop
+    )  # fmt: skip
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("signanon: error: "), proc.stderr
+    assert "too large" in lines[0].lower() or "cannot write" in lines[0], lines[0]
+    assert str(out) in lines[0], lines[0]
+    assert _all_files(out) == []
+
 # Runs `python -m signanon.cli.main ARGS` as -m does, after telling the parent (on the pipe whose
 # descriptor is the first argument) that the interpreter is up: the delays below count from the
 # first moment signanon's code can run.
