@@ -137,6 +137,16 @@ def test_odd_size(upright, tmp_path: Path, capsys) -> None:
     assert (record["width"], record["height"]) == (271, 361)
 
 
+def test_4k_input(upright, tmp_path: Path, capsys) -> None:
+    """The signer scaled up to 2160 rows and padded to 3840x2160 (peak memory beside 720p:
+    benchmarks/bench_memory.py)."""
+    scaled = [cv2.resize(f, (1620, 2160), interpolation=cv2.INTER_CUBIC) for f in upright[:4]]
+    frames = [np.pad(f, ((0, 0), (1110, 1110), (0, 0)), mode="edge") for f in scaled]
+    src = encode(tmp_path / "uhd.mp4", frames)
+    assert (probe_video(src).width, probe_video(src).height) == (3840, 2160)
+    assert_works(*anonymize(src, tmp_path, capsys), 4, (3840, 2160))
+
+
 def test_one_frame_video(upright, tmp_path: Path, capsys) -> None:
     src = encode(tmp_path / "one.mp4", upright[:1])
     assert probe_video(src).frame_count == 1
