@@ -96,7 +96,7 @@ CASES = [
     case("reenact-source-missing", "reenact --source {w}/missing.jpg --driving {w}/clip.mp4 -o {w}/out.mp4",
          "not found", "missing.jpg"),
     case("reenact-source-empty", "reenact --source {w}/empty.jpg --driving {w}/clip.mp4 -o {w}/out.mp4",
-         "empty", "empty.jpg"),
+         "0 bytes", "empty.jpg"),
     case("reenact-source-text-as-jpg", "reenact --source {w}/text.jpg --driving {w}/clip.mp4 -o {w}/out.mp4",
          "cannot be decoded", "text.jpg"),
     case("reenact-source-text-as-mp4", "reenact --source {w}/text.mp4 --driving {w}/clip.mp4 -o {w}/out.mp4",
@@ -135,7 +135,7 @@ CASES = [
          "not found", "missing.pth.tar"),
     # extract-faces VIDEO_DIR -o DIR
     case("extract-faces-missing", "extract-faces {w}/missing -o {w}/crops", "not found", "missing"),
-    case("extract-faces-file-not-folder", "extract-faces {w}/clip.mp4 -o {w}/crops", "folder", "clip.mp4"),
+    case("extract-faces-file-not-folder", "extract-faces {w}/clip.mp4 -o {w}/crops", "the file", "clip.mp4"),
     case("extract-faces-bad-videos", "extract-faces {w}/bad_videos -o {w}/crops", "no face clip", "bad_videos"),
     case("extract-faces-no-person", "extract-faces {w}/no_person -o {w}/crops", "no face", "solid.mp4"),
     case("extract-faces-no-videos", "extract-faces {w}/not_videos -o {w}/crops", "holds no videos", "not_videos"),
@@ -384,3 +384,20 @@ def test_batch_reports_every_bad_clip_and_publishes_nothing(tmp_path: Path) -> N
     assert written == [".signanon_batch/lock", ".signanon_batch/state.json",
                        "batch_report.csv", "batch_report.html", "batch_report.json"], written  # fmt: skip
     assert snapshot(corpus) == before
+
+
+def test_reenact_source_is_read_by_content(tmp_path: Path) -> None:
+    """A video named like a picture gives its first frame, a picture named like a video gives the
+    picture: ``--source`` takes either, whatever the suffix says."""
+    from signanon.reenactment.reenact import read_source_image
+    from signanon.video import iter_frames, probe_video
+
+    clip = first_frames_clip(SAMPLE, 3, tmp_path / "clip.mp4")
+    video_as_png = tmp_path / "video.png"
+    video_as_png.write_bytes(clip.read_bytes())
+    first = next(iter_frames(probe_video(clip)))
+    assert np.array_equal(read_source_image(video_as_png), first)
+    picture = DATA / "faces" / "obama" / "1.jpg"
+    picture_as_mp4 = tmp_path / "picture.mp4"
+    picture_as_mp4.write_bytes(picture.read_bytes())
+    assert np.array_equal(read_source_image(picture_as_mp4), cv2.cvtColor(cv2.imread(str(picture)), cv2.COLOR_BGR2RGB))
