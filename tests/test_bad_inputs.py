@@ -401,3 +401,29 @@ def test_reenact_source_is_read_by_content(tmp_path: Path) -> None:
     picture_as_mp4 = tmp_path / "picture.mp4"
     picture_as_mp4.write_bytes(picture.read_bytes())
     assert np.array_equal(read_source_image(picture_as_mp4), cv2.cvtColor(cv2.imread(str(picture)), cv2.COLOR_BGR2RGB))
+
+
+def test_evaluate_benchmark_names_every_bad_pair_and_exits_1(tmp_path: Path) -> None:
+    """``evaluate --benchmark`` over pairs that cannot be read: each named in one line, the table
+    still written (it lists them), and exit 1 as for batch (it was 0: a script saw success)."""
+    clip = first_frames_clip(SAMPLE, 6, tmp_path / "clip.mp4").read_bytes()
+    pairs = tmp_path / "pairs"
+    for name, original, anonymized in [("text", clip, b"not a video\n" * 40), ("cut", clip[: len(clip) // 2], clip)]:
+        (pairs / name).mkdir(parents=True)
+        (pairs / name / "original.mp4").write_bytes(original)
+        (pairs / name / "anonymized.mp4").write_bytes(anonymized)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    env.pop("SIGNANON_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "signanon.cli.main", "evaluate", "--benchmark", str(pairs), "-o", str(tmp_path / "bench")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("failed: cut: input video is truncated or corrupt"), lines
+    assert lines[0].endswith(str(pairs / "cut" / "original.mp4")), lines
+    assert lines[1] == f"failed: text: input video is not a video FFmpeg can read: {pairs / 'text' / 'anonymized.mp4'}"
+    assert len(lines) == 3 and lines[2].startswith("evaluated 0 pairs (2 failed)"), lines
+    rows = json.loads((tmp_path / "bench" / "benchmark.json").read_text())["clips"]
+    assert sorted(row["clip"] for row in rows if "error" in row) == ["cut", "text"]

@@ -151,10 +151,10 @@ def _silence_native_logs() -> None:
         pass
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> None:
+def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.cli import run_evaluate
 
-    run_evaluate(args)
+    return run_evaluate(args)
 
 
 def _cmd_reenact(args: argparse.Namespace) -> None:

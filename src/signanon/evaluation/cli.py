@@ -72,19 +72,23 @@ def _print_pair(report: dict) -> None:
     )
 
 
-def run_evaluate(args: argparse.Namespace) -> None:
-    """Run ``signanon evaluate``; user errors are raised as SignanonError subclasses."""
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Run ``signanon evaluate``; user errors are raised as SignanonError subclasses. Returns the
+    exit status: 1 when a pair of ``--benchmark`` failed (the others are still reported), else 0."""
     from .evaluate import EvaluationConfig, Evaluator
 
     _check_mode(args)
     evaluator = Evaluator(config_from_args(EvaluationConfig, args))
     if args.benchmark is not None:
         result = evaluator.benchmark(args.benchmark, args.output, progress=not args.quiet)
+        failed = [row for row in result["clips"] if "error" in row]
         if not args.quiet:
-            failed = sum("error" in row for row in result["clips"])
-            print(f"evaluated {len(result['clips']) - failed} pairs ({failed} failed); wrote "
+            for row in failed:
+                print(f"failed: {row['clip']}: {row['error']}", file=sys.stderr)
+            print(f"evaluated {len(result['clips']) - len(failed)} pairs ({len(failed)} failed); wrote "
                   f"{Path(args.output) / 'benchmark.html'}", file=sys.stderr)
-        return
+        return 1 if failed else 0
     report = evaluator.evaluate(args.original, args.anonymized, args.original_extra, args.output, progress=not args.quiet)
     if not args.quiet:
         _print_pair(report)
+    return 0
