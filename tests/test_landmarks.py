@@ -654,3 +654,29 @@ def test_processor_frames_carry_the_image_size():
     out = list(LandmarkProcessor(30.0, size=(320, 240)).process(frames))
     assert out[0].size == (320, 240) and out[0].index == 0
     assert list(LandmarkProcessor(30.0).process(frames))[0].size is None
+
+
+def test_a_graph_still_open_at_exit_does_not_hang_the_process(sample_clip: Path) -> None:
+    """An estimator left open in a reference cycle (as an error raised in the avatar's drawing
+    thread leaves the landmark generator) is closed by the interpreter's last garbage collection;
+    MediaPipe's close then waited forever for threads that can no longer take the GIL, so a failed
+    run printed its one line and never exited."""
+    import subprocess
+    import sys
+
+    script = (
+        "from signanon.landmarks.holistic import HolisticEstimator\n"
+        "from signanon.video import iter_frames, probe_video\n"
+        f"info = probe_video({str(sample_clip)!r})\n"
+        "def rows():\n"
+        "    with HolisticEstimator() as estimator:\n"
+        "        for frame in iter_frames(info):\n"
+        "            yield estimator(frame)\n"
+        "class Cycle: pass\n"
+        "c = Cycle(); c.rows = rows(); c.me = c\n"
+        "next(c.rows); next(c.rows)\n"
+        "print('leaving', flush=True)\n"
+    )
+    env = dict(os.environ, GLOG_minloglevel="2")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "leaving\n", proc.stderr[-2000:]

@@ -6,6 +6,7 @@ one-line hint instead of an ImportError traceback.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,9 +58,13 @@ class MediaPipeGraph:
         self.close()
 
     def close(self) -> None:
-        if self._graph is not None:
-            self._graph.close()
-            self._graph = None
+        """Close the graph. While the interpreter shuts down (a graph still open then, e.g. held
+        by an exception's reference cycle, is closed by the last garbage collection) the graph
+        is only dropped: MediaPipe's threads can no longer take the GIL, so closing would wait
+        for them forever, and the process frees everything anyway."""
+        graph, self._graph = self._graph, None
+        if graph is not None and not sys.is_finalizing():
+            graph.close()
 
     @staticmethod
     def _check_frame(frame: np.ndarray) -> None:
