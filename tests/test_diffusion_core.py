@@ -169,7 +169,7 @@ def test_cross_frame_unet_first_and_previous_key_frames_both_matter():
     also shapes what the second recorded; the processor test above separates the two.)"""
     unet = toy.toy_components().unet
     torch.manual_seed(1)
-    a, b, c, d = (torch.randn(2, 4, 16, 16) for _ in range(4))  # CFG halves, 16x16 latents
+    a, b, c, d = (torch.randn(2, 4, 8, 8) for _ in range(4))  # CFG halves, 8x8 latents
     text = torch.randn(2, 8, 32)
     t = torch.tensor(500)
     with torch.no_grad():
