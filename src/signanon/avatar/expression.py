@@ -61,10 +61,6 @@ class FaceConfig:
                      These make up for what drawing and re-detection lose: MediaPipe reading the
                      drawn face back, and the landmark smoothing, see about 0.5-0.8 of a mouth
                      or brow movement (``benchmarks/diag_face_gain.py`` splits the chain).
-                     mouth_gain 1.6 centres the read-back mouth-opening gain over the clips of
-                     ``benchmarks/bench_signing.py``: at 1.7 the signing clips read 1.2-1.5 while
-                     the talking heads read ~1.0, at 1.5 asl_different fell to 0.68; drawing
-                     and re-detection alone keep 0.99-1.03 (``benchmarks/diag_face_sweep.py``).
     eye_gain:        factor on the change of the eye opening (ratio to the neutral opening - 1).
     region_falloff:  face units: the Gaussian width of the mouth and brow regions' edges.
     gaze_gain:       factor on the iris offset from its neutral place in the eye.
@@ -76,7 +72,7 @@ class FaceConfig:
     """
 
     expression_gain: float = 1.0
-    mouth_gain: float = 1.6
+    mouth_gain: float = 1.7
     mouth_width_gain: float = 1.1
     brow_gain: float = 1.15
     furrow_gain: float = 1.6
