@@ -182,8 +182,37 @@ class Terminated(KeyboardInterrupt):
     temporary files are deleted and no partial output appears."""
 
 
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
+# An import interrupted half-way can be reported by the importing library (protobuf's C extension
+# prints the traceback and carries on, losing the interrupt), so a signal that lands inside an import
+# is delivered again a moment later, once the import is done (5 s at most).
+_IMPORT_CODE = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+_REDELIVER_S = 0.05
+_REDELIVER_MAX = 100
+
+
+def _inside_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename in _IMPORT_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+class _Interrupt:
+    """The SIGINT/SIGTERM handler while a command runs: :class:`KeyboardInterrupt` (Ctrl-C) or
+    :class:`Terminated`, raised outside any import."""
+
+    def __init__(self) -> None:
+        self.redelivered = 0
+
+    def __call__(self, signum, frame) -> None:
+        if _inside_import(frame) and self.redelivered < _REDELIVER_MAX:
+            self.redelivered += 1
+            timer = threading.Timer(_REDELIVER_S, os.kill, (os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
+            return
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _restored(previous, default):
@@ -192,17 +221,20 @@ def _restored(previous, default):
 
 
 @contextmanager
-def _sigterm_as_interrupt():
-    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only; the previous
-    handler is restored afterwards, so embedding programs keep theirs)."""
+def _signals_as_interrupts():
+    """Ctrl-C and SIGTERM raise :class:`KeyboardInterrupt` / :class:`Terminated` while a command
+    runs, never inside an import (main thread only; the previous handlers are restored afterwards,
+    so embedding programs keep theirs)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    handler = _Interrupt()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, _restored(previous, signal.SIG_DFL))
+        signal.signal(signal.SIGINT, _restored(previous[signal.SIGINT], signal.default_int_handler))
+        signal.signal(signal.SIGTERM, _restored(previous[signal.SIGTERM], signal.SIG_DFL))
 
 
 @contextmanager
@@ -218,8 +250,8 @@ def _signals_recorded():
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, _restored(previous[signal.SIGINT], signal.default_int_handler))
-        signal.signal(signal.SIGTERM, _restored(previous[signal.SIGTERM], _raise_terminated))
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupted(err: KeyboardInterrupt, hard_exit: bool = False) -> int:
@@ -263,7 +295,7 @@ def interrupt_inside(err: BaseException) -> KeyboardInterrupt | None:
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("SIGNANON_DEBUG") == "1"
     try:
-        with _sigterm_as_interrupt():
+        with _signals_as_interrupts():
             with _signals_recorded() as received:  # start-up: an interrupt waits for the try above
                 args = build_parser().parse_args(argv)
                 if not debug and argv is None:
