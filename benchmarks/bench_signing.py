@@ -18,26 +18,18 @@ the avatar either: e.g. a brow furrow that reads back at r 0.77 against the copy
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from outside_tools import load_module, load_readback
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SERIES = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
 SHORT = {"brow_raise": "brow", "brow_furrow": "furrow", "eye_open": "eyes", "mouth_open": "mouth", "mouth_width": "width"}
-
-
-def load_module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def clips(work: Path, max_frames: int) -> list[tuple[str, Path]]:
@@ -122,7 +114,7 @@ def main() -> None:
     ap.add_argument("--no-identity", action="store_true")
     ap.add_argument("--ceiling", action="store_true", help="also print the read-back's noise ceiling per clip")
     args = ap.parse_args()
-    readback = load_module(SHARED / "tools" / "readback.py", "readback")
+    readback = load_readback()
     rows = []
     print(header(), flush=True)
     for name, path in clips(args.out_dir, args.max_frames):

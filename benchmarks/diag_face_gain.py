@@ -11,15 +11,11 @@ keep, (b) what drawing and MediaPipe's re-detection keep.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-READBACK = REPO.parent / "shared" / "tools" / "readback.py"
+from outside_tools import load_readback
 
 
 def main() -> None:
@@ -30,10 +26,7 @@ def main() -> None:
     ap.add_argument("clip", type=Path)
     ap.add_argument("--frames", type=int, default=80)
     args = ap.parse_args()
-    spec = importlib.util.spec_from_file_location("readback", READBACK)
-    rb = importlib.util.module_from_spec(spec)
-    sys.modules["readback"] = rb
-    spec.loader.exec_module(rb)
+    rb = load_readback()
     tmp = Path(tempfile.mkdtemp())
     src = tmp / "src.mp4"
     frames = rb.frames(str(args.clip), args.frames)

@@ -13,23 +13,14 @@ signer's own tracking noise (those are in both series).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
+from outside_tools import load_readback
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 KEYS = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
-
-
-def load_readback():
-    spec = importlib.util.spec_from_file_location("readback", SHARED / "tools" / "readback.py")
-    rb = importlib.util.module_from_spec(spec)
-    sys.modules["readback"] = rb
-    spec.loader.exec_module(rb)
-    return rb
 
 
 def resized_copy(driver: Path, frames: int, height: int, out: Path) -> Path:
@@ -39,7 +30,7 @@ def resized_copy(driver: Path, frames: int, height: int, out: Path) -> Path:
     from signanon.video import VideoWriter, iter_frames, probe_video
 
     info = probe_video(driver)
-    width = int(round(info.width * height / info.height / 2)) * 2
+    width = round(info.width * height / info.height / 2) * 2
     with VideoWriter(out, width, height, info.fps) as writer:
         for t, frame in enumerate(iter_frames(info)):
             if t >= frames:

@@ -22,24 +22,13 @@ output pixels. ``--save`` writes every per-hand record to an npz for further ana
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from outside_tools import load_readback
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
-
-
-def load_readback():
-    spec = importlib.util.spec_from_file_location("readback", SHARED / "tools" / "readback.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["readback"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def angles2d(h: np.ndarray, rb) -> np.ndarray:
