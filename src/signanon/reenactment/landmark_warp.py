@@ -35,15 +35,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import setting
-
 from ..landmarks.geometry import (
     apply_similarity, fit_stable, head_angles, inter_ocular, invert_similarity,
 )  # fmt: skip
+from ..landmarks.grammar import grammar
 from ..landmarks.regions import (
     BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, CHEEKS, CHIN, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
-    EYE_OUTER_R, FACE_OVAL, FOREHEAD, INNER_LIP_CENTRE, IRIS_CENTRES, LID_CENTRE_L, LID_CENTRE_R, LID_LOWER_L,
+    EYE_OUTER_R, FACE_OVAL, FOREHEAD, INNER_LIP_CENTRE, IRIS_CENTRES, LID_LOWER_L,
     LID_LOWER_R, LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER,
-    MOUTH_CORNERS, NOSE_BASE, NOSE_LINE,
+    NOSE_BASE, NOSE_LINE,
 )  # fmt: skip
 
 
@@ -748,21 +748,6 @@ def neutral_frame_index(meshes: np.ndarray, found: np.ndarray) -> int:
 # Gains measured for one job
 
 
-def _grammar(mesh: np.ndarray) -> dict[str, float]:
-    """The facial-grammar series of one mesh ``(478, 2+)`` pixels, / inter-ocular distance, as
-    the evaluation and the independent read-back define them (image y for heights)."""
-    mesh = np.asarray(mesh, np.float64)
-    iod = inter_ocular(mesh)
-    lids = [(LID_CENTRE_R, BROW_UPPER_R), (LID_CENTRE_L, BROW_UPPER_L)]
-    return {
-        "brow_raise": np.mean([mesh[lid[0], 1] - mesh[list(brow), 1].mean() for lid, brow in lids]) / iod,
-        "brow_furrow": float(np.linalg.norm(mesh[BROW_LOWER_R[-1], :2] - mesh[BROW_LOWER_L[-1], :2])) / iod,
-        "eye_openness": np.mean([mesh[lid[1], 1] - mesh[lid[0], 1] for lid, _ in lids]) / iod,
-        "mouth_opening": (mesh[INNER_LIP_CENTRE[1], 1] - mesh[INNER_LIP_CENTRE[0], 1]) / iod,
-        "mouth_width": float(np.linalg.norm(mesh[MOUTH_CORNERS[0], :2] - mesh[MOUTH_CORNERS[1], :2])) / iod,
-    }
-
-
 AIM_SLOPE = 0.9  # read-back per unit of target: with the read-back's noise (r ~0.9) a std ratio ~1
 
 
@@ -798,7 +783,7 @@ def calibrate_gains(
     """
     meshes = np.asarray(meshes, np.float64)
     warper.set_gains({name: 1.0 for name in GAIN_AXES})
-    unit = [_grammar(warper.target(m, reference)[0]) for m in meshes]
+    unit = [grammar(warper.target(m, reference)[0]) for m in meshes]
     unit = {name: np.array([u[name] for u in unit]) for name in GAIN_AXES}
     count = max(4, int(config.calibration_frames))
     chosen = np.unique(np.linspace(0, len(meshes) - 1, min(count, len(meshes))).round().astype(int))
@@ -812,7 +797,7 @@ def calibrate_gains(
         keep = np.array([m is not None for m in seen])
         if keep.sum() < 5:
             break
-        back = [_grammar(m) for m in seen if m is not None]
+        back = [grammar(m) for m in seen if m is not None]
         for name in GAIN_AXES:
             x = unit[name][chosen][keep]
             if name in settled or x.std() < 0.006:
