@@ -268,7 +268,7 @@ def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, 
         return
     look = _sized(look, size, ss)
     palm_side = _palm_facing(h, side)
-    back_n = _back_normal(h, side)
+    back_n = _back_normal(h, side) if look.nails_by_bone else None  # only nails_by_bone reads it
     z_ref = float(h[0, 2])
     palm_z = float(np.mean(h[[0, 5, 9, 13, 17], 2]))
     items: list[tuple[float, object]] = [(palm_z + look.tie_bias * size, -1)]

@@ -4,10 +4,10 @@ handed on in frame order as if one estimator had read the whole video.
 The video is cut into chunks of 150-600 frames, dealt to the worker processes in turn (worker 0
 takes chunks 0, N, 2N, ...), so that while the main process draws one chunk the workers are
 already reading the next ones. Each worker decodes the video once, front to back, converting only
-the frames of its own chunks; for each of its chunks it starts a fresh MediaPipe Holistic, runs it on ``overlap`` frames before the chunk (so
-tracking has warmed up by the chunk's first frame) and on the chunk, and writes the raw
-``(data, confidence)`` rows into a memory-mapped file in a private temporary folder, bumping the
-chunk's shared counter as it goes. :meth:`ParallelLandmarks.__iter__` yields
+the frames of its own chunks; for each of its chunks it starts a fresh MediaPipe Holistic, runs it
+on ``overlap`` frames before the chunk (so tracking has warmed up by the chunk's first frame) and
+on the chunk, and writes the raw ``(data, confidence)`` rows into a memory-mapped file in a private
+temporary folder, bumping the chunk's shared counter as it goes. :meth:`ParallelLandmarks.__iter__` yields
 the rows in order as soon as they are written, so smoothing, calibration, drawing and encoding
 start while the later chunks are still being read (streaming: the main process keeps one row at a
 time; the rows live on disk, about 9.4 kB per frame). One calibration and one smoothing pass see
