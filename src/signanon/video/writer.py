@@ -22,6 +22,7 @@ import os
 import secrets
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -161,6 +162,97 @@ class _AudioCopier:
         self._source.close()
 
 
+class Mp4Output:
+    """The file side of an MP4 being written, shared by :class:`VideoWriter` (which encodes frames)
+    and :func:`~signanon.video.concat.concat_videos` (which copies the packets of finished files).
+
+    The owner adds its video stream (``open(add_video)`` calls ``add_video(container)``), muxes its
+    packets with :meth:`mux` and calls :meth:`pump_audio` with the time reached, so the audio is
+    interleaved with the video. Everything goes to a hidden temporary file beside ``path``
+    (``+faststart``, no metadata of any source): :meth:`close` finishes it (the rest of the audio,
+    the index) and renames it onto ``path``; :meth:`abort`, or any failure in :meth:`close`,
+    deletes it. ``audio_source``: copy the first audio stream of that video (re-encoded to AAC);
+    None, or a video without audio, writes none.
+    """
+
+    def __init__(self, path: Path, audio_source: VideoInfo | None = None):
+        self.path = Path(path)
+        self._audio_source = audio_source if audio_source and audio_source.has_audio else None
+        self._target = AtomicTarget(self.path, ".partial")
+        self._container = None
+        self._audio: _AudioCopier | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._container is not None
+
+    def open(self, add_video: Callable[[object], object]):
+        """Create the temporary file, add the video stream (``add_video(container)``, returned)
+        and, with an audio source, the AAC stream."""
+        av = _av()
+        try:
+            self._container = av.open(
+                str(self._target.temp), mode="w", format="mp4", options={"movflags": "+faststart"}
+            )
+        except (av.FFmpegError, OSError) as err:
+            self._target.discard()
+            raise OutputError(f"cannot create the output file ({err}): {self.path}") from None
+        try:
+            stream = add_video(self._container)
+            if self._audio_source is not None:
+                self._audio = _AudioCopier(self._container, self._audio_source)
+        except BaseException:
+            self.abort()
+            raise
+        return stream
+
+    def mux(self, packets) -> None:
+        """Write one packet or a list of packets (a full disk is one OutputError line)."""
+        av = _av()
+        try:
+            self._container.mux(packets)
+        except (av.FFmpegError, OSError) as err:
+            raise OutputError(f"cannot write the output video ({err}): {self.path}") from None
+
+    def pump_audio(self, until_s: float) -> None:
+        """Copy the source's audio up to ``until_s`` seconds (nothing without an audio source)."""
+        if self._audio is not None:
+            self._audio.pump(until_s)
+
+    def close(self) -> None:
+        """Copy the rest of the audio, finish the file and rename it onto ``path``."""
+        av = _av()
+        try:
+            try:
+                if self._audio is not None:
+                    self._audio.pump(None)
+                self._close_container()
+                self._target.commit()
+            except (av.FFmpegError, OSError) as err:
+                raise OutputError(f"cannot write the output video ({err}): {self.path}") from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Discard everything written so far: close and delete the temporary file."""
+        try:
+            self._close_container()
+        except Exception:  # the file is being discarded; a failing close must not hide the cause
+            pass
+        finally:
+            self._container = None
+            self._target.discard()
+
+    def _close_container(self) -> None:
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+        if self._container is not None:
+            container, self._container = self._container, None
+            container.close()
+
+
 class VideoWriter:
     """Context manager writing RGB uint8 ``(height, width, 3)`` frames to an H.264 mp4 at ``path``.
 
@@ -196,12 +288,8 @@ class VideoWriter:
         self.encoded_height = self.height + self.height % 2
         self.frames_written = 0
         self._crf, self._preset = int(crf), str(preset)
-        self._audio_source = audio_source if audio_source and audio_source.has_audio else None
-        self._target = AtomicTarget(self.path, ".partial")
-        self._temp = self._target.temp
-        self._container = None
+        self._output = Mp4Output(self.path, audio_source)
         self._video = None
-        self._audio: _AudioCopier | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -217,25 +305,11 @@ class VideoWriter:
 
     def open(self) -> None:
         """Create the temporary file and the encoders (done by ``__enter__``)."""
-        av = _av()
-        try:
-            self._container = av.open(
-                str(self._temp), mode="w", format="mp4", options={"movflags": "+faststart"}
-            )
-        except (av.FFmpegError, OSError) as err:
-            self._remove_temp()
-            raise OutputError(f"cannot create the output file ({err}): {self.path}") from None
-        try:
-            self._video = self._add_video_stream()
-            if self._audio_source is not None:
-                self._audio = _AudioCopier(self._container, self._audio_source)
-        except BaseException:
-            self.abort()
-            raise
+        self._video = self._output.open(self._add_video_stream)
 
-    def _add_video_stream(self):
+    def _add_video_stream(self, container):
         av = _av()
-        stream = self._container.add_stream(
+        stream = container.add_stream(
             "libx264", rate=self.fps, options={"crf": str(self._crf), "preset": self._preset}
         )
         stream.width, stream.height = self.encoded_width, self.encoded_height
@@ -252,7 +326,7 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Encode one RGB uint8 frame of shape ``(height, width, 3)``."""
-        if self._container is None:
+        if not self._output.is_open:
             raise RuntimeError("VideoWriter is not open: use it as a context manager")
         if frame.dtype != np.uint8 or frame.shape != (self.height, self.width, 3):
             raise ValueError(
@@ -269,53 +343,30 @@ class VideoWriter:
         )
         yuv.pts = self.frames_written
         yuv.time_base = 1 / self.fps
+        self._output.mux(self._encode(yuv))
+        self.frames_written += 1
+        self._output.pump_audio(self.frames_written / float(self.fps))
+
+    def _encode(self, frame) -> list:
+        av = _av()
         try:
-            for packet in self._video.encode(yuv):
-                self._container.mux(packet)
+            return self._video.encode(frame)
         except (av.FFmpegError, OSError) as err:
             raise OutputError(f"cannot write the output video ({err}): {self.path}") from None
-        self.frames_written += 1
-        if self._audio is not None:
-            self._audio.pump(self.frames_written / float(self.fps))
 
     def close(self) -> None:
         """Flush the encoders, finish the file and rename it onto the target path."""
-        if self._container is None:
+        if not self._output.is_open:
             return
-        av = _av()
         try:
             if self.frames_written == 0:
                 raise OutputError(f"no frames were written, output not created: {self.path}")
-            try:
-                for packet in self._video.encode(None):
-                    self._container.mux(packet)
-                if self._audio is not None:
-                    self._audio.pump(None)
-                self._close_container()
-                self._target.commit()
-            except (av.FFmpegError, OSError) as err:
-                raise OutputError(f"cannot write the output video ({err}): {self.path}") from None
+            self._output.mux(self._encode(None))
         except BaseException:
             self.abort()
             raise
+        self._output.close()
 
     def abort(self) -> None:
         """Discard everything written so far: close and delete the temporary file."""
-        try:
-            self._close_container()
-        except Exception:  # the file is being discarded; a failing close must not hide the cause
-            pass
-        finally:
-            self._container = None
-            self._remove_temp()
-
-    def _close_container(self) -> None:
-        if self._audio is not None:
-            self._audio.close()
-            self._audio = None
-        if self._container is not None:
-            container, self._container = self._container, None
-            container.close()
-
-    def _remove_temp(self) -> None:
-        self._target.discard()
+        self._output.abort()
