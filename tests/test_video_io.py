@@ -581,3 +581,74 @@ def test_selected_frames_equal_the_full_pass_and_stop_early(sample_clip):
     with pytest.raises(InputError, match="fewer frames"):
         list(iter_frames(longer))
     assert [i for i, _ in iter_selected_frames(longer, [1, 3])] == [1, 3]
+
+
+# -- joining segments (anonymize --workers) ---------------------------------------------------------
+
+
+def _segments(folder: Path, frames: list[np.ndarray], sizes: tuple[int, ...], fps: Fraction) -> list[Path]:
+    """``frames`` cut into consecutive VideoWriter files of ``sizes`` frames."""
+    paths, start = [], 0
+    for i, size in enumerate(sizes):
+        path = folder / f"segment{i}.mp4"
+        with VideoWriter(path, frames[0].shape[1], frames[0].shape[0], fps) as writer:
+            for frame in frames[start : start + size]:
+                writer.write(frame)
+        paths.append(path)
+        start += size
+    return paths
+
+
+def test_joined_segments_decode_to_exactly_their_frames(tmp_path, webcam_info, webcam_frames):
+    from signanon.video.concat import concat_videos
+
+    frames = [cv2.resize(f, (136, 180), interpolation=cv2.INTER_AREA) for f in webcam_frames]  # 58
+    segments = _segments(tmp_path, frames, (20, 1, 37), webcam_info.fps)  # an odd rate (359/12 fps)
+    out = tmp_path / "joined.mp4"
+    assert concat_videos(segments, out, webcam_info.fps) == 58
+    info = probe_video(out)
+    assert (info.frame_count, info.fps, info.width, info.height) == (58, webcam_info.fps, 136, 180)
+    assert not info.has_audio and not info.variable_rate
+    expected = [f for s in segments for f in iter_frames(probe_video(s))]
+    joined = list(iter_frames(info))
+    assert len(joined) == len(expected) == 58
+    for a, b in zip(joined, expected):  # the packets are copied: the very same pictures
+        np.testing.assert_array_equal(a, b)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file
+
+
+def test_joined_segments_carry_the_audio_exactly_as_the_writer_does(tmp_path, tagged_clip):
+    from signanon.video.concat import concat_videos
+
+    source = probe_video(tagged_clip)  # 25 frames at 25 fps with a 440 Hz tone and tags
+    frames = list(iter_frames(source))
+    segments = _segments(tmp_path, frames, (12, 13), source.fps)
+    joined, written = tmp_path / "joined.mp4", tmp_path / "written.mp4"
+    concat_videos(segments, joined, source.fps, audio_source=source)
+    _anonymize_like(tagged_clip, written, audio_source=source)
+
+    def audio(path: Path) -> np.ndarray:
+        with av.open(str(path)) as container:
+            assert not any(key in container.metadata for key in ("title", "comment", "artist", "location"))
+            return np.concatenate([f.to_ndarray() for f in container.decode(container.streams.audio[0])], axis=1)
+
+    np.testing.assert_array_equal(audio(joined), audio(written))  # same samples, same length
+    assert probe_video(joined).frame_count == 25
+    raw = joined.read_bytes()
+    assert not [k for k, v in SECRETS.items() if v.encode() in raw]
+
+
+def test_join_refuses_segments_of_another_encoding_and_writes_nothing(tmp_path, webcam_info, webcam_frames):
+    from signanon.video.concat import concat_videos
+
+    small = [cv2.resize(f, (136, 180)) for f in webcam_frames[:4]]
+    other = [cv2.resize(f, (68, 90)) for f in webcam_frames[:4]]
+    first = _segments(tmp_path, small, (4,), webcam_info.fps)[0]
+    second = tmp_path / "other.mp4"
+    with VideoWriter(second, 68, 90, webcam_info.fps) as writer:
+        for frame in other:
+            writer.write(frame)
+    out = tmp_path / "joined.mp4"
+    with pytest.raises(InputError, match="other codec parameters"):
+        concat_videos([first, second], out, webcam_info.fps)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
