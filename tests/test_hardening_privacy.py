@@ -140,6 +140,7 @@ class _ReplayedLandmarks:
 
 def test_the_avatar_depends_on_the_landmarks_only(frames, tmp_path: Path, monkeypatch) -> None:
     from signanon.avatar import anonymizer as avatar_module
+    from signanon.avatar import chunk as chunk_module
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
     from signanon.landmarks.holistic import HolisticEstimator
 
@@ -161,7 +162,7 @@ def test_the_avatar_depends_on_the_landmarks_only(frames, tmp_path: Path, monkey
 
     def run(src: Path, name: str, order: list | None = None) -> np.ndarray:
         replay = recorded if order is None else order
-        monkeypatch.setattr(avatar_module, "HolisticEstimator", lambda config=None: _ReplayedLandmarks(replay))
+        monkeypatch.setattr(chunk_module, "HolisticEstimator", lambda config=None: _ReplayedLandmarks(replay))
         written.clear()
         AvatarAnonymizer(AvatarConfig())(src, tmp_path / name, progress=False)
         assert probe_video(tmp_path / name).frame_count == len(written)

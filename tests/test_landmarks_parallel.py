@@ -1,77 +1,205 @@
-"""Landmarks of one clip found by two processes in time chunks, handed on in order (anonymize --workers)."""
+"""``anonymize --workers N`` on one clip: N processes each run the whole avatar pipeline on one time
+chunk (signanon.avatar.parallel), joined into one output; one calibration, cross-faded seams."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
 import numpy as np
 import pytest
 
-from conftest import first_frames_clip
-from signanon.errors import InputError
-from signanon.landmarks.holistic import HolisticConfig, HolisticEstimator
-from signanon.landmarks.parallel import ParallelLandmarks, plan_chunks
-from signanon.video import iter_frames, probe_video
+from signanon.avatar.anonymizer import AvatarConfig
+from signanon.avatar.chunk import CalibrateHere, Chunk, ChunkResult, Seams, WaitForCalibration, chunk_poses
+from signanon.avatar.parallel import plan_chunks, render_in_parallel, warm_up_frames
+from signanon.errors import InputError, NoPersonError
+from signanon.summary import StageTimer
+from signanon.video import VideoWriter, iter_frames, probe_video
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "examples" / "asl_webcam.mp4"
 
 
-def test_chunks_cover_every_frame_once_with_a_warm_up():
-    chunks = plan_chunks(1000, 2, overlap=10)  # about three per worker, 150..600 frames each
-    assert [(c.start, c.stop) for c in chunks] == [(0, 167), (167, 333), (333, 500), (500, 667), (667, 833), (833, 1000)]
-    assert [c.warm for c in chunks] == [0, 157, 323, 490, 657, 823]
-    assert sum(c.frames for c in chunks) == 1000
-    assert all(590 <= c.frames <= 600 for c in plan_chunks(100_000, 2, overlap=10))
-    assert [(c.start, c.stop) for c in plan_chunks(40, 8, overlap=10)] == [(0, 40)]  # short clip: one chunk
+def looped_clip(path: Path, frames: int, *, tone_hz: float | None = None) -> Path:
+    """The sample clip (540x720, 359/12 fps) played forward and back until ``frames`` frames: one
+    continuous signer, as benchmarks/bench_batch.py makes; with ``tone_hz`` an AAC tone as long."""
+    info = probe_video(SAMPLE)
+    clip = list(iter_frames(info))
+    frames_out = list(itertools.islice(itertools.cycle(clip + clip[-2:0:-1]), frames))
+    if tone_hz is None:
+        with VideoWriter(path, info.width, info.height, info.fps) as writer:
+            for frame in frames_out:
+                writer.write(frame)
+        return path
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=info.fps)
+        video.width, video.height, video.pix_fmt = info.width, info.height, "yuv420p"
+        sound = out.add_stream("aac", rate=16000, layout="mono")
+        for rgb in frames_out:
+            out.mux(video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(video.encode(None))
+        samples = int(16000 * frames / float(info.fps))
+        tone = (0.4 * np.sin(2 * np.pi * tone_hz * np.arange(samples) / 16000)).astype(np.float32)
+        for start in range(0, samples - 1023, 1024):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1024].copy(), format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 16000, start
+            out.mux(sound.encode(chunk))
+        out.mux(sound.encode(None))
+    return path
 
 
-def test_two_processes_give_every_frame_in_order(tmp_path, sample_clip):
-    clip = first_frames_clip(sample_clip, 40, tmp_path / "clip.mp4")
+def _no_temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.name.startswith("signanon-"))
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+
+def test_chunks_cover_every_frame_once_and_share_the_work():
+    config = AvatarConfig()
+    warm_up = warm_up_frames(config)
+    assert warm_up == 15 + 9 + 9 + 15  # MediaPipe, gap filler, scale median window, seam
+    chunks = plan_chunks(900, 2, warm_up)
+    assert [(c.warm, c.start, c.stop) for c in chunks] == [(0, 0, 467), (419, 467, 900)]
+    # the later chunk draws fewer frames: its 48 warm-up frames cost 0.7 of a drawn frame each
+    assert chunks[0].frames - chunks[1].frames == round(0.7 * warm_up)
+    three = plan_chunks(1000, 3, warm_up)
+    assert [c.start for c in three] == [0, 356, 678] and three[-1].stop == 1000
+    assert all(a.stop == b.start and b.warm == b.start - warm_up for a, b in zip(three, three[1:]))
+    assert sum(c.frames for c in three) == 1000
+    assert [(c.start, c.stop) for c in plan_chunks(300, 1, warm_up)] == [(0, 300)]
+    assert config.workers_for(299) == 1 and AvatarConfig(landmark_workers=4).workers_for(450) == 3
+
+
+# -- the seam ------------------------------------------------------------------------------------
+
+
+def test_the_seam_cross_fades_from_the_one_process_avatar_without_a_jump(tmp_path):
+    """Poses of a 120-frame clip cut in two as the workers cut it (worker 0 reads on past its chunk
+    to finish the calibration), against one process. MediaPipe started at another frame tracks a
+    few pixels apart for a long while, so the later chunk cannot equal the one-process avatar;
+    what must hold: the first chunk is the one-process avatar, and at the seam the avatar moves
+    from it to the later chunk's gradually, not in a jump."""
+    info = probe_video(looped_clip(tmp_path / "clip.mp4", 120))
+    config = AvatarConfig()
+    first, second = plan_chunks(120, 2, warm_up_frames(config))
+    assert first.stop < config.calibration_frames  # worker 0 must read on to calibrate
+    animator = tmp_path / "animator.pkl"
+    one = [pose for _, pose in chunk_poses(info, config, Chunk(0, 0, 0, 120), CalibrateHere(info, config, StageTimer(), animator), StageTimer(), ChunkResult())]  # fmt: skip
+    seams = Seams(tmp_path, config.seam_frames, 2)
+    later = list(seams.drawn(chunk_poses(info, config, second, WaitForCalibration(animator, StageTimer()), StageTimer(), ChunkResult()), second, StageTimer()))  # fmt: skip
+    two = list(seams.drawn(iter(list(enumerate(one))[: first.stop]), first, StageTimer())) + later
+    assert len(two) == 120
+
+    def arms(pose) -> np.ndarray:  # shoulders, elbows, wrists: (6, 2) output px
+        return pose.body[11:17, :2]
+
+    apart = np.array([np.linalg.norm(arms(a) - arms(b), axis=1).mean() for a, b in zip(one, two)])
+    fade = first.stop - config.seam_frames
+    assert (apart[:fade] == 0).all()  # the first chunk is the one-process computation
+    assert apart[fade] < 1.0  # the fade starts from it
+    assert apart[second.start : second.start + 10].mean() < 12.0  # px on 540x720 (measured 7.2)
+    window = slice(fade - 1, second.start + 10)
+
+    def steps(poses) -> np.ndarray:
+        return np.array([np.linalg.norm(arms(b) - arms(a), axis=1).mean() for a, b in zip(poses[:-1], poses[1:])])
+
+    # no jump: across the seam the avatar moves no faster than the one-process avatar moves there
+    assert steps(two)[window].max() <= steps(one)[window].max() + 3.0
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+
+def test_a_failing_worker_stops_the_run_with_its_one_line_error(tmp_path, monkeypatch):
+    """Worker 1 finds its frames gone (the clip was truncated after the probe) while worker 0 has
+    calibrated and drawn its chunk: the run ends with worker 1's line, nothing is written and the
+    private folder is removed."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    clip = looped_clip(tmp_path / "clip.mp4", 40)
     info = probe_video(clip)
-    rows = ParallelLandmarks(info, HolisticConfig(), workers=2)
-    rows.chunks = plan_chunks(40, 2, overlap=15, min_frames=20)  # two chunks of 20: both processes used
-    rows.workers = 2
-    rows = list(rows)
-    with HolisticEstimator() as estimator:
-        single = [estimator(frame) for frame in iter_frames(info)]
-    assert len(rows) == len(single) == 40
-    for (d, c), (ds, cs) in zip(rows[:20], single[:20]):  # the first chunk is the same computation
-        np.testing.assert_array_equal(c, cs)
-        np.testing.assert_array_equal(d, ds)
-    # the second chunk starts from a warmed-up tracker: the same parts found, points within a few px
-    for (d, c), (ds, cs) in zip(rows[20:], single[20:]):
-        assert (c[:33] > 0).all() == (cs[:33] > 0).all()
-        body = (c[:33] > 0) & (cs[:33] > 0)
-        assert np.abs(d[:33][body, :2] - ds[:33][body, :2]).mean() < 10.0  # px, on a 540x720 frame
-
-
-def test_a_failing_worker_ends_the_run_with_its_one_line_error(tmp_path, sample_clip):
-    clip = first_frames_clip(sample_clip, 10, tmp_path / "clip.mp4")
-    rows = ParallelLandmarks(probe_video(clip), HolisticConfig(), workers=2, overlap=2)
-    clip.write_bytes(b"not a video any more")
+    clip.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    config = AvatarConfig(calibration_frames=5, seam_frames=3)
+    chunks = [Chunk(0, 0, 0, 10), Chunk(1, 4, 10, 40)]
+    output = tmp_path / "out.mp4"
     with pytest.raises(InputError, match="clip.mp4") as err:
-        list(rows)
+        render_in_parallel(info, config, chunks, output, keep_audio=False, on_frames=lambda n: None, timer=StageTimer())
     assert "\n" not in str(err.value)
+    assert not output.exists() and _no_temporaries(tmp_path) == []
 
 
-def test_anonymize_with_two_workers_matches_one_worker(tmp_path, data_dir):
-    """``anonymize --workers 2`` on a 365-frame clip (three chunks): same frames, the first chunk's
-    identical and the later chunks' avatar where the one-process avatar is (no jump at a seam)."""
-    import itertools
+def test_no_person_anywhere_is_the_one_process_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    clip = tmp_path / "empty.mp4"
+    with VideoWriter(clip, 64, 48, Fraction(25)) as writer:
+        for i in range(12):
+            writer.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    chunks = [Chunk(0, 0, 0, 6), Chunk(1, 2, 6, 12)]
+    with pytest.raises(NoPersonError, match="no person found in .*empty.mp4"):
+        render_in_parallel(probe_video(clip), AvatarConfig(seam_frames=2), chunks, tmp_path / "out.mp4",
+                           keep_audio=False, on_frames=lambda n: None, timer=StageTimer())  # fmt: skip
+    assert not (tmp_path / "out.mp4").exists() and _no_temporaries(tmp_path) == []
 
-    from signanon.avatar.anonymizer import AvatarConfig
-    from signanon.job import AnonymizeJob, run_job
-    from signanon.video import VideoWriter
 
-    source = probe_video(data_dir / "asl_house.gif")
-    clip = tmp_path / "long.mp4"
-    with VideoWriter(clip, source.width, source.height, source.fps) as writer:
-        for frame in itertools.chain.from_iterable(iter_frames(source) for _ in range(5)):
-            writer.write(frame)
-    one = run_job(AnonymizeJob(clip, tmp_path / "one.mp4", AvatarConfig()))
-    two = run_job(AnonymizeJob(clip, tmp_path / "two.mp4", AvatarConfig(landmark_workers=2)))
-    assert one.frames_out == two.frames_out == 365
-    a = np.stack(list(iter_frames(probe_video(tmp_path / "one.mp4")))).astype(np.int16)
-    b = np.stack(list(iter_frames(probe_video(tmp_path / "two.mp4")))).astype(np.int16)
-    first = plan_chunks(365, 2, overlap=AvatarConfig().chunk_overlap)[0]
-    assert first.stop < 365  # the clip really is split
+# -- the whole command -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_and_two(tmp_path_factory) -> dict:
+    """A 320-frame clip with a tone, anonymized with --keep-audio by one process and by two."""
+    from signanon.cli.main import main
+
+    folder = tmp_path_factory.mktemp("workers")
+    clip = looped_clip(folder / "long.mp4", 320, tone_hz=440)
+    runs = {"clip": clip}
+    for workers in (1, 2):
+        out, summary = folder / f"out{workers}.mp4", folder / f"run{workers}.json"
+        args = ["anonymize", str(clip), "-o", str(out), "--workers", str(workers), "--keep-audio", "--summary", str(summary), "-q"]  # fmt: skip
+        assert main(args) == 0
+        runs[workers] = {"out": out, "summary": json.loads(summary.read_text())}
+    return runs
+
+
+def test_anonymize_with_two_workers_matches_one_worker(one_and_two):
+    """Same frame count and rate; the first chunk's frames the same up to the seam's fade; later
+    frames the same signing from a re-started tracker; no jump at the seam (pixels of the decoded
+    videos; the poses are compared in the seam test above)."""
+    one, two = one_and_two[1], one_and_two[2]
+    assert one["summary"]["frames_out"] == two["summary"]["frames_out"] == 320
+    a_info, b_info = probe_video(one["out"]), probe_video(two["out"])
+    assert a_info.frame_count == b_info.frame_count == 320 and a_info.fps == b_info.fps == Fraction(359, 12)
+    a = np.stack(list(iter_frames(a_info))).astype(np.int16)
+    b = np.stack(list(iter_frames(b_info))).astype(np.int16)
+    config = AvatarConfig()
+    first = plan_chunks(320, 2, warm_up_frames(config))[0]
     per_frame = np.abs(a - b).mean(axis=(1, 2, 3))
-    assert per_frame[: first.stop - 10].mean() < 0.2  # the first chunk: the same landmarks
-    assert per_frame[first.stop :].mean() < 3.0  # later chunks: same signing, a re-warmed tracker
-    assert np.abs(np.diff(per_frame)).max() < 4.0  # no jump at a seam
+    assert per_frame[: first.stop - config.seam_frames - 10].mean() < 0.2  # the first chunk: same landmarks
+    assert per_frame[first.stop :].mean() < 3.0  # later: same signing, a re-started tracker
+    # no jump at the seam: the difference grows through the fade (single frames later on may
+    # differ more: the two trackers' hands differ in a frame of fast movement)
+    seam = slice(first.stop - config.seam_frames - 1, first.stop + 5)
+    assert np.abs(np.diff(per_frame[seam])).max() < 4.0
+
+
+def test_two_workers_keep_the_audio_and_merge_the_counts(one_and_two):
+    one, two = one_and_two[1], one_and_two[2]
+
+    def audio(path: Path) -> np.ndarray:
+        with av.open(str(path)) as container:
+            return np.concatenate([f.to_ndarray() for f in container.decode(container.streams.audio[0])], axis=1)
+
+    sound = audio(two["out"])
+    np.testing.assert_array_equal(sound, audio(one["out"]))  # the one-process run's audio, exactly
+    assert sound.shape[1] / 16000 == pytest.approx(320 / (359 / 12), abs=0.1)  # the clip's length
+    assert two["summary"]["audio_kept"] and probe_video(two["out"]).has_audio
+    assert two["summary"]["frames_without_person"] == one["summary"]["frames_without_person"] == 0
+    for name in ("POSE_LANDMARKS", "FACE_LANDMARKS"):  # every frame counted once, by one worker
+        assert two["summary"]["frames_with"][name] == one["summary"]["frames_with"][name] == 320
+    for name, count in one["summary"]["frames_with"].items():
+        assert abs(two["summary"]["frames_with"][name] - count) <= 15, name  # hands: a re-started tracker
+    stages = two["summary"]["seconds_per_stage"]
+    assert {"probe", "workers", "concat", "landmarks", "render", "encode"} <= set(stages)

@@ -1,7 +1,9 @@
 """The avatar anonymizer: a real signing video in, a synthetic signer doing the same signing out.
 
 CPU only, nothing downloaded. The pipeline streams: frames are decoded, reduced to landmarks and
-dropped; only landmarks (a few kB per frame) are kept, and only for the calibration window.
+dropped; only landmarks (a few kB per frame) are kept, and only for the calibration window. One
+process runs it on the whole video (:mod:`.chunk`); with ``workers`` > 1 a long video is cut into
+time chunks that run it on several processes, joined at the end (:mod:`.parallel`).
 
     anonymizer = AvatarAnonymizer(AvatarConfig())
     summary = anonymizer(Path("in.mp4"), Path("out.mp4"))
@@ -10,27 +12,23 @@ dropped; only landmarks (a few kB per frame) are kept, and only for the calibrat
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..config import setting
-from ..errors import InputError, NoPersonError
-from ..landmarks.holistic import HolisticConfig, HolisticEstimator
-from ..landmarks.parallel import ParallelLandmarks
-from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, SmoothingConfig
+from ..errors import InputError
+from ..landmarks.holistic import HolisticConfig
+from ..landmarks.smoothing import SmoothingConfig
 from ..progress import ProgressArg, progress_reporter
 from ..summary import RunSummary, StageTimer
-from ..video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
-from .animator import AnimatorConfig, AvatarAnimator, PresenceFader, has_body
-from .renderer import AvatarRenderer
+from ..video import VideoInfo, VideoWriter, check_output_path, probe_video
+from .animator import AnimatorConfig
+from .chunk import CalibrateHere, Chunk, ChunkResult, render_chunk
+from .parallel import plan_chunks, render_in_parallel, warm_up_frames
 from .style import PALETTES, AvatarStyle, make_style
-from .worker import RenderWorker
 
 
-MIN_FRAMES_PER_WORKER = 150  # below this a landmark process costs more to start than it saves
+MIN_FRAMES_PER_WORKER = 150  # below this a worker process costs more to start than it saves
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,12 @@ class AvatarConfig:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     animator: AnimatorConfig = field(default_factory=AnimatorConfig)
     landmark_workers: int = setting(
-        1, "processes that find the landmarks of one clip in parallel time chunks (for long clips on "
-        "several cores; clips shorter than 150 frames per process use one)", flag="workers", metavar="N",
+        1, "processes that anonymize one clip in parallel time chunks, each finding the landmarks, "
+        "drawing and encoding its own (for long clips on several cores; clips shorter than 150 frames "
+        "per process use one)", flag="workers", metavar="N",
     )  # fmt: skip
-    chunk_overlap: int = 15  # frames each later chunk reads first, to warm up MediaPipe's tracking
+    chunk_overlap: int = 15  # frames of MediaPipe tracking warm-up before a later chunk (see parallel.warm_up_frames)
+    seam_frames: int = 15  # frames over which one chunk's avatar fades into the next one's (chunk.Seams)
     calibration_frames: int = 90  # frames with a body used to measure the signer
     fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
 
@@ -59,9 +59,12 @@ class AvatarConfig:
         self.style  # noqa: B018 - a bad palette or colour fails here, when the config is built
         if self.landmark_workers < 1:
             raise InputError(f"landmark_workers must be at least 1, got {self.landmark_workers}")
+        for name in ("chunk_overlap", "seam_frames"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be at least 0, got {getattr(self, name)}")
 
     def workers_for(self, frame_count: int) -> int:
-        """Landmark processes for a clip of ``frame_count`` frames (at least 150 frames each)."""
+        """Worker processes for a clip of ``frame_count`` frames (at least 150 frames each)."""
         return max(1, min(self.landmark_workers, frame_count // MIN_FRAMES_PER_WORKER))
 
     @property
@@ -107,101 +110,33 @@ class AvatarAnonymizer:
             height=info.height,
             audio_kept=keep_audio and info.has_audio,
         )
-        renderer = AvatarRenderer(info.width, info.height, self.config.style)
-        processor = LandmarkProcessor(float(info.fps), self.config.smoothing)
-        with (
-            progress_reporter(info.frame_count, progress, desc="anonymize") as bar,
-            VideoWriter(
-                output, info.width, info.height, info.fps, audio_source=info if keep_audio else None
-            ) as writer,
-        ):
-            # 2. Landmarks per frame (one estimator, or time chunks on several processes), smoothed,
-            #    short gaps filled (streamed).
-            landmarks = processor.process(self._estimate(info, timer))
-            # 3. Measure the signer on the first frames, then 4. animate every frame and hand it
-            #    to the worker thread, which draws and encodes it.
-            with RenderWorker(renderer.render, writer.write, timer, lambda: bar.update(1)) as worker:
-                for pose in self._animate(landmarks, info, timer, summary):
-                    worker.submit(pose)
-            summary.frames_out = writer.frames_written
+        # 2. Landmarks per frame, smoothed and short gaps filled, the signer measured on the first
+        #    frames, every frame animated, drawn and encoded: in this process, or in time chunks on
+        #    several processes whose videos are joined.
+        workers = self.config.workers_for(info.frame_count)
+        with progress_reporter(info.frame_count, progress, desc="anonymize") as bar:
+            if workers > 1:
+                chunks = plan_chunks(info.frame_count, workers, warm_up_frames(self.config))
+                summary.frames_out, result = render_in_parallel(
+                    info, self.config, chunks, output, keep_audio=keep_audio, on_frames=bar.update, timer=timer
+                )
+            else:
+                summary.frames_out, result = self._render(info, output, keep_audio, timer, lambda: bar.update(1))
         summary.fps_out = float(info.fps)
-        stats = processor.stats
-        summary.frames_with = dict(stats.present)
-        summary.frames_interpolated = dict(stats.interpolated)
-        summary.seconds_per_stage = timer.as_dict()
+        summary.frames_with = result.frames_with
+        summary.frames_interpolated = result.frames_interpolated
+        summary.frames_without_person = result.frames_without_person
+        summary.seconds_per_stage = {**timer.as_dict(), **result.seconds_per_stage}
         summary.seconds_total = round(time.perf_counter() - started, 4)
         return summary
 
-    def _estimate(self, info: VideoInfo, timer: StageTimer) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Raw ``(data, confidence)`` per frame, in order (see :mod:`signanon.landmarks`)."""
-        workers = self.config.workers_for(info.frame_count)
-        if workers > 1:
-            rows = iter(ParallelLandmarks(info, self.config.holistic, workers,
-                                          self.config.chunk_overlap))  # fmt: skip
-            while True:
-                with timer("landmarks"):
-                    row = next(rows, None)
-                if row is None:
-                    return
-                yield row
-        with HolisticEstimator(self.config.holistic) as estimator:
-            frames = iter_frames(info)
-            while True:
-                with timer("decode"):
-                    frame = next(frames, None)
-                if frame is None:
-                    return
-                with timer("landmarks"):
-                    yield estimator(frame)
-
-    def _animate(
-        self,
-        landmarks: Iterator[LandmarkFrame],
-        info: VideoInfo,
-        timer: StageTimer,
-        summary: RunSummary,
-    ):
-        """Yield one :class:`AvatarPose` per input frame, in order."""
-        config = self.config
-        # Frames before calibration: landmarks only, and None for a frame without a body, so a long
-        # empty stretch at the start costs nothing.
-        pending: list[LandmarkFrame | None] = []
-        animator: AvatarAnimator | None = None
-        fader: PresenceFader | None = None
-        fade_frames = max(1, round(config.fade_seconds * float(info.fps)))
-
-        def calibrate() -> None:
-            nonlocal animator, fader
-            with_body = [(f.data, f.confidence) for f in pending if f is not None]
-            if not with_body:
-                raise NoPersonError(f"no person found in {info.path}: nothing to anonymize")
-            with timer("calibrate"):
-                animator = AvatarAnimator.calibrate(with_body, info.width, info.height, config.animator)
-                fader = PresenceFader(animator.neutral(), fade_frames)
-
-        def animate(frame: LandmarkFrame | None):
-            with timer("animate"):
-                pose = None
-                if frame is not None and has_body(frame.confidence):
-                    pose = animator(frame.data, frame.confidence)
-                if pose is None:
-                    summary.frames_without_person += 1
-                return fader(pose)
-
-        bodies = 0
-        for frame in landmarks:
-            if animator is None:
-                body = has_body(frame.confidence)
-                pending.append(frame if body else None)
-                bodies += body
-                if bodies >= config.calibration_frames:
-                    calibrate()
-                    for waiting in pending:
-                        yield animate(waiting)
-                    pending.clear()
-                continue
-            yield animate(frame)
-        if animator is None:
-            calibrate()
-            for waiting in pending:
-                yield animate(waiting)
+    def _render(
+        self, info: VideoInfo, output: Path, keep_audio: bool, timer: StageTimer, on_frame
+    ) -> tuple[int, ChunkResult]:
+        """The whole video in this process, as one chunk; return the frames written and the counts."""
+        whole = Chunk(0, 0, 0, info.frame_count)
+        calibration = CalibrateHere(info, self.config, timer)
+        audio = info if keep_audio else None
+        with VideoWriter(output, info.width, info.height, info.fps, audio_source=audio) as writer:
+            result = render_chunk(info, self.config, whole, calibration, writer.write, timer, on_frame)
+        return writer.frames_written, result

@@ -1,0 +1,327 @@
+"""The avatar pipeline on one time chunk of a video: landmarks, smoothing, calibration and
+animation, then drawing and encoding. A one-process run is one chunk, the whole video;
+``anonymize --workers N`` runs N chunks on N processes (:mod:`.parallel`).
+
+A chunk draws frames ``[start, stop)`` but reads from ``warm`` (``warm <= start``): the frames
+before ``start`` go through MediaPipe, smoothing and animation (so the tracker, the filters and the
+avatar's scale tracking have warmed up by ``start``) and are not drawn. Every stage streams; the
+frames kept are the ones waiting for the calibration (landmarks only, about 9.4 kB a frame).
+
+The calibration measures the signer once per video, on the first ``calibration_frames`` frames
+with a body (all of them when there are fewer). :class:`CalibrateHere` does that on the chunk's own
+frames, reading on past ``stop`` if the chunk has too few (so the result is the one a single
+process gets) and optionally publishing the calibrated animator as a pickle;
+:class:`WaitForCalibration` (the later chunks of a parallel run) loads that file. In a parallel
+run, :class:`Seams` cross-fades each chunk's last frames into the next chunk's avatar.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import numpy as np
+
+from ..errors import NoPersonError
+from ..files import write_bytes_atomic
+from ..landmarks.holistic import HolisticConfig, HolisticEstimator
+from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, LandmarkStats
+from ..summary import StageTimer
+from ..video import VideoInfo, iter_selected_frames
+from .animator import AvatarAnimator, PresenceFader, has_body
+from .renderer import AvatarRenderer
+from .skeleton import AvatarPose
+from .worker import RenderWorker
+
+if TYPE_CHECKING:
+    from .anonymizer import AvatarConfig
+
+_WAIT_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``[start, stop)`` of a video, read from ``warm`` on (``0 <= warm <= start < stop``).
+    ``index``: the chunk's place in the video (0 = first)."""
+
+    index: int
+    warm: int
+    start: int
+    stop: int
+
+    @property
+    def frames(self) -> int:
+        """Frames drawn."""
+        return self.stop - self.start
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk reports for the run summary; every count covers the drawn frames only.
+
+    frames_with / frames_interpolated: ``{component: frames}`` as in
+    :class:`~signanon.landmarks.smoothing.LandmarkStats`; seconds_per_stage: this chunk's
+    :class:`~signanon.summary.StageTimer`.
+    """
+
+    frames: int = 0
+    frames_with: dict[str, int] = field(default_factory=dict)
+    frames_interpolated: dict[str, int] = field(default_factory=dict)
+    frames_without_person: int = 0
+    seconds_per_stage: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def merged(cls, results: list["ChunkResult"]) -> "ChunkResult":
+        """The results of consecutive chunks as one: counts and seconds added up."""
+        total = cls()
+        for r in results:
+            total.frames += r.frames
+            total.frames_without_person += r.frames_without_person
+            for mine, theirs in ((total.frames_with, r.frames_with), (total.frames_interpolated, r.frames_interpolated),
+                                 (total.seconds_per_stage, r.seconds_per_stage)):  # fmt: skip
+                for key, value in theirs.items():
+                    mine[key] = mine.get(key, 0) + value
+        total.seconds_per_stage = {k: round(v, 4) for k, v in total.seconds_per_stage.items()}
+        return total
+
+
+# -- the calibration ---------------------------------------------------------------------------
+
+
+class CalibrateHere:
+    """Measures the signer on the first ``config.calibration_frames`` frames with a body (all of
+    them, if the video has fewer) and, with ``publish``, pickles the calibrated animator there
+    (atomically) for the other chunks. Reads on past its chunk until it has them."""
+
+    reads_past_chunk = True
+
+    def __init__(self, info: VideoInfo, config: "AvatarConfig", timer: StageTimer, publish: Path | None = None):
+        self._info, self._config, self._timer, self._publish = info, config, timer, publish
+        self._bodies: list[tuple[np.ndarray, np.ndarray]] = []  # (586, 3) data, (586,) confidence
+
+    def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
+        """Take the next frame; the animator once enough frames with a body were seen."""
+        if has_body(frame.confidence):
+            self._bodies.append((frame.data, frame.confidence))
+            if len(self._bodies) >= self._config.calibration_frames:
+                return self._calibrate()
+        return None
+
+    def finish(self) -> AvatarAnimator:
+        """The video has ended: calibrate on the frames seen (NoPersonError if none had a body)."""
+        if not self._bodies:
+            raise NoPersonError(f"no person found in {self._info.path}: nothing to anonymize")
+        return self._calibrate()
+
+    def _calibrate(self) -> AvatarAnimator:
+        with self._timer("calibrate"):
+            animator = AvatarAnimator.calibrate(self._bodies, self._info.width, self._info.height, self._config.animator)
+        self._bodies = []
+        if self._publish is not None:
+            write_bytes_atomic(self._publish, pickle.dumps(animator))
+        return animator
+
+
+class WaitForCalibration:
+    """Loads the animator that :class:`CalibrateHere` publishes at ``path`` (a later chunk of a
+    parallel run), as soon as it appears; :meth:`finish` waits for it."""
+
+    reads_past_chunk = False
+
+    def __init__(self, path: Path, timer: StageTimer):
+        self._path, self._timer = path, timer
+
+    def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
+        return self._load() if self._path.exists() else None
+
+    def finish(self) -> AvatarAnimator:
+        with self._timer("wait for calibration"):
+            while not self._path.exists():
+                time.sleep(_WAIT_POLL_S)
+        return self._load()
+
+    def _load(self) -> AvatarAnimator:
+        return pickle.loads(self._path.read_bytes())  # written by this run, in its private folder
+
+
+Calibration = CalibrateHere | WaitForCalibration
+
+
+# -- the seams between chunks ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seams:
+    """The hand-overs between the consecutive chunks of a parallel run (``chunks`` of them).
+
+    Two MediaPipe runs that start at different frames keep tracking a few pixels apart for a long
+    while (measured: the avatar's arms 5-15 px apart on a 540x720 clip, 15 to 90 frames after a
+    warm-up), so cutting from one chunk to the next would make the avatar jump. Instead the last
+    ``frames`` frames a chunk draws fade from its own avatar to the next chunk's: the next chunk
+    computes those poses in its warm-up and publishes them in ``folder`` (a pickle).
+    """
+
+    folder: Path
+    frames: int
+    chunks: int
+
+    def drawn(self, poses: Iterator[tuple[int, AvatarPose]], chunk: Chunk, timer: StageTimer) -> Iterator[AvatarPose]:
+        """The poses of ``[chunk.start, chunk.stop)`` to draw, from ``poses`` (``(index, pose)``
+        from ``chunk.warm`` on): the ones before ``chunk.start`` are published for the chunk
+        before, the last ``frames`` are faded into the next chunk's."""
+        before = chunk.start - self.frames if chunk.index > 0 else chunk.start
+        fade = chunk.stop - self.frames if chunk.index + 1 < self.chunks else chunk.stop
+        outgoing: list[AvatarPose] = []
+        incoming: list[AvatarPose] | None = None
+        for index, pose in poses:
+            if before <= index < chunk.start:
+                outgoing.append(pose)
+                if index == chunk.start - 1:
+                    write_bytes_atomic(self._path(chunk.index), pickle.dumps(outgoing))
+            if index < chunk.start:
+                continue
+            if index >= fade:
+                if incoming is None:
+                    incoming = self._wait(chunk.index + 1, timer)
+                t = (index - fade + 1) / (self.frames + 1)
+                pose = pose.blend(incoming[index - fade], t)
+            yield pose
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"seam{index:02d}.pkl"
+
+    def _wait(self, index: int, timer: StageTimer) -> list[AvatarPose]:
+        path = self._path(index)
+        with timer("wait for next chunk"):
+            while not path.exists():
+                time.sleep(_WAIT_POLL_S)
+        return pickle.loads(path.read_bytes())  # written by this run, in its private folder
+
+
+# -- the pipeline ------------------------------------------------------------------------------
+
+
+def render_chunk(
+    info: VideoInfo,
+    config: "AvatarConfig",
+    chunk: Chunk,
+    calibration: Calibration,
+    write: Callable[[np.ndarray], None],
+    timer: StageTimer,
+    on_frame: Callable[[], None] = lambda: None,
+    seams: "Seams | None" = None,
+) -> ChunkResult:
+    """Draw frames ``[chunk.start, chunk.stop)`` of ``info`` and hand them to ``write`` (RGB uint8
+    ``(height, width, 3)``, in order; ``on_frame`` after each), cross-faded into the next chunk
+    with ``seams`` (a parallel run). Drawing and encoding run on :class:`~.worker.RenderWorker`
+    threads while this one finds the landmarks."""
+    renderer = AvatarRenderer(info.width, info.height, config.style)
+    result = ChunkResult(frames=chunk.frames)
+    poses = chunk_poses(info, config, chunk, calibration, timer, result)
+    drawn = seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start)
+    with RenderWorker(renderer.render, write, timer, on_frame) as worker:
+        for pose in drawn:
+            worker.submit(pose)
+    result.seconds_per_stage = timer.as_dict()
+    return result
+
+
+def chunk_poses(
+    info: VideoInfo,
+    config: "AvatarConfig",
+    chunk: Chunk,
+    calibration: Calibration,
+    timer: StageTimer,
+    result: ChunkResult,
+) -> Iterator[tuple[int, AvatarPose]]:
+    """``(frame index, pose)`` for every frame of ``[chunk.warm, chunk.stop)``, in order: MediaPipe
+    Holistic from ``chunk.warm`` on, smoothing and gap filling, the calibration, the animation.
+    The counts of the frames ``[chunk.start, chunk.stop)`` go into ``result``."""
+    processor = LandmarkProcessor(float(info.fps), config.smoothing)
+    fade_frames = max(1, round(config.fade_seconds * float(info.fps)))
+    with closing(_landmark_rows(info, config.holistic, chunk.warm, timer)) as rows:
+        frames = _counted(processor.process(rows), processor, chunk, result)
+        yield from _poses(frames, chunk, calibration, fade_frames, timer, result)
+
+
+def _landmark_rows(info: VideoInfo, holistic: HolisticConfig, first: int, timer: StageTimer) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Raw ``(data, confidence)`` (float32 ``(586, 3)``, ``(586,)``) of frames ``first`` ... on, in
+    order, from one MediaPipe Holistic; frames are decoded only as far as they are asked for."""
+    with HolisticEstimator(holistic) as estimator:
+        frames = iter_selected_frames(info, range(first, info.frame_count))
+        while True:
+            with timer("decode"):
+                item = next(frames, None)
+            if item is None:
+                return
+            with timer("landmarks"):
+                row = estimator(item[1])
+            yield row
+
+
+def _counted(frames: Iterator[LandmarkFrame], processor: LandmarkProcessor, chunk: Chunk, result: ChunkResult) -> Iterator[LandmarkFrame]:
+    """``frames`` (the processor's, from ``chunk.warm`` on) passed through; the processor's counts
+    over the drawn frames go into ``result``."""
+    before = LandmarkStats()
+    for index, frame in enumerate(frames, chunk.warm):
+        if index == chunk.start - 1:
+            before = processor.stats
+        if index == chunk.stop - 1:
+            after = processor.stats
+            result.frames_with = {k: v - before.present[k] for k, v in after.present.items()}
+            result.frames_interpolated = {k: v - before.interpolated[k] for k, v in after.interpolated.items()}
+        yield frame
+
+
+def _poses(
+    frames: Iterator[LandmarkFrame],
+    chunk: Chunk,
+    calibration: Calibration,
+    fade_frames: int,
+    timer: StageTimer,
+    result: ChunkResult,
+) -> Iterator[tuple[int, AvatarPose]]:
+    """``(frame index, pose)`` for every frame of ``[chunk.warm, chunk.stop)``, in order.
+
+    Frames wait (landmarks only, None for a frame without a body) until the calibration is known;
+    a :class:`PresenceFader` covers the frames without a person, counted in ``result``.
+    """
+    pending: list[LandmarkFrame | None] = []
+    animator: AvatarAnimator | None = None
+    fader: PresenceFader | None = None
+    next_index = chunk.warm
+
+    def drain() -> Iterator[tuple[int, AvatarPose]]:
+        nonlocal next_index
+        for waiting in pending:
+            with timer("animate"):
+                pose = animator(waiting.data, waiting.confidence) if waiting is not None else None
+                if pose is None and next_index >= chunk.start:
+                    result.frames_without_person += 1
+                pose = fader(pose)
+            yield next_index, pose
+            next_index += 1
+        pending.clear()
+
+    for index, frame in enumerate(frames, chunk.warm):
+        if index < chunk.stop:
+            pending.append(frame if has_body(frame.confidence) else None)
+        if animator is None:
+            animator = calibration.offer(frame)
+            if animator is not None:
+                fader = PresenceFader(animator.neutral(), fade_frames)
+        if animator is not None:
+            yield from drain()
+        if index + 1 >= chunk.stop and (animator is not None or not calibration.reads_past_chunk):
+            break
+    if animator is None:
+        animator = calibration.finish()
+        fader = PresenceFader(animator.neutral(), fade_frames)
+        yield from drain()
