@@ -7,8 +7,10 @@ seconds (start-up included: process spawn, model loading, Ray start), clips per 
 ``--workers 1`` and the peak RSS of each worker (from the report's per-clip ``worker`` records).
 
 Then one long clip (``--long-frames`` frames: the sample's frames played forward and back, over
-and over) with ``signanon anonymize --workers 1`` and ``--workers 2`` (landmarks in two time
-chunks on two processes), side by side: wall seconds and frames per second.
+and over) with ``signanon anonymize --workers 1`` and ``--workers 2`` (two processes, each running
+the whole pipeline on one time chunk), alternating ``--long-repeats`` times (1, 2, 1, 2, ...): wall
+seconds, frames per second and the CPU seconds of each run (user + system, its worker processes
+included), since on a shared machine the wall ratio is noisy. ``--long-only`` skips the corpus.
 
 Targets (issue 9) on 2 cores: ``batch --workers 2`` >= 1.4x the clips per hour of ``--workers 1``;
 ``anonymize --workers 2`` >= 1.3x the frame rate of one process.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -68,16 +71,20 @@ def make_long_clip(path: Path, frames: int) -> Path:
     return path
 
 
-def run_anonymize(clip: Path, out: Path, workers: int) -> float:
-    """Wall seconds of one ``signanon anonymize --workers N`` process."""
+def run_anonymize(clip: Path, out: Path, workers: int) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, with the worker processes it waited for) of
+    one ``signanon anonymize --workers N`` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "signanon.cli.main", "anonymize", str(clip), "-o", str(out), "-q",
          "--workers", str(workers)], capture_output=True, text=True,
     )  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"anonymize --workers {workers} failed: {proc.stderr.strip()[-400:]}")
-    return time.perf_counter() - start
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def worker_rss(report: dict) -> list[float]:
@@ -95,31 +102,41 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=8, help="clips in the corpus (default 8)")
     parser.add_argument("--no-ray", action="store_true", help="skip the --ray local run")
     parser.add_argument("--long-frames", type=int, default=900, help="frames of the long clip (default 900)")
+    parser.add_argument("--long-repeats", type=int, default=1, help="runs of each long-clip setting, alternating (default 1)")
+    parser.add_argument("--long-only", action="store_true", help="only the long clip")
     args = parser.parse_args()
     runs = [("--workers 1", []), ("--workers 2", ["--workers", "2"])]
     if not args.no_ray:
         runs.append(("--ray local", ["--ray", "local"]))
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = make_corpus(Path(tmp) / "corpus", args.clips)
         rows = []
-        for name, extra in runs:
-            wall, report = run_batch(corpus, Path(tmp) / f"out{len(rows)}", extra)
-            done = report["totals"]["done"]
-            rows.append((name, wall, done * 3600 / wall, worker_rss(report)))
+        if not args.long_only:
+            corpus = make_corpus(Path(tmp) / "corpus", args.clips)
+            for name, extra in runs:
+                wall, report = run_batch(corpus, Path(tmp) / f"out{len(rows)}", extra)
+                done = report["totals"]["done"]
+                rows.append((name, wall, done * 3600 / wall, worker_rss(report)))
         long_clip = make_long_clip(Path(tmp) / "long.mp4", args.long_frames)
-        long_rows = [(w, run_anonymize(long_clip, Path(tmp) / f"long{w}.mp4", w)) for w in (1, 2)]
-    base = rows[0][2]
-    print(f"corpus: {args.clips} copies of {SAMPLE.name}; {os.cpu_count()} CPUs")
-    print("| run | wall s | clips/hour | x --workers 1 | peak RSS per worker (MiB) |")
+        long_rows = []
+        for _ in range(args.long_repeats):
+            for workers in (1, 2):
+                wall, cpu = run_anonymize(long_clip, Path(tmp) / f"long{workers}.mp4", workers)
+                long_rows.append((workers, wall, cpu))
+                print(f"anonymize --workers {workers}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
+    print(f"{os.cpu_count()} CPUs")
+    if rows:
+        base = rows[0][2]
+        print(f"corpus: {args.clips} copies of {SAMPLE.name}")
+        print("| run | wall s | clips/hour | x --workers 1 | peak RSS per worker (MiB) |")
+        print("|---|---|---|---|---|")
+        for name, wall, rate, rss in rows:
+            print(f"| {name} | {wall:.1f} | {rate:.0f} | {rate / base:.2f} | {', '.join(f'{r:.0f}' for r in rss)} |")
+    print(f"\none clip of {args.long_frames} frames, runs in the order made")
+    print("| run | wall s | frames/s | x the --workers 1 run before | CPU s |")
     print("|---|---|---|---|---|")
-    for name, wall, rate, rss in rows:
-        print(f"| {name} | {wall:.1f} | {rate:.0f} | {rate / base:.2f} | {', '.join(f'{r:.0f}' for r in rss)} |")
-    print(f"\none clip of {args.long_frames} frames")
-    print("| run | wall s | frames/s | x --workers 1 |")
-    print("|---|---|---|---|")
-    for workers, wall in long_rows:
-        print(f"| anonymize --workers {workers} | {wall:.1f} | {args.long_frames / wall:.1f} | "
-              f"{long_rows[0][1] / wall:.2f} |")
+    for i, (workers, wall, cpu) in enumerate(long_rows):
+        base_wall = long_rows[i - 1][1] if workers == 2 else wall
+        print(f"| anonymize --workers {workers} | {wall:.1f} | {args.long_frames / wall:.1f} | {base_wall / wall:.2f} | {cpu:.1f} |")
 
 
 if __name__ == "__main__":
