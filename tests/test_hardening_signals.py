@@ -135,6 +135,20 @@ def _toy_train_files(root: Path) -> dict[str, Path]:
     return {"init": init, "vgg": vgg_path, **sources}
 
 
+def _long_clip(path: Path, frames: int) -> Path:
+    """The sample clip played forward and back to ``frames`` frames (long enough for --workers 2)."""
+    import itertools
+
+    from signanon.video import VideoWriter, iter_frames, probe_video
+
+    info = probe_video(SAMPLE)
+    clip = list(iter_frames(info))
+    with VideoWriter(path, info.width, info.height, info.fps) as writer:
+        for frame in itertools.islice(itertools.cycle(clip + clip[-2:0:-1]), frames):
+            writer.write(frame)
+    return path
+
+
 def command_cases(root: Path) -> dict[str, list[str]]:
     """Every long-running command, reading real inputs, writing under ``root/out``."""
     out = root / "out"
@@ -142,8 +156,10 @@ def command_cases(root: Path) -> dict[str, list[str]]:
     videos.mkdir(exist_ok=True)
     (videos / "clip.mp4").write_bytes(SAMPLE.read_bytes())
     train = _toy_train_files(root)
+    long_clip = _long_clip(root / "long.mp4", 300)
     return {
         "anonymize": ["anonymize", str(SAMPLE), "-o", str(out / "anon.mp4"), "--summary", str(out / "run.json")],
+        "anonymize-workers": ["anonymize", str(long_clip), "-o", str(out / "anon.mp4"), "--workers", "2"],
         "pose": ["pose", str(SAMPLE), "-o", str(out / "clip.pose")],
         "evaluate": ["evaluate", "--original", str(SAMPLE), "--anonymized", str(SAMPLE), "-o", str(out / "report")],
         "reenact": ["reenact", "--source", str(FACE), "--driving", str(SAMPLE), "-o", str(out / "re.mp4")],
@@ -163,7 +179,7 @@ def cases(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
     return root, command_cases(root)
 
 
-COMMANDS = ["anonymize", "pose", "evaluate", "reenact", "extract-faces", "train-face", "batch", "serve"]
+COMMANDS = ["anonymize", "anonymize-workers", "pose", "evaluate", "reenact", "extract-faces", "train-face", "batch", "serve"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -181,8 +197,10 @@ def test_sigint_and_sigterm_leave_nothing(cases, command: str, tmp_path: Path) -
             args[-1] = str(int(args[-1]) + (1 if sig == signal.SIGTERM else 0))
         (work / "out").mkdir()
         # batch shows its bar before its worker imports the models: 0.5 s lands inside those
-        # imports (test_an_interrupt_anywhere_in_batch_start_up_is_one_line samples the rest)
-        return run_interrupted(args, sig, tmp, settle=0.5), work
+        # imports (test_an_interrupt_anywhere_in_batch_start_up_is_one_line samples the rest);
+        # anonymize --workers 2 is interrupted once its worker processes are at work
+        settle = 3.0 if command == "anonymize-workers" else 0.5
+        return run_interrupted(args, sig, tmp, settle=settle), work
 
     with ThreadPoolExecutor(2) as pool:  # both signals at once: the two cores are used
         for sig, future in [(s, pool.submit(one, s)) for s in (signal.SIGINT, signal.SIGTERM)]:
