@@ -62,13 +62,13 @@ def _no_temporaries(folder: Path) -> list[str]:
 def test_chunks_cover_every_frame_once_and_share_the_work():
     config = AvatarConfig()
     warm_up = warm_up_frames(config)
-    assert warm_up == 15 + 9 + 9 + 15  # MediaPipe, gap filler, scale median window, seam
+    assert warm_up == 30 + 9 + 9 + 10  # MediaPipe, gap filler, scale median window, seam
     chunks = plan_chunks(900, 2, warm_up)
-    assert [(c.warm, c.start, c.stop) for c in chunks] == [(0, 0, 467), (419, 467, 900)]
-    # the later chunk draws fewer frames: its 48 warm-up frames cost 0.7 of a drawn frame each
-    assert chunks[0].frames - chunks[1].frames == round(0.7 * warm_up)
+    assert [(c.warm, c.start, c.stop) for c in chunks] == [(0, 0, 470), (412, 470, 900)]
+    # the later chunk draws fewer frames: its 58 warm-up frames cost 0.7 of a drawn frame each
+    assert abs(chunks[0].frames - chunks[1].frames - 0.7 * warm_up) <= 1
     three = plan_chunks(1000, 3, warm_up)
-    assert [c.start for c in three] == [0, 356, 678] and three[-1].stop == 1000
+    assert [c.start for c in three] == [0, 360, 680] and three[-1].stop == 1000
     assert all(a.stop == b.start and b.warm == b.start - warm_up for a, b in zip(three, three[1:]))
     assert sum(c.frames for c in three) == 1000
     assert [(c.start, c.stop) for c in plan_chunks(300, 1, warm_up)] == [(0, 300)]
@@ -102,7 +102,7 @@ def test_the_seam_cross_fades_from_the_one_process_avatar_without_a_jump(tmp_pat
     fade = first.stop - config.seam_frames
     assert (apart[:fade] == 0).all()  # the first chunk is the one-process computation
     assert apart[fade] < 1.0  # the fade starts from it
-    assert apart[second.start : second.start + 10].mean() < 12.0  # px on 540x720 (measured 7.2)
+    assert apart[second.start : second.start + 10].mean() < 12.0  # px on 540x720 (see warm_up_frames)
     window = slice(fade - 1, second.start + 10)
 
     def steps(poses) -> np.ndarray:

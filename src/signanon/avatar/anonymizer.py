@@ -50,8 +50,8 @@ class AvatarConfig:
         "drawing and encoding its own (for long clips on several cores; clips shorter than 150 frames "
         "per process use one)", flag="workers", metavar="N",
     )  # fmt: skip
-    chunk_overlap: int = 15  # frames of MediaPipe tracking warm-up before a later chunk (see parallel.warm_up_frames)
-    seam_frames: int = 15  # frames over which one chunk's avatar fades into the next one's (chunk.Seams)
+    chunk_overlap: int = 30  # frames of MediaPipe tracking warm-up before a later chunk (see parallel.warm_up_frames)
+    seam_frames: int = 10  # frames over which one chunk's avatar fades into the next one's (chunk.Seams)
     calibration_frames: int = 90  # frames with a body used to measure the signer
     fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
 

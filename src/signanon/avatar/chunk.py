@@ -68,7 +68,7 @@ class ChunkResult:
     :class:`~signanon.summary.StageTimer`.
     """
 
-    frames: int = 0
+    frames: int = 0  # drawn (a worker: written to its segment)
     frames_with: dict[str, int] = field(default_factory=dict)
     frames_interpolated: dict[str, int] = field(default_factory=dict)
     frames_without_person: int = 0
