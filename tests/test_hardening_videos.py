@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from signanon.cli.main import main
-from signanon.video import iter_frames, probe_video
+from signanon.video import iter_frames, iter_selected_frames, probe_video
+from signanon.video.people import FaceCounter, count_faces
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "asl_webcam.mp4"
@@ -181,6 +182,17 @@ def test_two_people_are_counted_and_only_one_is_drawn(upright, tmp_path: Path, c
     assert record["frames_checked_for_faces"] == 16
     assert record["frames_with_several_faces"] >= 12, record
     assert f"{record['frames_with_several_faces']} of 16 checked frames show more than one face" in err
+    # the avatar counts on the frames it decodes; the counts of time chunks (anonymize --workers)
+    # add up to the count of the video decoded for it alone
+    info = probe_video(src)
+    counters = [FaceCounter(16, frames=range(0, 7)), FaceCounter(16, frames=range(7, 16))]
+    for index, frame in iter_selected_frames(info, range(16)):
+        for counter in counters:
+            counter.offer(index, frame)
+    parts = [c.count for c in counters]
+    alone = count_faces(info)
+    assert (parts[0].checked, parts[1].checked) == (7, 9)
+    assert parts[0].several + parts[1].several == alone.several == record["frames_with_several_faces"]
     # fails closed: the output is the avatar on the chosen background; one person's half is empty
     background = np.array([0, 255, 0])
     halves = {"left": [], "right": []}

@@ -201,5 +201,7 @@ def test_two_workers_keep_the_audio_and_merge_the_counts(one_and_two):
         assert two["summary"]["frames_with"][name] == one["summary"]["frames_with"][name] == 320
     for name, count in one["summary"]["frames_with"].items():
         assert abs(two["summary"]["frames_with"][name] - count) <= 15, name  # hands: a re-started tracker
+    for run in (one, two):  # the several-faces count, made on the frames the workers decode
+        assert (run["summary"]["frames_checked_for_faces"], run["summary"]["frames_with_several_faces"]) == (40, 0)
     stages = two["summary"]["seconds_per_stage"]
-    assert {"probe", "workers", "concat", "landmarks", "render", "encode"} <= set(stages)
+    assert {"probe", "workers", "concat", "landmarks", "render", "encode", "count faces"} <= set(stages)

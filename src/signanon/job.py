@@ -155,7 +155,8 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
     extra = {"ablation": job.ablation} if job.method == "diffusion" else {}
     try:
         summary = anonymizer(job.input, target, keep_audio=job.keep_audio, progress=progress, **extra)
-        _count_several_faces(job, summary)
+        if not summary.frames_checked_for_faces:  # the avatar counts on the frames it decodes
+            _count_several_faces(job, summary)
         # 4. The privacy gate: publish the output only when no checked frame shows the signer.
         if gate:
             # claim the file under a name no other run uses, so what is checked is what is published

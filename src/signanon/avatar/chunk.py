@@ -32,6 +32,7 @@ from ..landmarks.holistic import HolisticConfig, HolisticEstimator
 from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, LandmarkStats
 from ..summary import StageTimer
 from ..video import VideoInfo, iter_selected_frames
+from ..video.people import FaceCounter
 from .animator import AvatarAnimator, PresenceFader, has_body
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
@@ -72,6 +73,9 @@ class ChunkResult:
     frames_with: dict[str, int] = field(default_factory=dict)
     frames_interpolated: dict[str, int] = field(default_factory=dict)
     frames_without_person: int = 0
+    # the several-faces count (:class:`~signanon.video.people.FaceCounter`) on this chunk's frames
+    frames_checked_for_faces: int = 0
+    frames_with_several_faces: int = 0
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -84,6 +88,8 @@ class ChunkResult:
         for r in results:
             total.frames += r.frames
             total.frames_without_person += r.frames_without_person
+            total.frames_checked_for_faces += r.frames_checked_for_faces
+            total.frames_with_several_faces += r.frames_with_several_faces
             for mine, theirs in ((total.frames_with, r.frames_with), (total.frames_interpolated, r.frames_interpolated),
                                  (total.seconds_per_stage, r.seconds_per_stage)):  # fmt: skip
                 for key, value in theirs.items():
@@ -224,11 +230,16 @@ def render_chunk(
     threads while this one finds the landmarks."""
     renderer = AvatarRenderer(info.width, info.height, config.style)
     result = ChunkResult(frames=chunk.frames)
-    poses = chunk_poses(info, config, chunk, calibration, timer, result)
-    drawn = seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start)
-    with RenderWorker(renderer.render, write, timer, on_frame) as worker:
-        for pose in drawn:
-            worker.submit(pose)
+    faces = FaceCounter(info.frame_count, frames=range(chunk.start, chunk.stop))
+    try:
+        poses = chunk_poses(info, config, chunk, calibration, timer, result, faces)
+        drawn = seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start)
+        with RenderWorker(renderer.render, write, timer, on_frame) as worker:
+            for pose in drawn:
+                worker.submit(pose)
+    finally:
+        faces.close()
+    result.frames_checked_for_faces, result.frames_with_several_faces = faces.count.checked, faces.count.several
     result.seconds_per_stage = timer.as_dict()
     return result
 
@@ -240,20 +251,25 @@ def chunk_poses(
     calibration: Calibration,
     timer: StageTimer,
     result: ChunkResult,
+    faces: FaceCounter | None = None,
 ) -> Iterator[tuple[int, AvatarPose]]:
     """``(frame index, pose)`` for every frame of ``[chunk.warm, chunk.stop)``, in order: MediaPipe
     Holistic from ``chunk.warm`` on, smoothing and gap filling, the calibration, the animation.
-    The counts of the frames ``[chunk.start, chunk.stop)`` go into ``result``."""
+    The counts of the frames ``[chunk.start, chunk.stop)`` go into ``result``; every decoded frame
+    is offered to ``faces`` (the several-faces count then needs no decoding of its own)."""
     processor = LandmarkProcessor(float(info.fps), config.smoothing)
     fade_frames = max(1, round(config.fade_seconds * float(info.fps)))
-    with closing(_landmark_rows(info, config.holistic, chunk.warm, timer)) as rows:
+    with closing(_landmark_rows(info, config.holistic, chunk.warm, timer, faces)) as rows:
         frames = _counted(processor.process(rows), processor, chunk, result)
         yield from _poses(frames, chunk, calibration, fade_frames, timer, result)
 
 
-def _landmark_rows(info: VideoInfo, holistic: HolisticConfig, first: int, timer: StageTimer) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _landmark_rows(
+    info: VideoInfo, holistic: HolisticConfig, first: int, timer: StageTimer, faces: FaceCounter | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Raw ``(data, confidence)`` (float32 ``(586, 3)``, ``(586,)``) of frames ``first`` ... on, in
-    order, from one MediaPipe Holistic; frames are decoded only as far as they are asked for."""
+    order, from one MediaPipe Holistic; frames are decoded only as far as they are asked for, and
+    each is offered to ``faces``."""
     with HolisticEstimator(holistic) as estimator:
         frames = iter_selected_frames(info, range(first, info.frame_count))
         while True:
@@ -263,6 +279,9 @@ def _landmark_rows(info: VideoInfo, holistic: HolisticConfig, first: int, timer:
                 return
             with timer("landmarks"):
                 row = estimator(item[1])
+            if faces is not None:
+                with timer("count faces"):
+                    faces.offer(*item)
             yield row
 
 

@@ -35,19 +35,53 @@ def sampled_indices(frame_count: int, max_checked: int = MAX_CHECKED) -> set[int
     return {int(i * step) for i in range(max_checked)}
 
 
-def count_faces(info: VideoInfo, max_checked: int = MAX_CHECKED, min_confidence: float = 0.5) -> FaceCount:
-    """Count the faces on up to ``max_checked`` evenly spread frames of the probed video ``info``."""
-    import mediapipe as mp
+class FaceCounter:
+    """Counts the faces on the sampled frames (:func:`sampled_indices`) of a ``frame_count``-frame
+    video that lie in ``frames`` (default: all), as a pipeline that decodes them anyway passes them
+    by: ``offer(index, rgb)`` for each decoded frame, in any order; other indices cost nothing.
+    The detector is loaded at the first wanted frame; ``close()`` releases it."""
 
-    wanted = sampled_indices(info.frame_count, max_checked)
-    checked = several = most = 0
-    with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence) as detector:
-        for _, frame in iter_selected_frames(info, wanted):
-            faces = len(detector.process(frame).detections or [])
-            checked += 1
-            several += faces > 1
-            most = max(most, faces)
-    return FaceCount(checked, several, most)
+    def __init__(self, frame_count: int, frames: range | None = None, max_checked: int = MAX_CHECKED, min_confidence: float = 0.5):
+        sampled = sampled_indices(frame_count, max_checked)
+        self.wanted = sampled if frames is None else {i for i in sampled if i in frames}
+        self._min_confidence = float(min_confidence)
+        self._seen: set[int] = set()
+        self._several = self._most = 0
+        self._detector = None
+
+    def offer(self, index: int, rgb) -> None:
+        """Look at frame ``index`` (RGB uint8 ``(H, W, 3)``) if it is wanted and not seen yet."""
+        if index not in self.wanted or index in self._seen:
+            return
+        if self._detector is None:
+            import mediapipe as mp
+
+            self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=self._min_confidence)
+        faces = len(self._detector.process(rgb).detections or [])
+        self._seen.add(index)
+        self._several += faces > 1
+        self._most = max(self._most, faces)
+
+    @property
+    def count(self) -> FaceCount:
+        return FaceCount(len(self._seen), self._several, self._most)
+
+    def close(self) -> None:
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+
+
+def count_faces(info: VideoInfo, max_checked: int = MAX_CHECKED, min_confidence: float = 0.5) -> FaceCount:
+    """Count the faces on up to ``max_checked`` evenly spread frames of the probed video ``info``
+    (decoding it for this alone; the avatar counts on the frames it decodes, see :class:`FaceCounter`)."""
+    counter = FaceCounter(info.frame_count, max_checked=max_checked, min_confidence=min_confidence)
+    try:
+        for index, frame in iter_selected_frames(info, counter.wanted):
+            counter.offer(index, frame)
+    finally:
+        counter.close()
+    return counter.count
 
 
 def several_faces_note(checked: int, several: int, method: str = "avatar") -> str | None:
