@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "asl_webcam.mp4"
 
@@ -71,20 +73,32 @@ def make_long_clip(path: Path, frames: int) -> Path:
     return path
 
 
-def run_anonymize(clip: Path, out: Path, workers: int) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system, with the worker processes it waited for) of
-    one ``signanon anonymize --workers N`` process."""
+def stolen_seconds() -> float:
+    """CPU seconds the hypervisor gave to other machines so far, all CPUs (``/proc/stat`` steal;
+    0 where there is none): on a shared virtual machine a run's own CPU seconds vary with it."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run_anonymize(clip: Path, out: Path, workers: int) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, with the worker processes it waited for) and
+    stolen CPU seconds (:func:`stolen_seconds`) of one ``signanon anonymize --workers N`` process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stolen = stolen_seconds()
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "signanon.cli.main", "anonymize", str(clip), "-o", str(out), "-q",
          "--workers", str(workers)], capture_output=True, text=True,
     )  # fmt: skip
     wall = time.perf_counter() - start
+    stolen = stolen_seconds() - stolen
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"anonymize --workers {workers} failed: {proc.stderr.strip()[-400:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), stolen
 
 
 def worker_rss(report: dict) -> list[float]:
@@ -120,9 +134,9 @@ def main() -> None:
         long_rows = []
         for _ in range(args.long_repeats):
             for workers in (1, 2):
-                wall, cpu = run_anonymize(long_clip, Path(tmp) / f"long{workers}.mp4", workers)
-                long_rows.append((workers, wall, cpu))
-                print(f"anonymize --workers {workers}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
+                wall, cpu, stolen = run_anonymize(long_clip, Path(tmp) / f"long{workers}.mp4", workers)
+                long_rows.append((workers, wall, cpu, stolen))
+                print(f"anonymize --workers {workers}: {wall:.1f} s wall, {cpu:.1f} s CPU, {stolen:.1f} s stolen", file=sys.stderr)
     print(f"{os.cpu_count()} CPUs")
     if rows:
         base = rows[0][2]
@@ -132,11 +146,15 @@ def main() -> None:
         for name, wall, rate, rss in rows:
             print(f"| {name} | {wall:.1f} | {rate:.0f} | {rate / base:.2f} | {', '.join(f'{r:.0f}' for r in rss)} |")
     print(f"\none clip of {args.long_frames} frames, runs in the order made")
-    print("| run | wall s | frames/s | x the --workers 1 run before | CPU s |")
-    print("|---|---|---|---|---|")
-    for i, (workers, wall, cpu) in enumerate(long_rows):
+    print("| run | wall s | frames/s | x the --workers 1 run before | CPU s | stolen CPU s |")
+    print("|---|---|---|---|---|---|")
+    ratios = []
+    for i, (workers, wall, cpu, stolen) in enumerate(long_rows):
         base_wall = long_rows[i - 1][1] if workers == 2 else wall
-        print(f"| anonymize --workers {workers} | {wall:.1f} | {args.long_frames / wall:.1f} | {base_wall / wall:.2f} | {cpu:.1f} |")
+        ratios += [base_wall / wall] if workers == 2 else []
+        print(f"| anonymize --workers {workers} | {wall:.1f} | {args.long_frames / wall:.1f} | {base_wall / wall:.2f} | {cpu:.1f} | {stolen:.1f} |")
+    if len(ratios) > 1:
+        print(f"\nwall ratio of the {len(ratios)} pairs: median {np.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ time chunks that run it on several processes, joined at the end (:mod:`.parallel
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ..summary import RunSummary, StageTimer
 from ..video import VideoInfo, VideoWriter, check_output_path, probe_video
 from .animator import AnimatorConfig
 from .chunk import CalibrateHere, Chunk, ChunkResult, render_chunk
-from .parallel import plan_chunks, render_in_parallel, warm_up_frames
+from .parallel import WorkerPool, plan_chunks, render_in_parallel, warm_up_frames
 from .style import PALETTES, AvatarStyle, make_style
 
 
@@ -50,7 +51,7 @@ class AvatarConfig:
         "drawing and encoding its own (for long clips on several cores; clips shorter than 150 frames "
         "per process use one)", flag="workers", metavar="N",
     )  # fmt: skip
-    chunk_overlap: int = 30  # frames of MediaPipe tracking warm-up before a later chunk (see parallel.warm_up_frames)
+    chunk_overlap: int = 0  # extra frames of MediaPipe tracking warm-up before a later chunk (see parallel.warm_up_frames)
     seam_frames: int = 10  # frames over which one chunk's avatar fades into the next one's (chunk.Seams)
     calibration_frames: int = 90  # frames with a body used to measure the signer
     fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
@@ -96,6 +97,13 @@ class AvatarAnonymizer:
     ) -> RunSummary:
         started = time.perf_counter()
         timer = StageTimer()
+        with ExitStack() as stack:
+            # the worker processes of --workers N start meanwhile (each ~1.5 s of imports)
+            pool = stack.enter_context(WorkerPool(self.config.landmark_workers)) if self.config.landmark_workers > 1 else None
+            return self._run(input_path, output_path, keep_audio, progress, timer, started, pool)
+
+    def _run(self, input_path, output_path, keep_audio: bool, progress: ProgressArg, timer: StageTimer,
+             started: float, pool: WorkerPool | None) -> RunSummary:  # fmt: skip
         # 1. Check the input and the output path before any work.
         with timer("probe"):
             info = probe_video(input_path)
@@ -114,11 +122,13 @@ class AvatarAnonymizer:
         #    frames, every frame animated, drawn and encoded: in this process, or in time chunks on
         #    several processes whose videos are joined.
         workers = self.config.workers_for(info.frame_count)
+        if pool is not None and workers == 1:
+            pool.close()  # a clip too short to share
         with progress_reporter(info.frame_count, progress, desc="anonymize") as bar:
             if workers > 1:
                 chunks = plan_chunks(info.frame_count, workers, warm_up_frames(self.config))
                 summary.frames_out, result = render_in_parallel(
-                    info, self.config, chunks, output, keep_audio=keep_audio, on_frames=bar.update, timer=timer
+                    info, self.config, chunks, output, keep_audio=keep_audio, on_frames=bar.update, timer=timer, pool=pool
                 )
             else:
                 summary.frames_out, result = self._render(info, output, keep_audio, timer, lambda: bar.update(1))

@@ -1,8 +1,9 @@
 """``anonymize --workers N`` on one clip: N processes, each running the whole avatar pipeline
 (:func:`~.chunk.render_chunk`: landmarks, smoothing, animation, drawing, x264) on one time chunk.
 
-The clip is cut into N contiguous chunks (:func:`plan_chunks`). Worker ``k`` decodes its frames,
-runs MediaPipe Holistic from ``warm = start - warm_up_frames(config)`` (worker 0 from frame 0) so
+The worker processes start before the clip is probed (:class:`WorkerPool`), so that their imports
+overlap the probe. The clip is cut into N contiguous chunks (:func:`plan_chunks`). Worker ``k``
+decodes its frames, runs MediaPipe Holistic from ``warm = start - warm_up_frames(config)`` (worker 0 from frame 0) so
 that the stateful stages have settled by its first frame, and encodes frames ``[start, stop)`` to
 its own H.264 segment with the output's settings (no audio) in the run's private temporary folder.
 MediaPipe started at another frame never quite joins the track a single process has, so the last
@@ -58,17 +59,18 @@ _ANIMATOR = "animator.pkl"
 
 
 def warm_up_frames(config: "AvatarConfig") -> int:
-    """Frames a chunk after the first reads before its first drawn frame: MediaPipe's tracking
-    (``chunk_overlap``), then the gap filler's look-back (``max_gap + 1``) and the running median of
-    the avatar's scale tracking (``ScaleTracking.window``) on tracked landmarks (the One-Euro
-    filters settle meanwhile: a still point's start shrinks to ~1 % in 24 frames at 30 fps, a
-    moving point's much faster), then the ``seam_frames`` poses that the chunk before fades into
-    (:class:`~.chunk.Seams`). 30 + 9 + 9 + 10 = 58 frames by default.
+    """Frames a chunk after the first reads before its first drawn frame: extra MediaPipe tracking
+    (``chunk_overlap``), the gap filler's look-back (``max_gap + 1``) and the running median of the
+    avatar's scale tracking (``ScaleTracking.window``) on tracked landmarks (the One-Euro filters
+    settle meanwhile: a still point's start shrinks to ~1 % in 24 frames at 30 fps, a moving
+    point's much faster), then the ``seam_frames`` poses that the chunk before fades into
+    (:class:`~.chunk.Seams`). 0 + 9 + 9 + 10 = 28 frames by default.
 
-    MediaPipe started at another frame never quite joins a single process's track, but it comes
-    close only after a while: measured on a 540x720 clip, the avatar's arms in the first 10 frames
-    of a chunk were 13-15 px from the one-process avatar with 28 or 43 warm-up frames, 5-8 px with
-    58 (each 30 warm-up frames cost ~3 % of a 900-frame run's CPU)."""
+    MediaPipe started at another frame never quite joins a single process's track. Measured on a
+    540x720 clip (the seam test), the later chunk's avatar arms were 12 / 8 / 5 px from the
+    one-process avatar in its first 10 / next 10 / remaining frames with 28 warm-up frames, and
+    4 / 5 / 6 px with 58; either way the seam fades without a jump. Each 30 warm-up frames cost ~3 %
+    of a 900-frame run's CPU, and with two workers on two cores ~5 % of its wall time."""
     settle = config.chunk_overlap + config.smoothing.max_gap + 1 + config.animator.scale.window
     return settle + config.seam_frames
 
@@ -89,19 +91,67 @@ def plan_chunks(frame_count: int, workers: int, warm_up: int) -> list[Chunk]:
 @dataclass(frozen=True)
 class _WorkerJob:
     """What one worker process is given (pickled): the probed video, the settings, its chunk, the
-    number of chunks, the run's private folder and the main process's id."""
+    number of chunks and the run's private folder."""
 
     info: VideoInfo
     config: "AvatarConfig"
     chunk: Chunk
     chunks: int
     folder: str
-    parent: int
 
     def path(self, kind: str) -> Path:
         """This worker's file of ``kind`` in the folder: ``segment`` (.mp4), ``stats``/``error`` (.json)."""
         suffix = ".mp4" if kind == "segment" else ".json"
         return Path(self.folder) / f"{kind}{self.chunk.index:02d}{suffix}"
+
+
+class WorkerPool:
+    """``count`` worker processes started before their jobs are known, so that their start-up (a
+    new Python importing MediaPipe, OpenCV and PyAV: ~1.5 s of a core each) overlaps the main
+    process's probe of the clip (~2 s for 900 frames, on one core); each then waits for its job on
+    a pipe. Also the run's private temporary folder. A context manager: leaving it ends the
+    processes still running (SIGTERM, then SIGKILL; a process given no job sees its pipe close and
+    exits) and removes the folder."""
+
+    def __init__(self, count: int):
+        ctx = mp.get_context("spawn")
+        self.folder = Path(tempfile.mkdtemp(prefix="signanon-avatar-"))
+        self.counters = [ctx.Value("q", 0, lock=False) for _ in range(count)]
+        self.procs = []
+        self._outboxes = []
+        try:
+            for counter in self.counters:
+                inbox, outbox = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(inbox, counter, str(self.folder), os.getpid()), daemon=True)
+                proc.start()
+                inbox.close()  # the worker's end
+                self.procs.append(proc)
+                self._outboxes.append(outbox)
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return len(self.procs)
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, jobs: list[_WorkerJob]) -> None:
+        """Give job ``k`` to worker ``k`` (at most one job each)."""
+        if len(jobs) > len(self.procs):
+            raise ValueError(f"{len(jobs)} jobs for {len(self.procs)} worker processes")
+        for job, outbox in zip(jobs, self._outboxes):
+            outbox.send(job)
+
+    def close(self) -> None:
+        for outbox in self._outboxes:
+            outbox.close()
+        _stop(self.procs)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def render_in_parallel(
@@ -113,30 +163,27 @@ def render_in_parallel(
     keep_audio: bool,
     on_frames: Callable[[int], None],
     timer: StageTimer,
+    pool: WorkerPool | None = None,
 ) -> tuple[int, ChunkResult]:
-    """Anonymize ``info`` into ``output`` with one worker process per chunk; return the frames
-    written and the workers' merged :class:`ChunkResult`. ``on_frames(n)``: ``n`` more frames done."""
-    ctx = mp.get_context("spawn")
-    folder = Path(tempfile.mkdtemp(prefix="signanon-avatar-"))
-    jobs = [_WorkerJob(info, config, chunk, len(chunks), str(folder), os.getpid()) for chunk in chunks]
-    counters = [ctx.Value("q", 0, lock=False) for _ in chunks]
-    procs = [ctx.Process(target=_worker, args=(job, counter), daemon=True) for job, counter in zip(jobs, counters)]
-    try:
-        for proc in procs:
-            proc.start()
-        with timer("workers"):
-            _wait(jobs, procs, counters, on_frames)
-        results = [ChunkResult(**json.loads(job.path("stats").read_text())) for job in jobs]
-        written = sum(r.frames for r in results)
-        if written != info.frame_count:  # a bug, not the input: never publish a short video
-            raise SignanonError(f"internal error: the avatar workers wrote {written} of {info.frame_count} frames")
-        with timer("concat"):
-            frames = concat_videos([job.path("segment") for job in jobs], output, info.fps,
-                                   audio_source=info if keep_audio else None)  # fmt: skip
-        return frames, ChunkResult.merged(results)
-    finally:
-        _stop(procs)
-        shutil.rmtree(folder, ignore_errors=True)
+    """Anonymize ``info`` into ``output`` with one worker process per chunk (those of ``pool``, at
+    least ``len(chunks)``, or new ones); return the frames written and the workers' merged
+    :class:`ChunkResult`. ``on_frames(n)``: ``n`` more frames done."""
+    if pool is None:
+        with WorkerPool(len(chunks)) as pool:
+            return render_in_parallel(info, config, chunks, output, keep_audio=keep_audio, on_frames=on_frames, timer=timer, pool=pool)
+    jobs = [_WorkerJob(info, config, chunk, len(chunks), str(pool.folder)) for chunk in chunks]
+    procs, counters = pool.procs[: len(jobs)], pool.counters[: len(jobs)]
+    pool.send(jobs)
+    with timer("workers"):
+        _wait(jobs, procs, counters, on_frames)
+    results = [ChunkResult(**json.loads(job.path("stats").read_text())) for job in jobs]
+    written = sum(r.frames for r in results)
+    if written != info.frame_count:  # a bug, not the input: never publish a short video
+        raise SignanonError(f"internal error: the avatar workers wrote {written} of {info.frame_count} frames")
+    with timer("concat"):
+        frames = concat_videos([job.path("segment") for job in jobs], output, info.fps,
+                               audio_source=info if keep_audio else None)  # fmt: skip
+    return frames, ChunkResult.merged(results)
 
 
 def _wait(jobs: list[_WorkerJob], procs, counters, on_frames: Callable[[int], None]) -> None:
@@ -184,12 +231,21 @@ def _stop(procs) -> None:
 # -- the worker process ------------------------------------------------------------------------
 
 
-def _worker(job: _WorkerJob, counter) -> None:
-    """Process body: render ``job.chunk`` into its segment and write its stats, or its error."""
+def _worker(inbox, counter, folder: str, parent: int) -> None:
+    """Process body: load the heavy modules, wait for a job (none: the pipe closes, exit), render
+    its chunk into its segment and write its stats, or its error."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process: the main one decides
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _exit_when_orphaned(job)
+    _exit_when_orphaned(folder, parent)
+    import av  # noqa: F401 - loaded while the main process probes the clip
+    import cv2  # noqa: F401
+    import mediapipe  # noqa: F401
+
+    try:
+        job = inbox.recv()
+    except (EOFError, OSError):
+        return  # not needed (a shorter clip, or the run ended)
     try:
         result = _render(job, counter)
         write_json_atomic(job.path("stats"), result.as_dict())
@@ -221,14 +277,14 @@ def _render(job: _WorkerJob, counter) -> ChunkResult:
     return result
 
 
-def _exit_when_orphaned(job: _WorkerJob) -> None:
+def _exit_when_orphaned(folder: str, parent: int) -> None:
     """If the main process dies without stopping this worker (``kill -9``), remove the run's
     folder and exit, instead of working on for nobody."""
 
     def watch() -> None:
-        while os.getppid() == job.parent:
+        while os.getppid() == parent:
             time.sleep(_ORPHAN_POLL_S)
-        shutil.rmtree(job.folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         os._exit(1)
 
     threading.Thread(target=watch, name="signanon-orphan-watch", daemon=True).start()
