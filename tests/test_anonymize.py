@@ -22,7 +22,10 @@ CLIPS = ["examples/asl_webcam.mp4", "tests/data/asl_house.gif", "tests/data/asl_
 REPO = Path(__file__).resolve().parents[1]
 
 # Tolerances measured on the three clips (see the issue notes for the figures).
-HAND_RECALL_MIN = 0.90
+HAND_RECALL_MIN = 0.90  # all three clips together (over 100 source hands)
+# per clip: the webcam clip has 20 source hands (one hand = 0.05), and its output read back
+# 0.95/0.90/0.95/0.85 in four runs of the same code (x264 and MediaPipe are not bit-repeatable here)
+HAND_RECALL_MIN_CLIP = 0.85
 FLEXION_ERROR_MAX_DEG = 15.0
 APPROACH_RECALL_MIN = 0.65  # measured 0.74 (0.84 with hands boosted 1.4x)
 
@@ -94,8 +97,17 @@ def hand_agreement(run) -> tuple[float, float, int]:
 def test_hands_found_and_handshapes_read_the_same(runs, clip):
     recall, error, total = hand_agreement(runs[clip])
     assert total > 0
-    assert recall >= HAND_RECALL_MIN, f"hand recall {recall:.2f} over {total} source hands"
+    assert recall >= HAND_RECALL_MIN_CLIP, f"hand recall {recall:.2f} over {total} source hands"
     assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+
+
+def test_hands_found_over_all_clips(runs):
+    found = total = 0
+    for clip in CLIPS:
+        recall, _, n = hand_agreement(runs[clip])
+        found, total = found + recall * n, total + n
+    assert total > 100
+    assert found / total >= HAND_RECALL_MIN, f"hand recall {found / total:.3f} over {total} source hands"
 
 
 def face_series(data: np.ndarray, conf: np.ndarray, name: str) -> np.ndarray:
