@@ -88,6 +88,40 @@ def test_render_worker_keeps_order_and_reports_errors():
                 worker.submit(i)
 
 
+@pytest.mark.parametrize("fail_at", [5, 39])  # raised by submit, or by leaving the with block
+def test_a_failed_render_worker_is_freed_without_the_garbage_collector(fail_at):
+    """The error re-raised in the caller's thread must not stay on the worker: its traceback holds
+    the caller's frames (the landmark generator, a MediaPipe graph), and a worker holding it would
+    keep them alive until a garbage collection, if any comes."""
+    import gc
+    import weakref
+
+    def broken(i):
+        if i == fail_at:
+            raise RuntimeError("drawing failed")
+        return np.zeros((2, 2, 3), np.uint8)
+
+    def run() -> weakref.ref:
+        worker = RenderWorker(broken, lambda f: None, StageTimer())
+        ref = weakref.ref(worker)
+        try:
+            with worker:
+                for i in range(40):
+                    worker.submit(i)
+        except RuntimeError as err:
+            assert "drawing failed" in str(err)
+        else:
+            raise AssertionError("the render error was not raised")
+        return ref
+
+    gc.disable()
+    try:
+        ref = run()
+        assert ref() is None, gc.get_referrers(ref())
+    finally:
+        gc.enable()
+
+
 def test_pose_command_writes_every_frame(tmp_path: Path, sample_clip: Path):
     out = tmp_path / "sample.pose"
     assert main(["pose", str(sample_clip), "-o", str(out), "-q"]) == 0

@@ -64,32 +64,44 @@ class RenderWorker:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if exc_type is None:
             self._raise_if_failed()
+        self._error = None  # the caller's error is on its way; holding it would keep its frames alive
 
     def submit(self, pose: AvatarPose) -> None:
         self._raise_if_failed()
-        self._put(self._pool.submit(self._timed_render, pose))
+        if not self._put(self._pool.submit(self._timed_render, pose)):
+            self._raise_if_failed()
+            raise RuntimeError("the render worker has stopped after an error")
 
     def _timed_render(self, pose: AvatarPose) -> np.ndarray:
         with self._drawing, self._timer("render"):
             return self._render(pose)
 
-    def _put(self, item) -> None:
+    def _put(self, item) -> bool:
+        """Queue ``item`` for the encoder thread; False if that thread has ended."""
         while self._thread.is_alive():
             try:
                 self._queue.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
-        self._raise_if_failed()
+        return False
 
     def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
+        """Re-raise the encoder thread's error once, and forget it: its traceback will hold the
+        caller's frames, and this object holding it would make a cycle only gc could free."""
+        error, self._error = self._error, None
+        if error is not None:
+            self._stop.set()
+            try:
+                raise error
+            finally:
+                del error
 
     def _run(self) -> None:
+        item = None
         try:
             while True:
-                item: Future = self._queue.get()
+                item = self._queue.get()
                 if item is _DONE or self._stop.is_set():
                     return
                 frame = item.result()
@@ -98,3 +110,5 @@ class RenderWorker:
                 self._on_frame()
         except BaseException as err:  # handed to the caller's thread
             self._error = err
+        finally:
+            item = None  # a failed future holds the error, whose traceback holds this frame
