@@ -27,8 +27,9 @@ DIFFERENT = ROOT / "tests" / "data" / "asl_different.gif"
 FRAMES = 48
 SIDES = ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND))
 
-# Measured on the drawn frames before encoding: NGT 192x144, 48 frames, recall 1.00, 20.5 deg with
-# the default look, 15.1 deg with READABLE (a rim of at least one output pixel, nails by bone);
+# Measured on the drawn frames before encoding: NGT 192x144, 48 frames, recall 1.00, 17.1 deg with
+# the default look (curled fingers rimmed with at least one output pixel), 20.5 deg without that
+# floor, 15.1 deg with READABLE (a rim of at least one output pixel on every finger, nails by bone);
 # DIFFERENT, the 25 hands within half a face width of the face: recall 0.96, 7.0 deg.
 SMALL_ANGLE_MAX = 22.5
 NEAR_FACE_ANGLE_MAX = 10.0
@@ -196,13 +197,32 @@ def test_small_input_hands_read_back_with_their_finger_angles(ngt):
 
 
 def test_sub_pixel_rims_lose_curled_fingers_on_small_hands(ngt, monkeypatch):
-    """The default 1.4% rim is 0.5 px on these hands; a rim of at least one output pixel reads
-    the same curled fingers clearly better (measured 20.5 vs 15.1 deg)."""
-    _, err_thin, _ = read_back(ngt, draw(ngt))
-    monkeypatch.setattr(hands.draw_hand, "__defaults__", (READABLE,))
-    monkeypatch.setattr(hands.draw_wrist, "__defaults__", (READABLE,))
+    """The 1.4% rim is 0.5 px on these hands; the default's rim of at least one output pixel on
+    curled fingers reads them clearly better (measured 20.5 vs 17.1 deg)."""
     _, err_rim, _ = read_back(ngt, draw(ngt))
-    assert err_thin > err_rim + 2.0, f"sub-pixel rims {err_thin:.1f} deg, 1 px rims {err_rim:.1f} deg"
+    thin = dataclasses.replace(hands.LOOK, curled_min_rim_px=0.0)
+    monkeypatch.setattr(hands.draw_hand, "__defaults__", (thin,))
+    monkeypatch.setattr(hands.draw_wrist, "__defaults__", (thin,))
+    _, err_thin, _ = read_back(ngt, draw(ngt))
+    assert err_thin > err_rim + 2.0, f"sub-pixel rims {err_thin:.1f} deg, 1 px rims on curled fingers {err_rim:.1f} deg"
+
+
+def test_only_curled_fingers_get_the_rim_floor():
+    """Index finger bent 60 deg at its middle joint: its rim is one output pixel; the straight
+    fingers and the thumb keep the hand's 1.4% rim (sub-pixel on this 20 px hand)."""
+    h = np.zeros((21, 3))
+    for finger, chain in enumerate(layout.FINGERS):
+        x = 4.0 * (finger - 2)
+        h[chain[0]] = (x, -20.0, 0.0)  # knuckles 20 px above the wrist
+        h[chain[1]] = (x, -28.0, 0.0)
+        bend = np.radians(60.0) if finger == 1 else 0.0
+        h[chain[2]] = h[chain[1]] + 6.0 * np.array([0.0, -np.cos(bend), -np.sin(bend)])
+        h[chain[3]] = h[chain[2]] + 4.0 * np.array([0.0, -np.cos(bend), -np.sin(bend)])
+    size = hands.hand_size(h)
+    looks = hands._finger_looks(h, hands.LOOK, size, ss=2)
+    assert looks[1].rim * size == pytest.approx(hands.LOOK.curled_min_rim_px * 2)
+    for f in (0, 2, 3, 4):
+        assert looks[f].rim == hands.LOOK.rim and hands.LOOK.rim * size < 2
 
 
 def test_curled_hand_beside_the_face_reads_back(different):

@@ -31,10 +31,13 @@ class HandLook:
 
     The defaults were tuned so that MediaPipe finds the drawn hands again (thin rims and slim,
     realistic fingers read better than bold cartoon outlines). On small hands the 1.4% rim is
-    sub-pixel and curled fingers blur into stubs that MediaPipe reads as straight; ``rim=0.03,
-    min_rim_px=1.0, nails_by_bone=True`` reads them far better (192x144 clip, palm ~18 px: angle
-    error 17.3 -> 11.7 deg, 60 frames) but loses hands on the 320x240 ASL HOUSE clip (recall
-    0.96 -> 0.85 rotated, 0.92 -> 0.78 in tests/test_avatar_body.py), so it is not the default yet.
+    sub-pixel and a curled finger blurs into a stub that MediaPipe reads as straight, so a finger
+    bent at its middle joint by more than ``curled_deg`` gets a rim of at least
+    ``curled_min_rim_px`` output pixels. Read back (60 frames, x264; benchmarks/hands_issue11.txt):
+    192x144 NGT 17.3 -> 13.8 deg, asl_different 13.6 -> 11.7, asl_webcam 12.5 -> 11.4, ASL HOUSE
+    recall 0.84 -> 0.90 and 0.96 -> 0.95 rotated. A 1 px floor on every finger (``min_rim_px``)
+    reads NGT at 11.9 deg but loses hands of the same size on ASL HOUSE (0.92 -> 0.80 in
+    tests/test_avatar_body.py), and a 25 deg bend threshold loses them rotated (0.84).
     """
 
     finger_width: tuple[float, float, float, float, float] = (0.255, 0.20, 0.208, 0.19, 0.166)  # thumb..pinky
@@ -48,6 +51,8 @@ class HandLook:
     )
     crease: float = 0.78  # shade of the joint creases (1 = none)
     nails: bool = True  # nails on the finger tips whose back faces the camera
+    curled_min_rim_px: float = 1.0  # the rim floor for a finger bent at its middle joint by ...
+    curled_deg: float = 40.0  # ... more than this (its folded bones need an edge to read apart)
     nails_by_bone: bool = False  # True: the tip bone's own back decides (a finger folded over shows its nail)
     wrist_width: float = 0.6
     palm_thickness: float = 0.24
@@ -171,6 +176,7 @@ class _Segment:
     joint: int
     last: bool
     back_z: float = 0.0  # z of the bone's back (nail side) direction: < 0 faces the camera
+    finger: int = 0  # 0 = thumb ... 4 = little finger
 
     @property
     def z(self) -> float:
@@ -210,7 +216,7 @@ def _finger_segments(
     out = []
     for i in range(n):
         bz = _bone_back_z(h, finger, pts[i + 1] - pts[i], back) if back is not None else 0.0
-        out.append(_Segment(pts[i], pts[i + 1], base_w * look.taper[min(i, 2)], i, i == n - 1, bz))
+        out.append(_Segment(pts[i], pts[i + 1], base_w * look.taper[min(i, 2)], i, i == n - 1, bz, finger))
     return out
 
 
@@ -266,6 +272,7 @@ def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, 
     size = hand_size(h)
     if size < 1.0:
         return
+    looks = _finger_looks(h, look, size, ss)
     look = _sized(look, size, ss)
     palm_side = _palm_facing(h, side)
     back_n = _back_normal(h, side) if look.nails_by_bone else None  # only nails_by_bone reads it
@@ -287,12 +294,28 @@ def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, 
         if isinstance(item, int) and item < 0:
             _draw_palm(img, h, size, skin, palm_side, look)
         elif isinstance(item, int):
-            _draw_finger(img, h, item, size, skin, palm_side, look, back_n)
+            _draw_finger(img, h, item, size, skin, palm_side, looks[item], back_n)
         elif isinstance(item, _Segment):
-            _draw_segment(img, item, z_ref, size, skin, palm_side, look)
+            _draw_segment(img, item, z_ref, size, skin, palm_side, looks[item.finger])
         else:
             for g in item:
-                _draw_segment(img, g, z_ref, size, skin, palm_side, look)
+                _draw_segment(img, g, z_ref, size, skin, palm_side, looks[g.finger])
+
+
+def _finger_looks(h: np.ndarray, look: HandLook, size: float, ss: int) -> list[HandLook]:
+    """The look of each finger (0 = thumb) of hand ``h`` (canvas px): the hand's, sized, with the
+    rim floor ``curled_min_rim_px`` for a finger (not the thumb) bent at its middle joint by more
+    than ``curled_deg``."""
+    plain = _sized(look, size, ss)
+    if look.curled_min_rim_px <= look.min_rim_px:
+        return [plain] * 5
+    curled = _sized(replace(look, min_rim_px=look.curled_min_rim_px), size, ss)
+    out = [plain]
+    for chain in layout.FINGERS[1:]:
+        u, v = h[chain[1]] - h[chain[0]], h[chain[2]] - h[chain[1]]
+        cos = float(u @ v) / (float(np.linalg.norm(u) * np.linalg.norm(v)) + 1e-9)
+        out.append(curled if np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) > look.curled_deg else plain)
+    return out
 
 
 def draw_wrist(
