@@ -170,6 +170,20 @@ def test_worker_processes_started_before_the_probe_end_with_a_bad_input_or_a_sho
     assert _no_temporaries(tmp_path) == []
 
 
+def test_pool_workers_given_no_job_exit_at_once(tmp_path, monkeypatch):
+    """A clip that needs fewer workers than were started (``--workers 4`` on a 300-frame clip):
+    the ones without a job end when the jobs are sent, not when the run ends."""
+    from signanon.avatar.parallel import WorkerPool
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with WorkerPool(2) as pool:
+        pool.send([])
+        for proc in pool.procs:
+            proc.join(timeout=60)
+            assert proc.exitcode == 0  # returned on its closed pipe; terminate() would give -15
+    assert _no_temporaries(tmp_path) == []
+
+
 # -- the whole command -------------------------------------------------------------------------
 
 

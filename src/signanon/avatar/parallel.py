@@ -141,11 +141,14 @@ class WorkerPool:
         self.close()
 
     def send(self, jobs: list[_WorkerJob]) -> None:
-        """Give job ``k`` to worker ``k`` (at most one job each)."""
+        """Give job ``k`` to worker ``k`` (at most one job each); the workers left without a job
+        see their pipe close and exit now, instead of idling (each holds its imports) until the end."""
         if len(jobs) > len(self.procs):
             raise ValueError(f"{len(jobs)} jobs for {len(self.procs)} worker processes")
         for job, outbox in zip(jobs, self._outboxes):
             outbox.send(job)
+        for outbox in self._outboxes[len(jobs) :]:
+            outbox.close()
 
     def close(self) -> None:
         for outbox in self._outboxes:
