@@ -652,3 +652,25 @@ def test_join_refuses_segments_of_another_encoding_and_writes_nothing(tmp_path, 
     with pytest.raises(InputError, match="other codec parameters"):
         concat_videos([first, second], out, webcam_info.fps)
     assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_as_encoded_gives_back_the_frame_a_viewer_of_the_output_sees():
+    from signanon.video.writer import as_encoded
+
+    rng = np.random.default_rng(0)
+    frame = np.full((145, 193, 3), 120, np.uint8)  # odd sizes: padded for yuv420p, cropped back
+    frame[40:100, 50:150] = (200, 40, 30)
+    odd = np.indices((20, 20)).sum(axis=0) % 2 == 1  # a 1-px red/blue checkerboard
+    frame[110:130, 10:30] = np.where(odd[..., None], (220, 0, 0), (0, 0, 220)).astype(np.uint8)
+    frame[10:30, 160:180] = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    before = frame.copy()
+    seen = as_encoded(frame)
+    assert seen.shape == frame.shape and seen.dtype == np.uint8
+    np.testing.assert_array_equal(frame, before)  # the input is not touched
+    flat = np.abs(seen[50:90, 60:140].astype(int) - frame[50:90, 60:140]).mean()
+    assert flat < 4  # large flat areas come back nearly as drawn
+    # the checkerboard's colour contrast is mostly gone (yuv420p keeps one colour per 2x2 pixels)
+    def red_minus_blue(img):
+        return img[110:130, 10:30, 0].astype(int) - img[110:130, 10:30, 2]
+
+    assert red_minus_blue(seen).std() < 0.5 * red_minus_blue(frame).std()

@@ -32,6 +32,8 @@ from .reader import VideoInfo
 
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 _AUDIO_BIT_RATE = 128_000
+OUTPUT_CRF = 18  # H.264 quality of every output video (lower = better)
+OUTPUT_PRESET = "veryfast"
 
 
 def _av():
@@ -107,6 +109,25 @@ def _pad_even(frame: np.ndarray) -> np.ndarray:
     if not (pad_rows or pad_cols):
         return frame
     return np.pad(frame, ((0, pad_rows), (0, pad_cols), (0, 0)), mode="edge")
+
+
+def as_encoded(frame: np.ndarray, crf: int = OUTPUT_CRF, preset: str = OUTPUT_PRESET) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) frame as a viewer of the output would see it: encoded as the one
+    frame of an H.264 stream (yuv420p, the writer's quality) and decoded again; (H, W, 3) back.
+
+    At small sizes the encoder takes details a drawing relies on (a 192x144 avatar's mouth reads
+    back at a quarter of its drawn movement), so what is measured on drawn frames is measured on
+    these."""
+    av = _av()
+    height, width = frame.shape[:2]
+    padded = _pad_even(np.ascontiguousarray(frame))
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = padded.shape[1], padded.shape[0], "yuv420p"
+    codec.options = {"crf": str(int(crf)), "preset": str(preset), "threads": "1"}  # one thread: repeatable
+    packets = codec.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")) + codec.encode(None)
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = [f for packet in packets for f in decoder.decode(packet)] + list(decoder.decode(None))
+    return decoded[0].to_ndarray(format="rgb24")[:height, :width]
 
 
 class _AudioCopier:
@@ -270,8 +291,8 @@ class VideoWriter:
         fps: Fraction,
         *,
         audio_source: VideoInfo | None = None,
-        crf: int = 18,
-        preset: str = "veryfast",
+        crf: int = OUTPUT_CRF,
+        preset: str = OUTPUT_PRESET,
         input_path: str | Path | None = None,
     ):
         if width <= 0 or height <= 0:
