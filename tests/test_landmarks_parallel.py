@@ -242,5 +242,8 @@ def test_two_workers_keep_the_audio_and_merge_the_counts(one_and_two):
         assert abs(two["summary"]["frames_with"][name] - count) <= 15, name  # hands: a re-started tracker
     for run in (one, two):  # the several-faces count, made on the frames the workers decode
         assert (run["summary"]["frames_checked_for_faces"], run["summary"]["frames_with_several_faces"]) == (40, 0)
+    # the expression gains measured once, by the chunk that calibrates, reach the summary
+    assert two["summary"]["extra"]["face_gains"] == one["summary"]["extra"]["face_gains"]
+    assert set(one["summary"]["extra"]["face_gains"]["gains"]) == {"brow_raise", "brow_furrow", "eye_openness", "mouth_opening", "mouth_width"}
     stages = two["summary"]["seconds_per_stage"]
     assert {"probe", "workers", "concat", "landmarks", "render", "encode", "count faces"} <= set(stages)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..landmarks import geometry, layout
 from .expression import FaceAnimator, FaceConfig
+from .face_gains import FaceGainCalibration
 from .retarget import BodyProportions, Retargeter, ScaleTracking
 from .skeleton import AvatarPose
 
@@ -21,6 +22,7 @@ from .skeleton import AvatarPose
 class AnimatorConfig:
     proportions: BodyProportions = BodyProportions()
     face: FaceConfig = FaceConfig()
+    face_gains: FaceGainCalibration = FaceGainCalibration()
     scale: ScaleTracking = ScaleTracking()
 
 

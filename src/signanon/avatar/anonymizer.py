@@ -138,6 +138,8 @@ class AvatarAnonymizer:
         summary.frames_without_person = result.frames_without_person
         summary.frames_checked_for_faces = result.frames_checked_for_faces
         summary.frames_with_several_faces = result.frames_with_several_faces
+        if result.face_gains:
+            summary.extra["face_gains"] = result.face_gains
         summary.seconds_per_stage = {**timer.as_dict(), **result.seconds_per_stage}
         summary.seconds_total = round(time.perf_counter() - started, 4)
         return summary

@@ -34,6 +34,7 @@ from ..summary import StageTimer
 from ..video import VideoInfo, iter_selected_frames
 from ..video.people import FaceCounter
 from .animator import AvatarAnimator, PresenceFader, has_body
+from .face_gains import tune_avatar_face
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
 from .worker import RenderWorker
@@ -76,6 +77,9 @@ class ChunkResult:
     # the several-faces count (:class:`~signanon.video.people.FaceCounter`) on this chunk's frames
     frames_checked_for_faces: int = 0
     frames_with_several_faces: int = 0
+    # the avatar's expression gains measured on this clip (face_gains.calibrate_face_gains's record;
+    # from the chunk that calibrated, empty in the others)
+    face_gains: dict = field(default_factory=dict)
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -90,6 +94,7 @@ class ChunkResult:
             total.frames_without_person += r.frames_without_person
             total.frames_checked_for_faces += r.frames_checked_for_faces
             total.frames_with_several_faces += r.frames_with_several_faces
+            total.face_gains = total.face_gains or r.face_gains
             for mine, theirs in ((total.frames_with, r.frames_with), (total.frames_interpolated, r.frames_interpolated),
                                  (total.seconds_per_stage, r.seconds_per_stage)):  # fmt: skip
                 for key, value in theirs.items():
@@ -111,6 +116,7 @@ class CalibrateHere:
     def __init__(self, info: VideoInfo, config: "AvatarConfig", timer: StageTimer, publish: Path | None = None):
         self._info, self._config, self._timer, self._publish = info, config, timer, publish
         self._bodies: list[tuple[np.ndarray, np.ndarray]] = []  # (586, 3) data, (586,) confidence
+        self.face_gains: dict = {}  # how the expression gains were measured (tune_avatar_face)
 
     def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
         """Take the next frame; the animator once enough frames with a body were seen."""
@@ -129,6 +135,10 @@ class CalibrateHere:
     def _calibrate(self) -> AvatarAnimator:
         with self._timer("calibrate"):
             animator = AvatarAnimator.calibrate(self._bodies, self._info.width, self._info.height, self._config.animator)
+        if self._config.animator.face_gains.enabled:
+            with self._timer("calibrate face gains"):
+                renderer = AvatarRenderer(self._info.width, self._info.height, self._config.style)
+                animator, self.face_gains = tune_avatar_face(animator, self._bodies, renderer, self._config.animator.face_gains)
         self._bodies = []
         if self._publish is not None:
             write_bytes_atomic(self._publish, pickle.dumps(animator))
@@ -140,6 +150,7 @@ class WaitForCalibration:
     parallel run), as soon as it appears; :meth:`finish` waits for it."""
 
     reads_past_chunk = False
+    face_gains: dict = {}  # measured by the chunk that calibrates
 
     def __init__(self, path: Path, timer: StageTimer):
         self._path, self._timer = path, timer
@@ -240,6 +251,7 @@ def render_chunk(
     finally:
         faces.close()
     result.frames_checked_for_faces, result.frames_with_several_faces = faces.count.checked, faces.count.several
+    result.face_gains = calibration.face_gains
     result.seconds_per_stage = timer.as_dict()
     return result
 

@@ -168,6 +168,10 @@ class FaceAnimator:
             reference = np.median(normed, axis=0)
         return cls(canonical, reference, width, height, config)
 
+    def with_config(self, config: FaceConfig) -> "FaceAnimator":
+        """The same calibrated face (neutral, frame size) with other gains."""
+        return FaceAnimator(self.canonical, self.neutral, self.width, self.height, config)
+
     def head_pose(self, points: np.ndarray | None, confidence: np.ndarray | None = None):
         """``(s, R, t)`` from face units to the frame's mesh (x, y px, z MediaPipe z x width; see
         :func:`~signanon.landmarks.geometry.similarity_fit`), or None without a face.
