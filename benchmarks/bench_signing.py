@@ -1,9 +1,9 @@
 """What the avatar keeps of the signing, on every shared clip and hard framing (run by hand).
 
-    python benchmarks/bench_signing.py OUT_DIR [--only SUBSTR ...] [--max-frames 120] [--no-identity]
+    python benchmarks/bench_signing.py OUT_DIR [--only SUBSTR ...] [--max-frames N] [--no-identity]
 
 Anonymizes each clip (the shared signing clips, the talking faces and the framings of
-``tools/make_framings.py``, each cut to its first ``--max-frames`` frames) and reads both videos
+``tools/make_framings.py``, whole, or cut to their first ``--max-frames`` frames) and reads both videos
 back with the independent ``../shared/tools/readback.py`` (MediaPipe + dlib, none of our code).
 Prints one table, one row per clip: hand recall, finger-angle error (deg), hand-to-face contact
 error (face widths), dlib re-identified frames, and ``r/gain`` of every facial-grammar series the
@@ -110,14 +110,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--only", nargs="*", default=None, help="measure clips whose name contains one of these")
-    ap.add_argument("--max-frames", type=int, default=120)
+    ap.add_argument("--max-frames", type=int, default=None,
+                    help="cut each clip to its first N frames (default: whole clips; a 60-frame cut of the DGS "
+                    "clip shows one hand and no mouthing, the whole clip 89 hands and a mouth read back at 2x)")
     ap.add_argument("--no-identity", action="store_true")
     ap.add_argument("--ceiling", action="store_true", help="also print the read-back's noise ceiling per clip")
     args = ap.parse_args()
     readback = load_readback()
     rows = []
     print(header(), flush=True)
-    for name, path in clips(args.out_dir, args.max_frames):
+    for name, path in clips(args.out_dir, args.max_frames or 10**9):
         if args.only and not any(o in name for o in args.only):
             continue
         row = measure(name, path, args.out_dir, readback, not args.no_identity)
