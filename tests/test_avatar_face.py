@@ -232,6 +232,28 @@ def test_region_gains_boost_mouth_brows_and_eyes_but_not_the_face_outline():
     assert np.abs(b[oval] - a[oval]).max() < 0.02
 
 
+def test_a_wide_mouth_is_boosted_only_up_to_the_drawable_opening():
+    """mouth_gain boosts a small opening fully; a wide one only up to max_mouth_opening (beyond it
+    the drawn mouth stops reading as a mouth); a signer wider than that keeps their own opening."""
+    person = other_person()
+    cfg = E.FaceConfig()
+    plain, boosted = calibrated(person), calibrated(person, config=cfg)
+    canon = C.load_canonical_face().points.astype(np.float64)
+    gap = lambda m: m[14, 1] - m[13, 1]  # noqa: E731
+    capped = 0
+    for jaw in (0.05, 0.15, 0.3, 0.4, 0.45, 0.6):
+        rows = as_frame_rows(drop_jaw(person.copy(), jaw))
+        own, drawn = gap(plain.expression(*rows)), gap(boosted.expression(*rows))
+        capped += own < cfg.max_mouth_opening < gap(canon) + cfg.mouth_gain * (own - gap(canon))
+        wanted = gap(canon) + cfg.mouth_gain * (own - gap(canon))
+        if wanted <= cfg.max_mouth_opening:
+            assert drawn == pytest.approx(wanted, rel=0.05), jaw
+        else:
+            assert drawn == pytest.approx(max(cfg.max_mouth_opening, own), abs=0.01), jaw
+    assert capped >= 2  # openings the cap cut (0.4, 0.45)
+    assert gap(boosted.expression(*as_frame_rows(drop_jaw(person.copy(), 0.6)))) > cfg.max_mouth_opening  # own, kept
+
+
 def test_no_face_gives_the_frontal_canonical_face_at_anchor_and_scale():
     anim = calibrated(other_person())
     out = anim(None, None, ANCHOR, SCALE)

@@ -78,7 +78,7 @@ def calibrated_animator(frames) -> E.FaceAnimator:
 
 def test_each_round_corrects_the_gain_towards_the_aim():
     frames = signer_frames()
-    intercept, rate = 0.4, 0.95  # read back at 2.0 with the default 1.7; slope 1 needs a gain of 0.63
+    intercept, rate = 0.3, 0.35  # from the start (gain 1) read back at 0.65; slope 1 needs a gain of 2
     draw, read = affine_read_back(intercept, rate)
     start = calibrated_animator(frames)
     landed = {}
@@ -87,14 +87,27 @@ def test_each_round_corrects_the_gain_towards_the_aim():
         landed[rounds] = intercept + rate * face.config.mouth_gain  # the slope the final gain reads back at
         measured = record["rounds"]["mouth_opening"]
         assert len(measured) == rounds
-        assert measured[0]["gain"] == pytest.approx(E.FaceConfig().mouth_gain)
-        assert measured[0]["slope"] == pytest.approx(intercept + rate * 1.7, abs=0.01)
+        assert measured[0]["gain"] == pytest.approx(FaceGainCalibration().start)
+        assert measured[0]["slope"] == pytest.approx(intercept + rate * 1.0, abs=0.01)
         assert record["gains"]["mouth_opening"] == pytest.approx(face.config.mouth_gain, abs=1e-3)
         # series the signer does not move keep their gains
         assert set(record["rounds"]) == {"mouth_opening"}
         assert face.config.brow_gain == E.FaceConfig().brow_gain
     assert abs(landed[1] - 1.0) > 0.15  # one division overshoots: the slope is not proportional
     assert abs(landed[3] - 1.0) < 0.05
+
+
+def test_a_noisy_read_back_is_aimed_between_its_slope_and_its_movement():
+    """With a read-back that carries noise of its own (r ~0.8), slope 1 would make it move 1/r as
+    much as the signer; the gain is set for slope sqrt(r) instead."""
+    frames = signer_frames()
+    draw, read = affine_read_back(intercept=0.0, rate=1.0, noise=0.03)  # read back at exactly the gain, plus noise
+    face, record = calibrate_face_gains(calibrated_animator(frames), frames, draw, read)
+    last = record["rounds"]["mouth_opening"][-1]
+    assert 0.6 < last["r"] < 0.95
+    # slope = gain here: the last gain measured is aimed at sqrt(r) of the round before it
+    assert face.config.mouth_gain == pytest.approx(last["gain"] * np.sqrt(last["r"]) / last["slope"], rel=0.01)
+    assert face.config.mouth_gain < 0.97
 
 
 def test_a_weak_read_back_raises_the_gain_within_its_limit():
@@ -109,7 +122,7 @@ def test_a_read_back_that_does_not_follow_the_signer_leaves_the_gain():
     draw, read = affine_read_back(intercept=0.0, rate=0.05, noise=0.05)  # noise, no signal
     face, record = calibrate_face_gains(calibrated_animator(frames), frames, draw, read)
     assert record["rounds"]["mouth_opening"][0]["r"] < 0.5
-    assert face.config.mouth_gain == E.FaceConfig().mouth_gain
+    assert face.config.mouth_gain == E.FaceConfig().mouth_gain  # the default, not the start
 
 
 def test_nothing_is_measured_without_a_neutral_face_or_when_disabled():

@@ -29,7 +29,7 @@ from ..landmarks.geometry import Similarity, face_present, fit_stable, to_metric
 from ..landmarks.regions import (
     BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
     EYE_OUTER_R, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R, LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER,
-    LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, NOSE_BRIDGE,
+    INNER_LIP_CENTRE, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, NOSE_BRIDGE,
 )  # fmt: skip
 from .canonical import CanonicalFace, load_canonical_face
 
@@ -67,6 +67,10 @@ class FaceConfig:
     max_eye_opening: cap on the eye-opening ratio (current / neutral) for wide-open eyes.
     max_offset:      cap (face units) on any point's expression offset: a hand over the face can
                      throw MediaPipe's mesh far off; a yawn moves the chin ~0.4.
+    max_mouth_opening: cap (face units) on the drawn inner-lip gap that mouth_gain may reach: past
+                     ~0.55 the canonical mouth no longer reads as a mouth (a 0.58 yawn drawn at
+                     gain 1.6 read back at 0.11, at gain 1 at 0.58). The signer's own opening
+                     (gain 1) is never cut.
     min_calibration_frames: fewer usable face frames than this -> no expression is transferred
                      (head pose only), since a neutral estimated from so few frames is unreliable.
     """
@@ -81,6 +85,7 @@ class FaceConfig:
     gaze_gain: float = 1.0
     max_eye_opening: float = 1.6
     max_offset: float = 0.6
+    max_mouth_opening: float = 0.55
     min_calibration_frames: int = 3
 
 
@@ -138,6 +143,8 @@ class FaceAnimator:
         self.height = int(height)
         self.config = config
         self.gains = offset_gains(canonical.points, config)  # (478, 3) factors on the offsets
+        # (478,) where mouth_gain acts, in [0, 1]
+        self.mouth_weights = region_weights(canonical.points, _MOUTH, config.region_falloff)
 
     @classmethod
     def calibrate(
@@ -197,6 +204,7 @@ class FaceAnimator:
         canon = self.canonical.points.astype(np.float64)
         neutral = self.neutral
         offset = self.gains * (mesh - neutral)
+        self._cap_mouth_opening(offset, mesh - neutral)
         length = np.linalg.norm(offset, axis=1, keepdims=True)
         offset *= np.minimum(1.0, cfg.max_offset / np.maximum(length, 1e-9))
         out = canon + offset
@@ -206,6 +214,24 @@ class FaceAnimator:
             self._transfer_iris(out, mesh, iris, outer, inner)
         self._close_lips(out)
         return out
+
+    def _cap_mouth_opening(self, offset: np.ndarray, change: np.ndarray) -> None:
+        """Take back as much of mouth_gain's extra (vertical, depth) as keeps the drawn inner-lip
+        gap within ``max_mouth_opening`` (never below the signer's own opening at gain 1).
+        offset: (478, 3) gained offsets, changed in place; change: (478, 3) mesh - neutral."""
+        cfg = self.config
+        extra = cfg.expression_gain * (cfg.mouth_gain - 1.0)
+        if extra <= 0:
+            return
+        upper, lower = INNER_LIP_CENTRE
+        canon_gap = float(self.canonical.points[lower, 1] - self.canonical.points[upper, 1])
+        signer = cfg.expression_gain * float(change[lower, 1] - change[upper, 1])  # gap change at gain 1
+        gap = canon_gap + float(offset[lower, 1] - offset[upper, 1])
+        if gap <= cfg.max_mouth_opening or signer <= 0:
+            return
+        # gap(k) = canon_gap + signer * (1 + k * (mouth_gain - 1)), k in [0, 1] the share kept
+        kept = float(np.clip((cfg.max_mouth_opening - canon_gap - signer) / (signer * (cfg.mouth_gain - 1.0)), 0.0, 1.0))
+        offset[:, 1:] -= ((1.0 - kept) * extra * self.mouth_weights)[:, None] * change[:, 1:]
 
     def _transfer_lids(self, out, mesh, upper, lower) -> None:
         """Eye opening as a ratio of the signer's own neutral opening (a closed eye stays closed)."""

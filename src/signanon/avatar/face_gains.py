@@ -12,19 +12,21 @@ the brows of another (0.7). So, once per video, after the signer's neutral face 
 3. each facial-grammar series of the read-back (:mod:`signanon.landmarks.grammar`) is regressed
    on the same series of the signer's face in those frames: the slope is the share of the signer's
    movement a viewer reads on the avatar;
-4. the series' gain is divided by the slope, aiming at ``aim_slope``; repeated ``rounds`` times.
+4. the series' gain is divided by the slope, aiming at ``aim_slope`` times the square root of
+   the read-back's correlation with the signer (:func:`_aim`); repeated ``rounds`` times.
    The slope is not proportional to the gain (a drawn mouth reads some movement at any gain) and
    the series are not independent (a wider-open mouth reads wider), so one division does not land
-   on the aim; each round measures where the last one landed (on the DGS clip the mouth read back
-   at 2.06, 1.20, then 1.07 of the signer's movement).
+   on the aim; each round measures where the last one landed (on the DGS clip, from gain 1, the
+   mouth read back at 1.41, 1.06, then 1.02 of the signer's movement).
 
 A series the signer hardly moves in the window, or whose read-back does not follow the signer
-(r below ``min_r``), keeps its gain: a slope fitted to noise would set it at random. Past some
-strength a drawn face stops reading cleanly; when a raised gain's correlation falls more than 0.1
-below the best so far, the series goes back to the gain whose slope came closest to the aim; when a
-raised gain hardly moves the slope (the brow raise is measured down to the lid, which follows the
-eye gain, so on a signer who widens the eyes without moving the brows the brow gain does nothing)
-it goes back to the gain before.
+(r below ``min_r``), keeps its default gain: a slope fitted to noise would set it at random. Past
+some strength a drawn face stops reading cleanly: when a gain raised over 20 % above the
+best-reading one reads more than 0.1 lower in correlation, the series goes back to the gain whose
+slope came closest to the aim. When a gain raised over 20 % does not raise the slope, something
+else drives the series (the brow raise is measured down to the lid, which follows the eye gain:
+on a signer who widens the eyes without moving the brows, the brow gain does nothing) and the
+series goes back to the gain before.
 """
 
 from __future__ import annotations
@@ -55,11 +57,15 @@ class FaceGainCalibration:
     enabled:        False keeps :class:`~.expression.FaceConfig`'s gains as they are.
     frames:         frames of the calibration window drawn and read back per round.
     rounds:         draw-and-read rounds; each corrects the gains by the slope it measured.
-    aim_slope:      read-back movement per unit of the signer's movement aimed at.
+    aim_slope:      read-back movement per unit of the signer's movement aimed at, for a
+                    read-back that follows the signer exactly (see :func:`_aim`).
     gain_limits:    (low, high) bounds on every gain.
     min_series_std: a series whose std over the chosen frames is below this (inter-ocular
                     distances) keeps its gain.
     min_r:          a read-back correlating less than this with the signer keeps the gain.
+    start:          the gain every measured series starts from. The smallest gain that reads
+                    back at the aim is the one wanted: a drawn mouth's read-back saturates, so
+                    started high (1.7) a wide mouth read at the aim while drawn far too wide.
     series:         the series whose gains are measured. Not the eyes by default: the eye gain
                     moves the upper lid, which the brow raise is measured down to, so setting it
                     alone trades one for the other (ASL DIFFERENT, whole clip: eyes read back
@@ -67,12 +73,13 @@ class FaceGainCalibration:
     """
 
     enabled: bool = True
-    frames: int = 16
+    frames: int = 24
     rounds: int = 3
     aim_slope: float = 1.0
     gain_limits: tuple[float, float] = (0.6, 3.0)
     min_series_std: float = 0.006
     min_r: float = 0.5
+    start: float = 1.0
     series: tuple[str, ...] = ("brow_raise", "brow_furrow", "mouth_opening", "mouth_width")
 
 
@@ -115,7 +122,10 @@ def calibrate_face_gains(
     chosen = [usable[i] for i in np.unique(np.linspace(0, len(usable) - 1, count).round().astype(int))]
     signer = [_series(d[layout.FACE]) for d, _ in chosen]
     low, high = config.gain_limits
-    gains = {s: float(np.clip(g, low, high)) for s, g in _gains_of(face.config).items()}
+    defaults = {s: float(np.clip(g, low, high)) for s, g in _gains_of(face.config).items()}
+    spread = {s: float(np.std([v[s] for v in signer])) for s in config.series}
+    measured_series = [s for s in config.series if spread[s] >= config.min_series_std]
+    gains = {s: (config.start if s in measured_series else g) for s, g in defaults.items()}
     rounds: dict[str, list[dict[str, float]]] = {}
     settled: set[str] = set()
     for _ in range(max(1, int(config.rounds))):
@@ -125,9 +135,9 @@ def calibrate_face_gains(
         if len(keep) < 4:
             break
         back = [_series(seen[i]) for i in keep]
-        for series in config.series:
+        for series in measured_series:
             x = np.array([signer[i][series] for i in keep])
-            if series in settled or x.std() < config.min_series_std:
+            if series in settled:
                 continue
             y = np.array([b[series] for b in back])
             slope = float(np.polyfit(x, y, 1)[0])
@@ -135,8 +145,9 @@ def calibrate_face_gains(
             measured = rounds.setdefault(series, [])
             measured.append({"gain": round(gains[series], 3), "slope": round(slope, 3), "r": round(r, 3)})
             best = max(measured, key=lambda m: m["r"])
-            if len(measured) > 1 and r < best["r"] - 0.1 and measured[-1]["gain"] > best["gain"]:
-                # pushed too far: the face stops reading cleanly
+            if len(measured) > 1 and r < best["r"] - 0.1 and measured[-1]["gain"] > 1.2 * best["gain"]:
+                # pushed too far: the face stops reading cleanly (a smaller rise, or a fall, and a
+                # lower r is the read-back's noise on 24 frames)
                 gains[series] = _closest_to_aim(measured, best["r"], config.aim_slope)
                 settled.add(series)
                 continue
@@ -147,12 +158,14 @@ def calibrate_face_gains(
                 settled.add(series)
                 continue
             if r < config.min_r or slope <= 0.05:
-                settled.add(series)  # the read-back does not follow the signer: leave the gain
+                # the read-back does not follow the signer: the slope says nothing, keep the default
+                gains[series] = defaults[series] if len(measured) == 1 else measured[-2]["gain"]
+                settled.add(series)
                 continue
-            gains[series] = float(np.clip(gains[series] * config.aim_slope / slope, low, high))
-    face = face.with_config(_config_with(face.config, gains))
+            gains[series] = float(np.clip(gains[series] * _aim(config, r) / slope, low, high))
     if not rounds:
-        return face, {}
+        return face.with_config(_config_with(face.config, defaults)), {}
+    face = face.with_config(_config_with(face.config, gains))
     record = {"gains": {s: round(g, 3) for s, g in gains.items()}, "rounds": rounds, "frames": len(chosen)}
     return face, record
 
@@ -161,11 +174,20 @@ def _series(face: np.ndarray) -> dict[str, float]:
     return {name: float(FACE_SERIES[name](face)) for name in SERIES_GAINS}
 
 
+def _aim(config: FaceGainCalibration, r: float) -> float:
+    """The slope aimed at for a read-back that correlates ``r`` with the signer: ``aim_slope``
+    times sqrt(r). What a viewer's landmark detector reads of the drawn face is the signer's
+    movement times the slope plus noise of its own, so at slope 1 the read-back moves 1/r times
+    as much as the signer (1.27 at r 0.79, a talking face's mouth); at slope r it moves as much
+    but carries only r of the signer's movement. sqrt(r) splits the difference: both slope and
+    movement within 1/sqrt(r) of the signer's (0.89 and 1.13 at r 0.79)."""
+    return config.aim_slope * float(np.sqrt(np.clip(r, config.min_r, 1.0)))
+
+
 def _futile(before: dict[str, float], after: dict[str, float]) -> bool:
-    """Whether a gain raised by over 10 % moved the slope by under a third of what a proportional
-    read-back would have."""
-    rise = after["gain"] / max(before["gain"], 1e-6) - 1.0
-    return rise > 0.1 and after["slope"] / max(before["slope"], 1e-6) - 1.0 < rise / 3
+    """Whether a gain raised by over 20 % left the slope where it was or lower (a smaller rise, or
+    a slope that moved a little, is within the read-back's noise on 24 frames)."""
+    return after["gain"] > 1.2 * before["gain"] and after["slope"] <= before["slope"]
 
 
 def _closest_to_aim(measured: list[dict[str, float]], best_r: float, aim: float) -> float:
