@@ -62,7 +62,10 @@ class FaceGainCalibration:
     gain_limits:    (low, high) bounds on every gain.
     min_series_std: a series whose std over the chosen frames is below this (inter-ocular
                     distances) keeps its gain.
-    min_r:          a read-back correlating less than this with the signer keeps the gain.
+    min_r:          a read-back correlating less than this with the signer keeps the default
+                    gain: its slope is mostly the read-back's noise (at 0.5 the barely moving
+                    mouth of ASL DIFFERENT measured a slope of 1.37, and the gain that followed,
+                    0.6, drew no mouth movement at all).
     start:          the gain every measured series starts from. The smallest gain that reads
                     back at the aim is the one wanted: a drawn mouth's read-back saturates, so
                     started high (1.7) a wide mouth read at the aim while drawn far too wide.
@@ -78,7 +81,7 @@ class FaceGainCalibration:
     aim_slope: float = 1.0
     gain_limits: tuple[float, float] = (0.6, 3.0)
     min_series_std: float = 0.006
-    min_r: float = 0.5
+    min_r: float = 0.7
     start: float = 1.0
     series: tuple[str, ...] = ("brow_raise", "brow_furrow", "mouth_opening", "mouth_width")
 
