@@ -76,7 +76,7 @@ class FaceGainCalibration:
     """
 
     enabled: bool = True
-    frames: int = 24
+    frames: int = 16
     rounds: int = 3
     aim_slope: float = 1.0
     gain_limits: tuple[float, float] = (0.6, 3.0)
@@ -150,7 +150,7 @@ def calibrate_face_gains(
             best = max(measured, key=lambda m: m["r"])
             if len(measured) > 1 and r < best["r"] - 0.1 and measured[-1]["gain"] > 1.2 * best["gain"]:
                 # pushed too far: the face stops reading cleanly (a smaller rise, or a fall, and a
-                # lower r is the read-back's noise on 24 frames)
+                # lower r is the read-back's noise on 16 frames)
                 gains[series] = _closest_to_aim(measured, best["r"], config.aim_slope)
                 settled.add(series)
                 continue
@@ -189,7 +189,7 @@ def _aim(config: FaceGainCalibration, r: float) -> float:
 
 def _futile(before: dict[str, float], after: dict[str, float]) -> bool:
     """Whether a gain raised by over 20 % left the slope where it was or lower (a smaller rise, or
-    a slope that moved a little, is within the read-back's noise on 24 frames)."""
+    a slope that moved a little, is within the read-back's noise on 16 frames)."""
     return after["gain"] > 1.2 * before["gain"] and after["slope"] <= before["slope"]
 
 
