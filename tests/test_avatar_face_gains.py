@@ -98,16 +98,17 @@ def test_each_round_corrects_the_gain_towards_the_aim():
 
 
 def test_a_noisy_read_back_is_aimed_between_its_slope_and_its_movement():
-    """With a read-back that carries noise of its own (r ~0.8), slope 1 would make it move 1/r as
-    much as the signer; the gain is set for slope sqrt(r) instead."""
+    """With a read-back that carries noise of its own (r below 1), slope 1 would make it move 1/r
+    as much as the signer; the gain is set for slope sqrt(r) instead."""
     frames = signer_frames()
-    draw, read = affine_read_back(intercept=0.0, rate=1.0, noise=0.03)  # read back at exactly the gain, plus noise
+    draw, read = affine_read_back(intercept=0.0, rate=1.0, noise=0.02)  # read back at exactly the gain, plus noise
     face, record = calibrate_face_gains(calibrated_animator(frames), frames, draw, read)
     last = record["rounds"]["mouth_opening"][-1]
-    assert 0.6 < last["r"] < 0.95
-    # slope = gain here: the last gain measured is aimed at sqrt(r) of the round before it
-    assert face.config.mouth_gain == pytest.approx(last["gain"] * np.sqrt(last["r"]) / last["slope"], rel=0.01)
-    assert face.config.mouth_gain < 0.97
+    assert all(0.7 < m["r"] < 0.99 for m in record["rounds"]["mouth_opening"])  # noisy, but followed
+    # the final gain aims the last round's slope at sqrt(r), not at 1
+    aimed = last["gain"] * np.sqrt(last["r"]) / last["slope"]
+    assert face.config.mouth_gain == pytest.approx(aimed, rel=0.01)
+    assert abs(face.config.mouth_gain - last["gain"] / last["slope"]) > 0.005
 
 
 def test_a_weak_read_back_raises_the_gain_within_its_limit():
