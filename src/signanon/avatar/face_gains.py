@@ -31,8 +31,8 @@ series goes back to the gain before.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -216,7 +216,7 @@ def face_crop(frame: np.ndarray, face: np.ndarray, margin: float = 2.2) -> np.nd
     lo, hi = face[:, :2].min(axis=0), face[:, :2].max(axis=0)
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) * margin / 2, 8.0)
     x0, y0 = (centre - half).round().astype(int)
-    side = int(round(2 * half))
+    side = round(2 * half)
     h, w = frame.shape[:2]
     pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
     if pad:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from ..landmarks import layout
+from ..landmarks import geometry, layout
 from .style import RGB
 
 SHIFT = 4  # OpenCV sub-pixel bits: coordinates are multiplied by 16
@@ -310,12 +310,8 @@ def _finger_looks(h: np.ndarray, look: HandLook, size: float, ss: int) -> list[H
     if look.curled_min_rim_px <= look.min_rim_px:
         return [plain] * 5
     curled = _sized(replace(look, min_rim_px=look.curled_min_rim_px), size, ss)
-    out = [plain]
-    for chain in layout.FINGERS[1:]:
-        u, v = h[chain[1]] - h[chain[0]], h[chain[2]] - h[chain[1]]
-        cos = float(u @ v) / (float(np.linalg.norm(u) * np.linalg.norm(v)) + 1e-9)
-        out.append(curled if np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) > look.curled_deg else plain)
-    return out
+    middle_joint = geometry.flexion_angles(h)[1::3]  # (5,) degrees, thumb first
+    return [plain] + [curled if bend > look.curled_deg else plain for bend in middle_joint[1:]]
 
 
 def draw_wrist(

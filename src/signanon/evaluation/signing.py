@@ -17,28 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..landmarks import geometry, layout
+from ..landmarks.geometry import flexion_angles  # noqa: F401  (re-exported)
 from ..landmarks.grammar import (  # noqa: F401  (re-exported: the series evaluate compares)
     FACE_SERIES, brow_furrow, brow_raise, eye_openness, mouth_opening, mouth_width,
 )
 from ..landmarks.regions import FACE_OVAL, FINGER_NAMES, FINGERTIPS, FLEXION_JOINTS
-
-
-def flexion_angles(hand: np.ndarray) -> np.ndarray:
-    """Bending at each of the 15 finger joints, in degrees.
-
-    hand: (21, 3) float, MediaPipe Hands points (any consistent units; x, y, z).
-    Returns (15,) float64 in [0, 180]: 0 = straight, larger = more bent; order of FLEXION_JOINTS.
-    """
-    hand = np.asarray(hand, np.float64)
-    idx = np.array(FLEXION_JOINTS)
-    incoming = hand[idx[:, 1]] - hand[idx[:, 0]]
-    outgoing = hand[idx[:, 2]] - hand[idx[:, 1]]
-    cos = np.sum(incoming * outgoing, axis=1) / (
-        np.linalg.norm(incoming, axis=1) * np.linalg.norm(outgoing, axis=1) + 1e-12
-    )
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

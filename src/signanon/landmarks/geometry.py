@@ -1,4 +1,5 @@
-"""Geometry every stage shares: pixel units, presence of a part, similarity fits, head angles.
+"""Geometry every stage shares: pixel units, presence of a part, similarity fits, head angles,
+finger flexion.
 
 Units
 -----
@@ -195,3 +196,21 @@ def inter_ocular(face: np.ndarray) -> float:
     in its units, + 1e-9 so that it can divide."""
     face = np.asarray(face, np.float64)
     return float(np.linalg.norm(face[regions.EYE_OUTER_L, :2] - face[regions.EYE_OUTER_R, :2])) + 1e-9
+
+
+def flexion_angles(hand: np.ndarray) -> np.ndarray:
+    """Bending at each of the 15 finger joints, in degrees.
+
+    hand: (21, 3) float, MediaPipe Hands points (any consistent units; x, y, z).
+    Returns (15,) float64 in [0, 180]: 0 = straight, larger = more bent; order of
+    :data:`~.regions.FLEXION_JOINTS` (per finger, thumb first: its base joint, middle joint, last
+    joint; finger ``f``'s middle joint is entry ``3 * f + 1``).
+    """
+    hand = np.asarray(hand, np.float64)
+    idx = np.array(regions.FLEXION_JOINTS)
+    incoming = hand[idx[:, 1]] - hand[idx[:, 0]]
+    outgoing = hand[idx[:, 2]] - hand[idx[:, 1]]
+    cos = np.sum(incoming * outgoing, axis=1) / (
+        np.linalg.norm(incoming, axis=1) * np.linalg.norm(outgoing, axis=1) + 1e-12
+    )
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
