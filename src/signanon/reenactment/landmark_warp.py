@@ -17,6 +17,9 @@ image: ``S`` the source, ``R`` the driving reference frame, ``D`` the current dr
   "absolute" mode has the same property).
 * ``g``: per-series expression gains across and down the face (:data:`GAIN_AXES`), measured for
   each photo and driver by :func:`calibrate_gains`; ``R`` for a whole clip: :func:`median_face`.
+  The lid gain acts on the eye's opening only (the lower lid moves as the driver's), an iris moves
+  only as far as its eye is open (:func:`steady_irises`), and the inner-lip gap is capped
+  (:func:`cap_mouth_opening`).
 
 Warp (:func:`warp_face`): a TPS fitted from target points (output pixels) to source points (source
 pixels) on a subset of ~150 mesh points, a ring outside the face oval that follows the head
@@ -41,9 +44,9 @@ from ..landmarks.geometry import (
 from ..landmarks.grammar import grammar
 from ..landmarks.regions import (
     BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, CHEEKS, CHIN, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
-    EYE_OUTER_R, FACE_OVAL, FOREHEAD, INNER_LIP_CENTRE, IRIS_CENTRES, LID_LOWER_L,
+    EYE_OUTER_R, FACE_OVAL, FOREHEAD, INNER_LIP_CENTRE, IRIS_CENTRES, IRIS_L, IRIS_R, LID_LOWER_L,
     LID_LOWER_R, LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER,
-    NOSE_BASE, NOSE_LINE,
+    MOUTH_CORNERS, NOSE_BASE, NOSE_LINE,
 )  # fmt: skip
 
 
@@ -64,6 +67,7 @@ LID_POINTS = LID_UPPER_R + LID_LOWER_R + LID_UPPER_L + LID_LOWER_L
 LIP_POINTS = LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_INNER_UPPER + LIP_INNER_LOWER
 # (upper, lower) point pairs that must not cross: lids outer to inner corner, inner lips (corners dropped)
 CLOSING_PAIRS = tuple(zip(LID_UPPER_R + LID_UPPER_L + LIP_INNER_UPPER[1:-1], LID_LOWER_R + LID_LOWER_L + LIP_INNER_LOWER[1:-1]))
+LID_PAIRS = len(LID_UPPER_R) + len(LID_UPPER_L)  # the first LID_PAIRS of CLOSING_PAIRS are lids
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,11 @@ class LandmarkWarpConfig:
     in the output's framing, and each series' gain is set so that the read-back moves as much as
     the driver (within ``gain_limits``). calibration_frames: driving frames used;
     calibration_passes: render-and-measure rounds.
+    max_mouth_opening: cap on the target's inner-lip gap, in inter-ocular distances of the source
+    face (relative mode): a photo's closed lips warped open wider than ~0.5 stretch into a dark hole
+    that a landmark read-back, like a viewer, no longer takes for a mouth (open_mouth's yawn, 0.57
+    in the driver, read back at 0.03-0.18 on a warped photo; ``benchmarks/reenact_issue11.txt``).
+    Past the cap the lower face's expression is scaled down so the gap stays at the cap.
     eye_cover: close the lids by sliding the upper lid down over the eyeball (:func:`lower_lids`):
     the thin-plate spline squeezes an eye to no less than ``lid_keep`` of its opening in the photo,
     and the rest of the closing is an occlusion, the lid skin within ``lid_band`` inter-ocular
@@ -112,13 +121,14 @@ class LandmarkWarpConfig:
     lid_band: float = 0.12
     brow_gain: float = setting(1.8, "landmark warp: factor on the driver's brow raise (starting value when calibrated)", cli=False)
     furrow_gain: float = setting(1.8, "landmark warp: factor on the driver's brow furrow (starting value when calibrated)", cli=False)
-    lid_gain: float = setting(1.6, "landmark warp: factor on the driver's eyelid motion (starting value when calibrated)", cli=False)
+    lid_gain: float = setting(1.6, "landmark warp: factor on the driver's eye opening and closing (starting value when calibrated)", cli=False)
     mouth_gain: float = setting(1.0, "landmark warp: factor on the driver's mouth opening (starting value when calibrated)", cli=False)
     mouth_width_gain: float = setting(1.0, "landmark warp: factor on the driver's mouth width (starting value when calibrated)", cli=False)
     calibrate: bool = setting(True, "landmark warp: measure each expression gain for this photo and driver (reenact)", cli=False)
     calibration_frames: int = 30
     calibration_passes: int = 2
     gain_limits: tuple[float, float] = (0.8, 2.6)
+    max_mouth_opening: float = 0.45
 
     def series_gains(self) -> dict[str, float]:
         """The starting gain of each facial-grammar series (names of :data:`GAIN_AXES`)."""
@@ -167,6 +177,7 @@ def transfer_motion(
     mode: str = "relative",
     extra: np.ndarray | None = None,
     gains: np.ndarray | None = None,
+    max_mouth_opening: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Target mesh: the driving frame's motion on the source face (see the module docstring).
 
@@ -175,8 +186,10 @@ def transfer_motion(
     or "absolute". extra: optional ``(K, 3)`` source points that follow the head rigidly (no
     expression). gains: optional float ``(478,)`` factor on each point's expression ``E``, or
     ``(478, 2)`` factors across and down the face (relative mode; :func:`point_gains`,
-    :func:`scale_expression`); lids and inner lips are then kept from crossing (:func:`uncross`). Returns float64 ``(478, 3)`` target in source pixels and the moved
-    ``extra``.
+    :func:`scale_expression`); lids and inner lips are then kept from crossing (:func:`uncross`).
+    max_mouth_opening: relative mode, cap on the target's inner-lip gap in inter-ocular distances
+    (:func:`cap_mouth_opening`); None = no cap. Returns float64 ``(478, 3)`` target in source
+    pixels and the moved ``extra``.
     """
     source = np.asarray(source, np.float64)
     driving = np.asarray(driving, np.float64)
@@ -187,10 +200,13 @@ def transfer_motion(
         motion = fit_stable(reference, driving)
     elif mode == "relative":
         motion = fit_stable(reference, driving)  # M: reference -> driving
-        expression = apply_similarity(invert_similarity(motion), driving) - reference
+        expression = steady_irises(apply_similarity(invert_similarity(motion), driving) - reference, reference)
         in_ref = apply_similarity(invert_similarity(align), source)
         if gains is not None:
             expression = scale_expression(expression, reference, gains)
+        if max_mouth_opening is not None:
+            expression = cap_mouth_opening(expression, in_ref, max_mouth_opening)
+        if gains is not None:
             moved_ref = uncross(in_ref + expression, in_ref)
         else:
             moved_ref = in_ref + expression
@@ -201,6 +217,33 @@ def transfer_motion(
     if extra is not None:
         moved = apply_similarity(align, apply_similarity(motion, apply_similarity(invert_similarity(align), np.asarray(extra, np.float64))))
     return target, moved
+
+
+def cap_mouth_opening(expression: np.ndarray, rest: np.ndarray, cap: float) -> np.ndarray:
+    """The expression ``(478, 3)`` on the face ``rest`` ``(478, 3)``, with its lower face scaled down
+    so that the inner-lip gap of ``rest + expression`` is at most ``cap`` inter-ocular distances.
+
+    The lower face is everything below the nose base (weight 1 from the mouth corners down, fading
+    to 0 at the nose base), so lips, jaw and chin close together; a mouth the rest face already
+    opens wider than ``cap`` is left as it is. Returns float64 ``(478, 3)`` (a copy).
+    """
+    expression = np.array(expression, np.float64)
+    rest = np.asarray(rest, np.float64)
+    upper, lower = INNER_LIP_CENTRE
+    down = face_axes(rest)[1]
+    iod = inter_ocular(rest)
+    rest_gap = float((rest[lower, :2] - rest[upper, :2]) @ down)
+    moved = rest + expression
+    gap = float((moved[lower, :2] - moved[upper, :2]) @ down)
+    limit = cap * iod
+    if gap <= limit or gap <= rest_gap:
+        return expression
+    keep = max(0.0, (limit - rest_gap) / (gap - rest_gap))
+    depth = rest[:, :2] @ down
+    nose = float(np.mean(depth[list(NOSE_BASE)]))
+    corners = float(np.mean(depth[list(MOUTH_CORNERS)]))
+    weight = np.clip((depth - nose) / max(corners - nose, 1e-9), 0.0, 1.0)
+    return expression * (1.0 - (1.0 - keep) * weight)[:, None]
 
 
 def face_axes(mesh: np.ndarray) -> np.ndarray:
@@ -219,8 +262,9 @@ def scale_expression(expression: np.ndarray, rest: np.ndarray, gains: np.ndarray
     """Expression displacement ``(478, 3)`` times per-point gains.
 
     gains ``(478,)``: one factor per point (x, y, z alike); ``(478, 2)``: factors on the image-plane
-    components across and down the face ``rest`` (:func:`face_axes`), z taking the down factor.
-    Returns float64 ``(478, 3)``.
+    components across and down the face ``rest`` (:func:`face_axes`), z taking the down factor;
+    there an upper lid point's factor acts on its motion relative to its lower lid point (the
+    eye's opening), and the lower lid moves as the driver's. Returns float64 ``(478, 3)``.
     """
     expression = np.asarray(expression, np.float64)
     gains = np.asarray(gains, np.float64)
@@ -228,8 +272,15 @@ def scale_expression(expression: np.ndarray, rest: np.ndarray, gains: np.ndarray
         return expression * gains[:, None]
     axes = face_axes(rest)
     parts = expression[:, :2] @ axes.T  # (478, 2): across, down components
+    scaled = parts * gains
+    # lids: the gain is on the eye's opening, not on where the eye moves. Each lower lid point moves
+    # as the driver's, its upper lid point by that plus the gained motion relative to it (the same
+    # opening as gaining both, but looking down does not drag the lower lid into the cheek)
+    upper, lower = (np.array(side[:LID_PAIRS], np.int64) for side in zip(*CLOSING_PAIRS))
+    scaled[lower] = parts[lower]
+    scaled[upper] = parts[lower] + gains[upper] * (parts[upper] - parts[lower])
     out = expression.copy()
-    out[:, :2] = (parts * gains) @ axes
+    out[:, :2] = scaled @ axes
     out[:, 2:] *= gains[:, 1:2]
     return out
 
@@ -239,8 +290,10 @@ def uncross(mesh: np.ndarray, rest: np.ndarray, min_gap: float = 0.0) -> np.ndar
 
     mesh: float ``(478, 3)`` moved mesh; rest: ``(478, 3)`` the same face at rest, whose forehead
     -> chin direction (image plane) counts as "down". Where a lower point would pass above
-    ``min_gap`` (pixels) below its upper point, both move to their midpoint along that direction
-    (a closed lid / closed lips). Returns a float64 copy.
+    ``min_gap`` (pixels) below its upper point, the pair closes along that direction: inner lips
+    meet at their midpoint; an upper lid stops on its lower lid, which stays (a blink drawn with
+    a gain closes further than the eye is open; meeting halfway pushed the lower lid down into
+    the cheek and the warp smeared the eye downward). Returns a float64 copy.
     """
     out = np.array(mesh, np.float64)
     upper, lower = (np.array(side, np.int64) for side in zip(*CLOSING_PAIRS))
@@ -250,9 +303,28 @@ def uncross(mesh: np.ndarray, rest: np.ndarray, min_gap: float = 0.0) -> np.ndar
     gap = (out[lower, :2] - out[upper, :2]) @ down
     short = gap < min_gap
     if short.any():
-        fix = 0.5 * (min_gap - gap[short])[:, None] * down
-        out[upper[short], :2] -= fix
-        out[lower[short], :2] += fix
+        fix = (min_gap - gap[short])[:, None] * down
+        up_share = np.where(np.arange(len(upper)) < LID_PAIRS, 1.0, 0.5)[short, None]
+        out[upper[short], :2] -= up_share * fix
+        out[lower[short], :2] += (1.0 - up_share) * fix
+    return out
+
+
+def steady_irises(expression: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The expression ``(478, 3)`` (relative to the mesh ``reference``) with each iris's motion
+    scaled by how open that eye is, ``clip(opening / reference opening, 0, 1)``.
+
+    A landmark detector guesses the iris of a closing eye (one driver's irises "dropped" 0.07
+    inter-ocular distances in every blink), and the iris centres steer the warp: a closed eye
+    must leave the eyeball where it was. Returns float64 ``(478, 3)`` (a copy)."""
+    out = np.array(expression, np.float64)
+    reference = np.asarray(reference, np.float64)
+    down = face_axes(reference)[1]
+    moved = reference + out
+    for iris, upper, lower in ((IRIS_R, LID_UPPER_R, LID_LOWER_R), (IRIS_L, LID_UPPER_L, LID_LOWER_L)):
+        rest = float(np.mean((reference[list(lower), :2] - reference[list(upper), :2]) @ down))
+        now = float(np.mean((moved[list(lower), :2] - moved[list(upper), :2]) @ down))
+        out[list(iris)] *= float(np.clip(now / rest, 0.0, 1.0)) if rest > 1e-9 else 1.0
     return out
 
 
@@ -643,7 +715,8 @@ class LandmarkAnimator:
         if self._mesh is None:
             raise RuntimeError("call prepare() first")
         return transfer_motion(
-            self._mesh, driving_mesh, reference_mesh, self.mode, extra=self._ring, gains=self._gains
+            self._mesh, driving_mesh, reference_mesh, self.mode, extra=self._ring, gains=self._gains,
+            max_mouth_opening=self.config.max_mouth_opening if self.mode == "relative" else None,
         )
 
     def __call__(
@@ -751,6 +824,22 @@ def neutral_frame_index(meshes: np.ndarray, found: np.ndarray) -> int:
 AIM_SLOPE = 0.9  # read-back per unit of target: with the read-back's noise (r ~0.9) a std ratio ~1
 
 
+def _response(rounds: list[dict[str, float]]) -> float:
+    """How steeply the read-back's slope grows with the gain, ``slope ~ gain ** p``, from the last
+    two calibration rounds (1 until there are two with different gains; p within 1-2.5: a flatter
+    or falling slope is read as noise or saturation, where a larger step would smear the face).
+
+    A lid warp is not linear in its gain: below some closing the spline squeezes the eye, past it
+    the lid slides over the eyeball; on one photo the slope went 0.62 -> 1.28 for gain 1.6 -> 2.3
+    (p ~2), so a plain ``gain * aim / slope`` step undershot the aim by a third."""
+    if len(rounds) < 2:
+        return 1.0
+    a, b = rounds[-2], rounds[-1]
+    if min(a["slope"], b["slope"], a["gain"], b["gain"]) <= 0 or abs(np.log(b["gain"] / a["gain"])) < 0.05:
+        return 1.0
+    return float(np.clip(np.log(b["slope"] / a["slope"]) / np.log(b["gain"] / a["gain"]), 1.0, 2.5))
+
+
 def calibrate_gains(
     warper: LandmarkAnimator,
     meshes: np.ndarray,
@@ -765,7 +854,10 @@ def calibrate_gains(
     the photo: faint brows, squinting lids, a small or blurred face all damp it. So some driving
     frames are rendered as they will be written and read back, and each series' read-back is
     regressed on the same series of the target mesh warped at unit gain (the driver's expression
-    on the source face, exactly): the slope is the strength a viewer sees, and the gain is
+    on the source face, exactly), then put per unit of the driver's own series (the ratio of the
+    two series' spreads: on two shared photos the target at unit gain moves the lids 0.86 times as
+    much as the driver, in each face's inter-ocular units): the slope is the strength a viewer
+    sees, and the gain is
     divided by it, aiming at a slope of :data:`AIM_SLOPE` (``config.calibration_passes`` rounds,
     within ``config.gain_limits``). Past some displacement a warped face stops reading cleanly
     (the brows or lids smear): when a round's correlation drops by more than 0.1 below the best
@@ -785,6 +877,8 @@ def calibrate_gains(
     warper.set_gains({name: 1.0 for name in GAIN_AXES})
     unit = [grammar(warper.target(m, reference)[0]) for m in meshes]
     unit = {name: np.array([u[name] for u in unit]) for name in GAIN_AXES}
+    driven = [grammar(m) for m in meshes]
+    driven = {name: np.array([d[name] for d in driven]) for name in GAIN_AXES}
     count = max(4, int(config.calibration_frames))
     chosen = np.unique(np.linspace(0, len(meshes) - 1, min(count, len(meshes))).round().astype(int))
     low, high = config.gain_limits
@@ -803,7 +897,10 @@ def calibrate_gains(
             if name in settled or x.std() < 0.006:
                 continue
             y = np.array([b[name] for b in back])
-            slope = float(np.polyfit(x, y, 1)[0])
+            # slope per unit of the driver's own series: the target at unit gain moves some series
+            # (the lids) less or more than the driver does, in each face's inter-ocular units
+            to_driver = x.std() / max(float(driven[name][chosen][keep].std()), 1e-9)
+            slope = float(np.polyfit(x, y, 1)[0]) * to_driver
             r = float(np.corrcoef(x, y)[0, 1])
             rounds = record.setdefault(name, [])
             rounds.append({"gain": round(gains[name], 3), "slope": round(slope, 3), "r": round(r, 3)})
@@ -813,7 +910,7 @@ def calibrate_gains(
                 gains[name] = min(usable, key=lambda m: abs(np.log(max(m["slope"], 1e-3) / AIM_SLOPE)))["gain"]
                 settled.add(name)
                 continue
-            step = np.clip(AIM_SLOPE / slope, 0.6, 1.6) if slope > 0 else 1.6
+            step = np.clip((AIM_SLOPE / slope) ** (1.0 / _response(rounds)), 0.6, 1.6) if slope > 0 else 1.6
             gains[name] = float(np.clip(gains[name] * step, low, high))
     warper.set_gains(gains)
     return gains, record
