@@ -109,8 +109,11 @@ def test_the_seam_cross_fades_from_the_one_process_avatar_without_a_jump(tmp_pat
     fade = first.stop - config.seam_frames
     assert (apart[:fade] == 0).all()  # the first chunk is the one-process computation
     assert apart[fade] < 1.0  # the fade starts from it
-    # px on 540x720: a re-started tracker, a few px apart, closer with time (see warm_up_frames)
-    assert apart[second.start : second.start + 10].mean() < 16.0
+    # px on 540x720: a re-started tracker, a few px apart, closer with time (see warm_up_frames).
+    # The first 10 frames' mean: 12 when written, 15.4 run alone now, 16.1 and 18.1 at the end of
+    # two full-suite runs on a bit-identical clip (MediaPipe's tracking differs with what ran
+    # before it in the process; frame by frame 8-25 px): the bound is for a tracker, not a jump
+    assert apart[second.start : second.start + 10].mean() < 22.0
     assert apart[second.start + 10 :].mean() < 10.0
     window = slice(fade - 1, second.start + 10)
 
