@@ -68,6 +68,8 @@ LIP_POINTS = LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_INNER_UPPER + LIP_INNER_LOW
 # (upper, lower) point pairs that must not cross: lids outer to inner corner, inner lips (corners dropped)
 CLOSING_PAIRS = tuple(zip(LID_UPPER_R + LID_UPPER_L + LIP_INNER_UPPER[1:-1], LID_LOWER_R + LID_LOWER_L + LIP_INNER_LOWER[1:-1]))
 LID_PAIRS = len(LID_UPPER_R) + len(LID_UPPER_L)  # the first LID_PAIRS of CLOSING_PAIRS are lids
+_UPPER_LIDS = np.array(LID_UPPER_R + LID_UPPER_L, np.int64)  # paired point for point with _LOWER_LIDS
+_LOWER_LIDS = np.array(LID_LOWER_R + LID_LOWER_L, np.int64)
 
 
 @dataclass(frozen=True)
@@ -206,10 +208,7 @@ def transfer_motion(
             expression = scale_expression(expression, reference, gains)
         if max_mouth_opening is not None:
             expression = cap_mouth_opening(expression, in_ref, max_mouth_opening)
-        if gains is not None:
-            moved_ref = uncross(in_ref + expression, in_ref)
-        else:
-            moved_ref = in_ref + expression
+        moved_ref = in_ref + expression if gains is None else uncross(in_ref + expression, in_ref)
         target = apply_similarity(align, apply_similarity(motion, moved_ref))
     else:
         raise ValueError(f"mode must be 'relative' or 'absolute', got {mode!r}")
@@ -276,7 +275,7 @@ def scale_expression(expression: np.ndarray, rest: np.ndarray, gains: np.ndarray
     # lids: the gain is on the eye's opening, not on where the eye moves. Each lower lid point moves
     # as the driver's, its upper lid point by that plus the gained motion relative to it (the same
     # opening as gaining both, but looking down does not drag the lower lid into the cheek)
-    upper, lower = (np.array(side[:LID_PAIRS], np.int64) for side in zip(*CLOSING_PAIRS))
+    upper, lower = _UPPER_LIDS, _LOWER_LIDS
     scaled[lower] = parts[lower]
     scaled[upper] = parts[lower] + gains[upper] * (parts[upper] - parts[lower])
     out = expression.copy()
