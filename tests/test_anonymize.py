@@ -124,20 +124,33 @@ def face_series(data: np.ndarray, conf: np.ndarray, name: str) -> np.ndarray:
     return out
 
 
+# A mouth opening that moves less than this (std, inter-ocular units) is under the read-back's noise
+# on these small faces: ASL DIFFERENT's 0.016 is ~0.5 px, and the read-back of the original itself,
+# scaled by 0.97 and shifted by 1.5 %, follows it at r 0.82 and gain 0.30 (benchmarks/signing_issue11.txt).
+MOVING_MOUTH = 0.02
+
+
 @pytest.mark.parametrize("series", ["brow_raise", "mouth_opening"])
 def test_face_grammar_series_follow_the_source(runs, series):
     # Pool the clips: each clip's series is standardised on its own, then correlated together.
+    # Measured (mouth: ASL HOUSE only, std 0.079): brows r 0.83 / 0.36 / 0.86 per clip; mouth r 0.98,
+    # gain 1.00 (ASL DIFFERENT's 0.016 reads r 0.12 at mouth_gain 0.9, 0.53 at the former 1.7).
     src_all, out_all = [], []
-    for run in runs.values():
+    for clip, run in runs.items():
         s = face_series(*run["src_landmarks"], series)
         o = face_series(*run["out_landmarks"], series)
         assert np.isfinite(o).mean() >= 0.9, "the avatar's face must be found in >= 90% of frames"
         keep = np.isfinite(s) & np.isfinite(o)
         s, o = s[keep], o[keep]
+        if series == "mouth_opening":
+            if s.std() < MOVING_MOUTH:
+                continue
+            assert 0.7 <= o.std() / s.std() <= 1.4, f"{clip}: mouth drawn at {o.std() / s.std():.2f} of the signer's"
         src_all.append((s - s.mean()) / (s.std() + 1e-9))
         out_all.append((o - o.mean()) / (o.std() + 1e-9))
+    assert src_all, "no clip moves this series"
     r = pearson(np.concatenate(src_all), np.concatenate(out_all))
-    assert r >= 0.5, f"{series}: r = {r:.2f}"
+    assert r >= (0.5 if series == "brow_raise" else 0.8), f"{series}: r = {r:.2f}"
 
 
 

@@ -167,10 +167,11 @@ def dgs_runs(tmp_path_factory):
 
 
 def test_the_measured_gain_brings_the_mouth_to_the_signers_strength(dgs_runs):
-    # measured: the fixed gain read back 2.09 (r 0.96), the measured one 0.99 (r 0.95)
+    # measured: the fixed gain read back 1.26 (r 0.96; 2.09 when mouth_gain was 1.7 over a median
+    # neutral mouth), the measured one 0.89 (r 0.95; gain 0.64)
     _, fixed_gain, fixed_r = dgs_runs["fixed"]
     summary, gain, r = dgs_runs["measured"]
-    assert fixed_gain > 1.6  # the problem this solves, on this clip
+    assert 0.7 <= fixed_gain <= 1.4, f"fixed gains: mouth opening read back at {fixed_gain:.2f} of the signer's"
     assert 0.75 <= gain <= 1.3, f"mouth opening read back at {gain:.2f} of the signer's"
     assert r >= 0.85 and fixed_r >= 0.85
     record = summary.extra["face_gains"]

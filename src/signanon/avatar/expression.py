@@ -25,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..landmarks.geometry import Similarity, face_present, fit_stable, to_metric
 from ..landmarks.regions import (
     BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
@@ -54,39 +55,57 @@ class FaceConfig:
     """How much of the signer's expression reaches the canonical face.
 
     expression_gain: factor on every expression offset (brows, lips, jaw, cheeks); 1 = as signed.
-    mouth_gain:      extra factor on the lips' vertical (and depth) offsets, fading out over
+    mouth_gain:      factor on the lips' vertical (and depth) offsets, fading out over
                      ``region_falloff`` (jaw, cheeks); mouth_width_gain on their sideways offsets;
                      brow_gain likewise around the brows; furrow_gain on the brows' sideways
                      offsets (the inner brows drawn together) on top of brow_gain.
-                     These make up for what drawing and re-detection lose: MediaPipe reading the
-                     drawn face back, and the landmark smoothing, see about 0.5-0.8 of a mouth
-                     or brow movement (``benchmarks/diag_face_gain.py`` splits the chain).
-    eye_gain:        factor on the change of the eye opening (ratio to the neutral opening - 1).
+                     Set so that MediaPipe, reading the drawn face back, sees the signer's
+                     movement at about its own strength (``benchmarks/diag_face_gain.py`` splits the
+                     chain). With the neutral mouth at rest (``rest_mouth_quantile``) a drawn mouth
+                     reads back at 1.0-1.4 of its drawn opening (DGS ZUG's mouthing 1.42), hence a
+                     mouth_gain under 1: on 12 whole clips' moving mouths it reads 0.88-1.31. Before
+                     the rest neutral, 1.7 made up for closures the median neutral had cut.
+    eye_gain:        factor on the change of the eye opening (ratio to the neutral opening - 1),
+                     after :func:`eye_size`'s scaling.
     region_falloff:  face units: the Gaussian width of the mouth and brow regions' edges.
     gaze_gain:       factor on the iris offset from its neutral place in the eye.
     max_eye_opening: cap on the eye-opening ratio (current / neutral) for wide-open eyes.
+    max_eye_size:    cap on :func:`eye_size`, the factor on the opening ratio's change that makes
+                     the drawn lids move as far as the signer's in inter-ocular units.
     max_offset:      cap (face units) on any point's expression offset: a hand over the face can
                      throw MediaPipe's mesh far off; a yawn moves the chin ~0.4.
-    max_mouth_opening: cap (face units) on the drawn inner-lip gap that mouth_gain may reach: past
-                     ~0.55 the canonical mouth no longer reads as a mouth (a 0.58 yawn drawn at
-                     gain 1.6 read back at 0.11, at gain 1 at 0.58). The signer's own opening
-                     (gain 1) is never cut.
+    max_mouth_opening: cap (face units) on the drawn inner-lip gap that a mouth_gain above 1 may
+                     reach: past ~0.55 the canonical mouth no longer reads as a mouth (a 0.58 yawn
+                     drawn at gain 1.6 read back at 0.11, at gain 1 at 0.58). The signer's own
+                     opening (gain 1) is never cut.
     min_calibration_frames: fewer usable face frames than this -> no expression is transferred
                      (head pose only), since a neutral estimated from so few frames is unreliable.
+    rest_mouth_quantile: the neutral's mouth (lips, fading out over ``region_falloff``) is the
+                     median of the calibration frames whose inner-lip gap is within this quantile
+                     of their gaps: the mouth at rest. The plain median of a signer who mouths or
+                     talks throughout is a parted mouth, and every closure below it was drawn as
+                     lips pressed together (talking_woman's mouth reached the drawing at 0.70 of
+                     its movement, dgs_zug's at 1.02). 1 = the plain median.
     """
 
     expression_gain: float = 1.0
-    mouth_gain: float = 1.7
+    mouth_gain: float = 0.9
     mouth_width_gain: float = 1.1
-    brow_gain: float = 1.15
+    brow_gain: float = 1.3
     furrow_gain: float = 1.6
     eye_gain: float = 1.15
     region_falloff: float = 0.12
     gaze_gain: float = 1.0
     max_eye_opening: float = 1.6
+    max_eye_size: float = 1.5
     max_offset: float = 0.6
     max_mouth_opening: float = 0.55
     min_calibration_frames: int = 3
+    rest_mouth_quantile: float = 0.15
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.rest_mouth_quantile <= 1.0:
+            raise InputError(f"rest_mouth_quantile must be in (0, 1], got {self.rest_mouth_quantile!r}")
 
 
 def _pair_opening(mesh: np.ndarray, upper: Sequence[int], lower: Sequence[int]) -> np.ndarray:
@@ -105,6 +124,20 @@ _MOUTH = tuple(sorted(set(LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_INNER_UPPER + 
 _BROWS = tuple(sorted(set(BROW_UPPER_R + BROW_LOWER_R + BROW_UPPER_L + BROW_LOWER_L)))
 
 
+def eye_size(neutral: np.ndarray, canonical: np.ndarray, upper: Sequence[int], lower: Sequence[int]) -> float:
+    """The signer's neutral eye opening over the canonical face's, each in its own inter-ocular
+    distances (outer eye corners); neutral, canonical: (478, 3) face units. 0.89 for ASL
+    DIFFERENT's signer, 1.34 for DGS ZUG's: a change of the opening ratio is that much larger
+    on the signer's eye than on the drawn one."""
+
+    def opening(mesh: np.ndarray) -> float:
+        m = np.asarray(mesh, np.float64)
+        iod = max(float(np.linalg.norm(m[EYE_OUTER_R, :2] - m[EYE_OUTER_L, :2])), 1e-9)
+        return float(np.median(_pair_opening(m, upper, lower))) / iod
+
+    return opening(neutral) / max(opening(canonical), 1e-9)
+
+
 def region_weights(points: np.ndarray, region: Sequence[int], falloff: float) -> np.ndarray:
     """(N,) weights in [0, 1]: 1 on the region's points and inside their hull's reach, falling off
     as a Gaussian of the distance (face units) to the nearest region point; points (N, 3)."""
@@ -121,6 +154,18 @@ def offset_gains(canonical: np.ndarray, config: "FaceConfig") -> np.ndarray:
     along = 1.0 + (c.mouth_gain - 1.0) * mouth + (c.brow_gain - 1.0) * brows
     across = 1.0 + (c.mouth_width_gain - 1.0) * mouth + (c.brow_gain * c.furrow_gain - 1.0) * brows
     return c.expression_gain * np.stack([across, along, along], axis=1)
+
+
+def _rest_mouth(median: np.ndarray, normed: np.ndarray, canonical: CanonicalFace, config: FaceConfig) -> np.ndarray:
+    """The neutral (478, 3) with its mouth region taken from the frames whose mouth is most closed.
+
+    median: (478, 3) per-point median of normed, (F, 478, 3) pose- and size-normalised meshes.
+    """
+    upper, lower = INNER_LIP_CENTRE
+    gaps = normed[:, lower, 1] - normed[:, upper, 1]
+    rest = normed[gaps <= np.quantile(gaps, config.rest_mouth_quantile)]
+    weights = region_weights(canonical.points, _MOUTH, config.region_falloff)[:, None]
+    return median + weights * (np.median(rest, axis=0) - median)
 
 
 class FaceAnimator:
@@ -173,7 +218,7 @@ class FaceAnimator:
         for _ in range(2):
             normed = np.stack([_normalise(m, fit_stable(reference, m)) for m in metrics])
             reference = np.median(normed, axis=0)
-        return cls(canonical, reference, width, height, config)
+        return cls(canonical, _rest_mouth(reference, normed, canonical, config), width, height, config)
 
     def with_config(self, config: FaceConfig) -> "FaceAnimator":
         """The same calibrated face (neutral, frame size) with other gains."""
@@ -234,11 +279,17 @@ class FaceAnimator:
         offset[:, 1:] -= ((1.0 - kept) * extra * self.mouth_weights)[:, None] * change[:, 1:]
 
     def _transfer_lids(self, out, mesh, upper, lower) -> None:
-        """Eye opening as a ratio of the signer's own neutral opening (a closed eye stays closed)."""
+        """Eye opening as a ratio of the signer's own neutral opening (a closed eye stays closed).
+        The ratio's change is scaled by the eye's size (:func:`eye_size`), so the drawn lids move
+        as far as the signer's in inter-ocular units; never by less than 1 / eye_gain, so a closed
+        eye is still drawn closed."""
         neutral_gap = _pair_opening(self.neutral, upper, lower)
         gap = _pair_opening(mesh, upper, lower)
         ratio = float(np.median(gap / np.maximum(neutral_gap, 1e-6)))  # one opening per eye: no kinks
-        ratio = float(np.clip(1.0 + self.config.eye_gain * (ratio - 1.0), 0.0, self.config.max_eye_opening))
+        cfg = self.config
+        size = float(np.clip(eye_size(self.neutral, self.canonical.points, upper, lower),
+                             1.0 / max(cfg.eye_gain, 1.0), cfg.max_eye_size))
+        ratio = float(np.clip(1.0 + cfg.eye_gain * size * (ratio - 1.0), 0.0, cfg.max_eye_opening))
         canon_gap = _pair_opening(self.canonical.points.astype(np.float64), upper, lower)
         lower_y = out[_rows(lower), 1]
         out[_rows(upper), 1] = lower_y - ratio * canon_gap

@@ -58,7 +58,7 @@ class FaceGainCalibration:
                     :class:`~.expression.FaceConfig`'s. Off because of privacy: the measured
                     gains draw a calmer, more average mouth on some clips, and the dark-skin
                     avatar animated by ASL HOUSE then came within dlib's same-person distance
-                    of a real face (0.597 < 0.6; 0.616 with the fixed gains). It goes on once the
+                    of a real face (0.597 < 0.6; 0.614 with the fixed gains). It goes on once the
                     avatar's face sits further from real faces.
     frames:         frames of the calibration window drawn and read back per round.
     rounds:         draw-and-read rounds; each corrects the gains by the slope it measured.
