@@ -300,6 +300,42 @@ def test_blink_closes_the_canonical_eye():
     assert out.shape == (478, 3)
 
 
+def narrow_eyed(factor: float) -> np.ndarray:
+    """other_person() with each eye's opening scaled by factor about its lower lid."""
+    p = other_person()
+    for upper, lower in ((R.LID_UPPER_R, R.LID_LOWER_R), (R.LID_UPPER_L, R.LID_LOWER_L)):
+        low = p[list(lower), 1]
+        p[list(upper), 1] = low - factor * (low - p[list(upper), 1])
+    return p
+
+
+def iod(mesh: np.ndarray) -> float:
+    return float(np.linalg.norm(mesh[R.EYE_OUTER_R, :2] - mesh[R.EYE_OUTER_L, :2]))
+
+
+@pytest.mark.parametrize("factor", [0.85, 1.25])
+def test_lids_move_as_far_as_the_signers_in_eye_distances_and_a_blink_still_closes(factor):
+    """A signer with narrower (wider) eyes than the canonical face: widening the eyes by a quarter
+    of their opening moves the drawn lids as far, in inter-ocular units, as the signer's moved
+    (times eye_gain); a blink closes the drawn eye whatever the signer's eye size."""
+    cfg = E.FaceConfig()
+    person = narrow_eyed(factor)
+    anim = calibrated(person, config=cfg)
+    right = (R.LID_UPPER_R, R.LID_LOWER_R)
+    size = E.eye_size(anim.neutral, anim.canonical.points, *right)
+    assert size == pytest.approx(E.eye_size(person, anim.canonical.points, *right), rel=0.1)  # from the calibration
+    wide, closed = person.copy(), person.copy()
+    for upper, lower in (right, (R.LID_UPPER_L, R.LID_LOWER_L)):
+        gap = person[list(lower), 1] - person[list(upper), 1]
+        wide[list(upper), 1] -= 0.25 * gap
+        closed[list(upper), 1] = closed[list(lower), 1] - 0.003
+    rest = anim.expression(*as_frame_rows(person))
+    signer = (eye_opening(wide, *right) - eye_opening(person, *right)) / iod(person)
+    drawn = (eye_opening(anim.expression(*as_frame_rows(wide)), *right) - eye_opening(rest, *right)) / iod(rest)
+    assert drawn == pytest.approx(cfg.eye_gain * signer, rel=0.1)
+    assert eye_opening(anim.expression(*as_frame_rows(closed)), *right) < 0.1 * eye_opening(rest, *right)
+
+
 def test_brows_mouth_and_gaze_follow_the_signer():
     person = other_person()
     anim = calibrated(person)
