@@ -58,6 +58,12 @@ class BodyProportions:
     max_hand_boost: float = 1.0
     face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
     face_contact_far: float = 1.4  # face units: hand fully body-relative above this distance
+    # Two hands closer than hand_contact_near palms (nearest points, 2-D) keep the signer's offset
+    # between them in palm units, fading out by hand_contact_far. The canonical arms and hands put
+    # the avatar's hands closer together than the signer's: on DGS ZUG zoomed in, 0.06-0.4 palms
+    # apart where the signer's were 1.0-1.3, and MediaPipe lost one of the overlapping hands.
+    hand_contact_near: float = 1.5
+    hand_contact_far: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -373,6 +379,8 @@ class Retargeter:
         hands: list[np.ndarray | None] = [None, None]
         for side in (0, 1):
             hands[side] = self._arm(p, confidence, side, body, valid, (anchor, face_scale, src_anchor), cal)
+        if hands[0] is not None and hands[1] is not None:
+            self._keep_hand_gap(p, confidence, hands, body, valid, src_anchor, cal)
         self._hips(centre, tilt, body, valid, cal.shoulder_width)
         self._face_points(p, confidence, anchor, face_scale, src_anchor, body, valid, cal)
         body[:, 2] -= body[[layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER], 2].mean()
@@ -516,6 +524,16 @@ class Retargeter:
         self._pose_hand_points(hand, side, body, valid)
         return hand
 
+    def _face_closeness(self, p: np.ndarray, src_hand: np.ndarray, cal: Calibration) -> tuple[float, int]:
+        """(weight in [0, 1], hand point): how fully a source hand (21, 3) is placed face-relative
+        (1 within face_contact_near face units of the face mesh), and its point nearest the face."""
+        prop = self.proportions
+        face = p[layout.FACE, :2]
+        diff = src_hand[:, None, :2] - face[None, :, :]
+        dist = np.sqrt((diff**2).sum(-1)).min(axis=1) / cal.face_unit  # (21,) face units
+        k = int(np.argmin(dist))
+        return 1.0 - _smoothstep(float(dist[k]), prop.face_contact_near, prop.face_contact_far), k
+
     def _face_contact_shift(
         self,
         p: np.ndarray,
@@ -527,16 +545,48 @@ class Retargeter:
         cal: Calibration,
     ) -> np.ndarray | None:
         """The 2-D shift that keeps a hand near the face at its face-relative place, or None."""
-        prop = self.proportions
-        face = p[layout.FACE, :2]
-        diff = src_hand[:, None, :2] - face[None, :, :]
-        dist = np.sqrt((diff**2).sum(-1)).min(axis=1) / cal.face_unit  # (21,) face units
-        k = int(np.argmin(dist))
-        w = 1.0 - _smoothstep(float(dist[k]), prop.face_contact_near, prop.face_contact_far)
+        w, k = self._face_closeness(p, src_hand, cal)
         if w <= 0.0:
             return None
         target = anchor + (src_hand[k, :2] - src_anchor) / cal.face_unit * face_scale
         return w * (target - hand[k, :2])
+
+    def _keep_hand_gap(
+        self,
+        p: np.ndarray,
+        conf: np.ndarray,
+        hands: list[np.ndarray],
+        body: np.ndarray,
+        valid: np.ndarray,
+        src_anchor: np.ndarray | None,
+        cal: Calibration,
+    ) -> None:
+        """Move two nearby hands (each (21, 3) output px, changed in place with their wrists, half
+        their elbows and their pose points) so that the offset between their nearest points is
+        the source's in palm units. A hand held at the face moves only by the share it is not
+        face-relative, so face contacts stay where they are."""
+        prop = self.proportions
+        src = [p[_SIDES[side][3]] for side in (0, 1)]
+        src_palm = 0.5 * (palm_length(src[0]) + palm_length(src[1]))
+        out_palm = 0.5 * (palm_length(hands[0]) + palm_length(hands[1]))
+        gaps = np.linalg.norm(src[0][:, None, :2] - src[1][None, :, :2], axis=-1)  # (21, 21)
+        i, j = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+        w = 1.0 - _smoothstep(float(gaps[i, j]) / max(src_palm, 1e-6), prop.hand_contact_near, prop.hand_contact_far)
+        if w <= 0.0:
+            return
+        wanted = (src[1][j, :2] - src[0][i, :2]) / max(src_palm, 1e-6) * out_palm
+        delta = w * (wanted - (hands[1][j, :2] - hands[0][i, :2]))
+        at_face = src_anchor is not None and _face_present(conf)
+        free = [1.0 - (self._face_closeness(p, src[side], cal)[0] if at_face else 0.0) for side in (0, 1)]
+        if free[0] + free[1] < 1e-6:
+            return
+        for side, share in ((0, -free[0]), (1, free[1])):
+            shift = share / (free[0] + free[1]) * delta
+            _, el, wr, _ = _SIDES[side]
+            hands[side][:, :2] += shift
+            body[el, :2] += 0.5 * shift
+            body[wr, :2] += shift
+            self._pose_hand_points(hands[side], side, body, valid)
 
     def _hips(self, centre: np.ndarray, tilt: float, body: np.ndarray, valid: np.ndarray, s: float) -> None:
         prop = self.proportions
