@@ -343,3 +343,28 @@ def test_batch_usage_errors(tmp_path, capsys):
     assert "--prompt applies to --method diffusion" in capsys.readouterr().err
     assert main(["batch", str(tmp_path / "c"), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
     assert "--workers must be 1 or more" in capsys.readouterr().err
+
+
+def test_an_interrupt_right_after_the_output_folder_is_made_leaves_no_folder(tmp_path, monkeypatch):
+    """A Ctrl-C landing inside an import is delivered again ~50 ms later (cli.main), which can be
+    just after OUT_DIR was made: the run must still remove the folder it made (in the start-up
+    interrupt test, 1 of ~30 signals in one full-suite run left an empty OUT_DIR behind)."""
+    from signanon.batch import runner
+
+    made = runner.prepare_out_dir
+
+    def made_then_interrupted(out_dir):
+        made(out_dir)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "prepare_out_dir", made_then_interrupted)
+    (tmp_path / "videos").mkdir()
+    shutil.copy(SAMPLE, tmp_path / "videos" / "clip.mp4")
+    with pytest.raises(KeyboardInterrupt):
+        run_corpus(tmp_path / "videos", tmp_path / "out", config_class("avatar")(), BatchConfig())
+    assert not (tmp_path / "out").exists()
+    existing = tmp_path / "kept"
+    existing.mkdir()  # a folder the user had stays
+    with pytest.raises(KeyboardInterrupt):
+        run_corpus(tmp_path / "videos", existing, config_class("avatar")(), BatchConfig())
+    assert existing.is_dir()

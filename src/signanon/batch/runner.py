@@ -246,14 +246,15 @@ def run_corpus(
     """
     if Path(source).expanduser().is_dir() and _same_path(source, out_dir):
         raise OutputError(f"output folder must differ from the input folder: {Path(out_dir).expanduser().absolute()}")
-    existed = Path(out_dir).expanduser().absolute().exists()
-    out = prepare_out_dir(out_dir)
-    try:
+    target = Path(out_dir).expanduser().absolute()
+    existed = target.exists()
+    try:  # the folder is made inside: an interrupt right after it is made still removes it
+        out = prepare_out_dir(out_dir)
         return _run_corpus(source, out, config, batch, progress, prompt_given, evaluation)
     except BaseException:
         if not existed:  # a bad input or an early interrupt leaves no empty output folder
-            _forget_lock(out)
-            remove_empty_folders(out)
+            _forget_lock(target)
+            remove_empty_folders(target)
         raise
 
 
