@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..landmarks.geometry import Similarity, face_present, fit_stable, to_metric
+from ..landmarks.geometry import Similarity, face_present, fit_stable, inter_ocular, to_metric
 from ..landmarks.regions import (
     BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
     EYE_OUTER_R, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R, LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER,
@@ -132,8 +132,7 @@ def eye_size(neutral: np.ndarray, canonical: np.ndarray, upper: Sequence[int], l
 
     def opening(mesh: np.ndarray) -> float:
         m = np.asarray(mesh, np.float64)
-        iod = max(float(np.linalg.norm(m[EYE_OUTER_R, :2] - m[EYE_OUTER_L, :2])), 1e-9)
-        return float(np.median(_pair_opening(m, upper, lower))) / iod
+        return float(np.median(_pair_opening(m, upper, lower))) / inter_ocular(m)
 
     return opening(neutral) / max(opening(canonical), 1e-9)
 
@@ -190,6 +189,12 @@ class FaceAnimator:
         self.gains = offset_gains(canonical.points, config)  # (478, 3) factors on the offsets
         # (478,) where mouth_gain acts, in [0, 1]
         self.mouth_weights = region_weights(canonical.points, _MOUTH, config.region_falloff)
+        # per eye (its upper lid's first point): eye_size clipped as _transfer_lids uses it
+        self.eye_sizes = {} if neutral is None else {
+            upper[0]: float(np.clip(eye_size(neutral, canonical.points, upper, lower),
+                                    1.0 / max(config.eye_gain, 1.0), config.max_eye_size))
+            for upper, lower in ((LID_UPPER_R, LID_LOWER_R), (LID_UPPER_L, LID_LOWER_L))
+        }
 
     @classmethod
     def calibrate(
@@ -287,9 +292,7 @@ class FaceAnimator:
         gap = _pair_opening(mesh, upper, lower)
         ratio = float(np.median(gap / np.maximum(neutral_gap, 1e-6)))  # one opening per eye: no kinks
         cfg = self.config
-        size = float(np.clip(eye_size(self.neutral, self.canonical.points, upper, lower),
-                             1.0 / max(cfg.eye_gain, 1.0), cfg.max_eye_size))
-        ratio = float(np.clip(1.0 + cfg.eye_gain * size * (ratio - 1.0), 0.0, cfg.max_eye_opening))
+        ratio = float(np.clip(1.0 + cfg.eye_gain * self.eye_sizes[upper[0]] * (ratio - 1.0), 0.0, cfg.max_eye_opening))
         canon_gap = _pair_opening(self.canonical.points.astype(np.float64), upper, lower)
         lower_y = out[_rows(lower), 1]
         out[_rows(upper), 1] = lower_y - ratio * canon_gap
