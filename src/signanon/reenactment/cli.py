@@ -7,8 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli.options import add_command
+from ..cli.options import add_command, add_settings
+from ..cli.options import config_from_args as settings_from_args
 from ..errors import InputError, OutputError
+from .driver_guard import DriverGuardConfig
 
 EPILOG_REENACT = """examples:
   signanon reenact --source face.jpg --driving talk.mp4 -o animated.mp4
@@ -20,6 +22,9 @@ The output has the driving video's frame count and frame rate and shows the sour
 whole source picture (a video source: its first frame) with its face animated, or with --crop the
 256x256 face crops. Without --face-model the face is animated by a landmark-driven thin-plate
 spline warp (CPU, nothing downloaded); with it by the Thin-Plate Spline Motion Model.
+The driving person is never recognised in the output: a frame whose face dlib puts within
+0.6 + --driver-margin of the driver's is animated again with weaker expression (the upper face
+first), or shows the still source face; a source face recognised as the driver is refused.
 Get the TPSMM checkpoint on a connected machine from the authors' release (vox.pth.tar, see
 github.com/yoyo-nb/Thin-Plate-Spline-Motion-Model).
 """
@@ -50,6 +55,8 @@ def add_reenact_parser(subparsers) -> argparse.ArgumentParser:
                    "(default auto: the most neutral, frontal frame)")
     p.add_argument("--crop", action="store_true", help="write the 256x256 animated face crops instead of the whole source picture")
     p.add_argument("--device", default="auto", help="torch device for --face-model (default auto: cuda if present)")
+    guard = p.add_argument_group("driver guard (the driving person must not be recognised in the output)")
+    p.set_defaults(_guard_settings=add_settings(guard, DriverGuardConfig))
     return p
 
 
@@ -65,7 +72,10 @@ def config_from_args(args: argparse.Namespace):
             raise InputError(f"--reference must be 'auto' or a frame number, got {args.reference!r}") from None
         if reference < 0:
             raise InputError(f"--reference must be 0 or more, got {reference}")
-    return ReenactConfig(mode=args.mode, reference=reference, output="crop" if args.crop else "source", device=args.device)
+    guard = settings_from_args(DriverGuardConfig, args, getattr(args, "_guard_settings", None))
+    return ReenactConfig(
+        mode=args.mode, reference=reference, output="crop" if args.crop else "source", device=args.device, guard=guard
+    )  # fmt: skip
 
 
 def run_reenact(args: argparse.Namespace) -> None:
@@ -83,3 +93,18 @@ def run_reenact(args: argparse.Namespace) -> None:
             f"driving frames without a face: {summary.driving_interpolated})",
             file=sys.stderr,
         )
+        print(guard_line(summary.guard), file=sys.stderr)
+
+
+def guard_line(stats: dict) -> str:
+    """One line on what the driver guard did (``ReenactSummary.guard``)."""
+    if not stats:
+        return "driver guard off (--no-driver-guard): nobody checked that the driver is unrecognisable"
+    if not stats.get("driver_faces"):
+        return "driver guard: dlib found no face in the driving video, so nothing was checked"
+    nearest = stats["nearest_output"]
+    return (
+        f"driver guard: {stats['weakened']} of {stats['checked']} frames animated with weaker expression and "
+        f"{stats['still']} shown still, so that no face is within dlib distance {stats['limit']:.2f} of the driver"
+        + (f" (nearest {nearest:.2f})" if nearest is not None else "")
+    )

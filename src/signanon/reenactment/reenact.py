@@ -15,6 +15,9 @@ Contract (other tools rely on it):
 * With a TPSMM checkpoint (``face_model``) the Thin-Plate Spline Motion Model animates the crop;
   without one the landmark warp of :mod:`.landmark_warp` does (CPU, nothing downloaded); both
   behind :class:`~.animator.FaceAnimator`, loaded by :func:`~.animator.load_face_animator`.
+* The driver is never recognised in the output (:mod:`.driver_guard`): a frame whose face dlib
+  puts within 0.6 + margin of the driver's is animated again with weaker motion, or shows the
+  still source face; a source face recognised as the driver is refused before any work.
 * Bad input raises one-line :class:`~signanon.errors.SignanonError` subclasses; the output file is
   written atomically (never half-written) and the inputs are never modified.
 
@@ -38,9 +41,12 @@ from .face_track import (
     CROP_SIZE, FaceTrack, FaceTrackConfig, crop, detect_faces, face_box, interpolate_gaps,
     mesh_in_crop, track_from_meshes,
 )  # fmt: skip
+from .driver_guard import DriverGuard, DriverGuardConfig, sample_indices
 from .animator import CROP_BOX, FaceFrame, LandmarkFaceAnimator, as_face_animator, check_face_model, load_face_animator
 from .landmark_warp import LandmarkWarpConfig, calibrate_gains, inner_mouth_opening, median_face, neutral_frame_index
 from .paste import blend, uncrop
+
+NOSE_TIP = 1  # face-mesh point
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -53,7 +59,7 @@ class ReenactConfig:
     driving frame index; output: "source" (the animated source image at its size) or "crop"
     (256x256 face crops); paste_feather: width of the soft edge, as a fraction of the crop, where
     the animated crop meets the still source image; device: torch device for TPSMM ("auto" = CUDA
-    when present).
+    when present); guard: the driver-identity guard (:mod:`.driver_guard`).
     """
 
     mode: str = "relative"
@@ -63,13 +69,15 @@ class ReenactConfig:
     warp: LandmarkWarpConfig = field(default_factory=LandmarkWarpConfig)
     paste_feather: float = 0.12
     device: str = "auto"
+    guard: DriverGuardConfig = field(default_factory=DriverGuardConfig)
 
 
 @dataclass(frozen=True)
 class ReenactSummary:
     """What a job did: frames written, rate, output size, the reference frame, driving frames with
-    a detected face and frames whose face box was interpolated, the animator used, seconds, and
-    the landmark warp's expression gains per series when they were calibrated (empty otherwise)."""
+    a detected face and frames whose face box was interpolated, the animator used, seconds,
+    the landmark warp's expression gains per series when they were calibrated (empty otherwise),
+    and what the driver guard did (:attr:`.driver_guard.DriverGuard.stats`; empty when off)."""
 
     output: str
     frames: int
@@ -82,6 +90,7 @@ class ReenactSummary:
     method: str
     seconds: float
     gains: dict = field(default_factory=dict)
+    guard: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,11 +222,13 @@ class Reenactor:
             raise NoPersonError(f"no face found in any frame of the driving video {info.path}")
         track = track_from_meshes(meshes, found, (info.width, info.height), self.config.track)
         reference = resolve_reference(self.config.reference, meshes, found, info.width)
-        # 3. animate and write
         source_crop = crop(image, box)
+        # 3. the driver's identity, and a source the recogniser takes for the driver refused
+        guard = self._driver_guard(info, track, source_crop, f"the source {source}")
+        # 4. animate and write
         compose = self._composer(image, box)
         frames = self._animate(
-            source_crop, mesh_in_crop(mesh, box, image.shape[1]), info, track, meshes, reference, compose
+            source_crop, mesh_in_crop(mesh, box, image.shape[1]), info, track, meshes, reference, compose, guard
         )  # fmt: skip
         height, width = (CROP_SIZE, CROP_SIZE) if self.config.output == "crop" else image.shape[:2]
         with VideoWriter(out_path, width, height, Fraction(info.fps), input_path=info.path) as writer, progress_bar(
@@ -230,7 +241,7 @@ class Reenactor:
             output=str(out_path), frames=writer.frames_written, fps=float(info.fps), width=width, height=height,
             reference_index=reference, driving_faces_found=int(found.sum()),
             driving_interpolated=track.interpolated, method="tpsmm" if self._uses_model else "landmark-warp",
-            seconds=time.perf_counter() - start, gains=self.gains,
+            seconds=time.perf_counter() - start, gains=self.gains, guard=dict(guard.stats) if guard else {},
         )  # fmt: skip
 
     @property
@@ -263,11 +274,24 @@ class Reenactor:
             return as_face_animator(self.animator, self.config.mode, self.config.warp)
         return load_face_animator(self.face_model, self.config.device, mode=self.config.mode, warp=self.config.warp)
 
+    def _driver_guard(self, info, track: FaceTrack, source_crop: np.ndarray, where: str) -> DriverGuard | None:
+        """The :class:`~.driver_guard.DriverGuard` of this job, with the driver's reference embedding
+        from evenly spaced driving face crops; refuses a source recognised as the driver. None: off."""
+        from ..video import iter_selected_frames
+
+        if not self.config.guard.enabled:
+            return None
+        guard = DriverGuard(self.config.guard)
+        picked = sample_indices(track.found, self.config.guard.samples)
+        guard.learn_driver(crop(frame, track.boxes[t]) for t, frame in iter_selected_frames(info, picked))
+        guard.check_source(source_crop, where)
+        return guard
+
     def _animate(
         self, source_crop: np.ndarray, source_mesh: np.ndarray, info, track: FaceTrack, meshes: np.ndarray, reference: int,
-        compose=None,
+        compose=None, guard: DriverGuard | None = None,
     ) -> Iterator[np.ndarray]:  # fmt: skip
-        """Animated 256x256 RGB uint8 crops, one per driving frame.
+        """Animated 256x256 RGB uint8 crops, one per driving frame, through ``guard`` when given.
 
         Everything is in crop coordinates: the source crop (a 256x256 image, its mesh in it) and,
         for the landmark warp, the driving meshes in their face-track crops; a model animator gets
@@ -282,7 +306,11 @@ class Reenactor:
             ref_frame = next(islice(iter_frames(info), reference, None))
             animator.prepare(source, FaceFrame(image=ref_frame, box=track.boxes[reference]))
             driving = (FaceFrame(image=frame, box=track.boxes[t]) for t, frame in enumerate(iter_frames(info)))
-            return animator.animate(driving)
+            faces = animator.animate(driving)
+            if guard is None:
+                return faces
+            # a model's output cannot be weakened: a recognised frame shows the still source face
+            return (guard.guard(lambda s, f=face: f if s == 1.0 else None, source_crop) for face in faces)
         in_crop = np.stack([mesh_in_crop(meshes[t], track.boxes[t], info.width) for t in range(len(meshes))])
         in_crop = interpolate_gaps(in_crop, track.found)  # frames without a face: from neighbours
         if self.config.reference == "auto":  # the clip's median expression in the most neutral frame's pose
@@ -292,7 +320,36 @@ class Reenactor:
             animator.prepare(source, FaceFrame(mesh=in_crop[reference]))
         if isinstance(animator, LandmarkFaceAnimator) and animator.mode == "relative" and self.config.warp.calibrate:
             self.gains = self._calibrate(animator, in_crop[track.found], animator._reference, compose)
-        return animator.animate(FaceFrame(mesh=mesh) for mesh in in_crop)
+        if guard is None:
+            return animator.animate(FaceFrame(mesh=mesh) for mesh in in_crop)
+        return (guard.guard(self._weakened(animator, mesh), source_crop) for mesh in in_crop)
+
+    @staticmethod
+    def _weakened(animator, mesh: np.ndarray):
+        """render(strength) for the guard: the landmark warp with the driver's *expression* weakened
+        and its head motion kept (relative mode; absolute mode cannot be weakened: the driver's own
+        geometry stays, so None). The upper face (mesh points above the nose tip) goes first:
+        strength 1 -> 0.5 takes its expression from full to none, 0.5 -> 0 then the lower face's.
+        There the calibrated gains are largest (brows 2.05, furrow 2.6, lids 1.65 for
+        expressive_man on Obama's photo), and weakening it kept the driver out with the mouth
+        intact, where weakening the whole face cost the mouth r 0.96 -> 0.71
+        (benchmarks/reenact_issue11.txt)."""
+        from ..landmarks.geometry import apply_similarity, fit_stable, invert_similarity
+
+        ref = getattr(animator, "_reference", None)  # a landmark warp's; other animators: None
+        upper = None if ref is None else (ref[:, 1] < ref[NOSE_TIP, 1])[:, None]
+
+        def render(strength: float):
+            if strength == 1.0:
+                return animator(FaceFrame(mesh=mesh))
+            if ref is None or animator.mode != "relative":
+                return None
+            motion = fit_stable(ref, mesh)  # head pose: reference -> this frame
+            expression = apply_similarity(invert_similarity(motion), mesh) - ref
+            factor = np.where(upper, np.clip(2 * strength - 1, 0, 1), np.clip(2 * strength, 0, 1))
+            return animator(FaceFrame(mesh=apply_similarity(motion, ref + factor * expression)))
+
+        return render
 
     def _calibrate(self, animator, meshes: np.ndarray, reference: np.ndarray, compose) -> dict:
         """Set the landmark warp's expression gains for this photo and driver
