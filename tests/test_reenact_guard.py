@@ -135,3 +135,73 @@ def test_the_cli_refuses_a_source_that_is_the_driver_itself(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "recognised as the driving video's person" in lines[0], done.stderr
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------------------------
+# the diffusion method's face stage: the driver is the signer
+
+
+def _face_stage_inputs():
+    """The open-mouth talking head (the 'signer': 90 frames, 320x320), its face meshes, and the
+    most neutral frame's index."""
+    from signanon.diffusion.face_enhance import most_neutral_index
+    from signanon.reenactment.face_track import detect_faces
+
+    frames = list(iter_frames(probe_video(DATA / "talking_face_open_mouth.mp4")))
+    meshes, found = detect_faces(frames)
+    assert found.all()
+    pairs = [_landmarks(m) for m in meshes]
+    key = most_neutral_index(np.stack([d for d, _ in pairs]), np.stack([c for _, c in pairs]), width=320)
+    return frames, meshes, key
+
+
+def _landmarks(mesh):
+    from signanon.landmarks import layout
+
+    data = np.zeros((layout.NUM_POINTS, 3), np.float32)
+    conf = np.zeros(layout.NUM_POINTS, np.float32)
+    data[layout.FACE] = mesh
+    conf[layout.FACE] = 1.0
+    return data, conf
+
+
+def _other_person_at(mesh, size=320):
+    """Obama's photo moved so that his face lies where ``mesh`` (478, 3) is: an 'anonymized' frame
+    showing another person in the signer's place, and its own face mesh."""
+    import cv2
+
+    from signanon.landmarks.geometry import fit_stable
+    from signanon.reenactment.face_track import detect_faces
+
+    photo = cv2.cvtColor(cv2.imread(str(DATA / "faces" / "obama" / "2.jpg")), cv2.COLOR_BGR2RGB)
+    own = detect_faces([photo], static=True)[0][0]
+    flat = np.zeros(len(own))
+    s, rot, t = fit_stable(np.c_[own[:, :2], flat], np.c_[mesh[:, :2], flat])  # image-plane similarity
+    matrix = np.c_[s * rot[:2, :2], t[:2]]
+    frame = cv2.warpAffine(photo, matrix, (size, size), borderMode=cv2.BORDER_REPLICATE)
+    moved = detect_faces([frame], static=True)[0][0]
+    return frame, moved
+
+
+def test_the_face_stage_never_re_enacts_the_signer_back_into_the_frame():
+    from signanon.diffusion.face_enhance import FaceEnhancer
+
+    frames, meshes, key = _face_stage_inputs()
+    picks = list(range(0, 90, 9))
+    # diffusion left the signer's own face in the key frame: any re-enactment of it is the signer,
+    # so the guard leaves every frame as diffusion made it (the job's privacy gate then refuses it)
+    same = FaceEnhancer()
+    same.prepare(frames[key], *_landmarks(meshes[key]), reference_frame=frames[key])
+    for t in picks:
+        out = same(frames[key], *_landmarks(meshes[t]), original_frame=frames[t])
+        assert np.array_equal(out, frames[key])
+    assert same.stats.guarded == len(picks) and same.stats.enhanced == 0
+    # another person's face in the signer's place: re-enacted on every frame, nothing weakened
+    other, other_mesh = _other_person_at(meshes[key])
+    enhancer = FaceEnhancer()
+    enhancer.prepare(other, *_landmarks(other_mesh), *_landmarks(meshes[key]), reference_frame=frames[key])
+    outs = [enhancer(other, *_landmarks(meshes[t]), original_frame=frames[t]) for t in picks]
+    assert enhancer.stats.enhanced == len(picks) and enhancer.stats.guarded == 0
+    assert enhancer.guard.stats["checked"] == len(picks) and enhancer.guard.stats["weakened"] == 0
+    assert enhancer.guard.stats["nearest_output"] > 0.63
+    assert sum(not np.array_equal(o, other) for o in outs) >= len(picks) - 1  # the face moved

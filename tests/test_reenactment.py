@@ -22,7 +22,8 @@ from signanon.errors import InputError, NoPersonError, OutputError, SignanonErro
 from signanon.evaluation.signing import brow_raise, mouth_opening, pearson
 from signanon.landmarks import layout
 from signanon.diffusion.ablation import write_ablation
-from signanon.diffusion.face_enhance import FaceEnhancer, most_neutral_index
+from signanon.diffusion.face_enhance import FaceEnhanceConfig, FaceEnhancer, most_neutral_index
+from signanon.reenactment.driver_guard import DriverGuardConfig
 from signanon.reenactment.face_track import (
     FaceTrackConfig, apply_affine, crop, crop_matrix, detect_faces, face_box, mesh_in_crop, track_faces,
     track_from_meshes, uncrop_matrix,
@@ -339,9 +340,15 @@ def test_enhancer_with_an_animator_fails_closed(driver):
     broken.prepare(frames[0], data, conf, reference_frame=frames[0])
     out = broken(frames[0], data, conf, original_frame=frames[50])
     assert np.array_equal(out, frames[0]) and broken.stats.failed == 1
-    echo = FaceEnhancer(animator=_EchoAnimator())
-    echo.prepare(frames[0], data, conf, reference_frame=frames[0])
     d50, c50 = _landmarks(meshes[50])
+    # the source here is the signer's own frame, so the driver guard refuses its echo (a model's
+    # frame cannot be weakened): the frame stays as it was; with the guard off it is pasted
+    guarded = FaceEnhancer(animator=_EchoAnimator())
+    guarded.prepare(frames[0], data, conf, reference_frame=frames[0])
+    out = guarded(frames[0], d50, c50, original_frame=frames[50])
+    assert guarded.stats.guarded == 1 and guarded.stats.enhanced == 0 and np.array_equal(out, frames[0])
+    echo = FaceEnhancer(FaceEnhanceConfig(guard=DriverGuardConfig(enabled=False)), animator=_EchoAnimator())
+    echo.prepare(frames[0], data, conf, reference_frame=frames[0])
     out = echo(frames[0], d50, c50, original_frame=frames[50])
     assert echo.stats.enhanced == 1 and out.shape == frames[0].shape
 

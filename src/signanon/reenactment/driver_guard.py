@@ -1,8 +1,8 @@
 """The re-enactment's privacy guard: an output face is never recognised as the driver's.
 
-The re-enactment copies a *driver's* facial motion onto a *source* face. In DiffSLVA's face
-enhancement the driver is the signer being anonymized, so the driver's identity must not come
-through. Expression alone can do it: a landmark-warped face that frowns, pouts and talks like
+The re-enactment copies a *driver's* facial motion onto a *source* face; in DiffSLVA's face
+enhancement (:mod:`signanon.diffusion.face_enhance`) the driver is the signer being anonymized,
+so the driver's identity must not come through. Expression alone can do it: a landmark-warped face that frowns, pouts and talks like
 the driver moves toward the driver in a face recogniser's space (on ``expressive_man`` driving
 Obama's photo, dlib put 0.24 of the sampled output frames within 0.6 of the driver, although the
 still photo sits 0.674 away; benchmarks/reenact_issue11.txt).
@@ -23,7 +23,9 @@ Euclidean distance 0.6; ``margin`` makes it stricter, as the anonymize privacy g
   still frame, the weakest), not at full strength: motion comes back over a few frames.
 
 Crops are the animator's ``(256, 256, 3)`` RGB uint8 output; an output crop in which dlib finds
-no face is not changed (nothing recognises it), and is counted.
+no face is not changed (nothing recognises it), and is counted. The face enhancement uses the same
+guard per frame, with that frame's original face as the reference (:meth:`DriverGuard.guard`'s
+``reference``) and the un-enhanced diffusion frame in place of the still source.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ class DriverGuardConfig:
     """Settings of the guard (see the module doc)."""
 
     enabled: bool = setting(
-        True, "re-render any output face that dlib recognises as the driver with weaker motion, down "
-        "to the still source face (dlib distance 0.6 + --driver-margin)", flag="driver-guard",
+        True, "re-enact any face that dlib recognises as the person whose motion drives it (reenact: "
+        "the driver; anonymize: the signer) again with weaker expression, else leave it still (dlib "
+        "distance <= 0.6 + --driver-margin)", flag="driver-guard",
     )  # fmt: skip
     margin: float = setting(
-        0.03, "the guard acts at a dlib distance to the driver <= 0.6 + this (the written video is "
+        0.03, "the driver guard acts at a dlib distance <= 0.6 + this (the written video is "
         "re-encoded: a margin keeps its frames past 0.6)", flag="driver-margin", metavar="D",
     )  # fmt: skip
     samples: int = setting(24, "driving frames whose faces make the driver's reference embedding", cli=False)
@@ -107,25 +110,27 @@ class DriverGuard:
             self._embedder = make_embedder("dlib", upsample=0)  # 256 px crops: faces of ~150 px
         return self._embedder
 
-    def _embedding(self, crop: np.ndarray) -> np.ndarray | None:
+    def embedding(self, crop: np.ndarray) -> np.ndarray | None:
+        """The recogniser's embedding of the largest face in ``crop`` (None: no face found)."""
         faces = self.embedder.faces(np.ascontiguousarray(crop))
         return max(faces, key=lambda f: f.area).embedding if faces else None
 
     def learn_driver(self, crops: Iterable[np.ndarray]) -> int:
         """The driver's reference: the mean embedding of its face ``crops``; returns how many had a
         face dlib found (0: the guard cannot act and lets every frame through)."""
-        found = [e for e in (self._embedding(c) for c in crops) if e is not None]
+        found = [e for e in (self.embedding(c) for c in crops) if e is not None]
         self.reference = np.mean(found, axis=0) if found else None
         self.stats["driver_faces"] = len(found)
         return len(found)
 
-    def distance(self, crop: np.ndarray) -> float | None:
-        """dlib distance of the crop's largest face to the driver's reference (None: no face, or
-        no reference)."""
-        if self.reference is None:
+    def distance(self, crop: np.ndarray, reference: np.ndarray | None = None) -> float | None:
+        """dlib distance of the crop's largest face to ``reference`` (default: the driver's
+        reference); None: no face, or no reference."""
+        reference = self.reference if reference is None else reference
+        if reference is None:
             return None
-        emb = self._embedding(crop)
-        return None if emb is None else float(self.embedder.distance(emb, self.reference))
+        emb = self.embedding(crop)
+        return None if emb is None else float(self.embedder.distance(emb, reference))
 
     def check_source(self, source_crop: np.ndarray, where: str = "the source") -> None:
         """Refuse a source whose still face the recogniser takes for the driver."""
@@ -136,22 +141,27 @@ class DriverGuard:
                 f"{self.config.limit:.2f}): the output would show the driver; use another source face"
             )
 
-    def guard(self, render: Callable[[float], np.ndarray | None], still: np.ndarray) -> np.ndarray:
+    def guard(
+        self, render: Callable[[float], np.ndarray | None], still: np.ndarray | None, reference: np.ndarray | None = None
+    ) -> np.ndarray | None:  # fmt: skip
         """The output crop for one frame: ``render(1.0)`` unless the driver is recognised in it.
 
-        render(strength): the frame animated with the driver's motion scaled by ``strength``
-        (1 = as driven), or None when the animator cannot scale it; still: the still source crop."""
-        if self.reference is None:
+        render(strength): the frame's face crop animated with the driver's motion scaled by
+        ``strength`` (1 = as driven), or None when the animator cannot scale it; still: what to
+        show when no strength is safe (the still source crop); reference: this frame's driver
+        embedding (default: the driver's reference from :meth:`learn_driver`)."""
+        ref = self.reference if reference is None else reference
+        if ref is None:
             return render(1.0)
         self.stats["checked"] += 1
         start = max(0, self._step - 1)
         if start > 0:  # how near the frame as driven is, for the record
-            self._nearest("nearest_driven", self.distance(render(1.0)))
+            self._nearest("nearest_driven", self.distance(render(1.0), ref))
         for step in range(start, len(self._ladder)):
             face = render(self._ladder[step])
             if face is None:
                 break
-            d = self.distance(face)
+            d = self.distance(face, ref)
             if step == 0:
                 self.stats["no_face"] += d is None
                 self._nearest("nearest_driven", d)

@@ -245,6 +245,29 @@ def cap_mouth_opening(expression: np.ndarray, rest: np.ndarray, cap: float) -> n
     return expression * (1.0 - (1.0 - keep) * weight)[:, None]
 
 
+NOSE_TIP = 1  # face-mesh point
+
+
+def weaken_expression(reference: np.ndarray, driving: np.ndarray, strength: float) -> np.ndarray:
+    """The driving mesh with its expression (its change from ``reference`` once head pose is
+    undone) scaled down, its head pose kept: float64 ``(478, 3)``, same pixels as the inputs.
+
+    The upper face (points above the nose tip, along :func:`face_axes`) goes first: ``strength``
+    1 -> 0.5 takes its expression from full to none, 0.5 -> 0 then the lower face's. The privacy
+    guards use it (:mod:`~signanon.reenactment.driver_guard`): driving Obama's photo with
+    expressive_man, weakening the upper face, where the calibrated gains are largest, kept the
+    driver out with the mouth intact (r 0.87); weakening the whole face cost the mouth r 0.96 -> 0.71.
+    """
+    reference = np.asarray(reference, np.float64)
+    driving = np.asarray(driving, np.float64)
+    motion = fit_stable(reference, driving)  # head pose: reference -> driving
+    expression = apply_similarity(invert_similarity(motion), driving) - reference
+    depth = reference[:, :2] @ face_axes(reference)[1]
+    upper = (depth < depth[NOSE_TIP])[:, None]
+    factor = np.where(upper, np.clip(2 * strength - 1, 0, 1), np.clip(2 * strength, 0, 1))
+    return apply_similarity(motion, reference + factor * expression)
+
+
 def face_axes(mesh: np.ndarray) -> np.ndarray:
     """float64 ``(2, 2)``: unit image-plane vectors across (right eye outer corner -> left) and
     down (perpendicular, toward the chin) a face mesh ``(478, 2+)``."""

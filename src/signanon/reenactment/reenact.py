@@ -43,10 +43,10 @@ from .face_track import (
 )  # fmt: skip
 from .driver_guard import DriverGuard, DriverGuardConfig, sample_indices
 from .animator import CROP_BOX, FaceFrame, LandmarkFaceAnimator, as_face_animator, check_face_model, load_face_animator
-from .landmark_warp import LandmarkWarpConfig, calibrate_gains, inner_mouth_opening, median_face, neutral_frame_index
+from .landmark_warp import (
+    LandmarkWarpConfig, calibrate_gains, inner_mouth_opening, median_face, neutral_frame_index, weaken_expression,
+)  # fmt: skip
 from .paste import blend, uncrop
-
-NOSE_TIP = 1  # face-mesh point
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -326,28 +326,18 @@ class Reenactor:
 
     @staticmethod
     def _weakened(animator, mesh: np.ndarray):
-        """render(strength) for the guard: the landmark warp with the driver's *expression* weakened
-        and its head motion kept (relative mode; absolute mode cannot be weakened: the driver's own
-        geometry stays, so None). The upper face (mesh points above the nose tip) goes first:
-        strength 1 -> 0.5 takes its expression from full to none, 0.5 -> 0 then the lower face's.
-        There the calibrated gains are largest (brows 2.05, furrow 2.6, lids 1.65 for
-        expressive_man on Obama's photo), and weakening it kept the driver out with the mouth
-        intact, where weakening the whole face cost the mouth r 0.96 -> 0.71
-        (benchmarks/reenact_issue11.txt)."""
-        from ..landmarks.geometry import apply_similarity, fit_stable, invert_similarity
-
-        ref = getattr(animator, "_reference", None)  # a landmark warp's; other animators: None
-        upper = None if ref is None else (ref[:, 1] < ref[NOSE_TIP, 1])[:, None]
+        """render(strength) for the guard: the landmark warp driven with the driver's expression
+        weakened, head motion kept (:func:`~.landmark_warp.weaken_expression`); None below full
+        strength where that cannot be done (absolute mode keeps the driver's own geometry; other
+        animators have no reference mesh)."""
+        ref = animator._reference if isinstance(animator, LandmarkFaceAnimator) else None
 
         def render(strength: float):
             if strength == 1.0:
                 return animator(FaceFrame(mesh=mesh))
             if ref is None or animator.mode != "relative":
                 return None
-            motion = fit_stable(ref, mesh)  # head pose: reference -> this frame
-            expression = apply_similarity(invert_similarity(motion), mesh) - ref
-            factor = np.where(upper, np.clip(2 * strength - 1, 0, 1), np.clip(2 * strength, 0, 1))
-            return animator(FaceFrame(mesh=apply_similarity(motion, ref + factor * expression)))
+            return animator(FaceFrame(mesh=weaken_expression(ref, mesh, strength)))
 
         return render
 
