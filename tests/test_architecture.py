@@ -56,3 +56,11 @@ def test_lower_stages_do_not_import_upper_ones(package):
 def test_the_checker_sees_relative_imports():
     bad = imported_packages(SRC / "cli" / "anonymize.py", "cli")
     assert {"job", "config", "progress"} <= bad
+
+
+def test_the_shared_face_recogniser_reaches_into_no_stage():
+    # signanon/recognition.py sits below every stage: the privacy checks inside reenactment and
+    # diffusion and the evaluation all use it
+    stages = {"video", "landmarks", "avatar", "evaluation", "diffusion", "reenactment", "job", "cli", "batch", "web"}
+    assert imported_packages(SRC / "recognition.py", "recognition") & stages == set()
+    assert "errors" in imported_packages(SRC / "recognition.py", "recognition")  # the checker reads it

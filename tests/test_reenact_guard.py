@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from signanon.errors import InputError
-from signanon.evaluation.identity import Face
+from signanon.recognition import Face
 from signanon.reenactment.driver_guard import DriverGuard, DriverGuardConfig, sample_indices
 from signanon.video import iter_frames, probe_video
 

@@ -26,6 +26,7 @@ from typing import Any
 
 
 from ..config import setting
+from ..recognition import DlibConfig
 from ..progress import ProgressArg, progress_reporter
 from ..video import iter_frames, probe_video
 
@@ -42,7 +43,7 @@ class VerifyConfig:
     )  # fmt: skip
     margin: float = setting(0.0, "stricter gate: refuse at a dlib distance <= 0.6 + this", flag="verify-margin", metavar="D")
     every: int = setting(1, "check every N-th frame", flag="verify-every", metavar="N")
-    threshold: float = setting(0.6, "the recogniser's 'same person' distance", cli=False)
+    threshold: float = setting(DlibConfig.threshold, "the recogniser's 'same person' distance", cli=False)
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -79,7 +80,7 @@ def verify_video(
     ``output_face`` (bools), ``distance`` and ``gallery_distance`` (floats or None) and
     ``reidentified``. ``embedder``: a face embedder to reuse (None: dlib, as ``evaluate``).
     """
-    from .identity import DlibConfig, DlibEmbedder, FaceTrackBuilder, compare_frames
+    from .identity import DlibEmbedder, FaceTrackBuilder, compare_frames
 
     started = time.perf_counter()
     if embedder is None:

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..config import setting
 from ..errors import InputError
+from ..recognition import DlibConfig, DlibEmbedder
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class DriverGuardConfig:
         (0.9, 0.8, 0.7, 0.6, 0.5, 0.35, 0.2, 0.05), "weaker motion strengths tried in turn, before the still source face",
         cli=False,
     )  # fmt: skip
-    threshold: float = setting(0.6, "the recogniser's 'same person' distance", cli=False)
+    threshold: float = setting(DlibConfig.threshold, "the recogniser's 'same person' distance", cli=False)
 
     def __post_init__(self) -> None:
         if self.margin < 0:
@@ -105,9 +106,7 @@ class DriverGuard:
     @property
     def embedder(self):
         if self._embedder is None:
-            from ..evaluation.identity import make_embedder
-
-            self._embedder = make_embedder("dlib", upsample=0)  # 256 px crops: faces of ~150 px
+            self._embedder = DlibEmbedder(DlibConfig(upsample=0))  # 256 px crops: faces of ~150 px
         return self._embedder
 
     def embedding(self, crop: np.ndarray) -> np.ndarray | None:

@@ -1,0 +1,161 @@
+"""Face recognition shared by every stage that must tell people apart: detection, embedding and
+the recogniser's distance (dlib's ResNet, from the ``face-recognition-models`` wheel).
+
+It sits below the stages so that the privacy checks inside them (the re-enactment's driver guard,
+the diffusion face stage) and the evaluation use one recogniser, one threshold and one loader;
+:mod:`signanon.evaluation.identity` builds the identity measures (and the torch embedders) on it.
+dlib is imported only when an embedder is built, with an install hint when it is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import SignanonError
+
+DLIB_INSTALL_HINT = "pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0"
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: ``box`` = (x0, y0, x1, y1) int pixels, ``embedding`` float64 ``(D,)``."""
+
+    box: tuple[int, int, int, int]
+    embedding: np.ndarray
+
+    @property
+    def area(self) -> int:
+        x0, y0, x1, y1 = self.box
+        return max(0, x1 - x0) * max(0, y1 - y0)
+
+
+class FaceEmbedder(Protocol):
+    """What the identity measures need from a recogniser.
+
+    ``metric`` names its native distance (``"euclidean"`` or ``"cosine"`` = 1 - cosine similarity);
+    two faces are the same person when ``distance(a, b) <= threshold``.
+    """
+
+    name: str
+    metric: str
+    threshold: float
+
+    def faces(self, rgb: np.ndarray) -> list[Face]:
+        """All faces of an RGB uint8 ``(H, W, 3)`` frame, largest first."""
+        ...
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        ...
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two ``(D,)`` vectors, in [-1, 1]."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def euclidean_distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
+
+
+def native_distance(metric: str, a: np.ndarray, b: np.ndarray) -> float:
+    if metric == "euclidean":
+        return euclidean_distance(a, b)
+    if metric == "cosine":
+        return 1.0 - cosine_similarity(a, b)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def dlib_module():
+    try:
+        import dlib
+    except ImportError:
+        raise SignanonError(f"dlib is not installed; install it with: {DLIB_INSTALL_HINT}") from None
+    return dlib
+
+
+def dlib_model_dir() -> Path:
+    """Folder holding dlib's model files from ``face-recognition-models`` (not imported)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise SignanonError(
+            f"the dlib face models are not installed; install them with: {DLIB_INSTALL_HINT}"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+@dataclass(frozen=True)
+class DlibConfig:
+    """dlib face detection and embedding.
+
+    ``upsample``: times the HOG detector doubles the image first (finds faces down to about 40 px
+    at 1, 80 px at 0); None = 1 for frames whose short side is under 480 px, else 0 (a 540x720
+    frame takes ~140 ms at 1 and ~35 ms at 0 on one core). ``jitter``: dlib's re-sampling count
+    (0 = one pass). ``threshold``: dlib's standard "same person" Euclidean distance.
+    """
+
+    upsample: int | None = None
+    jitter: int = 0
+    threshold: float = 0.6
+    model_dir: Path | None = None
+
+
+class DlibFaceFinder:
+    """dlib's HOG detector and 5-point shape predictor (shared by every embedder here)."""
+
+    def __init__(self, upsample: int | None, model_dir: Path | None):
+        dlib = dlib_module()
+        folder = Path(model_dir) if model_dir is not None else dlib_model_dir()
+        self.model_dir = folder
+        self.upsample = upsample
+        self._detector = dlib.get_frontal_face_detector()
+        self._shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
+
+    def find(self, rgb: np.ndarray) -> list:
+        """[(dlib.rectangle, full_object_detection)], largest face first."""
+        rgb = np.ascontiguousarray(rgb)
+        up = self.upsample if self.upsample is not None else int(min(rgb.shape[:2]) < 480)
+        boxes = sorted(self._detector(rgb, up), key=lambda r: r.area(), reverse=True)
+        return [(box, self._shape(rgb, box)) for box in boxes]
+
+
+def rect_box(rect, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    h, w = shape[:2]
+    return (max(0, rect.left()), max(0, rect.top()), min(w, rect.right()), min(h, rect.bottom()))
+
+
+def check_frame(rgb: np.ndarray) -> None:
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {rgb.dtype} {rgb.shape}")
+
+
+class DlibEmbedder:
+    """dlib's face-recognition ResNet (128-d; Euclidean distance <= 0.6 = same person)."""
+
+    name = "dlib-resnet"
+    metric = "euclidean"
+
+    def __init__(self, config: DlibConfig = DlibConfig()):
+        dlib = dlib_module()
+        self.config = config
+        self.threshold = float(config.threshold)
+        self._finder = DlibFaceFinder(config.upsample, config.model_dir)
+        model = self._finder.model_dir / "dlib_face_recognition_resnet_model_v1.dat"
+        self._net = dlib.face_recognition_model_v1(str(model))
+
+    def faces(self, rgb: np.ndarray) -> list[Face]:
+        check_frame(rgb)
+        rgb = np.ascontiguousarray(rgb)
+        found = []
+        for rect, shape in self._finder.find(rgb):
+            vec = self._net.compute_face_descriptor(rgb, shape, self.config.jitter)
+            found.append(Face(rect_box(rect, rgb.shape), np.asarray(vec, np.float64)))
+        return found
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        return euclidean_distance(a, b)
