@@ -79,10 +79,20 @@ def test_a_frame_that_cannot_be_weakened_enough_shows_the_still_source_face():
     guard.check_source(still)
     out = guard.guard(lambda strength: _crop(1.0), still)  # as near the driver at any strength
     assert out is still and guard.stats["still"] == 1
-    # a model animator cannot be weakened (render returns None below full strength): still at once
+    # a model animator cannot be weakened (render returns None below full strength): a recognised
+    # frame is still at once, and the next frame that is not recognised is shown as animated
+    model = _guard()
+    model.check_source(still)
     calls = []
-    out = guard.guard(lambda strength: calls.append(strength) or (_crop(1.0) if strength == 1.0 else None), still)
-    assert out is still and calls == [1.0, 0.05]  # as driven (for the record), then the weakest step
+
+    def model_render(likeness):
+        return lambda strength: calls.append(strength) or (_crop(likeness) if strength == 1.0 else None)
+
+    assert model.guard(model_render(1.0), still) is still and calls == [1.0, 0.9]
+    calls.clear()
+    far = model.guard(model_render(0.2), still)
+    assert far is not still and far.mean() == _crop(0.2).mean() and calls == [1.0]
+    assert model.stats["still"] == 1 and model.stats["weakened"] == 0
     # a crop with no face the recogniser finds passes (nothing recognises it) and is counted
     fresh = _guard()
     assert fresh.guard(lambda s: _crop(0.0), still) is not still and fresh.stats["no_face"] == 1

@@ -87,7 +87,8 @@ class DriverGuard:
     ``learn_driver`` once, ``check_source`` once, then :meth:`guard` per output frame. ``stats``:
     ``checked`` frames, ``weakened`` (re-rendered with weaker motion), ``still`` (replaced by the
     still source crop), ``no_face`` (no face dlib finds in the animated crop), ``nearest_driven``
-    (the smallest distance to the driver of a frame as driven, before the guard),
+    (the smallest distance to the driver of a frame rendered at full strength, before the guard;
+    frames that start weaker while motion comes back are not rendered at full strength),
     ``nearest_output`` (of a frame as written, crop), ``limit``, ``driver_faces`` (driving crops
     in the reference).
     ``embedder``: a face embedder (``faces(rgb) -> [Face]``, ``distance(a, b)``); None = dlib.
@@ -100,6 +101,7 @@ class DriverGuard:
         self._still_distance: float | None = None
         self._ladder = (1.0,) + tuple(config.strengths)
         self._step = 0  # the ladder step (len(ladder): still) the last frame was written with
+        self._can_weaken = True  # False once render() returned None below full strength
         self.stats = {"checked": 0, "weakened": 0, "still": 0, "no_face": 0, "nearest_driven": None,
                       "nearest_output": None, "limit": round(config.limit, 3), "driver_faces": 0}  # fmt: skip
 
@@ -153,12 +155,18 @@ class DriverGuard:
         if ref is None:
             return render(1.0)
         self.stats["checked"] += 1
-        start = max(0, self._step - 1)
-        if start > 0:  # how near the frame as driven is, for the record
-            self._nearest("nearest_driven", self.distance(render(1.0), ref))
-        for step in range(start, len(self._ladder)):
+        return self._first_safe(render, still, ref)
+
+    def _first_safe(self, render, still, ref: np.ndarray):
+        """Down the ladder from one step above the last frame's strength (full strength only, once
+        the animator has shown it cannot weaken); the first rendering past the limit, else still."""
+        start = 0 if not self._can_weaken else max(0, self._step - 1)
+        for step in range(start, len(self._ladder) if self._can_weaken else 1):
             face = render(self._ladder[step])
-            if face is None:
+            if face is None:  # this animator cannot weaken a frame: full strength or still from now on
+                self._can_weaken = False
+                if start > 0:  # full strength was not tried for this frame yet
+                    return self._first_safe(render, still, ref)
                 break
             d = self.distance(face, ref)
             if step == 0:
