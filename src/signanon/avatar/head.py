@@ -17,7 +17,7 @@ from ..landmarks.regions import (
     BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
     EYE_OUTER_R, FACE_OVAL, FOREHEAD_ROW, FOREHEAD_TOP, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R,
     LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER,
-    NOSE_BASE, NOSTRILS,
+    MOUTH_CORNERS, NOSE_BASE, NOSTRILS,
 )  # fmt: skip
 from .canonical import load_canonical_face
 from .style import AvatarStyle
@@ -38,6 +38,13 @@ _DEPTH_LAYERS = 3
 _SHIFT = 4  # subpixel bits for OpenCV drawing
 _CLOSED_EYE = 0.09  # eye opening / eye width below which an eye is drawn closed
 _OPEN_MOUTH = 0.03  # inner-lip gap / face size above which the mouth interior shows
+# The shadowed corners of the mouth: a dark stroke at each corner, from this far inside it to
+# this far beyond (face units), this wide but never under one output pixel, the lips' colour
+# times the shade. On a small face the tapering lip ends fade out over a pixel or two, and
+# MediaPipe read the mouth's width at about half its drawn change; with the corners ASL HOUSE's
+# width reads 0.49 -> 0.7-0.9 of the signer's (benchmarks/signing_issue11.txt). Darker (0.3)
+# read the same but brought the dark-skin avatar within dlib's 0.6 of a real face (0.592).
+_CORNER_IN, _CORNER_OUT, _CORNER_WIDTH, _CORNER_SHADE = 0.035, 0.012, 0.02, 0.45
 _SCLERA = (236, 234, 228)
 _PUPIL = (18, 16, 18)
 _LASH = (40, 30, 28)
@@ -191,8 +198,9 @@ def _draw_nose(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float) -> None
         cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), _shade(style.skin, 0.5), width + 1, cv2.LINE_AA, _SHIFT)
 
 
-def _draw_mouth(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float) -> None:
-    """Lips; when they part, the dark mouth with a hint of upper and lower teeth (q: canvas px)."""
+def _draw_mouth(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float, ss: int) -> None:
+    """Lips with shadowed corners; when they part, the dark mouth with a hint of upper and lower
+    teeth (q: canvas px; ``ss`` canvas px per output px)."""
     inner_up, inner_lo = q[_rows(LIP_INNER_UPPER)], q[_rows(LIP_INNER_LOWER)]
     outer_up, outer_lo = q[_rows(LIP_OUTER_UPPER)], q[_rows(LIP_OUTER_LOWER)]
     gap = float(np.max(inner_lo[:, 1] - inner_up[:, 1]))
@@ -215,6 +223,20 @@ def _draw_mouth(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float) -> Non
     cv2.fillPoly(img, [_fixed(lower_lip)], style.lips, cv2.LINE_AA, shift=_SHIFT)
     line_w = max(1, int(round(0.012 * unit)))
     cv2.polylines(img, [_fixed(inner_up)], False, _shade(style.lips, 0.55), line_w, cv2.LINE_AA, shift=_SHIFT)
+    _draw_mouth_corners(img, cv2, q, style, unit, ss)
+
+
+def _draw_mouth_corners(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float, ss: int) -> None:
+    """The shadow in each corner of the mouth, along the line through both corners (canvas px)."""
+    corners = q[list(MOUTH_CORNERS)]
+    centre = corners.mean(axis=0)
+    width = max(1, int(round(max(_CORNER_WIDTH * unit, ss))))
+    for corner in corners:
+        d = corner - centre
+        d = d / (float(np.hypot(*d)) + 1e-9)
+        a, b = _fixed(np.array([corner - d * _CORNER_IN * unit, corner + d * _CORNER_OUT * unit]))
+        cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), _shade(style.lips, _CORNER_SHADE), width,
+                 cv2.LINE_AA, _SHIFT)
 
 
 def draw_head(img: np.ndarray, face: np.ndarray, style: AvatarStyle, ss: int) -> None:
@@ -248,4 +270,4 @@ def draw_head(img: np.ndarray, face: np.ndarray, style: AvatarStyle, ss: int) ->
         brow = np.concatenate([q[_rows(bu)], q[_rows(bl)][::-1]])
         cv2.fillPoly(img, [_fixed(brow)], style.brows, cv2.LINE_AA, shift=_SHIFT)
     if (rot @ np.array([0.0, 0.0, -1.0]))[2] < 0.3:
-        _draw_mouth(img, cv2, q, style, unit)
+        _draw_mouth(img, cv2, q, style, unit, ss)
