@@ -549,7 +549,7 @@ def _mouth_widths(frames: list[np.ndarray]) -> np.ndarray:
 def test_a_small_faces_mouth_width_survives(tmp_path, monkeypatch):
     """ASL HOUSE, a face 32 px between the eyes: the tapering lip ends fade over a pixel or two, so
     without the shadowed mouth corners MediaPipe read the output's mouth width at 0.42 of the
-    signer's change; with them 0.64 (r 0.66 and 0.71), through the avatar's x264 output."""
+    signer's change (r 0.71); with them 0.64 (r 0.66), through the avatar's x264 output."""
     from signanon.avatar import head
     from signanon.avatar.anonymizer import AvatarAnonymizer
 

@@ -42,7 +42,7 @@ _OPEN_MOUTH = 0.03  # inner-lip gap / face size above which the mouth interior s
 # this far beyond (face units), this wide but never under one output pixel, the lips' colour
 # times the shade. On a small face the tapering lip ends fade out over a pixel or two, and
 # MediaPipe read the mouth's width at about half its drawn change; with the corners ASL HOUSE's
-# width reads 0.49 -> 0.7-0.9 of the signer's (benchmarks/signing_issue11.txt). Darker (0.3)
+# three cuts read width gain 0.49-0.60 -> 0.65-0.98 (benchmarks/signing_issue11.txt). Darker (0.3)
 # read the same but brought the dark-skin avatar within dlib's 0.6 of a real face (0.592).
 _CORNER_IN, _CORNER_OUT, _CORNER_WIDTH, _CORNER_SHADE = 0.035, 0.012, 0.02, 0.45
 _SCLERA = (236, 234, 228)
