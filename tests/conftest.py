@@ -36,3 +36,21 @@ def first_frames_clip(source: Path, frames: int, path: Path) -> Path:
         for frame in itertools.islice(iter_frames(info), frames):
             writer.write(frame)
     return path
+
+
+def through_x264(frames: list, path: Path) -> list:
+    """RGB uint8 ``frames`` written to ``path`` by the avatar's own x264 writer and decoded again:
+    what a user gets. Hands and faces at the limit of what MediaPipe finds read differently
+    before and after encoding, so drawings are judged on this."""
+    from fractions import Fraction
+
+    import av
+
+    from signanon.video import VideoWriter
+
+    h, w = frames[0].shape[:2]
+    with VideoWriter(path, w, h, Fraction(25)) as writer:
+        for f in frames:
+            writer.write(f)
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]

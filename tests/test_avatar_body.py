@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import through_x264
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -120,23 +121,6 @@ def source_landmarks():
     return out
 
 
-def encoded(frames: list[np.ndarray], tmp: Path) -> list[np.ndarray]:
-    """``frames`` written by the avatar's own x264 writer and decoded again: what a user gets.
-
-    Hands at the limit of what MediaPipe finds (a palm on its edge) read differently before and
-    after x264: ASL HOUSE here, 52 of 59 hands encoded, 48 raw (benchmarks/hands_issue11.txt)."""
-    from fractions import Fraction
-
-    from signanon.video import VideoWriter
-
-    h, w = frames[0].shape[:2]
-    out = tmp / "drawn.mp4"
-    with VideoWriter(out, w, h, Fraction(25)) as writer:
-        for f in frames:
-            writer.write(f)
-    return read_frames(out)
-
-
 @pytest.fixture(scope="module")
 def avatar_results(source_landmarks, tmp_path_factory):
     """{clip: dict(found, total, errors, frames)} after drawing, encoding and re-detecting every frame."""
@@ -153,7 +137,9 @@ def avatar_results(source_landmarks, tmp_path_factory):
         for d, c in zip(data, conf):
             pose = rt(d, c)
             frames.append(render(pose if pose is not None else neutral, w, h))
-        frames = encoded(frames, tmp_path_factory.mktemp(name))
+        # x264 as the avatar writes it: a palm on its edge reads differently before encoding (ASL
+        # HOUSE here: 52 of 59 hands encoded, 48 raw; benchmarks/hands_issue11.txt)
+        frames = through_x264(frames, tmp_path_factory.mktemp(name) / "drawn.mp4")
         with HolisticEstimator() as est:
             for d, c, img in zip(data, conf, frames):
                 d2, c2 = est(img)

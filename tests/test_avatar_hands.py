@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import through_x264
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -141,19 +142,6 @@ def different():
 @pytest.fixture(scope="module")
 def house():
     return run_clip(HOUSE, 200)
-
-
-def encoded(clip: dict, frames: list[np.ndarray], tmp: Path) -> list[np.ndarray]:
-    """``frames`` through the avatar's own x264 writer and decoded again, as a user gets them."""
-    from fractions import Fraction
-
-    from signanon.video import VideoWriter
-
-    out = tmp / "drawn.mp4"
-    with VideoWriter(out, clip["w"], clip["h"], Fraction(25)) as w:
-        for f in frames:
-            w.write(f)
-    return read_frames(out, len(frames))[0]
 
 
 def edge_share(hand: np.ndarray) -> float:
@@ -323,7 +311,7 @@ def test_edge_on_hands_read_back_after_encoding(house, tmp_path):
     0.93, 0.85 -> 0.93, 0.89 -> 0.91, benchmarks/hands_issue11.txt)."""
     from signanon.landmarks.holistic import HolisticEstimator
 
-    frames = encoded(house, draw(house), tmp_path)
+    frames = through_x264(draw(house), tmp_path / "drawn.mp4")
     found = total = 0
     with HolisticEstimator() as est:
         for pose, img in zip(house["poses"], frames):
