@@ -2,7 +2,9 @@
 
 Measures, side by side in one run, on the sample clip:
   * frames/s of landmark extraction alone (decode + MediaPipe Holistic),
-  * frames/s of the whole anonymize job (decode, landmarks, smoothing, avatar, encode),
+  * frames/s of the whole anonymize job (decode, landmarks, smoothing, avatar, encode), with the
+    defaults (the identity guard on, palette auto) and without the guard (``--no-identity-guard
+    --palette default``, the job before the guard),
 and peak RSS of the whole job on a 2 s and a 60 s clip made by looping the sample clip, each run
 in its own process so that the peaks are independent.
 
@@ -43,14 +45,22 @@ def landmark_rate(path: Path, repeats: int) -> float:
     return best
 
 
-def anonymize_rate(path: Path, out_dir: Path, repeats: int) -> tuple[float, dict]:
-    from signanon.avatar.anonymizer import AvatarAnonymizer
+def unguarded():
+    """The avatar settings without the identity guard or the palette choice."""
+    from signanon.avatar.anonymizer import AvatarConfig
+    from signanon.avatar.identity_guard import IdentityGuardConfig
+
+    return AvatarConfig(palette="default", guard=IdentityGuardConfig(enabled=False))
+
+
+def anonymize_rate(path: Path, out_dir: Path, repeats: int, config=None) -> tuple[float, dict]:
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
 
     best, stages = 0.0, {}
     for i in range(repeats):
         out = out_dir / f"anon_{i}.mp4"
         start = time.perf_counter()
-        summary = AvatarAnonymizer()(path, out, progress=False)
+        summary = AvatarAnonymizer(config or AvatarConfig())(path, out, progress=False)
         rate = summary.frames_out / (time.perf_counter() - start)
         if rate > best:
             best, stages = rate, summary.seconds_per_stage
@@ -95,10 +105,12 @@ def main() -> None:
         tmp = Path(tmp)
         lm = landmark_rate(SAMPLE, args.repeats)
         whole, stages = anonymize_rate(SAMPLE, tmp, args.repeats)
+        bare, _ = anonymize_rate(SAMPLE, tmp, args.repeats, unguarded())
         short, long_ = tmp / "short.mp4", tmp / "long.mp4"
         loop_clip(SAMPLE, short, 2.0)
         loop_clip(SAMPLE, long_, args.long_seconds)
         lm_long = landmark_rate(long_, 1)
+        bare_long, _ = anonymize_rate(long_, tmp, 1, unguarded())
         rss_short = peak_rss_child(short, tmp / "short_anon.mp4")
         rss_long = peak_rss_child(long_, tmp / "long_anon.mp4")
     whole_long = rss_long["frames"] / rss_long["seconds"]
@@ -108,11 +120,13 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| landmark extraction alone, sample clip | {lm:.1f} frames/s | | 1.00 |")
     print(f"| whole anonymize job, sample clip | {whole:.1f} frames/s | >= 0.8x landmarks | {whole / lm:.2f} |")
+    print(f"| the same without the identity guard | {bare:.1f} frames/s | | {bare / lm:.2f} |")
     print(f"| landmark extraction alone, {args.long_seconds:.0f} s clip | {lm_long:.1f} frames/s | | 1.00 |")
     print(
         f"| whole anonymize job, {args.long_seconds:.0f} s clip | {whole_long:.1f} frames/s "
         f"| >= 0.8x landmarks | {whole_long / lm_long:.2f} |"
     )
+    print(f"| the same without the identity guard | {bare_long:.1f} frames/s | | {bare_long / lm_long:.2f} |")
     print(f"| peak RSS, 2 s clip ({rss_short['frames']} frames) | {rss_short['rss_mib']:.0f} MiB | | 1.00 |")
     print(
         f"| peak RSS, {args.long_seconds:.0f} s clip ({rss_long['frames']} frames) | {rss_long['rss_mib']:.0f} MiB "

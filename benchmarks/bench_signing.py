@@ -6,7 +6,8 @@ Anonymizes each clip (the shared signing clips, the talking faces and the framin
 ``tools/make_framings.py``, whole, or cut to their first ``--max-frames`` frames) and reads both videos
 back with the independent ``../shared/tools/readback.py`` (MediaPipe + dlib, none of our code).
 Prints one table, one row per clip: hand recall, finger-angle error (deg), hand-to-face contact
-error (face widths), dlib re-identified frames, and ``r/gain`` of every facial-grammar series the
+error (face widths), dlib re-identified frames, the palette the identity guard chose and the frames it
+drew with a calmer expression / a blank or blurred face, and ``r/gain`` of every facial-grammar series the
 original moves (std >= 0.01 inter-ocular units; ``-`` where it does not). Writes ``OUT_DIR/results.json``.
 
 ``--ceiling`` adds, under each clip, the read-back's own noise ceiling: the same measures between
@@ -59,8 +60,9 @@ def measure(name: str, src: Path, work: Path, readback, identity: bool) -> dict:
     out = work / "anon" / f"{name}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    AvatarAnonymizer()(src, out, progress=False)
-    row = {"clip": name, "seconds": round(time.perf_counter() - t0, 1)}
+    summary = AvatarAnonymizer()(src, out, progress=False)
+    row = {"clip": name, "seconds": round(time.perf_counter() - t0, 1), "frames": summary.frames_out}
+    row["guard"] = summary.extra.get("identity_guard", {})
     row["signing"] = readback.signing(str(src), str(out))
     if identity:
         row["identity"] = readback.identity(str(src), str(out))
@@ -92,6 +94,7 @@ def fmt(row: dict) -> str:
         f"{err:>6.1f}" if err is not None else "     -",
         f"{s['contact_error_face_widths']:>6.3f}({s['contact_frames']:>3})" if s["contact_frames"] else "      -     ",
         f"{row['identity'].get('reid_frames', '?'):>4}" if "identity" in row else "   .",
+        f"{_guard(row.get('guard')):>13}",
     ]
     std = s["face_series_gain"]["original_std"]
     for k in SERIES:
@@ -101,8 +104,16 @@ def fmt(row: dict) -> str:
     return " ".join(cells)
 
 
+def _guard(guard: dict | None) -> str:
+    """The identity guard's cell: the palette it chose, the frames it calmed / blanked or blurred."""
+    if not guard:
+        return "-"
+    palette = guard.get("palette", {}).get("chosen", "?")
+    return f"{palette[:8]} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
+
+
 def header() -> str:
-    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid"]
+    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid", "palette calm/blank"]
     return " ".join(cols + [f"{SHORT[k] + ' r/g':>10}" for k in SERIES])
 
 

@@ -116,12 +116,20 @@ class DlibFaceFinder:
         self._detector = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
 
-    def find(self, rgb: np.ndarray) -> list:
-        """[(dlib.rectangle, full_object_detection)], largest face first."""
+    def find(self, rgb: np.ndarray, upsample: int | None = None) -> list:
+        """[(dlib.rectangle, full_object_detection)], largest face first; ``upsample`` overrides
+        the finder's own for this call."""
         rgb = np.ascontiguousarray(rgb)
-        up = self.upsample if self.upsample is not None else int(min(rgb.shape[:2]) < 480)
+        up = upsample if upsample is not None else self.upsample
+        up = up if up is not None else int(min(rgb.shape[:2]) < 480)
         boxes = sorted(self._detector(rgb, up), key=lambda r: r.area(), reverse=True)
         return [(box, self._shape(rgb, box)) for box in boxes]
+
+    def at(self, rgb: np.ndarray, box: tuple[int, int, int, int]):
+        """``(dlib.rectangle, full_object_detection)`` of the face assumed in ``box`` = (x0, y0,
+        x1, y1) int pixels, without detecting it (the shape predictor places the points)."""
+        rect = dlib_module().rectangle(*(int(v) for v in box))
+        return rect, self._shape(np.ascontiguousarray(rgb), rect)
 
 
 def rect_box(rect, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -148,14 +156,23 @@ class DlibEmbedder:
         model = self._finder.model_dir / "dlib_face_recognition_resnet_model_v1.dat"
         self._net = dlib.face_recognition_model_v1(str(model))
 
-    def faces(self, rgb: np.ndarray) -> list[Face]:
+    def faces(self, rgb: np.ndarray, upsample: int | None = None) -> list[Face]:
+        """All faces of an RGB uint8 ``(H, W, 3)`` frame, largest first; ``upsample`` overrides
+        ``config.upsample`` for this call."""
         check_frame(rgb)
         rgb = np.ascontiguousarray(rgb)
-        found = []
-        for rect, shape in self._finder.find(rgb):
-            vec = self._net.compute_face_descriptor(rgb, shape, self.config.jitter)
-            found.append(Face(rect_box(rect, rgb.shape), np.asarray(vec, np.float64)))
-        return found
+        return [self._face(rgb, rect, shape) for rect, shape in self._finder.find(rgb, upsample)]
+
+    def face_at(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> Face:
+        """The embedding of the face assumed in ``box`` = (x0, y0, x1, y1) int pixels of an RGB
+        uint8 frame, whether or not the detector would find it there."""
+        check_frame(rgb)
+        rgb = np.ascontiguousarray(rgb)
+        return self._face(rgb, *self._finder.at(rgb, box))
+
+    def _face(self, rgb: np.ndarray, rect, shape) -> Face:
+        vec = self._net.compute_face_descriptor(rgb, shape, self.config.jitter)
+        return Face(rect_box(rect, rgb.shape), np.asarray(vec, np.float64))
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return euclidean_distance(a, b)

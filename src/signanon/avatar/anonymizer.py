@@ -26,7 +26,10 @@ from ..video import VideoInfo, VideoWriter, check_output_path, probe_video
 from .animator import AnimatorConfig
 from .chunk import CalibrateHere, Chunk, ChunkResult, render_chunk
 from .parallel import WorkerPool, plan_chunks, render_in_parallel, warm_up_frames
+from .identity_guard import IdentityGuardConfig
 from .style import PALETTES, AvatarStyle, make_style
+
+AUTO_PALETTE = "auto"
 
 
 MIN_FRAMES_PER_WORKER = 150  # below this a worker process costs more to start than it saves
@@ -36,16 +39,22 @@ MIN_FRAMES_PER_WORKER = 150  # below this a worker process costs more to start t
 class AvatarConfig:
     """Everything that shapes an avatar run; the CLI, batch and web front-ends all build one.
 
-    ``palette`` and ``background`` choose the look; ``custom_style`` (Python API only) replaces
-    the palette with a whole :class:`~signanon.avatar.style.AvatarStyle`.
+    ``palette`` and ``background`` choose the look (``"auto"``: the palette whose drawn face a face
+    recogniser puts furthest from the signer, :func:`~.identity_guard.choose_palette`);
+    ``custom_style`` (Python API only) replaces the palette with a whole
+    :class:`~signanon.avatar.style.AvatarStyle`. ``guard``: the identity guard (:mod:`.identity_guard`).
     """
 
-    palette: str = setting("default", "avatar colours", choices=tuple(PALETTES))
+    palette: str = setting(
+        AUTO_PALETTE, "avatar colours; auto: the palette a face recogniser finds least like the signer",
+        choices=(AUTO_PALETTE, *PALETTES),
+    )  # fmt: skip
     background: str | None = setting(None, "background colour, #rrggbb or r,g,b", metavar="COLOUR")
     custom_style: AvatarStyle | None = None
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     animator: AnimatorConfig = field(default_factory=AnimatorConfig)
+    guard: IdentityGuardConfig = field(default_factory=IdentityGuardConfig)
     landmark_workers: int = setting(
         1, "processes that anonymize one clip in parallel time chunks, each finding the landmarks, "
         "drawing and encoding its own (for long clips on several cores; clips shorter than 150 frames "
@@ -69,14 +78,22 @@ class AvatarConfig:
         return max(1, min(self.landmark_workers, frame_count // MIN_FRAMES_PER_WORKER))
 
     @property
-    def style(self) -> AvatarStyle:
-        """The look of the avatar: ``custom_style``, or the palette with the background applied."""
+    def looks(self) -> list[tuple[str, AvatarStyle]]:
+        """``(name, style)`` of the looks the avatar may take: ``custom_style``, the palette, or
+        with ``"auto"`` every palette (the first is drawn when none can be chosen), each with the
+        background applied."""
         if self.custom_style is not None:
-            return self.custom_style
+            return [("custom", self.custom_style)]
+        names = tuple(PALETTES) if self.palette == AUTO_PALETTE else (self.palette,)
         try:
-            return make_style(self.palette, self.background)
+            return [(name, make_style(name, self.background)) for name in names]
         except ValueError as err:
             raise InputError(f"avatar {err}") from None
+
+    @property
+    def style(self) -> AvatarStyle:
+        """The look of the avatar before the calibration: the first of :attr:`looks`."""
+        return self.looks[0][1]
 
 
 class AvatarAnonymizer:
@@ -140,6 +157,8 @@ class AvatarAnonymizer:
         summary.frames_with_several_faces = result.frames_with_several_faces
         if result.face_gains:
             summary.extra["face_gains"] = result.face_gains
+        if result.identity_guard:
+            summary.extra["identity_guard"] = result.identity_guard
         summary.seconds_per_stage = {**timer.as_dict(), **result.seconds_per_stage}
         summary.seconds_total = round(time.perf_counter() - started, 4)
         return summary

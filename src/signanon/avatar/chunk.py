@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from ..errors import NoPersonError
+from ..recognition import DlibConfig, DlibEmbedder
 from ..files import write_bytes_atomic
 from ..landmarks.holistic import HolisticConfig, HolisticEstimator
 from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, LandmarkStats
@@ -35,6 +36,7 @@ from ..video import VideoInfo, iter_selected_frames
 from ..video.people import FaceCounter
 from .animator import AvatarAnimator, PresenceFader, has_body
 from .face_gains import tune_avatar_face
+from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_palette, find_signer
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
 from .worker import RenderWorker
@@ -80,6 +82,8 @@ class ChunkResult:
     # the avatar's expression gains measured on this clip (face_gains.calibrate_face_gains's record;
     # from the chunk that calibrated, empty in the others)
     face_gains: dict = field(default_factory=dict)
+    # what the identity guard did (identity_guard.GuardCounts.as_dict; empty when it is off)
+    identity_guard: dict = field(default_factory=dict)
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -95,6 +99,10 @@ class ChunkResult:
             total.frames_checked_for_faces += r.frames_checked_for_faces
             total.frames_with_several_faces += r.frames_with_several_faces
             total.face_gains = total.face_gains or r.face_gains
+            if r.identity_guard:
+                guard = GuardCounts(**total.identity_guard)
+                guard.add(GuardCounts(**r.identity_guard))
+                total.identity_guard = guard.as_dict()
             for mine, theirs in ((total.frames_with, r.frames_with), (total.frames_interpolated, r.frames_interpolated),
                                  (total.seconds_per_stage, r.seconds_per_stage)):  # fmt: skip
                 for key, value in theirs.items():
@@ -104,6 +112,30 @@ class ChunkResult:
 
 
 # -- the calibration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """What the calibration hands to every chunk: the calibrated animator, the look to draw it in
+    (the palette chosen with ``palette="auto"``) and how that look was chosen."""
+
+    animator: AvatarAnimator
+    style: object
+    palette: dict
+
+
+def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
+    """Builds the dlib embedders of the identity guard (one per thread)."""
+    return lambda: DlibEmbedder(DlibConfig(threshold=config.guard.threshold))
+
+
+def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer) -> SignerFace | None:
+    """The signer's face (:func:`~.identity_guard.find_signer`), when the guard or the palette
+    choice needs it. Every chunk of a parallel run finds the same, meanwhile."""
+    if not (config.guard.enabled or config.palette == "auto"):
+        return None
+    with timer("find the signer's face"):
+        return find_signer(info, config.guard, dlib_factory(config)())
 
 
 class CalibrateHere:
@@ -117,6 +149,8 @@ class CalibrateHere:
         self._info, self._config, self._timer, self._publish = info, config, timer, publish
         self._bodies: list[tuple[np.ndarray, np.ndarray]] = []  # (586, 3) data, (586,) confidence
         self.face_gains: dict = {}  # how the expression gains were measured (tune_avatar_face)
+        self.signer: SignerFace | None = None  # set by render_chunk
+        self.result: Calibrated | None = None
 
     def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
         """Take the next frame; the animator once enough frames with a body were seen."""
@@ -139,9 +173,18 @@ class CalibrateHere:
             with self._timer("calibrate face gains"):
                 renderer = AvatarRenderer(self._info.width, self._info.height, self._config.style)
                 animator, self.face_gains = tune_avatar_face(animator, self._bodies, renderer, self._config.animator.face_gains)
+        looks = self._config.looks
+        name, palette = looks[0][0], {}
+        if len(looks) > 1 and self.signer is not None:
+            with self._timer("choose palette"):
+                name, palette = choose_palette(
+                    animator, self._bodies, looks, lambda style: AvatarRenderer(self._info.width, self._info.height, style),
+                    self.signer, self._config.guard, dlib_factory(self._config)(),
+                )  # fmt: skip
+        self.result = Calibrated(animator, dict(looks)[name], palette)
         self._bodies = []
         if self._publish is not None:
-            write_bytes_atomic(self._publish, pickle.dumps(animator))
+            write_bytes_atomic(self._publish, pickle.dumps(self.result))
         return animator
 
 
@@ -154,6 +197,8 @@ class WaitForCalibration:
 
     def __init__(self, path: Path, timer: StageTimer):
         self._path, self._timer = path, timer
+        self.signer: SignerFace | None = None  # set by render_chunk (not used: the look is published)
+        self.result: Calibrated | None = None
 
     def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
         return self._load() if self._path.exists() else None
@@ -165,7 +210,8 @@ class WaitForCalibration:
         return self._load()
 
     def _load(self) -> AvatarAnimator:
-        return pickle.loads(self._path.read_bytes())  # written by this run, in its private folder
+        self.result = pickle.loads(self._path.read_bytes())  # written by this run, in its private folder
+        return self.result.animator
 
 
 Calibration = CalibrateHere | WaitForCalibration
@@ -238,20 +284,33 @@ def render_chunk(
     """Draw frames ``[chunk.start, chunk.stop)`` of ``info`` and hand them to ``write`` (RGB uint8
     ``(height, width, 3)``, in order; ``on_frame`` after each), cross-faded into the next chunk
     with ``seams`` (a parallel run). Drawing and encoding run on :class:`~.worker.RenderWorker`
-    threads while this one finds the landmarks."""
-    renderer = AvatarRenderer(info.width, info.height, config.style)
+    threads while this one finds the landmarks; each drawn face is checked against the signer's
+    (:class:`~.identity_guard.GuardedRenderer`) unless ``config.guard`` is off."""
     result = ChunkResult(frames=chunk.frames)
     faces = FaceCounter(info.frame_count, frames=range(chunk.start, chunk.stop))
+    calibration.signer = signer = signer_face(info, config, timer)
+    guarded = None
     try:
         poses = chunk_poses(info, config, chunk, calibration, timer, result, faces)
-        drawn = seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start)
-        with RenderWorker(renderer.render, write, timer, on_frame) as worker:
-            for pose in drawn:
-                worker.submit(pose)
+        drawn = iter(seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start))
+        first = next(drawn, None)  # MediaPipe up to the calibration: the look is known after it
+        if first is not None:
+            renderer = AvatarRenderer(info.width, info.height, calibration.result.style)
+            draw = renderer.render
+            if config.guard.enabled:
+                guarded = GuardedRenderer(renderer, signer, config.guard, dlib_factory(config))
+                draw = guarded.render
+            with RenderWorker(draw, write, timer, on_frame) as worker:
+                worker.submit(first)
+                for pose in drawn:
+                    worker.submit(pose)
     finally:
         faces.close()
     result.frames_checked_for_faces, result.frames_with_several_faces = faces.count.checked, faces.count.several
     result.face_gains = calibration.face_gains
+    if guarded is not None:
+        guarded.counts.palette = calibration.result.palette
+        result.identity_guard = guarded.counts.as_dict()
     result.seconds_per_stage = timer.as_dict()
     return result
 

@@ -239,11 +239,12 @@ def _draw_mouth_corners(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float
                  cv2.LINE_AA, _SHIFT)
 
 
-def draw_head(img: np.ndarray, face: np.ndarray, style: AvatarStyle, ss: int) -> None:
+def draw_head(img: np.ndarray, face: np.ndarray, style: AvatarStyle, ss: int, features: bool = True) -> None:
     """Draw the shaded head (hair, ears, skin, brows, eyes, nose, lips) into ``img`` in place.
 
     img: RGB uint8 (H, W, 3) canvas at ``ss`` times the output size; face: (478, 3) float output
     px from :class:`FaceAnimator` (x, y multiplied by ss here; z = depth, smaller = closer).
+    ``features`` False: hair, ears and skin only (the identity guard's blank face).
     """
     import cv2
 
@@ -257,6 +258,8 @@ def draw_head(img: np.ndarray, face: np.ndarray, style: AvatarStyle, ss: int) ->
     cv2.fillPoly(img, [_fixed(oval)], _shade(style.skin, 0.8), cv2.LINE_AA, shift=_SHIFT)
     _draw_mesh(img, cv2, p, canon.triangles, style)
     _draw_fringe(img, cv2, q, style)
+    if not features:
+        return
     _draw_nose(img, cv2, q, style, unit)
     rot = pose[1]
     for eye, bu, bl, side in (

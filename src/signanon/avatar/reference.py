@@ -14,7 +14,8 @@ INDEX = np.array([0, 7, 14, 21, 28, 35, 42, 49, 57])
 
 
 def drawn_frames(clip: str | Path, out: str | Path, index=INDEX) -> np.ndarray:
-    """Anonymize ``clip`` with the default avatar into ``out`` and return the drawn RGB frames at
+    """Anonymize ``clip`` with the default avatar in the default palette (not ``auto``, whose
+    choice depends on the recogniser's scores) into ``out`` and return the drawn RGB frames at
     ``index`` (uint8 ``(len(index), H, W, 3)``), as handed to the video writer."""
     from . import anonymizer as module
     from .anonymizer import AvatarAnonymizer, AvatarConfig
@@ -31,7 +32,7 @@ def drawn_frames(clip: str | Path, out: str | Path, index=INDEX) -> np.ndarray:
 
     module.VideoWriter = Recording
     try:
-        AvatarAnonymizer(AvatarConfig())(clip, out, progress=False)
+        AvatarAnonymizer(AvatarConfig(palette="default"))(clip, out, progress=False)
     finally:
         module.VideoWriter = writer_class
     return np.stack([kept[int(i)] for i in index])

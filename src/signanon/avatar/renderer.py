@@ -35,7 +35,8 @@ class AvatarRenderer:
         self._background = np.empty(shape, np.uint8)
         self._background[:] = np.array(style.background, np.uint8)
 
-    def render(self, pose: AvatarPose) -> np.ndarray:
+    def render(self, pose: AvatarPose, face_features: bool = True) -> np.ndarray:
+        """The frame of ``pose``; ``face_features`` False draws the face blank (hair and skin)."""
         canvas = getattr(self._local, "canvas", None)
         if canvas is None:
             canvas = self._local.canvas = np.empty_like(self._background)
@@ -44,7 +45,7 @@ class AvatarRenderer:
 
         def head(img: np.ndarray) -> None:
             if face is not None:
-                draw_head(img, face, self.style, self.ss)
+                draw_head(img, face, self.style, self.ss, face_features)
 
         draw_signer(canvas, pose, self.style, self.ss, head)
         if self.ss == 1:

@@ -112,6 +112,7 @@ def describe(summary) -> str:
         )
     else:
         text += f"; frames without a person: {summary.frames_without_person}"
+        text += "\n" + guard_line(summary.extra.get("identity_guard"))
     note = several_faces_note(summary.frames_checked_for_faces, summary.frames_with_several_faces, summary.method)
     if note:
         text += "\n" + note
@@ -126,6 +127,23 @@ def describe(summary) -> str:
         f"refused at <= {v['threshold']:.2f}); frames where the output shows no face but the original "
         f"does: {v['frames_without_face']}"
     )
+    return text
+
+
+def guard_line(record: dict | None) -> str:
+    """What the avatar's identity guard did (signanon.avatar.identity_guard), in one line."""
+    if not record:
+        return "identity guard off (--no-identity-guard): nobody checked that the drawn face is not the signer's"
+    palette = record.get("palette", {})
+    chosen = f"palette {palette['chosen']} (the one dlib finds least like the signer); " if palette.get("scores") else ""
+    closest = "" if record["min_distance"] is None else f", closest distance {record['min_distance']:.3f}"
+    text = f"identity guard: {chosen}{record['checked']} drawn faces checked against the signer{closest}"
+    if record["calmed"]:
+        text += f"; {record['calmed']} recognised as the signer and drawn with a calmer expression (weaker facial grammar)"
+    if record["blanked"] or record["blurred"]:
+        text += f"; {record['blanked']} drawn with a blank face and {record['blurred']} blurred (their facial grammar is lost)"
+    if record["unchecked"]:
+        text += f"; {record['unchecked']} drawn before the signer's face was seen (not checked)"
     return text
 
 

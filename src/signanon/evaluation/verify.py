@@ -34,7 +34,8 @@ from ..video import iter_frames, probe_video
 @dataclass(frozen=True)
 class VerifyConfig:
     """Settings of the privacy gate. ``enabled`` None: on for the diffusion method, off for the
-    avatar (which draws no input pixel, so it cannot leak the face)."""
+    avatar, which draws no input pixel and checks its own drawn faces against the signer's as it
+    draws them (:mod:`signanon.avatar.identity_guard`)."""
 
     enabled: bool | None = setting(
         None, "check every output frame's face against the original's (dlib, distance 0.6) and write "

@@ -1,0 +1,361 @@
+"""The avatar's privacy guard: no drawn frame may be recognised as the signer.
+
+The avatar draws no pixel of the input, yet a drawn face can still fall within a face recogniser's
+"same person" distance of the signer. Measured with the independent read-back (dlib, 0.6;
+benchmarks/signing_issue11.txt): on a DGS clip downscaled to ~20 px between the eyes the default
+palette's avatar matched the signer on 75 of 171 frames, and still on 89 with the expression
+switched off (skin tone and head pose carry it at that size), while the dark-skin palette matched
+on none. So an avatar run
+
+1. finds the signer's face first (:func:`find_signer`): dlib's embedding of the largest face on
+   ``signer_samples`` frames spread over the whole video;
+2. with ``palette="auto"`` picks the palette whose drawn face dlib puts furthest from the signer,
+   on ``probe_frames`` calibration frames (:func:`choose_palette`);
+3. checks the drawn faces (:class:`GuardedRenderer`: every frame near the limit, fewer far from
+   it): encoded as the output will be, embedded, and compared with the signer's mean embedding
+   (as the read-back compares). A frame within ``threshold + margin`` is drawn again with its
+   expression calmed (half, then all of it: the facial grammar is weakened on that frame), else
+   with a blank face (hair and skin, no features), else blurred: privacy fails closed, and the
+   run summary counts each kind.
+
+dlib is the recogniser ``evaluate`` and ``--verify`` use (:mod:`signanon.recognition`).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..config import setting
+from ..landmarks.geometry import fit_stable
+from ..landmarks.regions import BROW_UPPER_L, BROW_UPPER_R
+from ..recognition import DlibConfig, DlibEmbedder, Face
+from .canonical import load_canonical_face
+from .skeleton import AvatarPose
+
+# dlib's HOG detector finds faces down to ~80 px (its box); the face mesh's extent is a little
+# larger than that box, so a face under these extents (px) is looked for 2x / 4x upsampled
+_UPSAMPLE_BELOW = (110.0, 55.0)
+
+
+@dataclass(frozen=True)
+class IdentityGuardConfig:
+    """Settings of the avatar's identity guard (see the module doc).
+
+    ``margin``: a drawn face is refused at a dlib distance <= ``threshold + margin`` from the
+    signer's mean embedding. The guard embeds with dlib's 5-point alignment on a crop of the drawn
+    frame, and the signer on ``signer_samples`` frames; the read-back uses the 68-point alignment
+    on the encoded video and every frame. Measured: the alignments differed by up to 0.038 on the
+    same faces (171 frames of a 20 px-between-the-eyes clip), the means by 0.012-0.013.
+    """
+
+    enabled: bool = setting(
+        True, "check the drawn faces against the signer's face (dlib, distance 0.6 + margin; every "
+        "frame near that distance) and draw a face that is recognised blank", flag="identity-guard",
+    )  # fmt: skip
+    margin: float = setting(0.05, "identity guard: refuse a drawn face at a dlib distance <= 0.6 + this", cli=False)
+    threshold: float = setting(DlibConfig.threshold, "the recogniser's 'same person' distance", cli=False)
+    signer_samples: int = setting(30, "identity guard: frames of the input on which the signer's face is embedded", cli=False)
+    drift: tuple[float, float] = (0.04, 0.01)  # see GuardedRenderer: (a, b), k frames drift <= a + b k
+    # a face within the limit is drawn again with its expression calmed by each of these in turn
+    # (0 = as the signer, 1 = the canonical face's), then blank: on a talking head whose strong
+    # expressions brought the avatar near him, calming by half moved 11 of 12 such frames past the
+    # limit (0.58-0.65 -> 0.65-0.71), by all of it 12 of 12 (0.70-0.75)
+    calm: tuple[float, ...] = (0.5, 1.0)
+    max_stride: int = 8  # the most frames between two checks
+    probe_frames: int = setting(6, "palette auto: calibration frames drawn in each palette", cli=False)
+    # palette auto keeps the first palette whose probe faces all lie this far beyond the limit
+    # (the default palette, unless it resembles the signer), else takes the furthest
+    safe_by: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.margin < 0:
+            raise ValueError(f"identity guard margin must be 0 or more, got {self.margin}")
+        if self.signer_samples < 1 or self.probe_frames < 1:
+            raise ValueError("identity guard signer_samples and probe_frames must be at least 1")
+        if not all(0.0 < t <= 1.0 for t in self.calm):
+            raise ValueError(f"identity guard calm steps must lie in (0, 1], got {self.calm}")
+
+    @property
+    def limit(self) -> float:
+        return self.threshold + self.margin
+
+
+# -- where a face is ---------------------------------------------------------------------------
+
+
+def _crop(frame: np.ndarray, face_xy: np.ndarray, margin: float = 2.2) -> tuple[np.ndarray, np.ndarray, float]:
+    """The square of ``frame`` around face points ``(N, 2)`` px, ``margin`` times their larger
+    extent (edges replicated outside the frame); returns ``(crop, offset (2,), extent px)``."""
+    import cv2
+
+    lo, hi = face_xy.min(axis=0), face_xy.max(axis=0)
+    extent = float((hi - lo).max())
+    centre, half = (lo + hi) / 2, max(extent * margin / 2, 8.0)
+    x0, y0 = (centre - half).round().astype(int)
+    side = round(2 * half)
+    h, w = frame.shape[:2]
+    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
+    if pad:
+        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    crop = np.ascontiguousarray(frame[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side])
+    return crop, np.array([x0, y0], np.float64), extent
+
+
+def _box_of(face_xy: np.ndarray) -> tuple[int, int, int, int]:
+    """A dlib-like square box for a 478-point face mesh (px): the brows to the chin."""
+    brows = face_xy[list(BROW_UPPER_L) + list(BROW_UPPER_R)]
+    x0, x1 = face_xy[:, 0].min(), face_xy[:, 0].max()
+    y0, y1 = brows[:, 1].min(), face_xy[:, 1].max()
+    side = max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
+
+
+def embed_face(embedder: DlibEmbedder, frame: np.ndarray, face_xy: np.ndarray, *, detect_only: bool) -> Face | None:
+    """dlib's embedding of the face whose mesh points ``face_xy`` (``(478, 2)`` px) lie in the RGB
+    uint8 ``frame``: the detected face nearest the mesh's centre, found on a crop around it at the
+    frame's own resolution (upsampled for the detector only). Where dlib detects none, None with
+    ``detect_only``, else the embedding at the mesh's box (a face a recogniser might still read)."""
+    crop, offset, extent = _crop(frame, face_xy)
+    local = face_xy - offset
+    up = sum(extent < limit for limit in _UPSAMPLE_BELOW)
+    found = embedder.faces(crop, upsample=up)
+    if found:
+        centre = local.mean(axis=0)
+        return min(found, key=lambda f: np.hypot((f.box[0] + f.box[2]) / 2 - centre[0], (f.box[1] + f.box[3]) / 2 - centre[1]))
+    return None if detect_only else embedder.face_at(crop, _box_of(local))
+
+
+# -- the signer ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignerFace:
+    """The signer as the recogniser sees them: ``samples`` ``(n, 128)`` float64 dlib embeddings
+    (n may be 0: dlib found no face), compared through their mean, as the read-back does."""
+
+    samples: np.ndarray
+
+    @property
+    def found(self) -> bool:
+        return len(self.samples) > 0
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.samples.mean(axis=0)
+
+
+def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder) -> SignerFace:
+    """dlib's embedding of the largest face on ``config.signer_samples`` frames spread evenly over
+    the probed video ``info`` (decoded for this alone, before anything is drawn). The whole clip's
+    mean is what the read-back compares with; a mean of the frames seen so far is not: on a talking
+    face the mean of the first 30 / 50 / 100 frames lay 0.12 / 0.13 / 0.08 from the whole clip's,
+    30 evenly spread frames 0.012. A frame of 480 px or more whose face the detector misses at
+    its own resolution is looked at again 2x upsampled."""
+    from ..video import iter_selected_frames
+    from ..video.people import sampled_indices
+
+    samples = []
+    for _, rgb in iter_selected_frames(info, sampled_indices(info.frame_count, config.signer_samples)):
+        faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
+        if faces:
+            samples.append(max(faces, key=lambda f: f.area).embedding)
+    return SignerFace(np.array(samples, np.float64).reshape(-1, 128))
+
+
+def distance_to_signer(embedding: np.ndarray, signer: SignerFace) -> float:
+    """The distance to the signer's mean embedding (as the read-back measures it; the nearest
+    single sample is 0.01-0.03 nearer and would blank twice the frames for no measured gain)."""
+    return float(np.linalg.norm(embedding - signer.mean))
+
+
+# -- every drawn frame ---------------------------------------------------------------------------
+
+
+@dataclass
+class GuardCounts:
+    """What the guard did over a run's drawn frames (its part of the run summary)."""
+
+    checked: int = 0  # drawn faces compared with the signer (the others: far enough at the last check)
+    unchecked: int = 0  # drawn faces not checked because dlib found no face of the signer's at all
+    calmed: int = 0  # within the limit, drawn again with a calmer expression that is not
+    blanked: int = 0  # within the limit even with no expression: drawn with a blank face
+    blurred: int = 0  # the blank face too was within the limit: blurred
+    min_distance: float | None = None  # the nearest drawn face to the signer, before any redraw
+    palette: dict = field(default_factory=dict)  # choose_palette's record
+
+    def as_dict(self) -> dict:
+        return {
+            "checked": self.checked, "unchecked": self.unchecked, "calmed": self.calmed,
+            "blanked": self.blanked, "blurred": self.blurred, "min_distance": None if self.min_distance is None else round(self.min_distance, 4),
+            **({"palette": self.palette} if self.palette else {}),
+        }  # fmt: skip
+
+    def add(self, other: "GuardCounts") -> None:
+        self.checked += other.checked
+        self.unchecked += other.unchecked
+        self.calmed += other.calmed
+        self.blanked += other.blanked
+        self.blurred += other.blurred
+        if other.min_distance is not None:
+            self.min_distance = other.min_distance if self.min_distance is None else min(self.min_distance, other.min_distance)
+        self.palette = self.palette or other.palette
+
+
+def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose) -> Face:
+    """dlib's embedding of the face drawn for ``pose`` in ``frame`` (RGB uint8 ``(H, W, 3)``): on
+    the square around it, encoded as the output will be (H.264 at the writer's quality)."""
+    from ..video.writer import as_encoded
+
+    face_xy = pose.face[:, :2].astype(np.float64)
+    crop, offset, _ = _crop(frame, face_xy, margin=3.0)
+    return embed_face(embedder, as_encoded(crop), face_xy - offset, detect_only=False)
+
+
+class GuardedRenderer:
+    """``render(pose)``: the frame of an :class:`~.renderer.AvatarRenderer`, its face checked
+    against ``signer`` (see the module doc); thread-safe (one dlib embedder per drawing thread).
+    ``counts`` tallies what it did.
+
+    A check costs ~0.1 s (dlib's ResNet on two cores, no BLAS), drawing a frame ~0.02 s, so a face
+    far from the limit is not checked on every frame: frames are numbered in the order they are
+    drawn, and frame ``i`` is checked unless the last check (frame ``j``, distance ``d``) leaves room
+    for ``k = i - j`` frames of drift, ``d - limit > a + b k`` with ``(a, b) = config.drift``, and
+    ``k <= config.max_stride``. Measured on the drawn face of a 20 px-between-the-eyes clip (the
+    noisiest): the distance moved at most 0.035 / 0.041 / 0.051 / 0.061 over 1 / 2 / 3 / 5 frames.
+    A face near the limit is checked on every frame."""
+
+    def __init__(self, renderer, signer: SignerFace, config: IdentityGuardConfig, embedder_factory: Callable[[], DlibEmbedder]):
+        self.renderer, self.signer, self.config = renderer, signer, config
+        self._factory = embedder_factory
+        self._thread_local = threading.local()
+        self._lock = threading.Lock()
+        self._drawn = 0  # frames numbered so far
+        self._last: tuple[int, float] | None = None  # (frame, distance) of the latest check
+        self.counts = GuardCounts()
+
+    def _embedder(self) -> DlibEmbedder:
+        embedder = getattr(self._thread_local, "embedder", None)
+        if embedder is None:
+            embedder = self._thread_local.embedder = self._factory()
+        return embedder
+
+    def distance(self, frame: np.ndarray, pose: AvatarPose) -> float:
+        """The distance of the face drawn for ``pose`` in ``frame`` to the signer."""
+        return distance_to_signer(drawn_face(self._embedder(), frame, pose).embedding, self.signer)
+
+    def _due(self, index: int) -> bool:
+        if self._last is None:
+            return True
+        last, d = self._last
+        k = index - last
+        a, b = self.config.drift
+        return k > self.config.max_stride or d - self.config.limit <= a + b * k
+
+    def render(self, pose: AvatarPose) -> np.ndarray:
+        frame = self.renderer.render(pose)
+        with self._lock:
+            index, self._drawn = self._drawn, self._drawn + 1
+            due = pose.face is not None and self.signer.found and self._due(index)
+            if pose.face is not None and not self.signer.found:
+                self.counts.unchecked += 1
+        if not due:
+            return frame
+        d = self.distance(frame, pose)
+        treated = None
+        if d <= self.config.limit:
+            frame, treated = self._unrecognisable(pose)
+        with self._lock:
+            if self._last is None or index > self._last[0]:
+                self._last = (index, d)
+            c = self.counts
+            c.checked += 1
+            if treated is not None:
+                setattr(c, treated, getattr(c, treated) + 1)
+            c.min_distance = d if c.min_distance is None else min(c.min_distance, d)
+        return frame
+
+    def _unrecognisable(self, pose: AvatarPose) -> tuple[np.ndarray, str]:
+        """The frame of ``pose`` drawn so that its face is beyond the limit, and how: the
+        expression calmed by each of ``config.calm`` in turn, else a blank face, else blurred."""
+        for t in self.config.calm:
+            calm = calmed(pose, t)
+            frame = self.renderer.render(calm)
+            if self.distance(frame, calm) > self.config.limit:
+                return frame, "calmed"
+        frame = self.renderer.render(calm, face_features=False)
+        if self.distance(frame, calm) > self.config.limit:
+            return frame, "blanked"
+        return _blur_face(frame, pose.face[:, :2]), "blurred"
+
+
+def calmed(pose: AvatarPose, t: float) -> AvatarPose:
+    """``pose`` with its expression moved ``t`` of the way (0-1) to the canonical face's, in the
+    same head pose (the canonical face fitted to the drawn one by a similarity transform)."""
+    face = pose.face.astype(np.float64)
+    canon = load_canonical_face().points.astype(np.float64)
+    s, rot, shift = fit_stable(canon, face)
+    neutral = s * canon @ rot.T + shift
+    return pose.with_face(((1.0 - t) * face + t * neutral).astype(np.float32))
+
+
+def _blur_face(frame: np.ndarray, face_xy: np.ndarray) -> np.ndarray:
+    """``frame`` with the square around the face (twice its extent) blurred past recognition."""
+    import cv2
+
+    lo, hi = face_xy.min(axis=0), face_xy.max(axis=0)
+    extent = float((hi - lo).max())
+    c = (lo + hi) / 2
+    h, w = frame.shape[:2]
+    x0, y0 = np.clip((c - extent).astype(int), 0, [w, h])
+    x1, y1 = np.clip((c + extent).astype(int), 0, [w, h])
+    out = frame.copy()
+    if x1 > x0 and y1 > y0:
+        sigma = max(2.0, extent / 4)
+        out[y0:y1, x0:x1] = cv2.GaussianBlur(out[y0:y1, x0:x1], (0, 0), sigma)
+    return out
+
+
+# -- the palette ---------------------------------------------------------------------------------
+
+
+def choose_palette(
+    animator,
+    bodies: Sequence[tuple[np.ndarray, np.ndarray]],
+    candidates: Sequence[tuple[str, object]],
+    make_renderer: Callable[[object], object],
+    signer: SignerFace,
+    config: IdentityGuardConfig,
+    embedder: DlibEmbedder,
+) -> tuple[str, dict]:
+    """The candidate look (``(name, AvatarStyle)``, in order of preference) to draw: the first
+    whose drawn faces all lie ``config.safe_by`` beyond the guard's limit from the signer, else the
+    one dlib puts furthest. ``config.probe_frames`` of the calibration ``bodies`` are animated (on
+    a copy of the animator's body half) and drawn in each look; a look scores its nearest face.
+    The first look is the default palette, the one the drawing is tuned on (a 192x144 clip's mouth
+    read back at gain 0.55 in it, 0.16 in the light-skin palette), so it is kept unless it
+    resembles the signer. Returns ``(name, record)``; where dlib found no face of the signer's,
+    the first candidate."""
+    from .animator import AvatarAnimator
+
+    names = [name for name, _ in candidates]
+    if not signer.found or len(candidates) == 1:
+        return names[0], {"chosen": names[0], "scores": {}, "signer_samples": len(signer.samples)}
+    picks = np.unique(np.linspace(0, len(bodies) - 1, config.probe_frames).round().astype(int))
+    probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face)
+    poses = [p for p in (probe(*bodies[i]) for i in picks) if p is not None and p.face is not None]
+    scores: dict[str, float] = {}
+    for name, style in candidates:
+        renderer = make_renderer(style)
+        nearest = []
+        for pose in poses:
+            nearest.append(distance_to_signer(drawn_face(embedder, renderer.render(pose), pose).embedding, signer))
+        scores[name] = round(min(nearest), 4) if nearest else float("inf")
+    safe = [n for n in names if scores[n] >= config.limit + config.safe_by]
+    chosen = safe[0] if safe else max(names, key=lambda n: scores[n])
+    return chosen, {"chosen": chosen, "scores": scores, "probe_frames": len(poses), "signer_samples": len(signer.samples)}
