@@ -35,6 +35,7 @@ from ..landmarks.geometry import fit_stable
 from ..landmarks.regions import BROW_UPPER_L, BROW_UPPER_R
 from ..recognition import DlibConfig, DlibEmbedder, Face
 from .canonical import load_canonical_face
+from .face_gains import face_square
 from .skeleton import AvatarPose
 
 # dlib's HOG detector finds faces down to ~80 px (its box); the face mesh's extent is a little
@@ -88,24 +89,6 @@ class IdentityGuardConfig:
 # -- where a face is ---------------------------------------------------------------------------
 
 
-def _crop(frame: np.ndarray, face_xy: np.ndarray, margin: float = 2.2) -> tuple[np.ndarray, np.ndarray, float]:
-    """The square of ``frame`` around face points ``(N, 2)`` px, ``margin`` times their larger
-    extent (edges replicated outside the frame); returns ``(crop, offset (2,), extent px)``."""
-    import cv2
-
-    lo, hi = face_xy.min(axis=0), face_xy.max(axis=0)
-    extent = float((hi - lo).max())
-    centre, half = (lo + hi) / 2, max(extent * margin / 2, 8.0)
-    x0, y0 = (centre - half).round().astype(int)
-    side = round(2 * half)
-    h, w = frame.shape[:2]
-    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
-    if pad:
-        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    crop = np.ascontiguousarray(frame[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side])
-    return crop, np.array([x0, y0], np.float64), extent
-
-
 def _box_of(face_xy: np.ndarray) -> tuple[int, int, int, int]:
     """A dlib-like square box for a 478-point face mesh (px): the brows to the chin."""
     brows = face_xy[list(BROW_UPPER_L) + list(BROW_UPPER_R)]
@@ -121,7 +104,7 @@ def embed_face(embedder: DlibEmbedder, frame: np.ndarray, face_xy: np.ndarray, *
     uint8 ``frame``: the detected face nearest the mesh's centre, found on a crop around it at the
     frame's own resolution (upsampled for the detector only). Where dlib detects none, None with
     ``detect_only``, else the embedding at the mesh's box (a face a recogniser might still read)."""
-    crop, offset, extent = _crop(frame, face_xy)
+    crop, offset, extent = face_square(frame, face_xy)
     local = face_xy - offset
     up = sum(extent < limit for limit in _UPSAMPLE_BELOW)
     found = embedder.faces(crop, upsample=up)
@@ -213,7 +196,7 @@ def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose) -> F
     from ..video.writer import as_encoded
 
     face_xy = pose.face[:, :2].astype(np.float64)
-    crop, offset, _ = _crop(frame, face_xy, margin=3.0)
+    crop, offset, _ = face_square(frame, face_xy, margin=3.0)
     return embed_face(embedder, as_encoded(crop), face_xy - offset, detect_only=False)
 
 
