@@ -168,13 +168,13 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     before = tmp_path / "before.mp4"
     AvatarAnonymizer(AvatarConfig(palette="default", guard=IdentityGuardConfig(enabled=False)))(clip, before, progress=False)
     recognised_before, _ = _recognised(embedder, clip, before)
-    assert recognised_before > 0  # the defect is there to fix (17 of 100 frames when written)
+    assert recognised_before > 0  # the defect is there to fix (28 of 100 frames when written)
 
     after = tmp_path / "after.mp4"
     summary = AvatarAnonymizer(AvatarConfig())(clip, after, progress=False)
     recognised_after, nearest = _recognised(embedder, clip, after)
     guard = summary.extra["identity_guard"]
-    assert recognised_after == 0, (nearest, guard)
+    assert recognised_after == 0, (nearest, guard)  # nearest 0.652; 8 frames calmed, 7 blank when written
     assert guard["checked"] > 0 and guard["unchecked"] == 0
     assert guard["palette"]["chosen"] != "default"
     assert summary.frames_out == probe_video(clip).frame_count
