@@ -61,10 +61,10 @@ def _drawn_embedding(embedder, frame, pose) -> np.ndarray:
 
 
 def test_the_signer_is_found_on_frames_spread_over_the_clip(embedder):
-    """30 frames of 100: their mean is the mean the read-back takes over every frame."""
+    """20 frames of 100 (one in 5): their mean is the mean the read-back takes over every frame."""
     info = probe_video(DGS)
     signer = find_signer(info, IdentityGuardConfig(), embedder)
-    assert signer.found and len(signer.samples) == 30  # the signer's face is in every frame
+    assert signer.found and len(signer.samples) == 20  # the signer's face is in every frame
     every = [f[0].embedding for f in (embedder.faces(rgb) for rgb in iter_frames(info)) if f]
     assert len(every) == 100
     assert np.linalg.norm(signer.mean - np.mean(every, axis=0)) < 0.03  # 0.007 when written

@@ -60,7 +60,8 @@ class IdentityGuardConfig:
     )  # fmt: skip
     margin: float = setting(0.05, "identity guard: refuse a drawn face at a dlib distance <= 0.6 + this", cli=False)
     threshold: float = setting(DlibConfig.threshold, "the recogniser's 'same person' distance", cli=False)
-    signer_samples: int = setting(30, "identity guard: frames of the input on which the signer's face is embedded", cli=False)
+    signer_samples: int = setting(30, "identity guard: frames of the input on which the signer's face is embedded "
+                                  "(one in 5 on a clip shorter than 5 times this, at least 8)", cli=False)
     drift: tuple[float, float] = (0.04, 0.01)  # see GuardedRenderer: (a, b), k frames drift <= a + b k
     # a face within the limit is drawn again with its expression calmed by each of these in turn
     # (0 = as the signer, 1 = the canonical face's), then blank: on a talking head whose strong
@@ -135,7 +136,8 @@ class SignerFace:
 
 def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder) -> SignerFace:
     """dlib's embedding of the largest face on ``config.signer_samples`` frames spread evenly over
-    the probed video ``info`` (decoded for this alone, before anything is drawn). The whole clip's
+    the probed video ``info`` (one in 5 on a shorter clip, at least 8; decoded for this alone,
+    before anything is drawn; ~0.15-0.3 s a frame). The whole clip's
     mean is what the read-back compares with; a mean of the frames seen so far is not: on a talking
     face the mean of the first 30 / 50 / 100 frames lay 0.12 / 0.13 / 0.08 from the whole clip's,
     30 evenly spread frames 0.012. A frame of 480 px or more whose face the detector misses at
@@ -144,7 +146,8 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder) -> Si
     from ..video.people import sampled_indices
 
     samples = []
-    for _, rgb in iter_selected_frames(info, sampled_indices(info.frame_count, config.signer_samples)):
+    count = min(config.signer_samples, max(8, info.frame_count // 5))
+    for _, rgb in iter_selected_frames(info, sampled_indices(info.frame_count, count)):
         faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
         if faces:
             samples.append(max(faces, key=lambda f: f.area).embedding)
