@@ -120,25 +120,28 @@ def test_a_face_far_from_the_signer_is_checked_on_fewer_frames(signing, embedder
 
 
 def test_palette_auto_avoids_the_look_that_resembles_the_signer(signing, embedder):
-    """The "signer" is the avatar drawn in the light-skin palette: auto must pick another look,
-    and score light-skin nearest."""
+    """The "signer" is the avatar drawn in the default palette: auto must pick another look, the
+    first safe one in order."""
     frames, animator = signing
     poses = _poses(signing)
-    light = AvatarRenderer(640, 480, PALETTES["light-skin"])
-    own = np.array([_drawn_embedding(embedder, light.render(p), p) for p in poses])
+    default = AvatarRenderer(640, 480, PALETTES["default"])
+    own = np.array([_drawn_embedding(embedder, default.render(p), p) for p in poses])
     looks = AvatarConfig().looks
     assert [name for name, _ in looks] == list(PALETTES)
+    config = IdentityGuardConfig()
     chosen, record = choose_palette(
         animator, [row for _, row in frames], looks, lambda style: AvatarRenderer(640, 480, style),
-        SignerFace(own), IdentityGuardConfig(), embedder,
+        SignerFace(own), config, embedder,
     )  # fmt: skip
-    assert chosen != "light-skin" and record["chosen"] == chosen
-    assert min(record["scores"], key=record["scores"].get) == "light-skin"
-    assert record["scores"][chosen] > record["scores"]["light-skin"] + 0.1
-    # the default palette, tuned for the read-back, is kept when it is safe, whatever scores more
-    config = IdentityGuardConfig()
-    safe = [n for n in record["scores"] if record["scores"][n] >= config.limit + config.safe_by]
-    assert chosen == (safe[0] if safe else max(record["scores"], key=record["scores"].get))
+    scores = record["scores"]
+    assert chosen != "default" and record["chosen"] == chosen
+    # high-contrast shares the default's skin and hair: it may score as near
+    assert scores["default"] < config.limit and scores[chosen] > scores["default"] + 0.1
+    # drawn in order up to the first safe look, which is kept; none safe: the furthest
+    drawn = list(scores)
+    assert drawn == list(PALETTES)[: len(drawn)]
+    safe = [n for n in drawn if scores[n] >= config.limit + config.safe_by]
+    assert safe in ([chosen], []) and (safe or chosen == max(scores, key=scores.get))
 
 
 def _downscaled(source: Path, path: Path) -> Path:

@@ -325,8 +325,8 @@ def choose_palette(
     a copy of the animator's body half) and drawn in each look; a look scores its nearest face.
     The first look is the default palette, the one the drawing is tuned on (a 192x144 clip's mouth
     read back at gain 0.55 in it, 0.16 in the light-skin palette), so it is kept unless it
-    resembles the signer. Returns ``(name, record)``; where dlib found no face of the signer's,
-    the first candidate."""
+    resembles the signer. Returns ``(name, record)`` (``scores`` of the looks drawn); where dlib
+    found no face of the signer's, the first candidate."""
     from .animator import AvatarAnimator
 
     names = [name for name, _ in candidates]
@@ -336,12 +336,13 @@ def choose_palette(
     probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face)
     poses = [p for p in (probe(*bodies[i]) for i in picks) if p is not None and p.face is not None]
     scores: dict[str, float] = {}
-    for name, style in candidates:
+    chosen = None
+    for name, style in candidates:  # in order, up to the first safe one (the later ones are not drawn)
         renderer = make_renderer(style)
-        nearest = []
-        for pose in poses:
-            nearest.append(distance_to_signer(drawn_face(embedder, renderer.render(pose), pose).embedding, signer))
+        nearest = [distance_to_signer(drawn_face(embedder, renderer.render(p), p).embedding, signer) for p in poses]
         scores[name] = round(min(nearest), 4) if nearest else float("inf")
-    safe = [n for n in names if scores[n] >= config.limit + config.safe_by]
-    chosen = safe[0] if safe else max(names, key=lambda n: scores[n])
+        if scores[name] >= config.limit + config.safe_by:
+            chosen = name
+            break
+    chosen = chosen or max(scores, key=scores.get)
     return chosen, {"chosen": chosen, "scores": scores, "probe_frames": len(poses), "signer_samples": len(signer.samples)}
