@@ -181,3 +181,17 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     assert guard["checked"] > 0 and guard["unchecked"] == 0
     assert guard["palette"]["chosen"] != "default"
     assert summary.frames_out == probe_video(clip).frame_count
+
+
+def test_the_run_says_what_the_guard_did():
+    from signanon.cli.anonymize import guard_line
+
+    acted = {"checked": 90, "unchecked": 0, "calmed": 13, "blanked": 1, "blurred": 0, "min_distance": 0.598,
+             "palette": {"chosen": "dark-skin", "scores": {"default": 0.59, "dark-skin": 0.623}}}  # fmt: skip
+    line = guard_line(acted)
+    assert "palette dark-skin" in line and "0.62 from the signer's" in line and "palettes tried: 2" in line
+    assert "13 recognised as the signer and drawn with a calmer expression" in line and "1 drawn with a blank face" in line
+    quiet = guard_line({**acted, "calmed": 0, "blanked": 0, "palette": {"chosen": "default", "scores": {}}})
+    assert "calmer" not in quiet and "blank" not in quiet and "palette" not in quiet
+    assert "not checked" in guard_line({**acted, "unchecked": 5})
+    assert "--no-identity-guard" in guard_line({})

@@ -135,7 +135,11 @@ def guard_line(record: dict | None) -> str:
     if not record:
         return "identity guard off (--no-identity-guard): nobody checked that the drawn face is not the signer's"
     palette = record.get("palette", {})
-    chosen = f"palette {palette['chosen']} (the one dlib finds least like the signer); " if palette.get("scores") else ""
+    scores = palette.get("scores") or {}
+    chosen = (
+        f"palette {palette['chosen']} (its drawn face {scores[palette['chosen']]:.2f} from the signer's by dlib; "
+        f"palettes tried: {len(scores)}); " if palette.get("chosen") in scores else ""
+    )
     closest = "" if record["min_distance"] is None else f", closest distance {record['min_distance']:.3f}"
     text = f"identity guard: {chosen}{record['checked']} drawn faces checked against the signer{closest}"
     if record["calmed"]:
@@ -143,7 +147,7 @@ def guard_line(record: dict | None) -> str:
     if record["blanked"] or record["blurred"]:
         text += f"; {record['blanked']} drawn with a blank face and {record['blurred']} blurred (their facial grammar is lost)"
     if record["unchecked"]:
-        text += f"; {record['unchecked']} drawn before the signer's face was seen (not checked)"
+        text += f"; dlib found no face of the signer's in the input, so {record['unchecked']} drawn faces were not checked"
     return text
 
 
