@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from ..errors import NoPersonError
-from ..recognition import DlibConfig, DlibEmbedder
 from ..files import write_bytes_atomic
 from ..landmarks.holistic import HolisticConfig, HolisticEstimator
 from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, LandmarkStats
+from ..recognition import DlibConfig, DlibEmbedder
 from ..summary import StageTimer
 from ..video import VideoInfo, iter_selected_frames
 from ..video.people import FaceCounter
@@ -39,6 +39,7 @@ from .face_gains import tune_avatar_face
 from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_palette, find_signer
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
+from .style import AvatarStyle
 from .worker import RenderWorker
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class Calibrated:
     (the palette chosen with ``palette="auto"``) and how that look was chosen."""
 
     animator: AvatarAnimator
-    style: object
+    style: AvatarStyle
     palette: dict
 
 

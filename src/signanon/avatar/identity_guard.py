@@ -100,11 +100,11 @@ def _box_of(face_xy: np.ndarray) -> tuple[int, int, int, int]:
     return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
 
 
-def embed_face(embedder: DlibEmbedder, frame: np.ndarray, face_xy: np.ndarray, *, detect_only: bool) -> Face | None:
+def embed_face(embedder: DlibEmbedder, frame: np.ndarray, face_xy: np.ndarray) -> Face:
     """dlib's embedding of the face whose mesh points ``face_xy`` (``(478, 2)`` px) lie in the RGB
     uint8 ``frame``: the detected face nearest the mesh's centre, found on a crop around it at the
-    frame's own resolution (upsampled for the detector only). Where dlib detects none, None with
-    ``detect_only``, else the embedding at the mesh's box (a face a recogniser might still read)."""
+    frame's own resolution (upsampled for the detector only); where dlib detects none, the
+    embedding at the mesh's box (a face a recogniser might still read)."""
     crop, offset, extent = face_square(frame, face_xy)
     local = face_xy - offset
     up = sum(extent < limit for limit in _UPSAMPLE_BELOW)
@@ -112,7 +112,7 @@ def embed_face(embedder: DlibEmbedder, frame: np.ndarray, face_xy: np.ndarray, *
     if found:
         centre = local.mean(axis=0)
         return min(found, key=lambda f: np.hypot((f.box[0] + f.box[2]) / 2 - centre[0], (f.box[1] + f.box[3]) / 2 - centre[1]))
-    return None if detect_only else embedder.face_at(crop, _box_of(local))
+    return embedder.face_at(crop, _box_of(local))
 
 
 # -- the signer ----------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose) -> F
 
     face_xy = pose.face[:, :2].astype(np.float64)
     crop, offset, _ = face_square(frame, face_xy, margin=3.0)
-    return embed_face(embedder, as_encoded(crop), face_xy - offset, detect_only=False)
+    return embed_face(embedder, as_encoded(crop), face_xy - offset)
 
 
 class GuardedRenderer:
@@ -274,8 +274,9 @@ class GuardedRenderer:
             frame = self.renderer.render(calm)
             if self.distance(frame, calm) > self.config.limit:
                 return frame, "calmed"
-        frame = self.renderer.render(calm, face_features=False)
-        if self.distance(frame, calm) > self.config.limit:
+        still = calmed(pose, 1.0)
+        frame = self.renderer.render(still, face_features=False)
+        if self.distance(frame, still) > self.config.limit:
             return frame, "blanked"
         return _blur_face(frame, pose.face[:, :2]), "blurred"
 
