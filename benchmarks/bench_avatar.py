@@ -50,7 +50,7 @@ def unguarded():
     from signanon.avatar.anonymizer import AvatarConfig
     from signanon.avatar.identity_guard import IdentityGuardConfig
 
-    return AvatarConfig(palette="default", guard=IdentityGuardConfig(enabled=False))
+    return AvatarConfig(palette="default", face_shape="average", guard=IdentityGuardConfig(enabled=False))
 
 
 def anonymize_rate(path: Path, out_dir: Path, repeats: int, config=None) -> tuple[float, dict]:

@@ -105,15 +105,15 @@ def fmt(row: dict) -> str:
 
 
 def _guard(guard: dict | None) -> str:
-    """The identity guard's cell: the palette it chose, the frames it calmed / blanked or blurred."""
+    """The identity guard's cell: the look (palette/face shape) it chose, the frames it calmed / blanked or blurred."""
     if not guard:
         return "-"
-    palette = guard.get("palette", {}).get("chosen", "?")
+    palette = guard.get("look", {}).get("chosen", "?")
     return f"{palette[:8]} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
 
 
 def header() -> str:
-    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid", "palette calm/blank"]
+    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid", "look     calm/blank"]
     return " ".join(cols + [f"{SHORT[k] + ' r/g':>10}" for k in SERIES])
 
 

@@ -556,7 +556,7 @@ def test_a_small_faces_mouth_width_survives(tmp_path, monkeypatch):
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
     from signanon.avatar.identity_guard import IdentityGuardConfig
 
-    config = AvatarConfig(palette="default", guard=IdentityGuardConfig(enabled=False))
+    config = AvatarConfig(palette="default", face_shape="average", guard=IdentityGuardConfig(enabled=False))
 
     clip = DATA / "asl_house.gif"
     source = _mouth_widths(read_frames(clip, 10**6))
@@ -576,3 +576,35 @@ def test_a_small_faces_mouth_width_survives(tmp_path, monkeypatch):
     gain_plain, _ = gain_and_r("plain")
     assert gain >= 0.55 and r >= 0.5, (gain, r)
     assert gain >= gain_plain + 0.15, (gain, gain_plain)
+
+
+def test_a_face_shape_moves_only_the_face_below_the_eyes():
+    from signanon.avatar.canonical import EYES_END, FACE_SHAPES, FaceShape, load_canonical_face
+
+    base = load_canonical_face()
+    p = base.points.astype(np.float64)
+    for name, shape in FACE_SHAPES.items():
+        face = shape.apply(base)
+        q = face.points.astype(np.float64)
+        assert face.triangles is base.triangles and q.shape == p.shape
+        above = p[:, 1] <= EYES_END  # eyes, lids, brows, forehead: where they were
+        assert np.array_equal(q[above], p[above]) and np.array_equal(q[:, [0, 2]], p[:, [0, 2]])
+        # the chin (152) moves by the shape's length below the eyes, the mouth likewise
+        for point in (152, 13, 14):
+            assert q[point, 1] - EYES_END == pytest.approx(shape.length * (p[point, 1] - EYES_END), rel=1e-5), name
+    assert list(FACE_SHAPES)[0] == "average" and FACE_SHAPES["short"].length < 1
+    with pytest.raises(ValueError, match="face shape length"):
+        FaceShape(length=2.0)
+
+
+def test_the_looks_auto_may_draw():
+    from signanon.avatar.anonymizer import AvatarConfig
+    from signanon.errors import InputError
+
+    auto = [(look.palette, look.shape) for look in AvatarConfig().looks]
+    assert auto[0] == ("default", "average") and ("light-skin", "short") in auto
+    assert ("dark-skin", "short") not in auto  # within 0.6 of a real face: never chosen for the user
+    assert [(look.palette, look.shape) for look in AvatarConfig(palette="dark-skin", face_shape="short").looks] == [("dark-skin", "short")]
+    assert {look.shape for look in AvatarConfig(palette="default").looks} == {"average", "short"}
+    with pytest.raises(InputError, match="unknown avatar face shape 'oval'"):
+        AvatarConfig(face_shape="oval")

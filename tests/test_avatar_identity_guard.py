@@ -18,10 +18,11 @@ import pytest
 from signanon.avatar.animator import AvatarAnimator, has_body
 from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
 from signanon.avatar.identity_guard import (
-    GuardedRenderer, IdentityGuardConfig, SignerFace, choose_palette, drawn_face, find_signer,
+    GuardedRenderer, IdentityGuardConfig, SignerFace, calmed, choose_look, drawn_face, find_signer,
 )  # fmt: skip
 from signanon.avatar.renderer import AvatarRenderer
-from signanon.avatar.style import PALETTES
+from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
+from signanon.avatar.style import PALETTES, UNOFFERED_LOOKS, Look
 from signanon.landmarks.holistic import HolisticEstimator
 from signanon.recognition import DlibEmbedder
 from signanon.video import VideoWriter, iter_frames, probe_video
@@ -119,29 +120,67 @@ def test_a_face_far_from_the_signer_is_checked_on_fewer_frames(signing, embedder
     assert c.checked < len(poses) and c.checked >= len(poses) / (config.max_stride + 1)
 
 
-def test_palette_auto_avoids_the_look_that_resembles_the_signer(signing, embedder):
-    """The "signer" is the avatar drawn in the default palette: auto must pick another look, the
-    first safe one in order."""
+def test_auto_avoids_the_look_that_resembles_the_signer(signing, embedder):
+    """The "signer" is the avatar drawn in the default palette on the average face: auto must pick
+    another look, the first safe one in order (every palette on the average face, then on each
+    other face shape)."""
     frames, animator = signing
     poses = _poses(signing)
     default = AvatarRenderer(640, 480, PALETTES["default"])
     own = np.array([_drawn_embedding(embedder, default.render(p), p) for p in poses])
     looks = AvatarConfig().looks
-    assert [name for name, _ in looks] == list(PALETTES)
+    order = [Look(p, PALETTES[p], s).name for s in FACE_SHAPES for p in PALETTES if (p, s) not in UNOFFERED_LOOKS]
+    assert [look.name for look in looks] == order and order[0] == "default" and "light-skin/short" in order
+    assert "dark-skin/short" not in order  # within 0.6 of a real face
     config = IdentityGuardConfig()
-    chosen, record = choose_palette(
-        animator, [row for _, row in frames], looks, lambda style: AvatarRenderer(640, 480, style),
+    chosen, record = choose_look(
+        animator, [row for _, row in frames], looks, lambda look: AvatarRenderer(640, 480, look.style, look.canonical()),
         SignerFace(own), config, embedder,
     )  # fmt: skip
     scores = record["scores"]
-    assert chosen != "default" and record["chosen"] == chosen
+    assert chosen.name != "default" and record["chosen"] == chosen.name
     # high-contrast shares the default's skin and hair: it may score as near
-    assert scores["default"] < config.limit and scores[chosen] > scores["default"] + 0.1
+    assert scores["default"] < config.limit and scores[chosen.name] > scores["default"] + 0.1
     # drawn in order up to the first safe look, which is kept; none safe: the furthest
     drawn = list(scores)
-    assert drawn == list(PALETTES)[: len(drawn)]
+    assert drawn == order[: len(drawn)]
     safe = [n for n in drawn if scores[n] >= config.limit + config.safe_by]
-    assert safe in ([chosen], []) and (safe or chosen == max(scores, key=scores.get))
+    assert safe in ([chosen.name], []) and (safe or chosen.name == max(scores, key=scores.get))
+
+
+def test_another_face_shape_moves_the_avatar_away_from_a_face_like_it(signing, embedder):
+    """The "signer" is the avatar on the average face (default palette): the same poses on the
+    short face, same colours, lie further from it by dlib; the expression is carried as before
+    (the mouth opening in face units), and calming goes to the short face's neutral."""
+    frames, animator = signing
+    default = AvatarRenderer(640, 480, PALETTES["default"])
+    poses = _poses(signing)
+    own = np.array([_drawn_embedding(embedder, default.render(p), p) for p in poses])
+    short_face = Look("default", PALETTES["default"], "short").canonical()
+    short = AvatarAnimator(animator.retargeter, animator.face.with_canonical(short_face))
+    short_poses = [p for p in (short(*row) for _, row in frames[::4]) if p is not None and p.face is not None]
+    assert len(short_poses) == len(poses)
+    renderer = AvatarRenderer(640, 480, PALETTES["default"], short_face)
+    mean = own.mean(axis=0)
+    before = [float(np.linalg.norm(e - mean)) for e in own]
+    after = [float(np.linalg.norm(_drawn_embedding(embedder, renderer.render(p), p) - mean)) for p in short_poses]
+    assert np.mean(after) > np.mean(before) + 0.025, (np.mean(before), np.mean(after))  # 0.116 -> 0.158 when written
+
+    # the expression (the face minus its neutral in the same head pose) is the same on both faces
+    average_face = load_canonical_face()
+    largest = 0.0
+    for p, q in zip(poses, short_poses):
+        expression = p.face[:, :2] - calmed(p, 1.0, average_face).face[:, :2]
+        on_short = q.face[:, :2] - calmed(q, 1.0, short_face).face[:, :2]
+        size = np.linalg.norm(p.face[263, :2] - p.face[33, :2])
+        largest = max(largest, np.abs(expression).max() / size)
+        assert np.abs(on_short - expression).max() < 0.01 * size
+    assert largest > 0.02  # there was an expression to carry
+    # fully calmed: the short face's neutral in the pose's head pose, not the average face's
+    still = calmed(short_poses[0], 1.0, short_face).face.astype(np.float64)
+    chin = still[152, 1] - still[168, 1]
+    average_still = calmed(short_poses[0], 1.0, average_face).face.astype(np.float64)
+    assert chin < 0.95 * (average_still[152, 1] - average_still[168, 1])
 
 
 def _downscaled(source: Path, path: Path) -> Path:
@@ -169,7 +208,7 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     dlib took for the signer. With the defaults (palette auto, the guard on) no frame is."""
     clip = _downscaled(DGS, tmp_path / "small.mp4")
     before = tmp_path / "before.mp4"
-    AvatarAnonymizer(AvatarConfig(palette="default", guard=IdentityGuardConfig(enabled=False)))(clip, before, progress=False)
+    AvatarAnonymizer(AvatarConfig(palette="default", face_shape="average", guard=IdentityGuardConfig(enabled=False)))(clip, before, progress=False)
     recognised_before, _ = _recognised(embedder, clip, before)
     assert recognised_before > 0  # the defect is there to fix (28 of 100 frames when written)
 
@@ -179,7 +218,7 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     guard = summary.extra["identity_guard"]
     assert recognised_after == 0, (nearest, guard)  # nearest 0.652; 8 frames calmed, 7 blank when written
     assert guard["checked"] > 0 and guard["unchecked"] == 0
-    assert guard["palette"]["chosen"] != "default"
+    assert guard["look"]["chosen"] != "default"
     assert summary.frames_out == probe_video(clip).frame_count
 
 
@@ -187,11 +226,11 @@ def test_the_run_says_what_the_guard_did():
     from signanon.cli.anonymize import guard_line
 
     acted = {"checked": 90, "unchecked": 0, "calmed": 13, "blanked": 1, "blurred": 0, "min_distance": 0.598,
-             "palette": {"chosen": "dark-skin", "scores": {"default": 0.59, "dark-skin": 0.623}}}  # fmt: skip
+             "look": {"chosen": "dark-skin/short", "scores": {"default": 0.59, "dark-skin/short": 0.623}}}  # fmt: skip
     line = guard_line(acted)
-    assert "palette dark-skin" in line and "0.62 from the signer's" in line and "palettes tried: 2" in line
+    assert "look dark-skin/short" in line and "0.62 from the signer's" in line and "looks tried: 2" in line
     assert "13 recognised as the signer and drawn with a calmer expression" in line and "1 drawn with a blank face" in line
-    quiet = guard_line({**acted, "calmed": 0, "blanked": 0, "palette": {"chosen": "default", "scores": {}}})
-    assert "calmer" not in quiet and "blank" not in quiet and "palette" not in quiet
+    quiet = guard_line({**acted, "calmed": 0, "blanked": 0, "look": {"chosen": "default", "scores": {}}})
+    assert "calmer" not in quiet and "blank" not in quiet and "look" not in quiet
     assert "not checked" in guard_line({**acted, "unchecked": 5})
     assert "--no-identity-guard" in guard_line({})

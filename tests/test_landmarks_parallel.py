@@ -67,12 +67,12 @@ def test_the_face_gains_measured_by_one_chunk_reach_the_merged_result():
 
 
 def test_the_identity_guards_counts_of_the_chunks_add_up():
-    palette = {"chosen": "dark-skin", "scores": {"default": 0.61, "dark-skin": 0.7}}
-    first = {"checked": 40, "unchecked": 0, "calmed": 3, "blanked": 2, "blurred": 0, "min_distance": 0.62, "palette": palette}
-    later = {"checked": 30, "unchecked": 0, "calmed": 1, "blanked": 1, "blurred": 1, "min_distance": 0.6, "palette": palette}
+    look = {"chosen": "dark-skin", "scores": {"default": 0.61, "dark-skin": 0.7}}
+    first = {"checked": 40, "unchecked": 0, "calmed": 3, "blanked": 2, "blurred": 0, "min_distance": 0.62, "look": look}
+    later = {"checked": 30, "unchecked": 0, "calmed": 1, "blanked": 1, "blurred": 1, "min_distance": 0.6, "look": look}
     merged = ChunkResult.merged([ChunkResult(frames=100, identity_guard=first), ChunkResult(frames=90, identity_guard=later)])
     assert merged.identity_guard == {
-        "checked": 70, "unchecked": 0, "calmed": 4, "blanked": 3, "blurred": 1, "min_distance": 0.6, "palette": palette,
+        "checked": 70, "unchecked": 0, "calmed": 4, "blanked": 3, "blurred": 1, "min_distance": 0.6, "look": look,
     }  # fmt: skip
     assert ChunkResult.merged([ChunkResult(), ChunkResult()]).identity_guard == {}  # the guard was off
 
@@ -280,9 +280,9 @@ def test_two_workers_keep_the_audio_and_merge_the_counts(one_and_two):
         assert (run["summary"]["frames_checked_for_faces"], run["summary"]["frames_with_several_faces"]) == (40, 0)
     stages = two["summary"]["seconds_per_stage"]
     assert {"probe", "workers", "concat", "landmarks", "render", "encode", "count faces"} <= set(stages)
-    assert {"find the signer's face", "choose palette"} <= set(stages)
-    # the identity guard ran in both chunks; one calibration chose one palette for the whole clip
+    assert {"find the signer's face", "choose look"} <= set(stages)
+    # the identity guard ran in both chunks; one calibration chose one look for the whole clip
     guards = [run["summary"]["extra"]["identity_guard"] for run in (one, two)]
-    assert guards[0]["palette"] == guards[1]["palette"]
+    assert guards[0]["look"] == guards[1]["look"]
     for guard in guards:
         assert guard["checked"] > 0 and guard["unchecked"] == 0 and guard["blanked"] == guard["blurred"] == 0

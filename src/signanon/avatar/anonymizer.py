@@ -27,9 +27,10 @@ from .animator import AnimatorConfig
 from .chunk import CalibrateHere, Chunk, ChunkResult, render_chunk
 from .parallel import WorkerPool, plan_chunks, render_in_parallel, warm_up_frames
 from .identity_guard import IdentityGuardConfig
-from .style import PALETTES, AvatarStyle, make_style
+from .canonical import FACE_SHAPES
+from .style import PALETTES, UNOFFERED_LOOKS, AvatarStyle, Look, make_style
 
-AUTO_PALETTE = "auto"
+AUTO_PALETTE = "auto"  # palette or face shape: the identity guard's choice (choose_look)
 
 
 MIN_FRAMES_PER_WORKER = 150  # below this a worker process costs more to start than it saves
@@ -39,15 +40,19 @@ MIN_FRAMES_PER_WORKER = 150  # below this a worker process costs more to start t
 class AvatarConfig:
     """Everything that shapes an avatar run; the CLI, batch and web front-ends all build one.
 
-    ``palette`` and ``background`` choose the look (``"auto"``: the palette whose drawn face a face
-    recogniser puts furthest from the signer, :func:`~.identity_guard.choose_palette`);
-    ``custom_style`` (Python API only) replaces the palette with a whole
+    ``palette``, ``face_shape`` and ``background`` choose the look (``"auto"``: the palette / face
+    shape whose drawn face a face recogniser puts furthest from the signer,
+    :func:`~.identity_guard.choose_look`); ``custom_style`` (Python API only) replaces the palette with a whole
     :class:`~signanon.avatar.style.AvatarStyle`. ``guard``: the identity guard (:mod:`.identity_guard`).
     """
 
     palette: str = setting(
         AUTO_PALETTE, "avatar colours; auto: the palette a face recogniser finds least like the signer",
         choices=(AUTO_PALETTE, *PALETTES),
+    )  # fmt: skip
+    face_shape: str = setting(
+        AUTO_PALETTE, "avatar face shape below the eyes; auto: the average face unless a face recogniser finds "
+        "another shape less like the signer", choices=(AUTO_PALETTE, *FACE_SHAPES),
     )  # fmt: skip
     background: str | None = setting(None, "background colour, #rrggbb or r,g,b", metavar="COLOUR")
     custom_style: AvatarStyle | None = None
@@ -67,6 +72,8 @@ class AvatarConfig:
 
     def __post_init__(self) -> None:
         self.style  # noqa: B018 - a bad palette or colour fails here, when the config is built
+        if self.face_shape != AUTO_PALETTE and self.face_shape not in FACE_SHAPES:
+            raise InputError(f"unknown avatar face shape {self.face_shape!r}; choose one of: {AUTO_PALETTE}, {', '.join(FACE_SHAPES)}")
         if self.landmark_workers < 1:
             raise InputError(f"landmark_workers must be at least 1, got {self.landmark_workers}")
         for name in ("chunk_overlap", "seam_frames"):
@@ -78,22 +85,29 @@ class AvatarConfig:
         return max(1, min(self.landmark_workers, frame_count // MIN_FRAMES_PER_WORKER))
 
     @property
-    def looks(self) -> list[tuple[str, AvatarStyle]]:
-        """``(name, style)`` of the looks the avatar may take: ``custom_style``, the palette, or
-        with ``"auto"`` every palette (the first is drawn when none can be chosen), each with the
-        background applied."""
+    def looks(self) -> list[Look]:
+        """The looks the avatar may take, in order of preference (the first is drawn when none can
+        be chosen): ``custom_style`` or the palette (with ``"auto"`` every palette, the background
+        applied), on the face shape (with ``"auto"`` every shape), shape by shape; where either is
+        ``"auto"``, not the :data:`~.style.UNOFFERED_LOOKS`."""
+        shapes = tuple(FACE_SHAPES) if self.face_shape == AUTO_PALETTE else (self.face_shape,)
         if self.custom_style is not None:
-            return [("custom", self.custom_style)]
-        names = tuple(PALETTES) if self.palette == AUTO_PALETTE else (self.palette,)
-        try:
-            return [(name, make_style(name, self.background)) for name in names]
-        except ValueError as err:
-            raise InputError(f"avatar {err}") from None
+            styles = [("custom", self.custom_style)]
+        else:
+            names = tuple(PALETTES) if self.palette == AUTO_PALETTE else (self.palette,)
+            try:
+                styles = [(name, make_style(name, self.background)) for name in names]
+            except ValueError as err:
+                raise InputError(f"avatar {err}") from None
+        looks = [Look(name, style, shape) for shape in shapes for name, style in styles]
+        if len(looks) > 1:
+            looks = [look for look in looks if (look.palette, look.shape) not in UNOFFERED_LOOKS]
+        return looks
 
     @property
     def style(self) -> AvatarStyle:
-        """The look of the avatar before the calibration: the first of :attr:`looks`."""
-        return self.looks[0][1]
+        """The colours of the avatar before the calibration: the first of :attr:`looks`."""
+        return self.looks[0].style
 
 
 class AvatarAnonymizer:

@@ -103,3 +103,56 @@ def load_canonical_face(path: str | None = None) -> CanonicalFace:
     points.setflags(write=False)
     triangles.setflags(write=False)
     return CanonicalFace(points=points, triangles=triangles)
+
+
+# -- face shapes ---------------------------------------------------------------------------------
+
+
+EYES_END = 0.1  # face units: the lowest lid and eye-corner points lie at y <= 0.07
+
+
+@dataclass(frozen=True)
+class FaceShape:
+    """A face shape for the avatar: the canonical face stretched or squeezed below the eyes.
+
+    ``length``: factor on every point's height below the eyes (y > :data:`EYES_END` face units:
+    nose, mouth, chin; eyes, lids, brows and forehead stay). Points move, the
+    mesh does not, so the signer's expression (offsets in face units) is carried as on the average
+    face.
+
+    Why: the average face lies near everyone in a face recogniser's space. On two talking-head
+    clips whose strong expressions brought the average face within dlib's 0.65 of the speaker on
+    17 and 16 of ~100 drawn frames (every 2nd frame, best palette), the face 12 % shorter below the
+    eyes came within it on 1 and 3 (9 % shorter: 7 and 5, the shape shipped). The
+    identity guard draws the look furthest from the signer (:func:`~.identity_guard.choose_look`);
+    a shape is only offered in the palettes in which no real face of the repository's test set
+    lies within dlib's same-person distance of it (``tests/test_avatar_identity.py``).
+    """
+
+    length: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.length <= 1.5:
+            raise ValueError(f"face shape length must lie in [0.5, 1.5], got {self.length}")
+
+    def apply(self, face: CanonicalFace) -> CanonicalFace:
+        """``face`` with this shape (the same triangles); ``face`` itself at length 1."""
+        if self.length == 1.0:
+            return face
+        p = face.points.astype(np.float64)
+        y = p[:, 1]
+        p[:, 1] = np.where(y > EYES_END, EYES_END + (y - EYES_END) * self.length, y)
+        points = p.astype(np.float32)
+        points.setflags(write=False)
+        return CanonicalFace(points=points, triangles=face.triangles)
+
+
+# the shapes the avatar may take, the first the default (the average face the drawing was tuned on).
+# Measured on two talking heads (frames whose best palette came within dlib's 0.65 of the speaker,
+# of ~100): length 1 -> 17 / 16, 0.94 -> 11 / 9, 0.91 -> 7 / 5, 0.88 -> 1 / 3; longer faces came
+# nearer (1.07 -> 41 / 24). 0.88 put two looks within dlib's 0.6 of a real face in the
+# repository's set (tests/test_avatar_identity.py), 0.91 one (see style.UNOFFERED_LOOKS).
+FACE_SHAPES: dict[str, FaceShape] = {
+    "average": FaceShape(),
+    "short": FaceShape(length=0.91),
+}

@@ -36,10 +36,10 @@ from ..video import VideoInfo, iter_selected_frames
 from ..video.people import FaceCounter
 from .animator import AvatarAnimator, PresenceFader, has_body
 from .face_gains import tune_avatar_face
-from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_palette, find_signer
+from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_look, find_signer
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
-from .style import AvatarStyle
+from .style import Look
 from .worker import RenderWorker
 
 if TYPE_CHECKING:
@@ -117,12 +117,16 @@ class ChunkResult:
 
 @dataclass(frozen=True)
 class Calibrated:
-    """What the calibration hands to every chunk: the calibrated animator, the look to draw it in
-    (the palette chosen with ``palette="auto"``) and how that look was chosen."""
+    """What the calibration hands to every chunk: the calibrated animator (its face on the look's
+    face shape), the look to draw it in (chosen with ``palette`` / ``face_shape`` ``"auto"``) and
+    how that look was chosen."""
 
     animator: AvatarAnimator
-    style: AvatarStyle
-    palette: dict
+    look: Look
+    record: dict
+
+    def renderer(self, width: int, height: int) -> AvatarRenderer:
+        return AvatarRenderer(width, height, self.look.style, self.look.canonical())
 
 
 def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
@@ -133,7 +137,7 @@ def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
 def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer) -> SignerFace | None:
     """The signer's face (:func:`~.identity_guard.find_signer`), when the guard or the palette
     choice needs it. Every chunk of a parallel run finds the same, meanwhile."""
-    if not (config.guard.enabled or config.palette == "auto"):
+    if not (config.guard.enabled or len(config.looks) > 1):
         return None
     with timer("find the signer's face"):
         return find_signer(info, config.guard, dlib_factory(config)())
@@ -175,14 +179,15 @@ class CalibrateHere:
                 renderer = AvatarRenderer(self._info.width, self._info.height, self._config.style)
                 animator, self.face_gains = tune_avatar_face(animator, self._bodies, renderer, self._config.animator.face_gains)
         looks = self._config.looks
-        name, palette = looks[0][0], {}
+        look, record = looks[0], {}
         if len(looks) > 1 and self.signer is not None:
-            with self._timer("choose palette"):
-                name, palette = choose_palette(
-                    animator, self._bodies, looks, lambda style: AvatarRenderer(self._info.width, self._info.height, style),
+            with self._timer("choose look"):
+                look, record = choose_look(
+                    animator, self._bodies, looks, lambda lk: AvatarRenderer(self._info.width, self._info.height, lk.style, lk.canonical()),
                     self.signer, self._config.guard, dlib_factory(self._config)(),
                 )  # fmt: skip
-        self.result = Calibrated(animator, dict(looks)[name], palette)
+        animator = AvatarAnimator(animator.retargeter, animator.face.with_canonical(look.canonical()))
+        self.result = Calibrated(animator, look, record)
         self._bodies = []
         if self._publish is not None:
             write_bytes_atomic(self._publish, pickle.dumps(self.result))
@@ -296,7 +301,7 @@ def render_chunk(
         drawn = iter(seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start))
         first = next(drawn, None)  # MediaPipe up to the calibration: the look is known after it
         if first is not None:
-            renderer = AvatarRenderer(info.width, info.height, calibration.result.style)
+            renderer = calibration.result.renderer(info.width, info.height)
             draw = renderer.render
             if config.guard.enabled:
                 guarded = GuardedRenderer(renderer, signer, config.guard, dlib_factory(config))
@@ -310,7 +315,7 @@ def render_chunk(
     result.frames_checked_for_faces, result.frames_with_several_faces = faces.count.checked, faces.count.several
     result.face_gains = calibration.face_gains
     if guarded is not None:
-        guarded.counts.palette = calibration.result.palette
+        guarded.counts.look = calibration.result.record
         result.identity_guard = guarded.counts.as_dict()
     result.seconds_per_stage = timer.as_dict()
     return result

@@ -225,6 +225,12 @@ class FaceAnimator:
             reference = np.median(normed, axis=0)
         return cls(canonical, _rest_mouth(reference, normed, canonical, config), width, height, config)
 
+    def with_canonical(self, canonical: CanonicalFace) -> "FaceAnimator":
+        """The same calibrated signer moving another canonical face (a
+        :class:`~.canonical.FaceShape` of it: the signer's neutral is in face units, which a shape
+        keeps)."""
+        return FaceAnimator(canonical, self.neutral, self.width, self.height, self.config)
+
     def with_config(self, config: FaceConfig) -> "FaceAnimator":
         """The same calibrated face (neutral, frame size) with other gains."""
         return FaceAnimator(self.canonical, self.neutral, self.width, self.height, config)

@@ -19,7 +19,7 @@ from ..landmarks.regions import (
     LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER,
     MOUTH_CORNERS, NOSE_BASE, NOSTRILS,
 )  # fmt: skip
-from .canonical import load_canonical_face
+from .canonical import CanonicalFace, load_canonical_face
 from .style import AvatarStyle
 
 # the fringe reaches this fraction of the way from FOREHEAD_TOP down to FOREHEAD_ROW, per point
@@ -239,16 +239,19 @@ def _draw_mouth_corners(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float
                  cv2.LINE_AA, _SHIFT)
 
 
-def draw_head(img: np.ndarray, face: np.ndarray, style: AvatarStyle, ss: int, features: bool = True) -> None:
+def draw_head(
+    img: np.ndarray, face: np.ndarray, style: AvatarStyle, ss: int, features: bool = True, canonical: CanonicalFace | None = None
+) -> None:
     """Draw the shaded head (hair, ears, skin, brows, eyes, nose, lips) into ``img`` in place.
 
     img: RGB uint8 (H, W, 3) canvas at ``ss`` times the output size; face: (478, 3) float output
     px from :class:`FaceAnimator` (x, y multiplied by ss here; z = depth, smaller = closer).
-    ``features`` False: hair, ears and skin only (the identity guard's blank face).
+    ``features`` False: hair, ears and skin only (the identity guard's blank face). ``canonical``:
+    the canonical face ``face`` was animated on (default: the average face).
     """
     import cv2
 
-    canon = load_canonical_face()
+    canon = canonical or load_canonical_face()
     p = np.asarray(face, np.float64) * ss
     q = p[:, :2]
     pose = fit_stable(canon.points, p)

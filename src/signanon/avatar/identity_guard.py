@@ -9,8 +9,9 @@ on none. So an avatar run
 
 1. finds the signer's face first (:func:`find_signer`): dlib's embedding of the largest face on
    ``signer_samples`` frames spread over the whole video;
-2. with ``palette="auto"`` picks the palette whose drawn face dlib puts furthest from the signer,
-   on ``probe_frames`` calibration frames (:func:`choose_palette`);
+2. with ``palette="auto"`` / ``face_shape="auto"`` picks the palette and face shape whose drawn
+   face dlib puts furthest from the signer, on ``probe_frames`` calibration frames
+   (:func:`choose_look`);
 3. checks the drawn faces (:class:`GuardedRenderer`: every frame near the limit, fewer far from
    it): encoded as the output will be, embedded, and compared with the signer's mean embedding
    (as the read-back compares). A frame within ``threshold + margin`` is drawn again with its
@@ -34,9 +35,10 @@ from ..config import setting
 from ..landmarks.geometry import fit_stable
 from ..landmarks.regions import BROW_UPPER_L, BROW_UPPER_R
 from ..recognition import DlibConfig, DlibEmbedder, Face
-from .canonical import load_canonical_face
+from .canonical import CanonicalFace, load_canonical_face
 from .face_gains import face_square
 from .skeleton import AvatarPose
+from .style import Look
 
 # dlib's HOG detector finds faces down to ~80 px (its box); the face mesh's extent is a little
 # larger than that box, so a face under these extents (px) is looked for 2x / 4x upsampled
@@ -69,9 +71,9 @@ class IdentityGuardConfig:
     # limit (0.58-0.65 -> 0.65-0.71), by all of it 12 of 12 (0.70-0.75)
     calm: tuple[float, ...] = (0.5, 1.0)
     max_stride: int = 8  # the most frames between two checks
-    probe_frames: int = setting(6, "palette auto: calibration frames drawn in each palette", cli=False)
-    # palette auto keeps the first palette whose probe faces all lie this far beyond the limit
-    # (the default palette, unless it resembles the signer), else takes the furthest
+    probe_frames: int = setting(12, "palette or face shape auto: calibration frames drawn in each look", cli=False)
+    # auto keeps the first look whose probe faces all lie this far beyond the limit
+    # (the default palette on the average face, unless it resembles the signer), else the furthest
     safe_by: float = 0.1
 
     def __post_init__(self) -> None:
@@ -173,13 +175,13 @@ class GuardCounts:
     blanked: int = 0  # within the limit even with no expression: drawn with a blank face
     blurred: int = 0  # the blank face too was within the limit: blurred
     min_distance: float | None = None  # the nearest drawn face to the signer, before any redraw
-    palette: dict = field(default_factory=dict)  # choose_palette's record
+    look: dict = field(default_factory=dict)  # choose_look's record
 
     def as_dict(self) -> dict:
         return {
             "checked": self.checked, "unchecked": self.unchecked, "calmed": self.calmed,
             "blanked": self.blanked, "blurred": self.blurred, "min_distance": None if self.min_distance is None else round(self.min_distance, 4),
-            **({"palette": self.palette} if self.palette else {}),
+            **({"look": self.look} if self.look else {}),
         }  # fmt: skip
 
     def add(self, other: "GuardCounts") -> None:
@@ -190,7 +192,7 @@ class GuardCounts:
         self.blurred += other.blurred
         if other.min_distance is not None:
             self.min_distance = other.min_distance if self.min_distance is None else min(self.min_distance, other.min_distance)
-        self.palette = self.palette or other.palette
+        self.look = self.look or other.look
 
 
 def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose) -> Face:
@@ -269,23 +271,25 @@ class GuardedRenderer:
     def _unrecognisable(self, pose: AvatarPose) -> tuple[np.ndarray, str]:
         """The frame of ``pose`` drawn so that its face is beyond the limit, and how: the
         expression calmed by each of ``config.calm`` in turn, else a blank face, else blurred."""
+        canonical = self.renderer.canonical
         for t in self.config.calm:
-            calm = calmed(pose, t)
+            calm = calmed(pose, t, canonical)
             frame = self.renderer.render(calm)
             if self.distance(frame, calm) > self.config.limit:
                 return frame, "calmed"
-        still = calmed(pose, 1.0)
+        still = calmed(pose, 1.0, canonical)
         frame = self.renderer.render(still, face_features=False)
         if self.distance(frame, still) > self.config.limit:
             return frame, "blanked"
         return _blur_face(frame, pose.face[:, :2]), "blurred"
 
 
-def calmed(pose: AvatarPose, t: float) -> AvatarPose:
-    """``pose`` with its expression moved ``t`` of the way (0-1) to the canonical face's, in the
-    same head pose (the canonical face fitted to the drawn one by a similarity transform)."""
+def calmed(pose: AvatarPose, t: float, canonical: CanonicalFace | None = None) -> AvatarPose:
+    """``pose`` with its expression moved ``t`` of the way (0-1) to the neutral ``canonical`` face
+    it was animated on (default: the average face), in the same head pose (the canonical face
+    fitted to the drawn one by a similarity transform)."""
     face = pose.face.astype(np.float64)
-    canon = load_canonical_face().points.astype(np.float64)
+    canon = (canonical or load_canonical_face()).points.astype(np.float64)
     s, rot, shift = fit_stable(canon, face)
     neutral = s * canon @ rot.T + shift
     return pose.with_face(((1.0 - t) * face + t * neutral).astype(np.float32))
@@ -308,42 +312,63 @@ def _blur_face(frame: np.ndarray, face_xy: np.ndarray) -> np.ndarray:
     return out
 
 
-# -- the palette ---------------------------------------------------------------------------------
+# -- the look -------------------------------------------------------------------------------------
 
 
-def choose_palette(
+def choose_look(
     animator,
     bodies: Sequence[tuple[np.ndarray, np.ndarray]],
-    candidates: Sequence[tuple[str, object]],
-    make_renderer: Callable[[object], object],
+    looks: Sequence[Look],
+    make_renderer: Callable[[Look], object],
     signer: SignerFace,
     config: IdentityGuardConfig,
     embedder: DlibEmbedder,
-) -> tuple[str, dict]:
-    """The candidate look (``(name, AvatarStyle)``, in order of preference) to draw: the first
-    whose drawn faces all lie ``config.safe_by`` beyond the guard's limit from the signer, else the
-    one dlib puts furthest. ``config.probe_frames`` of the calibration ``bodies`` are animated (on
-    a copy of the animator's body half) and drawn in each look; a look scores its nearest face.
-    The first look is the default palette, the one the drawing is tuned on (a 192x144 clip's mouth
-    read back at gain 0.55 in it, 0.16 in the light-skin palette), so it is kept unless it
-    resembles the signer. Returns ``(name, record)`` (``scores`` of the looks drawn); where dlib
-    found no face of the signer's, the first candidate."""
+) -> tuple[Look, dict]:
+    """The look (palette and face shape, in order of preference) to draw: the first whose drawn
+    faces all lie ``config.safe_by`` beyond the guard's limit from the signer, else the one dlib
+    puts furthest. ``config.probe_frames`` of the calibration ``bodies`` are animated (on a copy of
+    the animator's body half, on each look's face shape) and drawn in each look; a look scores its
+    nearest face. The first look is the default palette on the average face, the one the drawing
+    is tuned on (a 192x144 clip's mouth read back at gain 0.55 in it, 0.16 in the light-skin
+    palette), so it is kept unless it resembles the signer.
+
+    A look stops being drawn as soon as one of its faces is nearer than the best look's nearest
+    (it can no longer win); the probes are drawn nearest-first as the first look ranked them, so
+    a look that loses mostly loses on its first probe. The choice is the one drawing every probe in
+    every look would make. Returns ``(look, record)``: ``scores`` by :attr:`~.style.Look.name` of
+    the looks drawn (of a look stopped early, the nearest face seen), ``chosen``; where dlib found
+    no face of the signer's, the first look."""
     from .animator import AvatarAnimator
 
-    names = [name for name, _ in candidates]
-    if not signer.found or len(candidates) == 1:
-        return names[0], {"chosen": names[0], "scores": {}, "signer_samples": len(signer.samples)}
+    if not signer.found or len(looks) == 1:
+        return looks[0], {"chosen": looks[0].name, "scores": {}, "signer_samples": len(signer.samples)}
     picks = np.unique(np.linspace(0, len(bodies) - 1, config.probe_frames).round().astype(int))
-    probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face)
-    poses = [p for p in (probe(*bodies[i]) for i in picks) if p is not None and p.face is not None]
+    poses_of: dict[str, list[AvatarPose | None]] = {}  # face shape -> probe poses (in picks order)
+    order: list[int] | None = None  # the probes, nearest-first in the first look
     scores: dict[str, float] = {}
-    chosen = None
-    for name, style in candidates:  # in order, up to the first safe one (the later ones are not drawn)
-        renderer = make_renderer(style)
-        nearest = [distance_to_signer(drawn_face(embedder, renderer.render(p), p).embedding, signer) for p in poses]
-        scores[name] = round(min(nearest), 4) if nearest else float("inf")
-        if scores[name] >= config.limit + config.safe_by:
-            chosen = name
+    best: Look | None = None
+    for look in looks:  # in order, up to the first safe one (the later ones are not drawn)
+        if look.shape not in poses_of:
+            probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face.with_canonical(look.canonical()))
+            poses_of[look.shape] = [p if p is not None and p.face is not None else None for p in (probe(*bodies[i]) for i in picks)]
+        poses = poses_of[look.shape]
+        renderer = make_renderer(look)
+        bar = scores[best.name] if best is not None else -np.inf
+        nearest, seen = np.inf, []
+        for k in order if order is not None else range(len(poses)):
+            if poses[k] is None:
+                continue
+            d = distance_to_signer(drawn_face(embedder, renderer.render(poses[k]), poses[k]).embedding, signer)
+            seen.append((d, k))
+            nearest = min(nearest, d)
+            if nearest <= bar:
+                break
+        if order is None:
+            order = [k for _, k in sorted(seen)]
+        scores[look.name] = round(nearest, 4) if seen else float("inf")
+        if best is None or nearest > bar:
+            best = look
+        if scores[look.name] >= config.limit + config.safe_by:
             break
-    chosen = chosen or max(scores, key=scores.get)
-    return chosen, {"chosen": chosen, "scores": scores, "probe_frames": len(poses), "signer_samples": len(signer.samples)}
+    probes = max((sum(p is not None for p in v) for v in poses_of.values()), default=0)
+    return best, {"chosen": best.name, "scores": scores, "probe_frames": probes, "signer_samples": len(signer.samples)}

@@ -32,7 +32,7 @@ def drawn_frames(clip: str | Path, out: str | Path, index=INDEX) -> np.ndarray:
 
     module.VideoWriter = Recording
     try:
-        AvatarAnonymizer(AvatarConfig(palette="default"))(clip, out, progress=False)
+        AvatarAnonymizer(AvatarConfig(palette="default", face_shape="average"))(clip, out, progress=False)
     finally:
         module.VideoWriter = writer_class
     return np.stack([kept[int(i)] for i in index])

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .body import draw_signer
+from .canonical import CanonicalFace, load_canonical_face
 from .head import draw_head
 from .skeleton import AvatarPose
 from .style import AvatarStyle
@@ -19,13 +20,15 @@ class AvatarRenderer:
     The canvas is ``style.supersample`` times the output size and is reused between frames (one
     per thread, so several threads may render at once); the result is a new RGB ``uint8`` array of
     shape ``(height, width, 3)``. No pixel of any source video ever reaches this class: it sees
-    landmarks only.
+    landmarks only. ``canonical``: the canonical face the poses' faces were animated on (a
+    :class:`~.canonical.FaceShape` of it); the head (hair, ears) is fitted to it.
     """
 
-    def __init__(self, width: int, height: int, style: AvatarStyle = AvatarStyle()):
+    def __init__(self, width: int, height: int, style: AvatarStyle = AvatarStyle(), canonical: CanonicalFace | None = None):
         if width <= 0 or height <= 0:
             raise ValueError(f"output size must be positive, got {width}x{height}")
         self.width, self.height, self.style = width, height, style
+        self.canonical = canonical or load_canonical_face()
         ss = max(1, int(style.supersample))
         self.ss = ss
         shape = (height * ss, width * ss, 3)
@@ -45,7 +48,7 @@ class AvatarRenderer:
 
         def head(img: np.ndarray) -> None:
             if face is not None:
-                draw_head(img, face, self.style, self.ss, face_features)
+                draw_head(img, face, self.style, self.ss, face_features, self.canonical)
 
         draw_signer(canvas, pose, self.style, self.ss, head)
         if self.ss == 1:

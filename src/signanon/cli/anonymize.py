@@ -134,11 +134,11 @@ def guard_line(record: dict | None) -> str:
     """What the avatar's identity guard did (signanon.avatar.identity_guard), in one line."""
     if not record:
         return "identity guard off (--no-identity-guard): nobody checked that the drawn face is not the signer's"
-    palette = record.get("palette", {})
-    scores = palette.get("scores") or {}
+    look = record.get("look", {})
+    scores = look.get("scores") or {}
     chosen = (
-        f"palette {palette['chosen']} (its drawn face {scores[palette['chosen']]:.2f} from the signer's by dlib; "
-        f"palettes tried: {len(scores)}); " if palette.get("chosen") in scores else ""
+        f"look {look['chosen']} (palette/face shape; its drawn face {scores[look['chosen']]:.2f} from the signer's by dlib; "
+        f"looks tried: {len(scores)}); " if look.get("chosen") in scores else ""
     )
     closest = "" if record["min_distance"] is None else f", closest distance {record['min_distance']:.3f}"
     text = f"identity guard: {chosen}{record['checked']} drawn faces checked against the signer{closest}"
