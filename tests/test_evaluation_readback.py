@@ -108,3 +108,27 @@ def test_damped_flag_on_real_series(ours):
     assert shifted["gain"] == pytest.approx(1.0) and shifted["r"] < 0.6 and shifted["damped"]
     still = grammar_entry("mouth_width", np.full(20, 1.1) + 0.001 * np.sin(np.arange(20)), np.full(20, 1.1))
     assert not still["moving"] and not still["damped"] and still["status"] == "still"
+
+
+def test_evaluates_face_embedding_is_the_readbacks():
+    """evaluate (and --verify) embed with the read-back's alignment (dlib's 68 points): on the same
+    frames and face, the same 128 numbers. (With the 5-point alignment they lay up to 0.038 apart.)"""
+    import importlib.util
+
+    from signanon.evaluation.identity import make_embedder
+    from signanon.recognition import DlibConfig, DlibEmbedder
+
+    spec = importlib.util.spec_from_file_location("readback_module", READBACK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    images = module.frames(str(SAMPLE), 30)[::10] + module.frames(str(REPO / "tests" / "data" / "dgs_zug_100.mp4"), 1)
+    theirs = module.embeddings(images, module.dlib_models())
+    ours = make_embedder("dlib", upsample=1)  # the read-back detects at upsample 1
+    five = DlibEmbedder(DlibConfig(upsample=1))
+    gaps = []
+    for rgb, their in zip(images, theirs):
+        assert their is not None
+        mine = ours.faces(rgb)[0].embedding
+        assert np.abs(mine - their).max() < 1e-6
+        gaps.append(np.linalg.norm(five.faces(rgb)[0].embedding - their))
+    assert max(gaps) > 0.005  # the alignment matters: the 5-point embedding is another one

@@ -15,7 +15,8 @@ Each person's embeddings are averaged first, and the population mean is the plai
 every person weighs the same, however many photos or frames they have. Each photo folder and each
 clip is one person (they come from different sources); pairs that dlib would call one person
 (distance <= 0.6) are printed, not merged. The embedder is signanon's
-own :class:`~signanon.evaluation.identity.DlibEmbedder` (the one ``evaluate`` uses).
+own :class:`~signanon.evaluation.identity.DlibEmbedder` with the alignment ``evaluate`` uses
+(68 points, the read-back's).
 
 Writes ``OUT`` (npz: ``mean`` float64 (128,), the source groups' means and person counts, the
 people and their embedding counts) and prints one JSON line describing it. Rebuild the shipped file:
@@ -129,6 +130,8 @@ def collect_people(data: Path, embedder, frames: int, small_embedder) -> list[Pe
 
 def population_arrays(people: list[Person]) -> dict[str, np.ndarray]:
     """The npz content: the mean over people, per-group means and counts, people and counts."""
+    from signanon.evaluation.identity import EVALUATE_ALIGNMENT
+
     means = np.stack([p.mean for p in people])
     groups = sorted({p.group for p in people})
     return {
@@ -139,20 +142,20 @@ def population_arrays(people: list[Person]) -> dict[str, np.ndarray]:
         "groups": np.array(groups),
         "group_means": np.stack([means[[p.group == g for p in people]].mean(axis=0) for g in groups]),
         "group_people": np.array([sum(p.group == g for p in people) for g in groups], np.int64),
-        "embedder": np.array("dlib-resnet (signanon DlibEmbedder: HOG, 5-point alignment, jitter 0)"),
+        "embedder": np.array(f"dlib-resnet (signanon DlibEmbedder: HOG, {EVALUATE_ALIGNMENT}-point alignment, jitter 0)"),
     }
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from signanon.evaluation.identity import DlibConfig, DlibEmbedder
+    from signanon.evaluation.identity import EVALUATE_ALIGNMENT, DlibConfig, DlibEmbedder
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
     parser.add_argument("--frames", type=int, default=8, help="frames embedded per clip (evenly spaced)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the npz to write")
     args = parser.parse_args(argv)
-    embedder = DlibEmbedder()
-    small = DlibEmbedder(DlibConfig(upsample=2))  # very small faces (192x144 clips)
+    embedder = DlibEmbedder(DlibConfig(alignment=EVALUATE_ALIGNMENT))
+    small = DlibEmbedder(DlibConfig(upsample=2, alignment=EVALUATE_ALIGNMENT))  # very small faces (192x144 clips)
     people = collect_people(args.data, embedder, args.frames, small)
     arrays = population_arrays(people)
     args.output.parent.mkdir(parents=True, exist_ok=True)

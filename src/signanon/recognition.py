@@ -97,24 +97,36 @@ class DlibConfig:
     at 1, 80 px at 0); None = 1 for frames whose short side is under 480 px, else 0 (a 540x720
     frame takes ~140 ms at 1 and ~35 ms at 0 on one core). ``jitter``: dlib's re-sampling count
     (0 = one pass). ``threshold``: dlib's standard "same person" Euclidean distance.
+    ``alignment``: the shape predictor that places the face for the ResNet, 5 or 68 points (the
+    independent read-back, ``../shared/tools/readback.py``, uses 68; on the same 171 faces the two
+    embeddings lay up to 0.038 apart).
     """
 
     upsample: int | None = None
     jitter: int = 0
     threshold: float = 0.6
     model_dir: Path | None = None
+    alignment: int = 5
+
+    def __post_init__(self) -> None:
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"dlib alignment must be one of {sorted(ALIGNMENTS)} points, got {self.alignment}")
+
+
+# points of dlib's shape predictor -> its model file in face-recognition-models
+ALIGNMENTS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
 
 
 class DlibFaceFinder:
-    """dlib's HOG detector and 5-point shape predictor (shared by every embedder here)."""
+    """dlib's HOG detector and a 5- or 68-point shape predictor (shared by every embedder here)."""
 
-    def __init__(self, upsample: int | None, model_dir: Path | None):
+    def __init__(self, upsample: int | None, model_dir: Path | None, alignment: int = 5):
         dlib = dlib_module()
         folder = Path(model_dir) if model_dir is not None else dlib_model_dir()
         self.model_dir = folder
         self.upsample = upsample
         self._detector = dlib.get_frontal_face_detector()
-        self._shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
+        self._shape = dlib.shape_predictor(str(folder / ALIGNMENTS[alignment]))
 
     def find(self, rgb: np.ndarray, upsample: int | None = None) -> list:
         """[(dlib.rectangle, full_object_detection)], largest face first; ``upsample`` overrides
@@ -152,7 +164,7 @@ class DlibEmbedder:
         dlib = dlib_module()
         self.config = config
         self.threshold = float(config.threshold)
-        self._finder = DlibFaceFinder(config.upsample, config.model_dir)
+        self._finder = DlibFaceFinder(config.upsample, config.model_dir, config.alignment)
         model = self._finder.model_dir / "dlib_face_recognition_resnet_model_v1.dat"
         self._net = dlib.face_recognition_model_v1(str(model))
 

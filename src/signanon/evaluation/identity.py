@@ -28,7 +28,8 @@ scale of DiffSLVA's Table 1 (FaceNet: same signer 0.77-0.89, anonymized -0.02 to
 
 Embedders:
 
-* :class:`DlibEmbedder`: HOG face detector + 5-point alignment + dlib ResNet (128-d), from the
+* :class:`DlibEmbedder`: HOG face detector + 68-point alignment (:data:`EVALUATE_ALIGNMENT`, the
+  read-back's) + dlib ResNet (128-d), from the
   model files of the ``face-recognition-models`` package (located without importing it: its
   ``__init__`` needs ``pkg_resources``, gone from setuptools >= 81).
 * :class:`TorchFaceEmbedder`: any face-recognition network given as a weights file by path
@@ -53,6 +54,9 @@ from ..recognition import (
 )  # fmt: skip
 
 POPULATION_FILE = Path(__file__).resolve().parent / "assets" / "dlib_population_mean.npz"
+# evaluate, --verify and the population mean embed with dlib's 68-point alignment, as the
+# independent read-back does, so that their distances are the read-back's
+EVALUATE_ALIGNMENT = 68
 # DiffSLVA's Table 1 (FaceNet cosine, centred by construction): (low, high) over its clips
 PAPER_TABLE1 = {"same_signer": (0.77, 0.89), "anonymized": (-0.02, 0.13)}
 
@@ -232,7 +236,7 @@ class TorchFaceEmbedder:
 def make_embedder(kind: str = "dlib", weights: str | Path | None = None, *, upsample: int | None = None) -> FaceEmbedder:
     """``"dlib"`` (no weights needed), or ``"facenet"`` / ``"arcface"`` with ``weights`` = a path."""
     if kind == "dlib":
-        return DlibEmbedder(DlibConfig(upsample=upsample))
+        return DlibEmbedder(DlibConfig(upsample=upsample, alignment=EVALUATE_ALIGNMENT))
     if kind not in EMBEDDER_PRESETS:
         raise InputError(f"unknown face embedder {kind!r} (choose dlib, facenet or arcface)")
     if weights is None:

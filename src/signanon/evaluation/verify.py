@@ -81,11 +81,11 @@ def verify_video(
     ``output_face`` (bools), ``distance`` and ``gallery_distance`` (floats or None) and
     ``reidentified``. ``embedder``: a face embedder to reuse (None: dlib, as ``evaluate``).
     """
-    from .identity import DlibEmbedder, FaceTrackBuilder, compare_frames
+    from .identity import EVALUATE_ALIGNMENT, DlibEmbedder, FaceTrackBuilder, compare_frames
 
     started = time.perf_counter()
     if embedder is None:
-        embedder = DlibEmbedder(DlibConfig(threshold=config.threshold))
+        embedder = DlibEmbedder(DlibConfig(threshold=config.threshold, alignment=EVALUATE_ALIGNMENT))
     orig_info, out_info = probe_video(original), probe_video(output)
     orig_track, out_track = FaceTrackBuilder(embedder, config.every), FaceTrackBuilder(embedder, config.every)
     total = min(orig_info.frame_count, out_info.frame_count)
