@@ -109,11 +109,11 @@ def _guard(guard: dict | None) -> str:
     if not guard:
         return "-"
     palette = guard.get("look", {}).get("chosen", "?")
-    return f"{palette[:8]} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
+    return f"{palette:<20} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
 
 
 def header() -> str:
-    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid", "look     calm/blank"]
+    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid", "look                 calm/blank"]
     return " ".join(cols + [f"{SHORT[k] + ' r/g':>10}" for k in SERIES])
 
 

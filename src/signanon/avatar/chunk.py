@@ -125,8 +125,11 @@ class Calibrated:
     look: Look
     record: dict
 
-    def renderer(self, width: int, height: int) -> AvatarRenderer:
-        return AvatarRenderer(width, height, self.look.style, self.look.canonical())
+
+
+def look_renderer(look: Look, width: int, height: int) -> AvatarRenderer:
+    """The renderer that draws ``look``: its colours, its head fitted to its face shape."""
+    return AvatarRenderer(width, height, look.style, look.canonical())
 
 
 def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
@@ -183,7 +186,7 @@ class CalibrateHere:
         if len(looks) > 1 and self.signer is not None:
             with self._timer("choose look"):
                 look, record = choose_look(
-                    animator, self._bodies, looks, lambda lk: AvatarRenderer(self._info.width, self._info.height, lk.style, lk.canonical()),
+                    animator, self._bodies, looks, lambda lk: look_renderer(lk, self._info.width, self._info.height),
                     self.signer, self._config.guard, dlib_factory(self._config)(),
                 )  # fmt: skip
         animator = AvatarAnimator(animator.retargeter, animator.face.with_canonical(look.canonical()))
@@ -301,7 +304,7 @@ def render_chunk(
         drawn = iter(seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start))
         first = next(drawn, None)  # MediaPipe up to the calibration: the look is known after it
         if first is not None:
-            renderer = calibration.result.renderer(info.width, info.height)
+            renderer = look_renderer(calibration.result.look, info.width, info.height)
             draw = renderer.render
             if config.guard.enabled:
                 guarded = GuardedRenderer(renderer, signer, config.guard, dlib_factory(config))
