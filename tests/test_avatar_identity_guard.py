@@ -23,9 +23,10 @@ from signanon.avatar.identity_guard import (
 from signanon.avatar.renderer import AvatarRenderer
 from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
 from signanon.avatar.style import PALETTES, UNOFFERED_LOOKS, Look
-from signanon.landmarks.holistic import HolisticEstimator
+from signanon.landmarks.holistic import HolisticConfig, HolisticEstimator
 from signanon.recognition import DlibEmbedder
 from signanon.video import VideoWriter, iter_frames, probe_video
+from signanon.video.people import sampled_indices
 
 DATA = Path(__file__).resolve().parent / "data"
 DGS = DATA / "dgs_zug_100.mp4"
@@ -70,6 +71,26 @@ def test_the_signer_is_found_on_frames_spread_over_the_clip(embedder):
     assert len(every) == 100
     assert np.linalg.norm(signer.mean - np.mean(every, axis=0)) < 0.03  # 0.007 when written
     assert np.linalg.norm(signer.samples[0] - every[0]) < 1e-6  # frame 0 is one of them
+
+
+def test_the_look_is_probed_on_bodies_spread_over_the_whole_clip(embedder):
+    """With a Holistic config, ``probe_frames`` of the signer's sampled frames, spread evenly over
+    them (so over the whole clip, not its first seconds), come back as raw still-image landmarks."""
+    info = probe_video(DGS)
+    config = IdentityGuardConfig()
+    signer = find_signer(info, config, embedder, HolisticConfig())
+    assert len(signer.samples) == 20 and len(signer.bodies) == config.probe_frames  # a body on every frame
+    assert all(has_body(confidence) and data.shape == (586, 3) for data, confidence in signer.bodies)
+    # they are the sampled frames 0, 10, 15, ..., 95 (12 of the 20), seen in turn by a still-image Holistic
+    sampled = sorted(sampled_indices(info.frame_count, 20))
+    picks = {sampled[k] for k in np.linspace(0, 19, 12).round().astype(int)}
+    assert min(picks) == 0 and max(picks) == 95
+    with HolisticEstimator(HolisticConfig(static_image_mode=True)) as estimate:
+        rows = [estimate(rgb) for i, rgb in enumerate(iter_frames(info)) if i in picks]
+    for (data, confidence), (want, want_confidence) in zip(signer.bodies, rows, strict=True):
+        np.testing.assert_allclose(data, want, atol=1e-3)
+        np.testing.assert_array_equal(confidence, want_confidence)
+    assert find_signer(info, config, embedder).bodies == ()  # only when asked for
 
 
 def test_a_drawn_face_recognised_as_the_signer_is_hidden_from_the_recogniser(signing, embedder):
@@ -218,7 +239,7 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     guard = summary.extra["identity_guard"]
     assert recognised_after == 0, (nearest, guard)  # nearest 0.652; 8 frames calmed, 7 blank when written
     assert guard["checked"] > 0 and guard["unchecked"] == 0
-    assert guard["look"]["chosen"] != "default"
+    assert guard["look"]["chosen"] != "default" and guard["look"]["probed_on"] == "frames spread over the video"
     assert summary.frames_out == probe_video(clip).frame_count
 
 

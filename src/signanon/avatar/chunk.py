@@ -137,13 +137,15 @@ def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
     return lambda: DlibEmbedder(DlibConfig(threshold=config.guard.threshold))
 
 
-def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer) -> SignerFace | None:
-    """The signer's face (:func:`~.identity_guard.find_signer`), when the guard or the palette
-    choice needs it. Every chunk of a parallel run finds the same, meanwhile."""
+def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer, probe: bool) -> SignerFace | None:
+    """The signer's face (:func:`~.identity_guard.find_signer`), when the guard or the look
+    choice needs it; with ``probe`` (the chunk that chooses the look), with the bodies the look is
+    chosen on. Every chunk of a parallel run finds the same, meanwhile."""
     if not (config.guard.enabled or len(config.looks) > 1):
         return None
     with timer("find the signer's face"):
-        return find_signer(info, config.guard, dlib_factory(config)())
+        holistic = config.holistic if probe and len(config.looks) > 1 else None
+        return find_signer(info, config.guard, dlib_factory(config)(), holistic)
 
 
 class CalibrateHere:
@@ -185,10 +187,12 @@ class CalibrateHere:
         look, record = looks[0], {}
         if len(looks) > 1 and self.signer is not None:
             with self._timer("choose look"):
+                bodies = list(self.signer.bodies) or self._bodies  # spread over the clip, else the first frames
                 look, record = choose_look(
-                    animator, self._bodies, looks, lambda lk: look_renderer(lk, self._info.width, self._info.height),
+                    animator, bodies, looks, lambda lk: look_renderer(lk, self._info.width, self._info.height),
                     self.signer, self._config.guard, dlib_factory(self._config)(),
                 )  # fmt: skip
+            record["probed_on"] = "frames spread over the video" if self.signer.bodies else "the calibration frames"
         animator = AvatarAnimator(animator.retargeter, animator.face.with_canonical(look.canonical()))
         self.result = Calibrated(animator, look, record)
         self._bodies = []
@@ -297,7 +301,7 @@ def render_chunk(
     (:class:`~.identity_guard.GuardedRenderer`) unless ``config.guard`` is off."""
     result = ChunkResult(frames=chunk.frames)
     faces = FaceCounter(info.frame_count, frames=range(chunk.start, chunk.stop))
-    calibration.signer = signer = signer_face(info, config, timer)
+    calibration.signer = signer = signer_face(info, config, timer, probe=isinstance(calibration, CalibrateHere))
     guarded = None
     try:
         poses = chunk_poses(info, config, chunk, calibration, timer, result, faces)

@@ -10,7 +10,7 @@ on none. So an avatar run
 1. finds the signer's face first (:func:`find_signer`): dlib's embedding of the largest face on
    ``signer_samples`` frames spread over the whole video;
 2. with ``palette="auto"`` / ``face_shape="auto"`` picks the palette and face shape whose drawn
-   face dlib puts furthest from the signer, on ``probe_frames`` calibration frames
+   face dlib puts furthest from the signer, on ``probe_frames`` frames spread over the video
    (:func:`choose_look`);
 3. checks the drawn faces (:class:`GuardedRenderer`: every frame near the limit, fewer far from
    it): encoded as the output will be, embedded, and compared with the signer's mean embedding
@@ -24,7 +24,9 @@ dlib is the recogniser ``evaluate`` and ``--verify`` use (:mod:`signanon.recogni
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -33,6 +35,7 @@ import numpy as np
 
 from ..config import setting
 from ..landmarks.geometry import fit_stable
+from ..landmarks.holistic import HolisticConfig
 from ..landmarks.regions import BROW_UPPER_L, BROW_UPPER_R
 from ..recognition import DlibConfig, DlibEmbedder, Face
 from .canonical import CanonicalFace, load_canonical_face
@@ -71,7 +74,7 @@ class IdentityGuardConfig:
     # limit (0.58-0.65 -> 0.65-0.71), by all of it 12 of 12 (0.70-0.75)
     calm: tuple[float, ...] = (0.5, 1.0)
     max_stride: int = 8  # the most frames between two checks
-    probe_frames: int = setting(12, "palette or face shape auto: calibration frames drawn in each look", cli=False)
+    probe_frames: int = setting(12, "palette or face shape auto: frames (spread over the video) drawn in each look", cli=False)
     # auto keeps the first look whose probe faces all lie this far beyond the limit
     # (the default palette on the average face, unless it resembles the signer), else the furthest
     safe_by: float = 0.1
@@ -123,9 +126,13 @@ def embed_face(embedder: DlibEmbedder, frame: np.ndarray, face_xy: np.ndarray) -
 @dataclass(frozen=True)
 class SignerFace:
     """The signer as the recogniser sees them: ``samples`` ``(n, 128)`` float64 dlib embeddings
-    (n may be 0: dlib found no face), compared through their mean, as the read-back does."""
+    (n may be 0: dlib found no face), compared through their mean, as the read-back does; and
+    ``bodies``, raw MediaPipe Holistic ``(data, confidence)`` (float32 ``(586, 3)``, ``(586,)``) of
+    up to ``probe_frames`` of the same frames, spread over the whole clip, that have a body (empty
+    unless asked for): :func:`choose_look` draws its probe faces on them."""
 
     samples: np.ndarray
+    bodies: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
 
     @property
     def found(self) -> bool:
@@ -136,24 +143,41 @@ class SignerFace:
         return self.samples.mean(axis=0)
 
 
-def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder) -> SignerFace:
+def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holistic: HolisticConfig | None = None) -> SignerFace:
     """dlib's embedding of the largest face on ``config.signer_samples`` frames spread evenly over
     the probed video ``info`` (one in 5 on a shorter clip, at least 8; decoded for this alone,
     before anything is drawn; ~0.15-0.3 s a frame). The whole clip's
     mean is what the read-back compares with; a mean of the frames seen so far is not: on a talking
     face the mean of the first 30 / 50 / 100 frames lay 0.12 / 0.13 / 0.08 from the whole clip's,
     30 evenly spread frames 0.012. A frame of 480 px or more whose face the detector misses at
-    its own resolution is looked at again 2x upsampled."""
+    its own resolution is looked at again 2x upsampled.
+
+    With ``holistic``, ``config.probe_frames`` of those frames, spread evenly among them, are also
+    given to a still-image MediaPipe Holistic (``SignerFace.bodies``): the look is then chosen on
+    the whole clip, not on its first seconds (on a talking head whose first 90 frames were calm,
+    probes from them chose a look that came within the limit on 22 of 108 frames, probes from the
+    whole clip one that did on 7)."""
+    from ..landmarks.geometry import body_present
+    from ..landmarks.holistic import HolisticEstimator
     from ..video import iter_selected_frames
     from ..video.people import sampled_indices
 
-    samples = []
+    samples, bodies = [], []
     count = min(config.signer_samples, max(8, info.frame_count // 5))
-    for _, rgb in iter_selected_frames(info, sampled_indices(info.frame_count, count)):
-        faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
-        if faces:
-            samples.append(max(faces, key=lambda f: f.area).embedding)
-    return SignerFace(np.array(samples, np.float64).reshape(-1, 128))
+    probes = set(np.linspace(0, count - 1, min(config.probe_frames, count)).round().astype(int).tolist())
+    with contextlib.ExitStack() as stack:
+        estimator = None
+        if holistic is not None:
+            estimator = stack.enter_context(HolisticEstimator(dataclasses.replace(holistic, static_image_mode=True)))
+        for k, (_, rgb) in enumerate(iter_selected_frames(info, sampled_indices(info.frame_count, count))):
+            faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
+            if faces:
+                samples.append(max(faces, key=lambda f: f.area).embedding)
+            if estimator is not None and k in probes:
+                data, confidence = estimator(rgb)
+                if body_present(confidence):
+                    bodies.append((data, confidence))
+    return SignerFace(np.array(samples, np.float64).reshape(-1, 128), tuple(bodies))
 
 
 def distance_to_signer(embedding: np.ndarray, signer: SignerFace) -> float:
@@ -326,9 +350,10 @@ def choose_look(
 ) -> tuple[Look, dict]:
     """The look (palette and face shape, in order of preference) to draw: the first whose drawn
     faces all lie ``config.safe_by`` beyond the guard's limit from the signer, else the one dlib
-    puts furthest. ``config.probe_frames`` of the calibration ``bodies`` are animated (on a copy of
-    the animator's body half, on each look's face shape) and drawn in each look; a look scores its
-    nearest face. The first look is the default palette on the average face, the one the drawing
+    puts furthest. ``config.probe_frames`` of ``bodies`` (raw ``(data, confidence)`` frames with a
+    body: the signer's spread over the clip, :attr:`SignerFace.bodies`, or else the calibration's)
+    are animated (on a copy of the animator's body half, on each look's face shape) and drawn in
+    each look; a look scores its nearest face. The first look is the default palette on the average face, the one the drawing
     is tuned on (a 192x144 clip's mouth read back at gain 0.55 in it, 0.16 in the light-skin
     palette), so it is kept unless it resembles the signer.
 
