@@ -93,6 +93,8 @@ def test_controls_take_labels_and_defaults_from_the_configs():
     avatar = controls("avatar")
     assert avatar["palette"].default == config_class("avatar")().palette
     assert "default" in avatar["palette"].choices
+    assert avatar["face_shape"].default == config_class("avatar")().face_shape == "auto"
+    assert set(avatar["face_shape"].choices) == {"auto", "average", "short"}
     diffusion = controls("diffusion")
     default = config_class("diffusion")()
     assert diffusion["prompt"].default == default.prompt == PROMPT_PRESETS[0]
@@ -101,8 +103,11 @@ def test_controls_take_labels_and_defaults_from_the_configs():
 
 
 def test_build_config_applies_page_values():
-    config = build_config("avatar", {"palette": "dark-skin", "background": "  "})
-    assert config.palette == "dark-skin" and config.background is None
+    config = build_config("avatar", {"palette": "dark-skin", "face_shape": "short", "background": "  "})
+    assert config.palette == "dark-skin" and config.face_shape == "short" and config.background is None
+    assert [look.name for look in config.looks] == ["dark-skin/short"]
+    with pytest.raises(InputError, match="face shape"):
+        build_config("avatar", {"face_shape": "oval"})
     with pytest.raises(InputError):
         build_config("avatar", {"background": "not a colour"})
     config = build_config("diffusion", {"steps": 30.0, "seed": 7.0, "keyframe_interval": 2, "prompt": "a robot"})

@@ -38,7 +38,7 @@ PLAY_BOTH_JS = """() => {
 DIFFUSION_STEPS_MAX = 100
 VIDEO_HEIGHT = 420
 #: the page's settings in the order the anonymize handler (and the API) takes them
-SETTING_ORDER = ("palette", "background", "prompt", "negative_prompt", "steps", "keyframe_interval", "seed", "face_enhance")
+SETTING_ORDER = ("palette", "face_shape", "background", "prompt", "negative_prompt", "steps", "keyframe_interval", "seed", "face_enhance")
 
 
 def _help(control) -> str | None:
@@ -61,6 +61,10 @@ def _avatar_inputs(gr) -> dict[str, Any]:
         "palette": gr.Dropdown(
             choices=list(c["palette"].choices), value=c["palette"].default, label=c["palette"].label,
             info=_help(c["palette"]),
+        ),
+        "face_shape": gr.Dropdown(
+            choices=list(c["face_shape"].choices), value=c["face_shape"].default, label=c["face_shape"].label,
+            info=_help(c["face_shape"]),
         ),
         "background": gr.Textbox(
             value=c["background"].default or "", label=c["background"].label, info=_help(c["background"]),
@@ -144,12 +148,12 @@ def build_app(jobs: WebJobs, limits: WebLimits | None = None):
         )
 
         def anonymize(
-            video, method, palette, background, prompt, negative_prompt, steps, keyframe_interval, seed,
+            video, method, palette, face_shape, background, prompt, negative_prompt, steps, keyframe_interval, seed,
             face_enhance, request: gr.Request, progress=gr.Progress(),
         ):  # fmt: skip
             """Anonymize a signing video with the avatar (default) or diffusion; returns the MP4."""
             values = dict(
-                palette=palette, background=background, prompt=prompt, negative_prompt=negative_prompt,
+                palette=palette, face_shape=face_shape, background=background, prompt=prompt, negative_prompt=negative_prompt,
                 steps=steps, keyframe_interval=keyframe_interval, seed=seed, face_enhance=face_enhance,
             )  # fmt: skip
             try:

@@ -47,6 +47,7 @@ class Control:
 #: page name -> (label, candidate paths in the config: the first that exists is used)
 AVATAR_CONTROLS = {
     "palette": ("Avatar colours", (("palette",),)),
+    "face_shape": ("Avatar face shape", (("face_shape",),)),
     "background": ("Background colour", (("background",),)),
 }
 DIFFUSION_CONTROLS = {
