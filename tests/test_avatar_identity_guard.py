@@ -18,7 +18,7 @@ import pytest
 from signanon.avatar.animator import AvatarAnimator, has_body
 from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
 from signanon.avatar.identity_guard import (
-    GuardedRenderer, IdentityGuardConfig, SignerFace, calmed, choose_look, drawn_face, find_signer,
+    GuardedRenderer, IdentityGuardConfig, SignerFace, calmed, choose_look, drawn_face, find_signer, probe_cost,
 )  # fmt: skip
 from signanon.avatar.renderer import AvatarRenderer
 from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
@@ -158,15 +158,32 @@ def test_auto_avoids_the_look_that_resembles_the_signer(signing, embedder):
         animator, [row for _, row in frames], looks, lambda look: AvatarRenderer(640, 480, look.style, look.canonical()),
         SignerFace(own), config, embedder,
     )  # fmt: skip
-    scores = record["scores"]
+    cost = {name: c for name, (c, _) in record["scores"].items()}
+    nearest = {name: d for name, (_, d) in record["scores"].items()}
     assert chosen.name != "default" and record["chosen"] == chosen.name
-    # high-contrast shares the default's skin and hair: it may score as near
-    assert scores["default"] < config.limit and scores[chosen.name] > scores["default"] + 0.1
-    # drawn in order up to the first safe look, which is kept; none safe: the furthest
-    drawn = list(scores)
+    # every probe of the default look is the signer's own face: each costs 1
+    assert nearest["default"] < config.limit and cost["default"] == record["probe_frames"] == len(frames[:: len(frames) // 12][:12])
+    # high-contrast shares the default's skin and hair: it may score as near. Every look is within
+    # the limit of the avatar's own face here (all cost the same): the furthest nearest face decides
+    assert nearest[chosen.name] > nearest["default"] + 0.1
+    # drawn in order up to the first safe look, which is kept; none safe: the one that came near the limit least
+    drawn = list(record["scores"])
     assert drawn == order[: len(drawn)]
-    safe = [n for n in drawn if scores[n] >= config.limit + config.safe_by]
-    assert safe in ([chosen.name], []) and (safe or chosen.name == max(scores, key=scores.get))
+    safe = [n for n in drawn if nearest[n] >= config.limit + config.safe_by]
+    best = min(drawn, key=lambda n: (cost[n], -nearest[n]))
+    assert safe in ([chosen.name], []) and (safe or chosen.name == best)
+
+
+def test_a_look_near_the_signer_on_one_probe_beats_one_near_on_several():
+    """The look is scored by how often its probe faces come near the limit, not by its nearest one
+    (one frame's noise): three probes just past the limit cost more than one just within it."""
+    config = IdentityGuardConfig()
+    assert config.limit == pytest.approx(0.65)
+    many = sum(probe_cost(d, config) for d in [0.66, 0.66, 0.67] + [0.9] * 9)
+    once = sum(probe_cost(d, config) for d in [0.64] + [0.9] * 11)
+    assert once < many  # nearest 0.64 < 0.66, and yet
+    assert probe_cost(config.limit + config.near, config) == 0 and probe_cost(config.limit - config.near, config) == 1
+    assert probe_cost(config.limit, config) == pytest.approx(0.5) and probe_cost(0.2, config) == 1
 
 
 def test_another_face_shape_moves_the_avatar_away_from_a_face_like_it(signing, embedder):
@@ -247,7 +264,7 @@ def test_the_run_says_what_the_guard_did():
     from signanon.cli.anonymize import guard_line
 
     acted = {"checked": 90, "unchecked": 0, "calmed": 13, "blanked": 1, "blurred": 0, "min_distance": 0.598,
-             "look": {"chosen": "dark-skin/short", "scores": {"default": 0.59, "dark-skin/short": 0.623}}}  # fmt: skip
+             "look": {"chosen": "dark-skin/short", "scores": {"default": [4.5, 0.59], "dark-skin/short": [1.2, 0.623]}}}  # fmt: skip
     line = guard_line(acted)
     assert "look dark-skin/short" in line and "0.62 from the signer's" in line and "looks tried: 2" in line
     assert "13 recognised as the signer and drawn with a calmer expression" in line and "1 drawn with a blank face" in line

@@ -10,8 +10,8 @@ on none. So an avatar run
 1. finds the signer's face first (:func:`find_signer`): dlib's embedding of the largest face on
    ``signer_samples`` frames spread over the whole video;
 2. with ``palette="auto"`` / ``face_shape="auto"`` picks the palette and face shape whose drawn
-   face dlib puts furthest from the signer, on ``probe_frames`` frames spread over the video
-   (:func:`choose_look`);
+   faces dlib puts nearest the signer least often, on ``probe_frames`` frames spread over the
+   video (:func:`choose_look`);
 3. checks the drawn faces (:class:`GuardedRenderer`: every frame near the limit, fewer far from
    it): encoded as the output will be, embedded, and compared with the signer's mean embedding
    (as the read-back compares). A frame within ``threshold + margin`` is drawn again with its
@@ -76,8 +76,11 @@ class IdentityGuardConfig:
     max_stride: int = 8  # the most frames between two checks
     probe_frames: int = setting(12, "palette or face shape auto: frames (spread over the video) drawn in each look", cli=False)
     # auto keeps the first look whose probe faces all lie this far beyond the limit
-    # (the default palette on the average face, unless it resembles the signer), else the furthest
+    # (the default palette on the average face, unless it resembles the signer), else the one
+    # whose probes come nearest the limit least: a probe costs 0 at limit + near, 1 at limit - near
+    # (linear between), and the look with the smallest sum wins (a tie: the furthest nearest probe)
     safe_by: float = 0.1
+    near: float = 0.05
 
     def __post_init__(self) -> None:
         if self.margin < 0:
@@ -339,6 +342,12 @@ def _blur_face(frame: np.ndarray, face_xy: np.ndarray) -> np.ndarray:
 # -- the look -------------------------------------------------------------------------------------
 
 
+def probe_cost(distance: float, config: IdentityGuardConfig) -> float:
+    """What a probe face at dlib ``distance`` from the signer costs its look (:func:`choose_look`):
+    0 at ``limit + near`` or beyond, 1 at ``limit - near`` or nearer, linear between."""
+    return float(np.clip((config.limit + config.near - distance) / (2 * config.near), 0.0, 1.0))
+
+
 def choose_look(
     animator,
     bodies: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -349,20 +358,25 @@ def choose_look(
     embedder: DlibEmbedder,
 ) -> tuple[Look, dict]:
     """The look (palette and face shape, in order of preference) to draw: the first whose drawn
-    faces all lie ``config.safe_by`` beyond the guard's limit from the signer, else the one dlib
-    puts furthest. ``config.probe_frames`` of ``bodies`` (raw ``(data, confidence)`` frames with a
-    body: the signer's spread over the clip, :attr:`SignerFace.bodies`, or else the calibration's)
-    are animated (on a copy of the animator's body half, on each look's face shape) and drawn in
-    each look; a look scores its nearest face. The first look is the default palette on the average face, the one the drawing
-    is tuned on (a 192x144 clip's mouth read back at gain 0.55 in it, 0.16 in the light-skin
-    palette), so it is kept unless it resembles the signer.
+    faces all lie ``config.safe_by`` beyond the guard's limit from the signer, else the one whose
+    faces come nearest the limit least. ``config.probe_frames`` of ``bodies`` (raw
+    ``(data, confidence)`` frames with a body: the signer's spread over the clip,
+    :attr:`SignerFace.bodies`, or else the calibration's) are animated (on a copy of the animator's
+    body half, on each look's face shape) and drawn in each look. A probe face at distance ``d``
+    costs ``clip((limit + near - d) / (2 near), 0, 1)``; a look scores the sum (then, on a tie, its
+    nearest face). The sum counts the frames the guard would have to redraw, softly: the nearest
+    face alone, scored before, is one frame's noise (on a talking head it ranked first the look
+    that came within the limit on 43 of 216 frames; three others did on 14-20). The first look is
+    the default palette on the average face, the one the drawing is tuned on (a 192x144 clip's
+    mouth read back at gain 0.55 in it, 0.16 in the light-skin palette), so it is kept unless it
+    resembles the signer.
 
-    A look stops being drawn as soon as one of its faces is nearer than the best look's nearest
-    (it can no longer win); the probes are drawn nearest-first as the first look ranked them, so
-    a look that loses mostly loses on its first probe. The choice is the one drawing every probe in
-    every look would make. Returns ``(look, record)``: ``scores`` by :attr:`~.style.Look.name` of
-    the looks drawn (of a look stopped early, the nearest face seen), ``chosen``; where dlib found
-    no face of the signer's, the first look."""
+    A look stops being drawn as soon as it can no longer win (its cost only grows and its nearest
+    face only nears); the probes are drawn nearest-first as the first look ranked them, so a look
+    that loses mostly loses early. The choice is the one drawing every probe in every look would
+    make. Returns ``(look, record)``: ``scores`` by :attr:`~.style.Look.name` of the looks drawn
+    (``[cost, nearest]``; of a look stopped early, as far as it was drawn), ``chosen``; where dlib
+    found no face of the signer's, the first look."""
     from .animator import AvatarAnimator
 
     if not signer.found or len(looks) == 1:
@@ -370,30 +384,32 @@ def choose_look(
     picks = np.unique(np.linspace(0, len(bodies) - 1, config.probe_frames).round().astype(int))
     poses_of: dict[str, list[AvatarPose | None]] = {}  # face shape -> probe poses (in picks order)
     order: list[int] | None = None  # the probes, nearest-first in the first look
-    scores: dict[str, float] = {}
+    scores: dict[str, tuple[float, float]] = {}  # look -> (cost, -nearest): smaller is better
     best: Look | None = None
+
     for look in looks:  # in order, up to the first safe one (the later ones are not drawn)
         if look.shape not in poses_of:
             probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face.with_canonical(look.canonical()))
             poses_of[look.shape] = [p if p is not None and p.face is not None else None for p in (probe(*bodies[i]) for i in picks)]
         poses = poses_of[look.shape]
         renderer = make_renderer(look)
-        bar = scores[best.name] if best is not None else -np.inf
-        nearest, seen = np.inf, []
+        bar = scores[best.name] if best is not None else (np.inf, np.inf)
+        total, nearest, seen = 0.0, np.inf, []
         for k in order if order is not None else range(len(poses)):
             if poses[k] is None:
                 continue
             d = distance_to_signer(drawn_face(embedder, renderer.render(poses[k]), poses[k]).embedding, signer)
             seen.append((d, k))
-            nearest = min(nearest, d)
-            if nearest <= bar:
+            total, nearest = total + probe_cost(d, config), min(nearest, d)
+            if (total, -nearest) >= bar:
                 break
         if order is None:
             order = [k for _, k in sorted(seen)]
-        scores[look.name] = round(nearest, 4) if seen else float("inf")
-        if best is None or nearest > bar:
+        scores[look.name] = (total, -nearest) if seen else (np.inf, np.inf)
+        if best is None or scores[look.name] < bar:
             best = look
-        if scores[look.name] >= config.limit + config.safe_by:
+        if nearest >= config.limit + config.safe_by:
             break
     probes = max((sum(p is not None for p in v) for v in poses_of.values()), default=0)
-    return best, {"chosen": best.name, "scores": scores, "probe_frames": probes, "signer_samples": len(signer.samples)}
+    record = {name: [round(c, 3), round(-n, 4)] for name, (c, n) in scores.items()}
+    return best, {"chosen": best.name, "scores": record, "probe_frames": probes, "signer_samples": len(signer.samples)}

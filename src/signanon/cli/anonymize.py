@@ -137,7 +137,7 @@ def guard_line(record: dict | None) -> str:
     look = record.get("look", {})
     scores = look.get("scores") or {}
     chosen = (
-        f"look {look['chosen']} (palette/face shape; its drawn face {scores[look['chosen']]:.2f} from the signer's by dlib; "
+        f"look {look['chosen']} (palette/face shape; its nearest probe face {scores[look['chosen']][1]:.2f} from the signer's by dlib; "
         f"looks tried: {len(scores)}); " if look.get("chosen") in scores else ""
     )
     closest = "" if record["min_distance"] is None else f", closest distance {record['min_distance']:.3f}"
