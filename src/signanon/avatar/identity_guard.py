@@ -157,9 +157,9 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
 
     With ``holistic``, ``config.probe_frames`` of those frames, spread evenly among them, are also
     given to a still-image MediaPipe Holistic (``SignerFace.bodies``): the look is then chosen on
-    the whole clip, not on its first seconds (on a talking head whose first 90 frames were calm,
-    probes from them chose a look that came within the limit on 22 of 108 frames, probes from the
-    whole clip one that did on 7)."""
+    the whole clip, not on its first seconds (on a talking head, probes from the first 90 frames
+    chose a look whose faces came within the guard's limit on 43 of 216 frames; with probes spread
+    over the clip and :func:`choose_look`'s cost, 17)."""
     from ..landmarks.geometry import body_present
     from ..landmarks.holistic import HolisticEstimator
     from ..video import iter_selected_frames
