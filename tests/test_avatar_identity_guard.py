@@ -180,6 +180,8 @@ def test_a_look_near_the_signer_on_one_probe_beats_one_near_on_several():
     assert once < many  # nearest 0.64 < 0.66, and yet
     assert probe_cost(config.limit + config.near, config) == 0 and probe_cost(config.limit - config.near, config) == 1
     assert probe_cost(config.limit, config) == pytest.approx(0.5) and probe_cost(0.2, config) == 1
+    with pytest.raises(ValueError, match="near"):
+        IdentityGuardConfig(near=0.0)
 
 
 def test_another_face_shape_moves_the_avatar_away_from_a_face_like_it(signing, embedder):

@@ -87,6 +87,8 @@ class IdentityGuardConfig:
             raise ValueError(f"identity guard margin must be 0 or more, got {self.margin}")
         if self.signer_samples < 1 or self.probe_frames < 1:
             raise ValueError("identity guard signer_samples and probe_frames must be at least 1")
+        if self.near <= 0:
+            raise ValueError(f"identity guard near must be more than 0, got {self.near}")
         if not all(0.0 < t <= 1.0 for t in self.calm):
             raise ValueError(f"identity guard calm steps must lie in (0, 1], got {self.calm}")
 
