@@ -140,11 +140,14 @@ def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
 def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer, probe: bool) -> SignerFace | None:
     """The signer's face (:func:`~.identity_guard.find_signer`), when the guard or the look
     choice needs it; with ``probe`` (the chunk that chooses the look), with the bodies the look is
-    chosen on. Every chunk of a parallel run finds the same, meanwhile."""
+    chosen on, spread over the clip, where the clip is longer than the calibration window (on a
+    shorter one the calibration sees every frame). Every chunk of a parallel run finds the same,
+    meanwhile."""
     if not (config.guard.enabled or len(config.looks) > 1):
         return None
     with timer("find the signer's face"):
-        holistic = config.holistic if probe and len(config.looks) > 1 else None
+        spread = probe and len(config.looks) > 1 and info.frame_count > config.calibration_frames
+        holistic = config.holistic if spread else None
         return find_signer(info, config.guard, dlib_factory(config)(), holistic)
 
 
