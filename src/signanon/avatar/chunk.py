@@ -126,7 +126,6 @@ class Calibrated:
     record: dict
 
 
-
 def look_renderer(look: Look, width: int, height: int) -> AvatarRenderer:
     """The renderer that draws ``look``: its colours, its head fitted to its face shape."""
     return AvatarRenderer(width, height, look.style, look.canonical())

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -170,10 +169,8 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
     samples, bodies = [], []
     count = min(config.signer_samples, max(8, info.frame_count // 5))
     probes = set(np.linspace(0, count - 1, min(config.probe_frames, count)).round().astype(int).tolist())
-    with contextlib.ExitStack() as stack:
-        estimator = None
-        if holistic is not None:
-            estimator = stack.enter_context(HolisticEstimator(dataclasses.replace(holistic, static_image_mode=True)))
+    still = HolisticEstimator(replace(holistic, static_image_mode=True)) if holistic is not None else contextlib.nullcontext()
+    with still as estimator:
         for k, (_, rgb) in enumerate(iter_selected_frames(info, sampled_indices(info.frame_count, count))):
             faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
             if faces:
@@ -388,7 +385,6 @@ def choose_look(
     order: list[int] | None = None  # the probes, nearest-first in the first look
     scores: dict[str, tuple[float, float]] = {}  # look -> (cost, -nearest): smaller is better
     best: Look | None = None
-
     for look in looks:  # in order, up to the first safe one (the later ones are not drawn)
         if look.shape not in poses_of:
             probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face.with_canonical(look.canonical()))
