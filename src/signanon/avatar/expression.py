@@ -65,6 +65,9 @@ class FaceConfig:
                      reads back at 1.0-1.4 of its drawn opening (DGS ZUG's mouthing 1.42), hence a
                      mouth_gain under 1: on 12 whole clips' moving mouths it reads 0.88-1.31. Before
                      the rest neutral, 1.7 made up for closures the median neutral had cut.
+                     mouth_width_gain 1.25 (was 1.1): at 1.1 the moving mouth widths of 16 whole
+                     clips read back at 0.49-1.16 of the signer's (lowest: the dark-skin palette's
+                     pale lips, then small faces: ASL HOUSE 0.67); at 1.25, guard off, ASL HOUSE 0.76, the widest a talking face's 1.31.
     eye_gain:        factor on the change of the eye opening (ratio to the neutral opening - 1),
                      after :func:`eye_size`'s scaling.
     region_falloff:  face units: the Gaussian width of the mouth and brow regions' edges.
@@ -90,7 +93,7 @@ class FaceConfig:
 
     expression_gain: float = 1.0
     mouth_gain: float = 0.9
-    mouth_width_gain: float = 1.1
+    mouth_width_gain: float = 1.25
     brow_gain: float = 1.3
     furrow_gain: float = 1.6
     eye_gain: float = 1.15
