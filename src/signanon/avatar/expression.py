@@ -67,7 +67,8 @@ class FaceConfig:
                      the rest neutral, 1.7 made up for closures the median neutral had cut.
                      mouth_width_gain 1.25 (was 1.1): at 1.1 the moving mouth widths of 16 whole
                      clips read back at 0.49-1.16 of the signer's (lowest: the dark-skin palette's
-                     pale lips, then small faces: ASL HOUSE 0.67); at 1.25, guard off, ASL HOUSE 0.76, the widest a talking face's 1.31.
+                     pale lips, then small faces: ASL HOUSE 0.67); at 1.25, guard off, ASL
+                     HOUSE 0.76, the widest a talking face's 1.31.
     eye_gain:        factor on the change of the eye opening (ratio to the neutral opening - 1),
                      after :func:`eye_size`'s scaling.
     region_falloff:  face units: the Gaussian width of the mouth and brow regions' edges.
