@@ -42,12 +42,15 @@ PALETTES: dict[str, AvatarStyle] = {
     "dark-skin": AvatarStyle(skin=(141, 94, 66), hair=(70, 40, 28), brows=(40, 26, 20), lips=(100, 46, 44)),
     "light-skin": AvatarStyle(skin=(240, 200, 172), hair=(150, 112, 62), brows=(120, 88, 52)),
     "high-contrast": AvatarStyle(background=(250, 250, 250)),
-    # dark-skin as it was before its lips were darkened and its hair made brown: on a DGS clip
-    # downscaled to ~20 px between the eyes the brown-haired dark-skin face came within the guard's
-    # limit on 71 of 171 frames (55 drawn calmed, 16 blank) and every other look on ~5 of 12 probes,
-    # this one on 1 (12 calmed, 0 blank). Last in the order: auto draws it where no earlier look is
-    # safe. Its lips read a mouth's width more weakly (ASL DIFFERENT 0.66/0.81 r/gain, dark-skin 0.73/0.97)
-    "dark-skin-black-hair": AvatarStyle(skin=(141, 94, 66), hair=(28, 22, 20), brows=(30, 22, 18), lips=(120, 62, 58)),
+    # dark-skin's skin, lips and brows as they were before its lips were darkened and its hair
+    # made brown, with blue-black hair: on a DGS clip downscaled to ~20 px between the eyes the
+    # brown-haired dark-skin face came within the guard's limit on 71 of 171 frames (55 drawn
+    # calmed, 16 blank) and every other look on ~5 of 12 probes; this one on 5 (5 calmed, 0
+    # blank). With dark-skin's old black hair (28, 22, 20) it was 12 calmed, but 0.601 from a real
+    # face (the blue-black: 0.618). Last in the order: auto draws it where no earlier look is
+    # safe. Its paler lips read a mouth's width more weakly (ASL DIFFERENT 0.66/0.81 r/gain,
+    # dark-skin 0.73/0.97)
+    "dark-skin-black-hair": AvatarStyle(skin=(141, 94, 66), hair=(20, 20, 28), brows=(30, 22, 18), lips=(120, 62, 58)),
 }
 
 
