@@ -77,8 +77,12 @@ class IdentityGuardConfig:
     # auto keeps the first look whose probe faces all lie this far beyond the limit
     # (the default palette on the average face, unless it resembles the signer), else the one
     # whose probes come nearest the limit least: a probe costs 0 at limit + near, 1 at limit - near
-    # (linear between), and the look with the smallest sum wins (a tie: the furthest nearest probe)
-    safe_by: float = 0.1
+    # (linear between), and the look with the smallest sum wins (a tie: the furthest nearest probe).
+    # safe_by = near: the first look whose probes cost nothing is kept, not a later one whose
+    # nearest probe lies further still (the guard checks every frame either way). With 0.1, a
+    # palette added last whose faces lay furthest from the signer of a 192x144 NGT clip took it
+    # from dark-skin, and the mouth read back at r 0.20 (0.65 in dark-skin)
+    safe_by: float = 0.05
     near: float = 0.05
 
     def __post_init__(self) -> None:
