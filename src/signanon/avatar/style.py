@@ -45,20 +45,20 @@ PALETTES: dict[str, AvatarStyle] = {
     # dark-skin's skin, lips and brows as they were before its lips were darkened and its hair
     # made brown, with blue-black hair: on a DGS clip downscaled to ~20 px between the eyes the
     # brown-haired dark-skin face came within the guard's limit on 71 of 171 frames (55 drawn
-    # calmed, 16 blank) and every other look on ~5 of 12 probes; this one on 5 (5 calmed, 0
-    # blank). With dark-skin's old black hair (28, 22, 20) it was 12 calmed, but 0.601 from a real
-    # face (the blue-black: 0.618). Last in the order: auto draws it where no earlier look is
-    # safe. Its paler lips read a mouth's width more weakly (ASL DIFFERENT 0.66/0.81 r/gain,
-    # dark-skin 0.73/0.97)
+    # calmed, 16 blank; every look's 12 probes cost 4.9-5.3), in this look 5 faces (calmed, none
+    # blank; its mouth width 0.88/1.27 r/gain, was 0.29/1.32). With dark-skin's old black hair
+    # (28, 22, 20) it was 12, but 0.601 from a real face (the blue-black: 0.618). Last in the
+    # order: auto draws it where no earlier look costs nothing. Its paler lips read a mouth more
+    # weakly (ASL DIFFERENT's width 0.66/0.84, dark-skin 0.63/0.99; the DGS clip's opening r 0.45)
     "dark-skin-black-hair": AvatarStyle(skin=(141, 94, 66), hair=(20, 20, 28), brows=(30, 22, 18), lips=(120, 62, 58)),
 }
 
 
 # looks that palette/face shape "auto" never draws: dlib put them within its same-person distance
-# 0.6 of a real face (the dark skin on the short face, in what are now dark-skin-black-hair's
-# colours: 0.587 from a face of the repository's photo
-# tests/data/faces/_two_people/obama_and_biden.jpg; every other look >= 0.6). Asked for by name,
-# they are drawn.
+# 0.6 of a real face (dark-skin on the short face, in its old colours, black hair: 0.587 from a
+# face of the repository's photo tests/data/faces/_two_people/obama_and_biden.jpg; every other
+# look >= 0.6; dark-skin-black-hair, nearer to those colours, is not offered on it either).
+# Asked for by name, they are drawn.
 UNOFFERED_LOOKS: frozenset[tuple[str, str]] = frozenset({("dark-skin", "short"), ("dark-skin-black-hair", "short")})
 
 
