@@ -165,7 +165,7 @@ def test_auto_avoids_the_look_that_resembles_the_signer(signing, embedder):
     # drawn in order up to the first safe look, which is kept; none safe: the one that came near the limit least
     drawn = list(record["scores"])
     assert drawn == order[: len(drawn)]
-    safe = [n for n in drawn if nearest[n] >= config.limit + config.safe_by]
+    safe = [n for n in drawn if nearest[n] >= config.limit + config.near]
     best = min(drawn, key=lambda n: (cost[n], -nearest[n]))
     assert safe in ([chosen.name], []) and (safe or chosen.name == best)
 

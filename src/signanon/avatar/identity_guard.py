@@ -74,15 +74,14 @@ class IdentityGuardConfig:
     calm: tuple[float, ...] = (0.5, 1.0)
     max_stride: int = 8  # the most frames between two checks
     probe_frames: int = setting(12, "palette or face shape auto: frames (spread over the video) drawn in each look", cli=False)
-    # auto keeps the first look whose probe faces all lie this far beyond the limit
-    # (the default palette on the average face, unless it resembles the signer), else the one
-    # whose probes come nearest the limit least: a probe costs 0 at limit + near, 1 at limit - near
-    # (linear between), and the look with the smallest sum wins (a tie: the furthest nearest probe).
-    # safe_by = near: the first look whose probes cost nothing is kept, not a later one whose
-    # nearest probe lies further still (the guard checks every frame either way). With 0.1, a
-    # palette added last whose faces lay furthest from the signer of a 192x144 NGT clip took it
-    # from dark-skin, and the mouth read back at r 0.20 (0.65 in dark-skin)
-    safe_by: float = 0.05
+    # auto keeps the first look whose probes all cost nothing (every probe face at limit + near or
+    # beyond; the default palette on the average face, unless it resembles the signer), else the
+    # one whose probes come nearest the limit least: a probe costs 0 at limit + near, 1 at
+    # limit - near (linear between), and the look with the smallest sum wins (a tie: the furthest
+    # nearest probe). A later cost-free look is not drawn, though its faces may lie further still
+    # (the guard checks every frame either way): when auto kept only looks 0.1 past the limit, a
+    # palette added last, furthest from the signer of a 192x144 NGT clip, took it from dark-skin
+    # (both cost-free) and the mouth read back at r 0.20 (0.65 in dark-skin)
     near: float = 0.05
 
     def __post_init__(self) -> None:
@@ -361,7 +360,7 @@ def choose_look(
     embedder: DlibEmbedder,
 ) -> tuple[Look, dict]:
     """The look (palette and face shape, in order of preference) to draw: the first whose drawn
-    faces all lie ``config.safe_by`` beyond the guard's limit from the signer, else the one whose
+    faces all lie ``config.near`` beyond the guard's limit from the signer, else the one whose
     faces come nearest the limit least. ``config.probe_frames`` of ``bodies`` (raw
     ``(data, confidence)`` frames with a body: the signer's spread over the clip,
     :attr:`SignerFace.bodies`, or else the calibration's) are animated (on a copy of the animator's
@@ -410,7 +409,7 @@ def choose_look(
         scores[look.name] = (total, -nearest) if seen else (np.inf, np.inf)
         if best is None or scores[look.name] < bar:
             best = look
-        if nearest >= config.limit + config.safe_by:
+        if nearest >= config.limit + config.near:  # every probe cost nothing
             break
     probes = max((sum(p is not None for p in v) for v in poses_of.values()), default=0)
     record = {name: [round(c, 3), round(-n, 4)] for name, (c, n) in scores.items()}
