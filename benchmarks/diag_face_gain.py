@@ -1,11 +1,13 @@
 """Where the avatar's facial-grammar gain is lost (run by hand).
 
-    python benchmarks/diag_face_gain.py CLIP [--frames 80]
+    python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME]
 
 Splits the chain original -> drawn face -> read-back face: for each series prints the gain (std
 ratio) and r of (a) the face mesh the avatar draws against the original's read-back, and (b) the
 read-back of the drawn avatar against the drawn mesh. (a) is what expression transfer and smoothing
-keep, (b) what drawing and MediaPipe's re-detection keep.
+keep, (b) what drawing and MediaPipe's re-detection keep. The identity guard is off here (its look
+choice and calmed faces draw extra frames, which would not line up with the video's), so the look is
+named: ``--palette``/``--shape`` (default: the default palette on the average face).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from outside_tools import load_readback
 
 def main() -> None:
     from signanon.avatar import anonymizer as an
+    from signanon.avatar.identity_guard import IdentityGuardConfig
     from signanon.avatar.renderer import AvatarRenderer
 
     ap = argparse.ArgumentParser()
     ap.add_argument("clip", type=Path)
     ap.add_argument("--frames", type=int, default=80)
+    ap.add_argument("--palette", default="default")
+    ap.add_argument("--shape", default="average")
     args = ap.parse_args()
     rb = load_readback()
     tmp = Path(tempfile.mkdtemp())
@@ -47,7 +52,10 @@ def main() -> None:
 
     AvatarRenderer.render = render
     out = tmp / "out.mp4"
-    an.AvatarAnonymizer()(src, out, progress=False)
+    config = an.AvatarConfig(palette=args.palette, face_shape=args.shape, guard=IdentityGuardConfig(enabled=False))
+    an.AvatarAnonymizer(config)(src, out, progress=False)
+    if len(drawn) != len(frames):
+        raise SystemExit(f"drew {len(drawn)} frames for {len(frames)}: the drawn faces do not line up")
     fo, fa = rb.frames(str(src)), rb.frames(str(out))
     ro, ra = rb.holistic(fo), rb.holistic(fa)
     keys = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
