@@ -27,11 +27,7 @@ class AvatarStyle:
     lips: RGB = (178, 92, 88)
     iris: RGB = (72, 92, 120)
     brows: RGB = (110, 50, 30)
-    # near-black, as the inside of a real open mouth: the dark red (92, 30, 34) it was sat close to
-    # dark lips, and on a face ~20 px between the eyes (a DGS clip downscaled) MediaPipe read the
-    # opening at r 0.45 in dark-skin-black-hair, 0.59 with this (the read-back's own ceiling on that
-    # clip: 0.59); every offered look's nearest real face stays >= 0.62
-    mouth_interior: RGB = (20, 6, 8)
+    mouth_interior: RGB = (92, 30, 34)
     teeth: RGB = (236, 232, 222)
     supersample: int = 2  # draw at this many times the output size, then downscale (anti-aliasing)
 
