@@ -228,23 +228,19 @@ def face_square(frame: np.ndarray, face: np.ndarray, margin: float = 2.2) -> tup
     return crop, np.array([x0, y0], np.float64), extent
 
 
-def face_crop(frame: np.ndarray, face: np.ndarray, margin: float = 2.2) -> np.ndarray:
-    """The square of ``frame`` around a drawn face (``(478, 2+)`` output px): :func:`face_square`'s crop."""
-    return face_square(frame, face, margin)[0]
-
-
 def tune_avatar_face(animator, frames, renderer, config: FaceGainCalibration = FaceGainCalibration()):
     """:func:`calibrate_face_gains` for a calibrated :class:`~.animator.AvatarAnimator`: its frames
     drawn by ``renderer`` (an :class:`~.renderer.AvatarRenderer` of the output's size and look),
-    the square around the drawn face encoded as the output will be (:func:`~signanon.video.writer.as_encoded`:
-    on a 192x144 clip the encoder halves what the mouth reads) and read back by MediaPipe FaceMesh
-    on single images (on the shared clips it reads the slopes Holistic reads on the whole frame
-    within ~0.1, 4x faster).
+    the whole frame encoded as the output will be (:func:`~signanon.video.writer.as_encoded`: on a
+    192x144 clip the encoder halves what the mouth reads) and read back by MediaPipe Holistic on
+    single images, as a viewer's detector reads the video. FaceMesh on the square around the face
+    read ASL DIFFERENT's drawn brow raise at slope ~0.9 where Holistic on the whole frame reads ~0.6
+    (Holistic crops the face from its pose), so the gains it chose stayed damped.
     Returns ``(animator, record)``; the animator's body half is untouched (each drawn frame uses a
     copy, so its size tracking does not see the calibration frames)."""
     import copy
 
-    from ..landmarks.facemesh import FaceMeshEstimator
+    from ..landmarks.holistic import HolisticConfig, HolisticEstimator
     from ..video.writer import as_encoded
     from .animator import AvatarAnimator
 
@@ -258,9 +254,14 @@ def tune_avatar_face(animator, frames, renderer, config: FaceGainCalibration = F
         if pose is None or pose.face is None:
             return None
         sizes.append(pose.face_scale)
-        return as_encoded(face_crop(renderer.render(pose), pose.face))
+        return as_encoded(renderer.render(pose))
 
-    with FaceMeshEstimator(static=True) as read:
+    with HolisticEstimator(HolisticConfig(static_image_mode=True)) as holistic:
+
+        def read(frame: np.ndarray) -> np.ndarray | None:
+            data, confidence = holistic(frame)
+            return data[layout.FACE] if geometry.face_present(confidence) else None
+
         face, record = calibrate_face_gains(animator.face, frames, draw, read, config)
     if record:
         record["face_px"] = round(float(np.median(sizes)), 1)
