@@ -8,7 +8,8 @@ the brows of another (0.7). So, once per video, after the signer's neutral face 
 
 1. some frames of the calibration window (spread evenly over it) are drawn and encoded as the
    output will show them;
-2. MediaPipe FaceMesh reads each drawn face back (the square around it, single images);
+2. MediaPipe Holistic reads each drawn frame back (the whole frame, single images), as the
+   independent read-back does;
 3. each facial-grammar series of the read-back (:mod:`signanon.landmarks.grammar`) is regressed
    on the same series of the signer's face in those frames: the slope is the share of the signer's
    movement a viewer reads on the avatar;
