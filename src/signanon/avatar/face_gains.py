@@ -56,11 +56,14 @@ class FaceGainCalibration:
     """How the avatar's expression gains are measured on each clip (see the module doc).
 
     enabled:        True measures the gains; False (the default for now) keeps
-                    :class:`~.expression.FaceConfig`'s. Off because of privacy: the measured
-                    gains draw a calmer, more average mouth on some clips, and the dark-skin
-                    avatar animated by ASL HOUSE then came within dlib's same-person distance
-                    of a real face (0.597 < 0.6; 0.614 with the fixed gains). It goes on once the
-                    avatar's face sits further from real faces.
+                    :class:`~.expression.FaceConfig`'s. Kept off at first for privacy (the dark-
+                    skin avatar animated by ASL HOUSE came within dlib's same-person distance of
+                    a real face, 0.597). Re-measured (benchmarks/signing_issue11.txt, session 14;
+                    8 looks x 6 clips, guard off): the fixed gains come that near a real person as
+                    often (11 of 48 clip-look pairs with a frame under 0.6; calibrated 10), on the
+                    talking heads' large faces. What keeps it off now: one series more in the goal
+                    of 41 (within three reads' spread), 2-4 s more per clip, and the guard's
+                    figures with it on not yet measured.
     frames:         frames of the calibration window drawn and read back per round.
     rounds:         draw-and-read rounds; each corrects the gains by the slope it measured.
     aim_slope:      read-back movement per unit of the signer's movement aimed at, for a
