@@ -405,6 +405,28 @@ def test_signer_walking_toward_the_camera_keeps_the_body_proportions():
     assert _neck_and_width(rt(*glitch))[1] == pytest.approx(sw, rel=0.03)
 
 
+@pytest.mark.parametrize("k", [0.3, 0.45, 1.0])
+def test_small_hands_are_drawn_big_enough_to_read(k):
+    """A signer so far away that the avatar's palm would be under ``min_palm_px`` gets hands grown
+    to that size (at most ``max_small_hand_boost`` times; the arms keep their length); a signer
+    near enough keeps the canonical palm. Measured on DGS ZUG at a third of its size (palm 15 px):
+    finger angles read back 14.8 -> 12.8 deg with the hands grown to 22 px."""
+    from signanon.avatar.hands import hand_size
+
+    prop = BodyProportions()
+    rt = Retargeter.calibrate([scaled_frame(k)] * 5, W, H, prop)
+    pose = rt(*scaled_frame(k))
+    sw = _len(pose, 11, 12)
+    canonical = prop.palm * sw
+    expected = canonical * min(max(prop.min_palm_px / canonical, 1.0), prop.max_small_hand_boost)
+    assert hand_size(pose.left_hand) == pytest.approx(expected, rel=0.1)  # the hand the frame shows
+    assert _len(pose, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=0.1)
+    if k == 1.0:  # 38 px: left as it was
+        assert hand_size(pose.left_hand) == pytest.approx(canonical, rel=0.1)
+    else:  # 11.5 px grown 1.5x; 17 px grown to 22 px
+        assert hand_size(pose.left_hand) > 1.25 * canonical
+
+
 def test_full_body_ends_at_the_legs_not_the_frame_edge():
     """A small standing signer in a tall frame: below the legs there is background, not shirt."""
     rt = Retargeter.calibrate([scaled_frame(0.5)] * 3, W, 1000)

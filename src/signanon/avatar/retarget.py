@@ -56,6 +56,12 @@ class BodyProportions:
     # factor (never shrink). Off by default: at 1.4 the close-up asl_webcam lost hand recall (read
     # back 0.95 -> 0.76: bigger hands cover the face and each other more).
     max_hand_boost: float = 1.0
+    # A hand drawn with a palm (wrist to middle knuckle) under min_palm_px output pixels is drawn
+    # bigger, up to that size and at most max_small_hand_boost times: a 15 px palm's fingers are
+    # 2-3 px wide, and their angles read back ~2 deg further off (DGS ZUG downscaled to a third,
+    # 3 reads: 14.8 -> 12.8 deg at 22 px; benchmarks/hands_issue11.txt, session 14).
+    min_palm_px: float = 22.0
+    max_small_hand_boost: float = 1.5
     face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
     face_contact_far: float = 1.4  # face units: hand fully body-relative above this distance
     # Two hands closer than hand_contact_near palms (nearest points, 2-D) keep the signer's offset
@@ -428,12 +434,16 @@ class Retargeter:
 
     # -- parts ----------------------------------------------------------------------------------
 
-    def _hand_boost(self) -> float:
-        """Factor (>= 1) on the canonical hand size: the signer's median palm over the canonical
-        palm for their shoulder width, clipped to [1, ``max_hand_boost``]."""
+    def _hand_boost(self, shoulder_width: float) -> float:
+        """Factor (>= 1) on the canonical hand size for an avatar ``shoulder_width`` output px wide:
+        the signer's median palm over the canonical palm for their shoulder width, clipped to
+        [1, ``max_hand_boost``], times what brings a palm under ``min_palm_px`` up to it (at most
+        ``max_small_hand_boost``)."""
         cal, prop = self.calibration, self.proportions
         ratio = float(np.median(cal.palm_refs)) / max(prop.palm * cal.shoulder_width, 1e-6)
-        return float(np.clip(ratio, 1.0, prop.max_hand_boost))
+        boost = float(np.clip(ratio, 1.0, prop.max_hand_boost))
+        palm_px = prop.palm * shoulder_width * boost
+        return boost * float(np.clip(prop.min_palm_px / max(palm_px, 1e-6), 1.0, prop.max_small_hand_boost))
 
     def _fore(self, length: float, ref: float) -> float:
         prop = self.proportions
@@ -511,7 +521,7 @@ class Retargeter:
         src_hand = p[rows]
         palm_now = palm_length(src_hand)
         depth = float(np.clip(palm_now / cal.palm_refs[side], *prop.hand_depth_range))
-        scale = prop.palm * s * self._hand_boost() * depth / max(palm_now, 1e-6)
+        scale = prop.palm * s * self._hand_boost(s) * depth / max(palm_now, 1e-6)
         hand = (src_hand - src_hand[0]) * scale
         hand[:, :2] += wrist
         hand[:, 2] += p[wr, 2]
@@ -640,7 +650,7 @@ class Retargeter:
     ) -> None:
         """Pose pinky/index/thumb when the hand model saw nothing: the source's, moved with the wrist."""
         _, _, wr, _ = _SIDES[side]
-        k = self.proportions.palm * cal.shoulder_width * self._hand_boost() / max(cal.palm_refs[side], 1e-6)
+        k = self.proportions.palm * cal.shoulder_width * self._hand_boost(cal.shoulder_width) / max(cal.palm_refs[side], 1e-6)
         for pose_idx in BODY_HAND_POINTS[side]:
             body[pose_idx] = body[wr] + (p[pose_idx] - p[wr]) * k
             valid[pose_idx] = True
