@@ -650,7 +650,8 @@ class Retargeter:
     ) -> None:
         """Pose pinky/index/thumb when the hand model saw nothing: the source's, moved with the wrist."""
         _, _, wr, _ = _SIDES[side]
-        k = self.proportions.palm * cal.shoulder_width * self._hand_boost(cal.shoulder_width) / max(cal.palm_refs[side], 1e-6)
+        s = cal.shoulder_width
+        k = self.proportions.palm * s * self._hand_boost(s) / max(cal.palm_refs[side], 1e-6)
         for pose_idx in BODY_HAND_POINTS[side]:
             body[pose_idx] = body[wr] + (p[pose_idx] - p[wr]) * k
             valid[pose_idx] = True

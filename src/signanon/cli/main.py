@@ -228,8 +228,8 @@ def _restored(previous, default):
 @contextmanager
 def _signals_as_interrupts():
     """Ctrl-C and SIGTERM raise :class:`KeyboardInterrupt` / :class:`Terminated` while a command
-    runs, never inside an import or a finalizer (main thread only; the previous handlers are restored afterwards,
-    so embedding programs keep theirs)."""
+    runs, never inside an import or a finalizer (main thread only; the previous handlers are
+    restored afterwards, so embedding programs keep theirs)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
