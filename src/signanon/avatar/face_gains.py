@@ -61,9 +61,10 @@ class FaceGainCalibration:
                     a real face, 0.597). Re-measured (benchmarks/signing_issue11.txt, session 14;
                     8 looks x 6 clips, guard off): the fixed gains come that near a real person as
                     often (11 of 48 clip-look pairs with a frame under 0.6; calibrated 10), on the
-                    talking heads' large faces. What keeps it off now: one series more in the goal
-                    of 41 (within three reads' spread), 2-4 s more per clip, and the guard's
-                    figures with it on not yet measured.
+                    talking heads' large faces; with the guard on, 0 frames re-identified on all
+                    17 bench clips (nearest 0.613) and the same faces redrawn within 2. What keeps
+                    it off now: one series more in the goal of 41 (within three reads' spread)
+                    for 15% more time.
     frames:         frames of the calibration window drawn and read back per round.
     rounds:         draw-and-read rounds; each corrects the gains by the slope it measured.
     aim_slope:      read-back movement per unit of the signer's movement aimed at, for a
