@@ -213,26 +213,6 @@ def _read(draw, read, face: FaceAnimator, data: np.ndarray, confidence: np.ndarr
     return None if frame is None else read(frame)
 
 
-def face_square(frame: np.ndarray, face: np.ndarray, margin: float = 2.2) -> tuple[np.ndarray, np.ndarray, float]:
-    """The square of ``frame`` (RGB uint8 (H, W, 3)) around face points (``(N, 2+)`` px),
-    ``margin`` times their larger extent, edges replicated where it leaves the frame; returns
-    ``(crop, offset, extent)``: the crop's top-left corner in the frame (``(2,)`` px) and the
-    points' larger extent (px)."""
-    import cv2
-
-    lo, hi = face[:, :2].min(axis=0), face[:, :2].max(axis=0)
-    extent = float((hi - lo).max())
-    centre, half = (lo + hi) / 2, max(extent * margin / 2, 8.0)
-    x0, y0 = (centre - half).round().astype(int)
-    side = round(2 * half)
-    h, w = frame.shape[:2]
-    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
-    if pad:
-        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    crop = np.ascontiguousarray(frame[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side])
-    return crop, np.array([x0, y0], np.float64), extent
-
-
 def tune_avatar_face(animator, frames, renderer, config: FaceGainCalibration = FaceGainCalibration()):
     """:func:`calibrate_face_gains` for a calibrated :class:`~.animator.AvatarAnimator`: its frames
     drawn by ``renderer`` (an :class:`~.renderer.AvatarRenderer` of the output's size and look),
