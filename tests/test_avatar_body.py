@@ -411,6 +411,7 @@ def test_small_hands_are_drawn_big_enough_to_read(k):
     to that size (at most ``max_small_hand_boost`` times; the arms keep their length); a signer
     near enough keeps the canonical palm. Measured on DGS ZUG at a third of its size (palm 15 px):
     finger angles read back 14.8 -> 12.8 deg with the hands grown to 22 px."""
+    from signanon.avatar.body import _hand_for
     from signanon.avatar.hands import hand_size
 
     prop = BodyProportions()
@@ -425,6 +426,16 @@ def test_small_hands_are_drawn_big_enough_to_read(k):
         assert hand_size(pose.left_hand) == pytest.approx(canonical, rel=0.1)
     else:  # 11.5 px grown 1.5x; 17 px grown to 22 px
         assert hand_size(pose.left_hand) > 1.25 * canonical
+    # a hand the model loses for a frame, and the rest pose, are drawn relaxed at the same size
+    # (not the canonical one: on a small signer the hand would shrink and pop back)
+    data, conf = scaled_frame(k)
+    conf = conf.copy()
+    conf[layout.LEFT_HAND] = 0.0
+    unseen = rt(data, conf)
+    assert unseen.left_hand is None
+    assert hand_size(_hand_for(unseen, 0, _len(unseen, 11, 12))) == pytest.approx(expected, rel=0.1)
+    neutral = rt.neutral_pose()
+    assert hand_size(neutral.left_hand) == pytest.approx(expected, rel=0.1)
 
 
 def test_full_body_ends_at_the_legs_not_the_frame_edge():

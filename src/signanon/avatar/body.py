@@ -123,7 +123,7 @@ def _hand_for(pose: AvatarPose, side: int, width: float) -> np.ndarray:
     d = wr[:2] - el[:2]
     if float(np.hypot(*d)) < 1e-6:
         d = np.array([0.0, 1.0])
-    return relaxed_hand(wr, d, _PALM * width, side).astype(np.float64)
+    return relaxed_hand(wr, d, _PALM * width * pose.hand_scale, side).astype(np.float64)
 
 
 def _draw_arm(img: np.ndarray, pose: AvatarPose, side: int, style: AvatarStyle, ss: int, width: float) -> None:

@@ -397,12 +397,14 @@ class Retargeter:
             right_hand=None if hands[1] is None else hands[1].astype(np.float32),
             face_anchor=anchor.astype(np.float32),
             face_scale=float(face_scale),
+            hand_scale=self._hand_boost(cal.shoulder_width),
         )
 
     def neutral_pose(self) -> AvatarPose:
         """Arms relaxed down, relaxed hands, the face at its rest place (``face`` is None)."""
         cal, prop = self.calibration, self.proportions
         s = cal.shoulder_width
+        boost = self._hand_boost(s)
         c = np.asarray(cal.shoulder_centre, np.float64)
         body = np.zeros((layout.N_BODY, 3))
         valid = np.zeros(layout.N_BODY, bool)
@@ -416,7 +418,7 @@ class Retargeter:
             body[wr, :2] = body[el, :2] + fo * prop.forearm * s
             body[el, 2], body[wr, 2] = -0.05 * s, -0.1 * s
             valid[[sh, el, wr]] = True
-            hand = relaxed_hand(body[wr], fo, prop.palm * s, side)
+            hand = relaxed_hand(body[wr], fo, prop.palm * s * boost, side)
             hands.append(hand)
             self._pose_hand_points(hand, side, body, valid)
         self._hips(c, 0.0, body, valid, s)
@@ -430,6 +432,7 @@ class Retargeter:
             right_hand=hands[1],
             face_anchor=anchor.astype(np.float32),
             face_scale=float(face_scale),
+            hand_scale=boost,
         )
 
     # -- parts ----------------------------------------------------------------------------------

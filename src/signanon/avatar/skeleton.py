@@ -31,6 +31,9 @@ class AvatarPose:
                  corners, mesh points 33 and 263, on the canonical face).
     face:        (478, 3) float32 canonical face mesh carrying the signer's expression and head
                  pose, or None until the face animator has filled it in.
+    hand_scale:  factor (>= 1) on the canonical palm (0.24 shoulder widths) at which this frame's
+                 hands are drawn; the drawer gives a relaxed hand the same size (hands grown on a
+                 small signer: :attr:`~.retarget.BodyProportions.min_palm_px`).
     """
 
     body: np.ndarray
@@ -40,6 +43,7 @@ class AvatarPose:
     face_anchor: np.ndarray
     face_scale: float
     face: np.ndarray | None = None
+    hand_scale: float = 1.0
 
     def with_face(self, face: np.ndarray | None) -> "AvatarPose":
         return replace(self, face=face)
@@ -54,4 +58,5 @@ class AvatarPose:
             face_anchor=_lerp(self.face_anchor, other.face_anchor, t),
             face_scale=float((1.0 - t) * self.face_scale + t * other.face_scale),
             face=_lerp(self.face, other.face, t),
+            hand_scale=float((1.0 - t) * self.hand_scale + t * other.hand_scale),
         )
