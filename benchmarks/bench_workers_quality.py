@@ -7,7 +7,8 @@ frames per worker at least), anonymized by one process and by two (time chunks j
 cross-faded seam), and both outputs are read back against the played clip with the independent
 ``../shared/tools/readback.py``. One row per clip and run: hand recall, finger-angle error (deg)
 and ``r/gain`` of every facial-grammar series. The two rows of a clip should agree within the
-read-back's run-to-run noise (x264 here is not bit-repeatable: about 0.05 recall and 1 degree).
+read-back's noise (measured when x264 was not yet bit-repeatable here: about 0.05 recall and 1 degree
+between runs of the same code; see signanon.video.writer.x264_options).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The avatar output of the sample clip stays what it was, unless a commit changes it on purpose.
 
 `tests/data/avatar_reference_asl_webcam.npz` holds nine drawn frames of the avatar output of the
-sample clip, as handed to the video writer (x264 is not bit-repeatable here, so encoded frames
-would differ by encoder noise). It was first written before the architecture refactor (issue 8),
+sample clip, as handed to the video writer (an x264 of another version or CPU may encode them
+differently; see signanon/avatar/reference.py). It was first written before the architecture refactor (issue 8),
 which left it unchanged; commits that change the avatar's look on purpose regenerate it with
 `tools/make_avatar_reference.py` and say so. A fresh run must reproduce it within one level.
 """

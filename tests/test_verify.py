@@ -59,7 +59,7 @@ def test_an_output_that_is_the_input_is_refused_and_not_written(tmp_path, clip):
     record = json.loads(summary.read_text())["verification"]
     assert record["skipped"] is False
     assert record["reidentified_frames"] == record["checked_frames"] == FRAMES
-    # the same pixels after one more x264 encode (not bit-repeatable here): dlib read 0.03-0.051,
+    # the same pixels after one more x264 encode: dlib read 0.03-0.051,
     # against 0.6 for "same person" and ~0.7+ for another signer
     assert record["min_distance"] < 0.1
     assert len(record["frames"]) == FRAMES and all(f["reidentified"] for f in record["frames"])

@@ -23,6 +23,7 @@ from typing import Callable
 import av
 import cv2
 import numpy as np
+from signanon.video.writer import x264_options
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "video"
@@ -48,7 +49,7 @@ def write_frames(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=round(fps))
         s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        s.options = {"crf": "18"}
+        s.options = x264_options(18, "medium")  # byte-stable cuts (x264's own default preset)
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
         c.mux(s.encode())

@@ -1,7 +1,9 @@
 """The avatar's drawn frames of a clip, before encoding: what the regression reference pins.
 
-x264 is not bit-repeatable on this machine (two encodes of identical frames differ by a mean of
-~0.05 levels, up to ~80 at a few pixels), so the reference holds the frames handed to the writer.
+The reference holds the frames handed to the writer, not encoded ones: x264 was not bit-repeatable
+on AVX-512 machines (two encodes of identical frames differed by a mean of ~0.05 levels, up to ~80
+at a few pixels) until :func:`~signanon.video.writer.x264_options` held it to its AVX2 code, and
+x264 builds of other versions may encode differently still.
 """
 
 from __future__ import annotations
