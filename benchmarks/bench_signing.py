@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -166,6 +167,26 @@ def header() -> str:
     return " ".join(cols + [f"{SHORT[k] + ' r/g':>10}" for k in SERIES])
 
 
+def machine_line() -> str:
+    """The CPU and the versions a read-back depends on: the same code read back differently on
+    two machines (MediaPipe's and x264's arithmetic follow the CPU's vector units)."""
+    import platform
+
+    import av
+    import mediapipe
+
+    from signanon.video.writer import x264_options
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return (f"# machine: {model}, {os.cpu_count()} cores; mediapipe {mediapipe.__version__}, av {av.__version__}; "
+            f"x264 options {x264_options()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir", type=Path)
@@ -180,6 +201,8 @@ def main() -> None:
     args = ap.parse_args()
     readback = load_readback()
     rows = []
+    machine = machine_line()
+    print(machine, flush=True)
     print(header(), flush=True)
     for name, path in clips(args.out_dir, args.max_frames or 10**9):
         if args.only and not any(o in name for o in args.only):
@@ -195,7 +218,7 @@ def main() -> None:
             for read in row["jitter"]:
                 print(fmt({"clip": f"  ({read['label']})", "signing": read["signing"]}), flush=True)
             print(spread([row] + row["jitter"]), flush=True)
-    (args.out_dir / "results.json").write_text(json.dumps(rows, indent=1))
+    (args.out_dir / "results.json").write_text(json.dumps({"machine": machine, "clips": rows}, indent=1))
 
 
 if __name__ == "__main__":
