@@ -706,3 +706,15 @@ def test_the_same_frames_give_the_same_file_while_mediapipe_runs(tmp_path, webca
                 estimator(frame)
         thread.join()
     assert len(digests) == 4 and len(set(digests)) == 1, "the same frames were written differently"
+
+
+def test_x264_is_held_to_avx2_only_where_the_cpu_has_avx512(monkeypatch):
+    """x264 takes a named code path as given, without checking the CPU: asking for AVX2 on a CPU
+    without it would crash the encoder, so the option appears only where AVX-512 (and so AVX2) is."""
+    from signanon.video import writer
+
+    monkeypatch.setattr(writer, "_cpu_has_avx512", lambda: False)
+    assert writer.x264_options(18, "veryfast") == {"crf": "18", "preset": "veryfast"}
+    monkeypatch.setattr(writer, "_cpu_has_avx512", lambda: True)
+    options = writer.x264_options(20, "medium", threads=1)
+    assert options == {"crf": "20", "preset": "medium", "threads": "1", "x264-params": "asm=AVX2,Cache64"}
