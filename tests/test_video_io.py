@@ -709,8 +709,8 @@ def test_the_same_frames_give_the_same_file_while_mediapipe_runs(tmp_path, webca
 
 
 def test_x264_is_held_to_avx2_only_where_the_cpu_has_avx512(monkeypatch):
-    """x264 takes a named code path as given, without checking the CPU: asking for AVX2 on a CPU
-    without it would crash the encoder, so the option appears only where AVX-512 (and so AVX2) is."""
+    """Named code paths are not to be trusted to a CPU that lacks them (x264 uses the paths it is
+    told to use), so the option appears only where AVX-512, and with it AVX2, is there."""
     from signanon.video import writer
 
     monkeypatch.setattr(writer, "_cpu_has_avx512", lambda: False)
