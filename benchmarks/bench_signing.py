@@ -134,6 +134,37 @@ def spread(reads: list[dict]) -> str:
     return "  (range of 3 reads) " + ", ".join(parts)
 
 
+def against_goal(rows: list[dict]) -> list[str]:
+    """Issue 11's goals on every clip, each figure the mean over the clip's reads (one, or three
+    with ``--jitter``): every series the original moves at r >= 0.6 and gain 0.7-1.4; on clips
+    with 10 or more hands, recall >= 0.9 and angle error <= 12 deg. Lines: what each clip misses,
+    then the totals."""
+    lines, series, hands, angles = [], [0, 0], [0, 0], [0, 0]
+    for row in rows:
+        reads = [row["signing"]] + [j["signing"] for j in row.get("jitter", [])]
+        missed = []
+        if reads[0]["hands_in_original"] >= 10:
+            recall = float(np.mean([r["hand_recall"] for r in reads]))
+            angle = float(np.mean([r["handshape_angle_error_deg"] for r in reads]))
+            hands = [hands[0] + (recall >= 0.9), hands[1] + 1]
+            angles = [angles[0] + (angle <= 12), angles[1] + 1]
+            missed += [f"recall {recall:.3f}"] * (recall < 0.9) + [f"angle {angle:.1f}"] * (angle > 12)
+        for k in SERIES:
+            std = reads[0]["face_series_gain"]["original_std"][k]
+            if std is None or std < 0.01:
+                continue
+            r = [x["face_series_r"][k] for x in reads]
+            g = [x["face_series_gain"][k] for x in reads]
+            ok = None not in r + g and np.mean(r) >= 0.6 and 0.7 <= np.mean(g) <= 1.4
+            series = [series[0] + ok, series[1] + 1]
+            if not ok:
+                missed.append(f"{SHORT[k]} " + ("unread" if None in r + g else f"{np.mean(r):.2f}/{np.mean(g):.2f}"))
+        lines.append(f"  {row['clip']:<26} " + ("; ".join(missed) or "in the goal"))
+    lines.append(f"  series in the goal {series[0]} of {series[1]}; recall >= 0.9 on {hands[0]} of {hands[1]} clips; "
+                 f"angle <= 12 deg on {angles[0]} of {angles[1]}")
+    return lines
+
+
 def fmt(row: dict) -> str:
     s = row["signing"]
     err = s["handshape_angle_error_deg"]
@@ -218,6 +249,9 @@ def main() -> None:
             for read in row["jitter"]:
                 print(fmt({"clip": f"  ({read['label']})", "signing": read["signing"]}), flush=True)
             print(spread([row] + row["jitter"]), flush=True)
+    print(f"\nAgainst the goal (mean of {'3 reads' if args.jitter else 'one read'} per clip):", flush=True)
+    for line in against_goal(rows):
+        print(line, flush=True)
     (args.out_dir / "results.json").write_text(json.dumps({"machine": machine, "clips": rows}, indent=1))
 
 
