@@ -43,13 +43,13 @@ def x264_options(crf: int = OUTPUT_CRF, preset: str = OUTPUT_PRESET, threads: in
     """The libx264 options of every H.264 stream signanon writes (``threads`` None: x264 picks).
 
     Repeatable: the same frames give the same bytes. x264 uses AVX-512 code on CPUs that have it
-    (Skylake-X and later), and there its output depends on what ran before on the encoding thread:
-    measured with av 18.1.0's x264 on a Sapphire Rapids machine, the same 540x720 frames encoded
-    once before and once after MediaPipe ran on that thread came out different (tens of grey levels
-    apart on the avatar's edges, so a read-back of the output moved between identical runs), and
-    so did 576x720 and 192x144 ones; 512, 640, 1280 and 1920 wide ones did not. Held to its AVX2
-    code, x264 wrote the same bytes every time at the same speed (0.22 s for 40 frames at 540x720
-    either way), so that is what it gets on those CPUs.
+    (Skylake-X and later), and there its output depended on what else ran in the process, before
+    or alongside it: measured with av 18.1.0's x264 on a Sapphire Rapids machine, the same frames
+    encoded before and after MediaPipe ran, or while it ran on another thread, came out different
+    at 540x720, 576x720, 192x144 and 1080x1440 (tens of grey levels apart on the avatar's edges,
+    so a read-back of the output moved between identical runs; x264 on one thread too); 512x720,
+    640x480 and 1920x1080 did not in these runs. Held to its AVX2 code, x264 wrote the same bytes
+    every time at the same speed (benchmarks/bench_encode.py), so that is what it gets on those CPUs.
     """
     options = {"crf": str(int(crf)), "preset": str(preset)}
     if threads is not None:
