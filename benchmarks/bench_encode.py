@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import io
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -79,7 +78,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, options in variants.items():
                     result: list = []
-                    thread = threading.Thread(target=lambda: result.append(encode(frames, options)))
+                    thread = threading.Thread(target=lambda out, opts: out.append(encode(frames, opts)), args=(result, options))
                     thread.start()
                     for frame in base[:8]:
                         estimator(frame)
@@ -89,7 +88,6 @@ def main() -> None:
             files = {name: len({h for h, _ in runs}) for name, runs in seen.items()}
             print(f"{width:>5}x{height:<4} {secs['auto']:8.2f} {secs['writer']:9.2f} "
                   f"{secs['writer'] / secs['auto']:6.2f} {files['auto']:>11} {files['writer']:>13}", flush=True)
-    sys.exit(0)
 
 
 if __name__ == "__main__":

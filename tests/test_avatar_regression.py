@@ -2,9 +2,10 @@
 
 `tests/data/avatar_reference_asl_webcam.npz` holds nine drawn frames of the avatar output of the
 sample clip, as handed to the video writer (an x264 of another version or CPU may encode them
-differently; see signanon/avatar/reference.py). It was first written before the architecture refactor (issue 8),
-which left it unchanged; commits that change the avatar's look on purpose regenerate it with
-`tools/make_avatar_reference.py` and say so. A fresh run must reproduce it within one level.
+differently; see signanon/avatar/reference.py). It was first written before the architecture
+refactor (issue 8), which left it unchanged; commits that change the avatar's look on purpose
+regenerate it with `tools/make_avatar_reference.py` and say so. A fresh run must reproduce it
+within one level.
 """
 
 from __future__ import annotations
