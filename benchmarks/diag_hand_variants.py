@@ -1,0 +1,197 @@
+"""Hand-drawing candidates on the product's own poses, read back three times (run by hand).
+
+    python benchmarks/diag_hand_variants.py OUT_DIR --clips asl_webcam dgs_zug__down \\
+        --variants base look:rim=0.03,min_rim_px=1 curl:0.5:0:12
+
+Clip names are those of ``bench_signing.py`` (the shared clips and their framings, whole). For each
+clip, once (kept in ``OUT_DIR/record``): ``signanon anonymize``'s own run (the look it chooses, the
+face gains, the identity guard), with the poses handed to the drawing recorded, and the independent
+read-back (``../shared/tools/readback.py``) of the original. Then per variant: the recorded poses
+drawn again with only the hand drawing changed, encoded like ``anonymize`` does, and read back as
+is, shifted 0.5 px and scaled 0.97 (the jitters of ``bench_signing.py --jitter``). A variant moves
+only the hands, so a figure that moves between variants is the hands' doing, up to the read-back's
+sub-pixel sensitivity that the three reads show.
+
+Variants:
+
+* ``base``: the shipped drawing (the recorded frames re-drawn without the guard's face checks).
+* ``look:FIELD=VALUE,...``: :class:`signanon.avatar.hands.HandLook` with these fields replaced.
+* ``curl:K:F0[:JOINTS]``: the drawn fingers bent further: at each joint of ``JOINTS`` (1 = middle,
+  2 = last; default ``1``) of the four fingers, a bend ``b`` over ``F0`` degrees becomes
+  ``b + K * (b - F0)`` (the bones beyond turned about the joint's own axis, at most to 20 deg of
+  the joint's inner angle). Tests whether the read-back's straightening of curled fingers is
+  undone by drawing them more curled.
+
+Printed per clip and variant: hand recall and the mean finger-angle error (degrees, as
+``bench_signing.py``), the mean over the three reads and each read; then, over the finger joints
+the original's read-back bends to an inner angle under 90 deg (strongly curled), the mean signed
+error (output minus original: > 0 = read straighter) and the mean absolute error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import pickle
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from outside_tools import load_module, load_readback
+
+REPO = Path(__file__).resolve().parents[1]
+CURLED_INNER_DEG = 90.0  # original's inner joint angle under this = a strongly curled joint
+MIN_INNER_DEG = 20.0  # curl: never fold a joint tighter than this inner angle
+
+
+def record(name: str, src: Path, out_dir: Path, readback) -> dict:
+    """The poses ``AvatarAnonymizer`` draws for ``src`` (in frame order), its look, and the
+    read-back of the original; cached in ``out_dir/record/NAME.pkl``."""
+    cache = out_dir / "record" / f"{name}.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    from signanon.avatar import chunk, worker
+    from signanon.avatar.anonymizer import AvatarAnonymizer
+    from signanon.video import probe_video
+
+    seen: dict = {"poses": []}
+    look_renderer, submit = chunk.look_renderer, worker.RenderWorker.submit
+
+    def recording_renderer(look, width, height):
+        r = look_renderer(look, width, height)
+        seen.update(style=r.style, canonical=r.canonical, size=(width, height))
+        return r
+
+    def recording_submit(self, pose):
+        seen["poses"].append(pose)  # submitted in frame order (drawing itself may run out of order)
+        return submit(self, pose)
+
+    chunk.look_renderer, worker.RenderWorker.submit = recording_renderer, recording_submit
+    try:
+        AvatarAnonymizer()(src, out_dir / "record" / f"{name}.mp4", progress=False)
+    finally:
+        chunk.look_renderer, worker.RenderWorker.submit = look_renderer, submit
+    seen.update(fps=float(probe_video(src).fps), original=readback.holistic(readback.frames(str(src))))
+    cache.write_bytes(pickle.dumps(seen))
+    return seen
+
+
+def _turn(v: np.ndarray, axis: np.ndarray, deg: float) -> np.ndarray:
+    """``v`` (3,) turned by ``deg`` degrees about ``axis`` (3,), right-handed (Rodrigues)."""
+    a = axis / (np.linalg.norm(axis) + 1e-12)
+    t = np.radians(deg)
+    return v * np.cos(t) + np.cross(a, v) * np.sin(t) + a * (a @ v) * (1 - np.cos(t))
+
+
+def curled_further(hand: np.ndarray, k: float, from_deg: float, joints: tuple[int, ...]) -> np.ndarray:
+    """(21, 3) ``hand`` with each listed joint of the four fingers bent ``k * (bend - from_deg)``
+    degrees further where its bend exceeds ``from_deg`` (see the module docstring)."""
+    from signanon.landmarks import layout
+
+    h = np.array(hand, np.float64)
+    for finger in range(1, 5):
+        chain = list(layout.FINGERS[finger])
+        for j in joints:
+            p = h[chain[j]]
+            u, v = h[chain[j - 1]] - p, h[chain[j + 1]] - p
+            inner = np.degrees(np.arccos(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12), -1, 1)))
+            extra = min(k * ((180.0 - inner) - from_deg), inner - MIN_INNER_DEG)
+            axis = np.cross(v, u)
+            if extra <= 0 or np.linalg.norm(axis) < 1e-9:
+                continue
+            for q in chain[j + 1:]:
+                h[q] = p + _turn(h[q] - p, axis, extra)
+    return h.astype(np.asarray(hand).dtype)
+
+
+def hand_drawer(spec: str):
+    """``draw_hand`` for the variant ``spec`` (see the module docstring)."""
+    from signanon.avatar import hands
+
+    kind, _, rest = spec.partition(":")
+    if kind == "base":
+        return hands.draw_hand
+    if kind == "look":
+        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in rest.split(","))}
+        look = replace(hands.LOOK, **{k: float(v) if isinstance(getattr(hands.LOOK, k), float) else v for k, v in fields.items()})
+        return lambda img, hand, side, skin, ss: hands.draw_hand(img, hand, side, skin, ss, look)
+    if kind == "curl":
+        args = rest.split(":")
+        joints = tuple(int(c) for c in (args[2] if len(args) > 2 else "1"))
+        k, from_deg = float(args[0]), float(args[1])
+        return lambda img, hand, side, skin, ss: hands.draw_hand(img, curled_further(hand, k, from_deg, joints), side, skin, ss)
+    raise SystemExit(f"unknown variant {spec!r}")
+
+
+def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
+    """The read-back of the recorded poses drawn with variant ``spec``: as is, shifted, scaled."""
+    import cv2
+    from signanon.avatar import body
+    from signanon.avatar.renderer import AvatarRenderer
+    from signanon.video import VideoWriter
+
+    framings = sys.modules["make_framings"]
+    w, h = rec["size"]
+    renderer = AvatarRenderer(w, h, rec["style"], rec["canonical"])
+    shipped, body.draw_hand = body.draw_hand, hand_drawer(spec)
+    out = work / "drawn.mp4"
+    try:
+        with VideoWriter(out, w, h, rec["fps"]) as writer:
+            for pose in rec["poses"]:
+                writer.write(renderer.render(pose))
+    finally:
+        body.draw_hand = shipped
+    frames = readback.frames(str(out))
+    reads = [readback.holistic(frames)]
+    for m in (np.float32([[1, 0, 0.5], [0, 1, 0.5]]), np.float32([[0.97, 0, 0.015 * w], [0, 0.97, 0.015 * h]])):
+        moved = framings.write_frames(work / "moved.mp4", [cv2.warpAffine(f, m, (w, h), borderMode=cv2.BORDER_REPLICATE) for f in frames], rec["fps"])
+        reads.append(readback.holistic(readback.frames(str(moved))))
+    for p in (out, work / "moved.mp4"):
+        os.remove(p)
+    return reads
+
+
+def score(original: list[dict], read: list[dict], readback) -> tuple[float, float, float, float]:
+    """(recall, mean angle error, signed and absolute error on strongly curled joints), degrees."""
+    found = lost = 0
+    errs, curled = [], []
+    for o, a in zip(original, read):
+        for side in ("left", "right"):
+            if o[side] is None:
+                continue
+            if a[side] is None:
+                lost += 1
+                continue
+            found += 1
+            ao, aa = readback.hand_angles(o[side]), readback.hand_angles(a[side])
+            errs.append(np.mean(np.abs(aa - ao)))
+            curled += list((aa - ao)[3:][ao[3:] < CURLED_INNER_DEG])
+    c = np.array(curled)
+    return (found / max(1, found + lost), float(np.mean(errs)) if errs else np.nan,
+            float(c.mean()) if len(c) else np.nan, float(np.abs(c).mean()) if len(c) else np.nan)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--clips", nargs="+", required=True)
+    ap.add_argument("--variants", nargs="+", default=["base"])
+    args = ap.parse_args()
+    bench = load_module(REPO / "benchmarks" / "bench_signing.py", "bench_signing")
+    readback = load_readback()
+    (args.out_dir / "record").mkdir(parents=True, exist_ok=True)
+    sources = dict(bench.clips(args.out_dir, 10**9))
+    print(f"{'variant':<28} {'clip':<24} recall  angle | curled signed   abs | reads (recall/angle)")
+    for name in args.clips:
+        rec = record(name, sources[name], args.out_dir, readback)
+        for spec in args.variants:
+            rows = [score(rec["original"], read, readback) for read in drawn_reads(rec, spec, args.out_dir, readback)]
+            m = np.nanmean(np.array(rows), axis=0)
+            print(f"{spec:<28} {name:<24} {m[0]:6.3f} {m[1]:6.2f} | {m[2]:+13.1f} {m[3]:5.1f} | "
+                  + " ".join(f"{r[0]:.2f}/{r[1]:.1f}" for r in rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()
