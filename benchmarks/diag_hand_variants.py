@@ -14,8 +14,10 @@ sub-pixel sensitivity that the three reads show.
 
 Variants:
 
-* ``base``: the shipped drawing (the recorded frames re-drawn without the guard's face checks).
-* ``look:FIELD=VALUE,...``: :class:`signanon.avatar.hands.HandLook` with these fields replaced.
+* ``base``: the shipped drawing, in the hand look the run chose (``hand_choice``), the recorded
+  frames re-drawn without the guard's face checks.
+* ``look:FIELD=VALUE,...``: :class:`signanon.avatar.hands.HandLook` (the default one) with these
+  fields replaced; ``look:tuck_deg=90`` is the folded drawing.
 * ``curl:K:F0[:JOINTS]``: the drawn fingers bent further: at each joint of ``JOINTS`` (1 = middle,
   2 = last; default ``1``) of the four fingers, a bend ``b`` over ``F0`` degrees becomes
   ``b + K * (b - F0)`` (the bones beyond turned about the joint's own axis, at most to 20 deg of
@@ -116,12 +118,14 @@ def hand_drawer(spec: str):
     if kind == "look":
         fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in rest.split(","))}
         look = replace(hands.LOOK, **{k: float(v) if isinstance(getattr(hands.LOOK, k), float) else v for k, v in fields.items()})
-        return lambda img, hand, side, skin, ss: hands.draw_hand(img, hand, side, skin, ss, look)
+        return lambda img, hand, side, skin, ss, _chosen=None: hands.draw_hand(img, hand, side, skin, ss, look)
     if kind == "curl":
         args = rest.split(":")
         joints = tuple(int(c) for c in (args[2] if len(args) > 2 else "1"))
         k, from_deg = float(args[0]), float(args[1])
-        return lambda img, hand, side, skin, ss: hands.draw_hand(img, curled_further(hand, k, from_deg, joints), side, skin, ss)
+        return lambda img, hand, side, skin, ss, look=hands.LOOK: hands.draw_hand(
+            img, curled_further(hand, k, from_deg, joints), side, skin, ss, look
+        )
     raise SystemExit(f"unknown variant {spec!r}")
 
 

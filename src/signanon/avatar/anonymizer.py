@@ -26,6 +26,7 @@ from ..video import VideoInfo, VideoWriter, check_output_path, probe_video
 from .animator import AnimatorConfig
 from .chunk import CalibrateHere, Chunk, ChunkResult, render_chunk
 from .parallel import WorkerPool, plan_chunks, render_in_parallel, warm_up_frames
+from .hand_choice import HandChoiceConfig
 from .identity_guard import IdentityGuardConfig
 from .canonical import FACE_SHAPES
 from .style import PALETTES, UNOFFERED_LOOKS, AvatarStyle, Look, make_style
@@ -60,6 +61,7 @@ class AvatarConfig:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     animator: AnimatorConfig = field(default_factory=AnimatorConfig)
     guard: IdentityGuardConfig = field(default_factory=IdentityGuardConfig)
+    hand_choice: HandChoiceConfig = field(default_factory=HandChoiceConfig)
     landmark_workers: int = setting(
         1, "processes that anonymize one clip in parallel time chunks, each finding the landmarks, "
         "drawing and encoding its own (for long clips on several cores; clips shorter than 150 frames "
@@ -171,6 +173,8 @@ class AvatarAnonymizer:
         summary.frames_with_several_faces = result.frames_with_several_faces
         if result.face_gains:
             summary.extra["face_gains"] = result.face_gains
+        if result.hand_drawing:
+            summary.extra["hand_drawing"] = result.hand_drawing
         if result.identity_guard:
             summary.extra["identity_guard"] = result.identity_guard
         summary.seconds_per_stage = {**timer.as_dict(), **result.seconds_per_stage}

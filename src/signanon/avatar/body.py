@@ -144,8 +144,8 @@ def _draw_arm(img: np.ndarray, pose: AvatarPose, side: int, style: AvatarStyle, 
     light = _shade(style.shirt, 1.5)
     capsule(img, s + (e - s) * 0.12, e - (e - s) * 0.1, 0.06 * w, light)
     capsule(img, e + (c - e) * 0.1, c - (c - e) * 0.15, 0.045 * w, light)
-    draw_wrist(img, cuff, hand, style.skin, ss)
-    draw_hand(img, hand, side, style.skin, ss)
+    draw_wrist(img, cuff, hand, style.skin, ss, style.hands)
+    draw_hand(img, hand, side, style.skin, ss, style.hands)
 
 
 def _tapered(img: np.ndarray, a: np.ndarray, b: np.ndarray, wa: float, wb: float, colour) -> None:

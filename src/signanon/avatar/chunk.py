@@ -20,7 +20,7 @@ from __future__ import annotations
 import pickle
 import time
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -34,8 +34,11 @@ from ..recognition import DlibConfig, DlibEmbedder
 from ..summary import StageTimer
 from ..video import VideoInfo, iter_selected_frames
 from ..video.people import FaceCounter
+from ..video.writer import as_encoded
 from .animator import AvatarAnimator, PresenceFader, has_body
 from .face_gains import tune_avatar_face
+from .hand_choice import choose_hands
+from .hands import HandLook
 from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_look, find_signer
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
@@ -83,6 +86,8 @@ class ChunkResult:
     # the avatar's expression gains measured on this clip (face_gains.calibrate_face_gains's record;
     # from the chunk that calibrated, empty in the others)
     face_gains: dict = field(default_factory=dict)
+    # how the hand drawing was chosen (hand_choice.choose_hands's record; from the chunk that calibrated)
+    hand_drawing: dict = field(default_factory=dict)
     # what the identity guard did (identity_guard.GuardCounts.as_dict; empty when it is off)
     identity_guard: dict = field(default_factory=dict)
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
@@ -100,6 +105,7 @@ class ChunkResult:
             total.frames_checked_for_faces += r.frames_checked_for_faces
             total.frames_with_several_faces += r.frames_with_several_faces
             total.face_gains = total.face_gains or r.face_gains
+            total.hand_drawing = total.hand_drawing or r.hand_drawing
             if r.identity_guard:
                 guard = GuardCounts(**total.identity_guard)
                 guard.add(GuardCounts(**r.identity_guard))
@@ -161,6 +167,7 @@ class CalibrateHere:
         self._info, self._config, self._timer, self._publish = info, config, timer, publish
         self._bodies: list[tuple[np.ndarray, np.ndarray]] = []  # (586, 3) data, (586,) confidence
         self.face_gains: dict = {}  # how the expression gains were measured (tune_avatar_face)
+        self.hand_drawing: dict = {}  # how the hand drawing was chosen (hand_choice.choose_hands)
         self.signer: SignerFace | None = None  # set by render_chunk
         self.result: Calibrated | None = None
 
@@ -187,20 +194,36 @@ class CalibrateHere:
                 animator, self.face_gains = tune_avatar_face(animator, self._bodies, renderer, self._config.animator.face_gains)
         looks = self._config.looks
         look, record = looks[0], {}
+        spread = list(self.signer.bodies) if self.signer is not None else []
+        bodies = spread or self._bodies  # spread over the clip, else the first frames
         if len(looks) > 1 and self.signer is not None:
             with self._timer("choose look"):
-                bodies = list(self.signer.bodies) or self._bodies  # spread over the clip, else the first frames
                 look, record = choose_look(
                     animator, bodies, looks, lambda lk: look_renderer(lk, self._info.width, self._info.height),
                     self.signer, self._config.guard, dlib_factory(self._config)(),
                 )  # fmt: skip
             record["probed_on"] = "frames spread over the video" if self.signer.bodies else "the calibration frames"
         animator = AvatarAnimator(animator.retargeter, animator.face.with_canonical(look.canonical()))
+        if self._config.hand_choice.enabled:
+            with self._timer("choose hand drawing"):
+                look = self._choose_hands(animator, look, spread + self._bodies)
         self.result = Calibrated(animator, look, record)
         self._bodies = []
         if self._publish is not None:
             write_bytes_atomic(self._publish, pickle.dumps(self.result))
         return animator
+
+    def _choose_hands(self, animator: AvatarAnimator, look: Look, bodies: list[tuple[np.ndarray, np.ndarray]]) -> Look:
+        """``look`` with the hand drawing :func:`~.hand_choice.choose_hands` picks on ``bodies``
+        (the signer's frames spread over the clip, then the calibration's: a folded finger shows
+        on a few of either); the record goes to ``self.hand_drawing``."""
+
+        def drawer(hands: HandLook) -> Callable[[AvatarPose], np.ndarray]:
+            renderer = look_renderer(replace(look, style=replace(look.style, hands=hands)), self._info.width, self._info.height)
+            return lambda pose: as_encoded(renderer.render(pose))  # as the output will be encoded
+
+        hands, self.hand_drawing = choose_hands(animator, bodies, look.style.hands, drawer, self._info.width, self._config.hand_choice)
+        return replace(look, style=replace(look.style, hands=hands))
 
 
 class WaitForCalibration:
@@ -209,6 +232,7 @@ class WaitForCalibration:
 
     reads_past_chunk = False
     face_gains: dict = {}  # measured by the chunk that calibrates
+    hand_drawing: dict = {}  # chosen by the chunk that calibrates
 
     def __init__(self, path: Path, timer: StageTimer):
         self._path, self._timer = path, timer
@@ -323,6 +347,7 @@ def render_chunk(
         faces.close()
     result.frames_checked_for_faces, result.frames_with_several_faces = faces.count.checked, faces.count.several
     result.face_gains = calibration.face_gains
+    result.hand_drawing = calibration.hand_drawing
     if guarded is not None:
         guarded.counts.look = calibration.result.record
         result.identity_guard = guarded.counts.as_dict()

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ..landmarks import geometry, layout
-from .style import RGB
+
+if TYPE_CHECKING:  # style.py imports this module (AvatarStyle.hands)
+    from .style import RGB
 
 SHIFT = 4  # OpenCV sub-pixel bits: coordinates are multiplied by 16
 _ONE = 1 << SHIFT
@@ -45,6 +48,13 @@ class HandLook:
     grows across its plane, up to ``edge_thickness`` palm lengths when edge-on. Read back on ASL
     HOUSE, whole clip and two framings (x264, averaged over three sub-pixel jitters): recall
     0.85 -> 0.93, 0.85 -> 0.93, 0.89 -> 0.91, the other clips within 0.02 (hands_issue11.txt).
+
+    A finger folded into the palm lies, drawn, over its own knuckle bone, and MediaPipe then reads
+    a short straight finger. With ``tuck_deg`` set, a finger (not the thumb) bent at its middle
+    joint by more than that draws its middle and tip bones first of all, under the palm and its
+    knuckle bone, so only the knuckle bone shows. It reads DGS ZUG's V hand (ring and little finger
+    folded) 1.8-2.8 deg closer and ASL DIFFERENT's fingers curled at the chin 1.1-2.1 deg further
+    off, so it is not the default: :mod:`.hand_choice` sets it per signer.
     """
 
     finger_width: tuple[float, float, float, float, float] = (0.255, 0.20, 0.208, 0.19, 0.166)  # thumb..pinky
@@ -69,6 +79,7 @@ class HandLook:
     split_curled: bool = True  # finger bones curled behind the palm are drawn before it
     behind: float = 0.15  # palm lengths behind the palm's mean depth that count as behind it
     tie_bias: float = 0.05  # palm lengths: in a depth tie, the palm goes first, then base to tip
+    tuck_deg: float | None = None  # fingers bent more than this at the middle joint: drawn folded under (None: never)
 
 
 LOOK = HandLook()
@@ -291,7 +302,8 @@ def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, 
     signer's left hand, 1 = right (decides which face of the palm is seen). The palm and the
     fingers are drawn far-to-near by their mean z; with ``look.split_curled`` a finger whose tip
     bones lie behind the palm (curled away from the camera) draws them before the palm, so the
-    palm hides them, and its knuckle bone after it.
+    palm hides them, and its knuckle bone after it; the fingers of :func:`tucked_fingers` draw
+    their folded bones before everything else.
     """
     h = np.asarray(hand, np.float64) * ss
     size = hand_size(h)
@@ -304,10 +316,13 @@ def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, 
     z_ref = float(h[0, 2])
     palm_z = float(np.mean(h[[0, 5, 9, 13, 17], 2]))
     items: list[tuple[float, object]] = [(palm_z + look.tie_bias * size, -1)]
+    tucked = tucked_fingers(h, look)
     for f in range(5):
         segs = _finger_segments(h, f, size, look, back_n)
         is_behind = [look.split_curled and f > 0 and g.joint > 0 and g.z > palm_z + look.behind * size for g in segs]
-        if any(is_behind):
+        if f in tucked:  # its folded bones are drawn first of all, below
+            items.append((segs[0].z, segs[:1]))
+        elif any(is_behind):
             front = [g for g, back in zip(segs, is_behind) if not back]
             for g, back in zip(segs, is_behind):
                 if back:
@@ -315,6 +330,9 @@ def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, 
             items.append((min(g.z for g in front), front))
         else:
             items.append((float(np.mean(h[list(layout.FINGERS[f][1:]), 2])), f))
+    folded = [g for f in tucked for g in _finger_segments(h, f, size, look, back_n) if g.joint > 0]
+    for g in sorted(folded, key=lambda g: -g.z):
+        _draw_segment(img, g, z_ref, size, skin, palm_side, looks[g.finger])
     for _, item in sorted(items, key=lambda it: -it[0]):
         if isinstance(item, int) and item < 0:
             _draw_palm(img, h, size, skin, palm_side, look)
@@ -325,6 +343,15 @@ def draw_hand(img: np.ndarray, hand: np.ndarray, side: int, skin: RGB, ss: int, 
         else:
             for g in item:
                 _draw_segment(img, g, z_ref, size, skin, palm_side, looks[g.finger])
+
+
+def tucked_fingers(hand: np.ndarray, look: HandLook) -> tuple[int, ...]:
+    """The fingers (1 = index ... 4 = little) of ``hand`` ((21, 3) points, any units) that
+    ``look`` draws folded under (bent at the middle joint by more than ``look.tuck_deg``)."""
+    if look.tuck_deg is None:
+        return ()
+    middle_joint = geometry.flexion_angles(hand)[1::3]  # (5,) degrees, thumb first
+    return tuple(f for f in range(1, 5) if middle_joint[f] > look.tuck_deg)
 
 
 def _finger_looks(h: np.ndarray, look: HandLook, size: float, ss: int) -> list[HandLook]:

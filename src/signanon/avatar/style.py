@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .canonical import FACE_SHAPES, CanonicalFace, load_canonical_face
+from .hands import LOOK, HandLook
 
 RGB = tuple[int, int, int]
 
@@ -30,6 +31,7 @@ class AvatarStyle:
     mouth_interior: RGB = (92, 30, 34)
     teeth: RGB = (236, 232, 222)
     supersample: int = 2  # draw at this many times the output size, then downscale (anti-aliasing)
+    hands: HandLook = LOOK  # how the hands are drawn (hand_choice may fold curled fingers under)
 
 
 PALETTES: dict[str, AvatarStyle] = {
