@@ -383,3 +383,21 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, chosen, tmp_path):
     record = summary.extra["hand_drawing"]
     assert record["hands"] >= 6, record
     assert record["chosen"] == chosen, record
+
+
+def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
+    """Where the plain drawing is kept (ASL DIFFERENT, as an mp4), the run writes the very file it
+    writes with the choice off: probing animates copies, never the run's own animator (probing with
+    the run's own face half changed the file)."""
+    from conftest import first_frames_clip
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from signanon.avatar.hand_choice import HandChoiceConfig
+
+    clip = first_frames_clip(DIFFERENT, 64, tmp_path / "different.mp4")
+    files = {}
+    for on in (True, False):
+        out = tmp_path / f"choice_{on}.mp4"
+        summary = AvatarAnonymizer(AvatarConfig(hand_choice=HandChoiceConfig(enabled=on)))(clip, out, progress=False)
+        assert summary.extra.get("hand_drawing", {}).get("chosen") == ("plain" if on else None)
+        files[on] = out.read_bytes()
+    assert files[True] == files[False]

@@ -61,10 +61,10 @@ def _hand_error(read: np.ndarray, drawn: np.ndarray) -> float:
 
 def probe_poses(animator, bodies: Sequence[tuple[np.ndarray, np.ndarray]], look: HandLook, limit: int) -> list[AvatarPose]:
     """Up to ``limit`` poses (evenly spread) of ``bodies`` (raw ``(data, confidence)`` frames)
-    animated on a copy of ``animator``'s body half, of those with a hand that ``look`` folds."""
+    animated on a copy of ``animator`` (both halves keep state), of those with a hand that ``look`` folds."""
     from .animator import AvatarAnimator
 
-    probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face)
+    probe = AvatarAnimator(copy.deepcopy(animator.retargeter), copy.deepcopy(animator.face))  # the run's own stay as they are
     poses = []
     for data, confidence in bodies:
         pose = probe(data, confidence)

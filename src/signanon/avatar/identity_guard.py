@@ -260,7 +260,7 @@ class GuardedRenderer:
 
     A check costs ~0.1 s (dlib's ResNet on two cores, no BLAS), drawing a frame ~0.02 s, so a face
     far from the limit is not checked on every frame: frames are numbered in the order they are
-    drawn, and frame ``i`` is checked unless the last check (frame ``j``, distance ``d``) leaves room
+    drawn (one at a time, in frame order, for the run to be repeatable), and frame ``i`` is checked unless the last check (frame ``j``, distance ``d``) leaves room
     for ``k = i - j`` frames of drift, ``d - limit > a + b k`` with ``(a, b) = config.drift``, and
     ``k <= config.max_stride``. Measured on the drawn face of a 20 px-between-the-eyes clip (the
     noisiest): the distance moved at most 0.035 / 0.041 / 0.051 / 0.061 over 1 / 2 / 3 / 5 frames.

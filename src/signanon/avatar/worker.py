@@ -5,7 +5,8 @@ avatar's drawing and encoding mostly hide behind landmark extraction. Frames are
 pool and encoded strictly in order by one writer thread. While the caller is still submitting (and
 MediaPipe is busy) one frame is drawn at a time, since the drawing code's Python parts compete
 with the main thread for the GIL; once the caller is done, the remaining frames (all of them, for a
-clip shorter than the calibration window) are drawn ``threads`` at a time.
+clip shorter than the calibration window) are drawn ``threads`` at a time. A ``render`` whose
+result depends on the frames drawn before it (the identity guard's) needs ``threads=1``.
 """
 
 from __future__ import annotations
