@@ -40,8 +40,9 @@ SERIES = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
 SHORT = {"brow_raise": "brow", "brow_furrow": "furrow", "eye_open": "eyes", "mouth_open": "mouth", "mouth_width": "width"}
 
 
-def clips(work: Path, max_frames: int) -> list[tuple[str, Path]]:
-    """(name, path) of every clip to measure: shared clips cut to ``max_frames``, then framings."""
+def clips(work: Path, max_frames: int, plan: list[tuple[str, str]] | None = None) -> list[tuple[str, Path]]:
+    """(name, path) of every clip to measure: shared clips cut to ``max_frames``, then the framings of
+    ``plan`` ((source file, framing) pairs; default ``make_framings.PLAN``)."""
     framings = load_module(REPO / "tools" / "make_framings.py", "make_framings")
     out = []
     src_dir = work / "sources"
@@ -53,7 +54,7 @@ def clips(work: Path, max_frames: int) -> list[tuple[str, Path]]:
                 frames, fps = framings.read_frames(src, max_frames)
                 framings.write_frames(cut, frames, fps)
             out.append((src.stem, cut))
-    for clip, framing in framings.PLAN:
+    for clip, framing in framings.PLAN if plan is None else plan:
         path = src_dir / f"{Path(clip).stem}__{framing}.mp4"
         if not path.exists():
             framings.make(SHARED / "data" / "video" / clip, framing, path, max_frames)
@@ -70,6 +71,7 @@ def measure(name: str, src: Path, work: Path, readback, identity: bool) -> dict:
     summary = AvatarAnonymizer()(src, out, progress=False)
     row = {"clip": name, "seconds": round(time.perf_counter() - t0, 1), "frames": summary.frames_out}
     row["guard"] = summary.extra.get("identity_guard", {})
+    row["hand_drawing"] = summary.extra.get("hand_drawing", {})
     row["signing"] = readback.signing(str(src), str(out))
     if identity:
         row["identity"] = readback.identity(str(src), str(out))
@@ -175,7 +177,7 @@ def fmt(row: dict) -> str:
         f"{err:>6.1f}" if err is not None else "     -",
         f"{s['contact_error_face_widths']:>6.3f}({s['contact_frames']:>3})" if s["contact_frames"] else "      -     ",
         f"{row['identity'].get('reid_frames', '?'):>4}" if "identity" in row else "   .",
-        f"{_guard(row.get('guard')):>13}",
+        f"{_guard(row.get('guard'), row.get('hand_drawing')):>13}",
     ]
     std = s["face_series_gain"]["original_std"]
     for k in SERIES:
@@ -185,16 +187,17 @@ def fmt(row: dict) -> str:
     return " ".join(cells)
 
 
-def _guard(guard: dict | None) -> str:
-    """The identity guard's cell: the look (palette/face shape) it chose, the frames it calmed / blanked or blurred."""
+def _guard(guard: dict | None, hands: dict | None = None) -> str:
+    """The look cell: the look (palette/face shape) the identity guard chose, ``+fold`` where the hand
+    choice kept fingers folded under the palm, and the frames the guard calmed / blanked or blurred."""
     if not guard:
         return "-"
-    palette = guard.get("look", {}).get("chosen", "?")
-    return f"{palette:<20} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
+    look = guard.get("look", {}).get("chosen", "?") + ("+fold" if (hands or {}).get("chosen") == "folded" else "")
+    return f"{look:<25} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
 
 
 def header() -> str:
-    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid", "look                 calm/blank"]
+    cols = ["clip".ljust(28), "hands", "recall", "angle", " contact(n) ", "reid", "look                      calm/blank"]
     return " ".join(cols + [f"{SHORT[k] + ' r/g':>10}" for k in SERIES])
 
 
@@ -229,13 +232,16 @@ def main() -> None:
     ap.add_argument("--ceiling", action="store_true", help="also print the read-back's noise ceiling per clip")
     ap.add_argument("--jitter", action="store_true",
                     help="also read back two imperceptibly warped copies of each output and print the range")
+    ap.add_argument("--framings", nargs="+", default=None, metavar="CLIP:FRAMING",
+                    help="measure these framings instead of make_framings.PLAN, e.g. dgs_zug.mp4:mirror")
     args = ap.parse_args()
+    plan = None if args.framings is None else [tuple(f.split(":", 1)) for f in args.framings]
     readback = load_readback()
     rows = []
     machine = machine_line()
     print(machine, flush=True)
     print(header(), flush=True)
-    for name, path in clips(args.out_dir, args.max_frames or 10**9):
+    for name, path in clips(args.out_dir, args.max_frames or 10**9, plan):
         if args.only and not any(o in name for o in args.only):
             continue
         row = measure(name, path, args.out_dir, readback, not args.no_identity)

@@ -23,6 +23,10 @@ Variants:
   ``b + K * (b - F0)`` (the bones beyond turned about the joint's own axis, at most to 20 deg of
   the joint's inner angle). Tests whether the read-back's straightening of curled fingers is
   undone by drawing them more curled.
+* ``shutter:S:N``: motion blur, the shipped drawing averaged over ``N`` renders of the pose blended
+  towards the previous and next frame's across an exposure of ``S`` frame intervals centred on the
+  frame (S = 0.5: a 180-degree shutter). Tests whether the read-back, which reads fast hands of a
+  blurred original one way, reads a blurred avatar hand the same way.
 
 Printed per clip and variant: hand recall and the mean finger-angle error (degrees, as
 ``bench_signing.py``), the mean over the three reads and each read; then, over the finger joints
@@ -113,7 +117,7 @@ def hand_drawer(spec: str):
     from signanon.avatar import hands
 
     kind, _, rest = spec.partition(":")
-    if kind == "base":
+    if kind in ("base", "shutter"):
         return hands.draw_hand
     if kind == "look":
         fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in rest.split(","))}
@@ -127,6 +131,17 @@ def hand_drawer(spec: str):
             img, curled_further(hand, k, from_deg, joints), side, skin, ss, look
         )
     raise SystemExit(f"unknown variant {spec!r}")
+
+
+def exposed(renderer, poses: list, i: int, shutter: float, n: int) -> np.ndarray:
+    """Frame ``i`` (H, W, 3) uint8 averaged over ``n`` renders across an exposure of ``shutter``
+    frame intervals centred on it (poses blended linearly towards the neighbouring frames)."""
+    acc = 0.0
+    for t in np.linspace(-shutter / 2, shutter / 2, n):
+        j = i + (1 if t > 0 else -1)
+        pose = poses[i] if t == 0 or not 0 <= j < len(poses) else poses[i].blend(poses[j], abs(t))
+        acc = acc + renderer.render(pose).astype(np.float32)
+    return np.clip(acc / n + 0.5, 0, 255).astype(np.uint8)
 
 
 def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
@@ -143,8 +158,13 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     out = work / "drawn.mp4"
     try:
         with VideoWriter(out, w, h, rec["fps"]) as writer:
-            for pose in rec["poses"]:
-                writer.write(renderer.render(pose))
+            kind, _, rest = spec.partition(":")
+            for i, pose in enumerate(rec["poses"]):
+                if kind == "shutter":
+                    s, n = rest.split(":")
+                    writer.write(exposed(renderer, rec["poses"], i, float(s), int(n)))
+                else:
+                    writer.write(renderer.render(pose))
     finally:
         body.draw_hand = shipped
     frames = readback.frames(str(out))

@@ -11,6 +11,8 @@ source onto a new canvas (grey padding), so the signing itself is untouched:
 * ``approach``:  720x1280, the signer walks toward the camera: scale ramps 0.45 -> 1.35.
 * ``down``:      downscaled to a third (small face).
 * ``rotate``:    rotated 6 degrees.
+* ``mirror``:    flipped left to right: a left-handed signer (not in the default plan; measured with
+  ``bench_signing.py --framings``).
 """
 
 from __future__ import annotations
@@ -101,8 +103,12 @@ def _rotate(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (w, h), 1.0, (0.5, 0.5), angle=6.0)
 
 
+def _mirror(frame: np.ndarray, t: float) -> np.ndarray:
+    return np.ascontiguousarray(frame[:, ::-1])
+
+
 FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
-                                Framing("down", _down), Framing("rotate", _rotate))}
+                                Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
