@@ -18,7 +18,7 @@ import pytest
 from signanon.avatar.animator import AvatarAnimator, has_body
 from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
 from signanon.avatar.identity_guard import (
-    GuardedRenderer, IdentityGuardConfig, SignerFace, calmed, choose_look, drawn_face, find_signer, probe_cost,
+    GuardedRenderer, IdentityGuardConfig, SignerFace, _beats, calmed, choose_look, drawn_face, find_signer, probe_cost,
 )  # fmt: skip
 from signanon.avatar.renderer import AvatarRenderer
 from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
@@ -166,8 +166,27 @@ def test_auto_avoids_the_look_that_resembles_the_signer(signing, embedder):
     drawn = list(record["scores"])
     assert drawn == order[: len(drawn)]
     safe = [n for n in drawn if nearest[n] >= config.limit + config.near]
-    best = min(drawn, key=lambda n: (cost[n], -nearest[n]))
+    best = drawn[0]  # a later look wins only by config.tie of cost, or tie_distance further at a like cost
+    for n in drawn[1:]:
+        if _beats((cost[n], -nearest[n]), (cost[best], -nearest[best]), config):
+            best = n
     assert safe in ([chosen.name], []) and (safe or chosen.name == best)
+
+
+def test_a_near_tie_between_looks_keeps_the_earlier_one():
+    """Looks come in order of preference; a later one is drawn only where it is clearly further from
+    the signer. On the 192x144 NGT clip mirrored, light-skin/short (cost 0.092, nearest 0.6908)
+    took it from dark-skin (0.097, 0.6923): noise, and the mouth opening read back at gain 0.23."""
+    config = IdentityGuardConfig()
+    earlier = (0.097, -0.6923)
+    assert not _beats((0.092, -0.6908), earlier, config)  # 0.005 cheaper, nearer: the earlier is kept
+    assert not _beats((0.092, -0.6950), earlier, config)  # 0.0027 further: noise too
+    assert _beats((0.03, -0.60), earlier, config)  # 0.067 cheaper
+    assert _beats((0.12, -0.75), earlier, config)  # a like cost, nearest face 0.058 further
+    assert not _beats((0.20, -0.90), earlier, config)  # further, but dearer by more than the tie
+    assert _beats((0.092, -0.6908), earlier, IdentityGuardConfig(tie=0.0, tie_distance=0.0))  # no tie: the cheaper
+    with pytest.raises(ValueError, match="tie"):
+        IdentityGuardConfig(tie=-0.1)
 
 
 def test_a_look_near_the_signer_on_one_probe_beats_one_near_on_several():

@@ -102,10 +102,22 @@ class IdentityGuardConfig:
     # palette added last, furthest from the signer of a 192x144 NGT clip, took it from dark-skin
     # (both cost-free) and the mouth read back at r 0.20 (0.65 in dark-skin)
     near: float = 0.05
+    # a later look must cost this much less than the best earlier one to be drawn instead: on the
+    # 192x144 NGT clip mirrored, light-skin/short (cost 0.092) took it from dark-skin (0.097), a
+    # two-hundredth of one probe face apart, and the mouth opening read back at gain 0.23 (dark-skin:
+    # 1.07-1.97 on the unmirrored clip). Among 22 clips no other choice was that close (the next:
+    # 0.062 apart, kept). The guard checks every drawn frame whichever look is drawn.
+    tie: float = 0.05
+    # ... or, at a cost within ``tie``, have its nearest face this much further (dlib distance): the
+    # NGT looks' nearest faces were 0.0015 apart; where every look is the signer's own face (all
+    # costs alike), the look whose nearest face is furthest is still drawn
+    tie_distance: float = 0.01
 
     def __post_init__(self) -> None:
         if self.margin < 0:
             raise ValueError(f"identity guard margin must be 0 or more, got {self.margin}")
+        if self.tie < 0 or self.tie_distance < 0:
+            raise ValueError(f"identity guard tie and tie_distance must be 0 or more, got {self.tie}, {self.tie_distance}")
         if self.signer_samples < 1 or self.probe_frames < 1:
             raise ValueError("identity guard signer_samples and probe_frames must be at least 1")
         if self.near <= 0:
@@ -369,6 +381,22 @@ def probe_cost(distance: float, config: IdentityGuardConfig) -> float:
     return float(np.clip((config.limit + config.near - distance) / (2 * config.near), 0.0, 1.0))
 
 
+def _beats(score: tuple[float, float], bar: tuple[float, float], config: IdentityGuardConfig) -> bool:
+    """Whether a later look scored ``score`` = (cost, -nearest) is drawn instead of the best earlier
+    one, scored ``bar``: its probes cost ``config.tie`` less, or as much (within ``tie``) with its
+    nearest face ``config.tie_distance`` further from the signer. Differences inside both are noise,
+    and the earlier look is kept."""
+    (cost, near), (bar_cost, bar_near) = (score[0], -score[1]), (bar[0], -bar[1])
+    return cost < bar_cost - config.tie or (cost <= bar_cost + config.tie and near > bar_near + config.tie_distance)
+
+
+def _cannot_beat(score: tuple[float, float], bar: tuple[float, float], config: IdentityGuardConfig) -> bool:
+    """Whether a look drawn as far as ``score`` can no longer :func:`_beat <_beats>` ``bar``: its
+    cost only grows and its nearest face only nears as more probes are drawn."""
+    (cost, near), (bar_cost, bar_near) = (score[0], -score[1]), (bar[0], -bar[1])
+    return cost > bar_cost + config.tie or (cost >= bar_cost - config.tie and near <= bar_near + config.tie_distance)
+
+
 def choose_look(
     animator,
     bodies: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -385,7 +413,9 @@ def choose_look(
     :attr:`SignerFace.bodies`, or else the calibration's) are animated (on a copy of the animator's
     body half, on each look's face shape) and drawn in each look. A probe face at distance ``d``
     costs ``clip((limit + near - d) / (2 near), 0, 1)``; a look scores the sum (then, on a tie, its
-    nearest face). The sum counts the frames the guard would have to redraw, softly: the nearest
+    nearest face; a later look must beat the best earlier one by ``config.tie`` of cost, or by
+    ``config.tie_distance`` on its nearest face at the same cost: :func:`_beats`). The sum
+    counts the frames the guard would have to redraw, softly: the nearest
     face alone, scored before, is one frame's noise (on a talking head it ranked first the look
     that came within the limit on 43 of 216 frames; three others did on 14-20). The first look is
     the default palette on the average face, the one the drawing is tuned on (a 192x144 clip's
@@ -421,12 +451,12 @@ def choose_look(
             d = distance_to_signer(drawn_face(embedder, renderer.render(poses[k]), poses[k]).embedding, signer)
             seen.append((d, k))
             total, nearest = total + probe_cost(d, config), min(nearest, d)
-            if (total, -nearest) >= bar:
+            if best is not None and _cannot_beat((total, -nearest), bar, config):
                 break
         if order is None:
             order = [k for _, k in sorted(seen)]
         scores[look.name] = (total, -nearest) if seen else (np.inf, np.inf)
-        if best is None or scores[look.name] < bar:
+        if best is None or _beats(scores[look.name], bar, config):
             best = look
         if nearest >= config.limit + config.near:  # every probe cost nothing
             break
