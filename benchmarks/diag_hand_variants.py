@@ -23,6 +23,8 @@ Variants:
   ``b + K * (b - F0)`` (the bones beyond turned about the joint's own axis, at most to 20 deg of
   the joint's inner angle). Tests whether the read-back's straightening of curled fingers is
   undone by drawing them more curled.
+* ``style:FIELD=VALUE,...``: the run's :class:`signanon.avatar.style.AvatarStyle` with these fields
+  replaced (e.g. ``style:supersample=4``), the hands drawn as shipped.
 * ``shutter:S:N``: motion blur, the shipped drawing averaged over ``N`` renders of the pose blended
   towards the previous and next frame's across an exposure of ``S`` frame intervals centred on the
   frame (S = 0.5: a 180-degree shutter). Tests whether the read-back, which reads fast hands of a
@@ -117,7 +119,7 @@ def hand_drawer(spec: str):
     from signanon.avatar import hands
 
     kind, _, rest = spec.partition(":")
-    if kind in ("base", "shutter"):
+    if kind in ("base", "shutter", "style"):
         return hands.draw_hand
     if kind == "look":
         fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in rest.split(","))}
@@ -153,7 +155,11 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
 
     framings = sys.modules["make_framings"]
     w, h = rec["size"]
-    renderer = AvatarRenderer(w, h, rec["style"], rec["canonical"])
+    style = rec["style"]
+    if spec.startswith("style:"):  # the whole drawing's style fields, e.g. style:supersample=3
+        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in spec[len("style:"):].split(","))}
+        style = replace(style, **fields)
+    renderer = AvatarRenderer(w, h, style, rec["canonical"])
     shipped, body.draw_hand = body.draw_hand, hand_drawer(spec)
     out = work / "drawn.mp4"
     try:
