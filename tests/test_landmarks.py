@@ -609,6 +609,28 @@ def test_to_metric_scales_z_only_and_copies():
     assert points[0, 2] == np.float32(0.5)
 
 
+def test_hand_speed_is_in_hand_lengths_per_second_from_the_neighbour_that_moves_it_most():
+    from signanon.landmarks import geometry
+
+    t_len, fps = 6, 25.0
+    data, conf = np.zeros((t_len, layout.NUM_POINTS, 3), np.float32), np.zeros((t_len, layout.NUM_POINTS), np.float32)
+    rows = geometry.HAND_ROWS[1]  # the right hand only
+    hand = np.random.default_rng(0).uniform(0, 30, (21, 3))
+    hand[layout.WRIST, :2], hand[layout.MIDDLE[0], :2] = (0, 0), (0, 40)  # 40 px long
+    x = [0, 0, 4, 8, 20, 32]  # the hand's shift in each frame, px: it moves 0, 4, 4, 12, 12 px
+    for t in range(t_len):
+        data[t, rows] = hand + [x[t], 0, 0]
+        conf[t, rows] = 1
+    conf[5, rows] = 0  # lost in the last frame
+    speed = geometry.hand_speed(data, conf, fps)
+    assert speed.shape == (t_len, 2) and np.isnan(speed[:, 0]).all()  # no left hand
+    # frame 3 moved 4 px from frame 2 and moves 12 to frame 4: the larger, 12 / 40 hand lengths per frame
+    assert speed[:5, 1] == pytest.approx(np.array([0, 4, 4, 12, 12]) / 40 * fps)
+    assert np.isnan(speed[5, 1])
+    conf[1:, rows] = 0  # a hand seen in one frame alone has no speed
+    assert np.isnan(geometry.hand_speed(data, conf, fps)[0, 1])
+
+
 def test_similarity_fit_recovers_a_transform_and_head_angles_are_zero_when_frontal():
     from signanon.avatar.canonical import load_canonical_face
     from signanon.landmarks import geometry

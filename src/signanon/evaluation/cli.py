@@ -65,7 +65,8 @@ def _print_pair(report: dict) -> None:
         f"{f(ident['reid_rate'])}, anonymized frames without face {ident['anonymized_frames_without_face']}"
         f"/{ident['frames_judged']}\n"
         f"signing: hand recall {f(sig['hand_recall'])}, handshape error {f(sig['handshape_angle_error_deg'], 1)} deg "
-        f"(chance {f(sig['handshape_angle_error_chance_deg'], 1)})\n"
+        f"(chance {f(sig['handshape_angle_error_chance_deg'], 1)}; steady hands {f(sig.get('handshape_angle_error_steady_deg'), 1)}, "
+        f"fast {f(sig.get('handshape_angle_error_fast_deg'), 1)})\n"
         f"temporal: warp error {f(tmp['warp_error'], 2)} (input {f(tmp['warp_error_input'], 2)})\n"
         f"wrote {report['outputs'].get('html') or report['outputs']['json']}",
         file=sys.stderr,

@@ -217,7 +217,7 @@ class Evaluator:
         extra = [self.analyse(i, landmarks=False, progress=progress, label="extra") for i in extra_info]
         identity = identity_report(orig.faces, anon.faces, self.embedder, [e.faces for e in extra])
         compared = compare_signing(
-            (orig.data, orig.conf, orig.info.width), (anon.data, anon.conf, anon.info.width)
+            (orig.data, orig.conf, orig.info.width), (anon.data, anon.conf, anon.info.width), float(orig.info.fps)
         )
         video_path = folder / "side_by_side.mp4" if folder is not None and self.config.side_by_side else None
         temporal = self._joint_pass(orig, anon, identity, video_path, progress)

@@ -108,6 +108,35 @@ def _hand_presence(data: np.ndarray, conf: np.ndarray) -> np.ndarray:
     return np.stack([geometry.hand_present(conf, 0), geometry.hand_present(conf, 1)], axis=1)
 
 
+# A hand of the original moving faster than this (hand lengths per second, about 1.5 m/s for an
+# adult hand) counts as fast: a camera smears it, and the original's own read of its fingers is
+# least trustworthy there. On 12 of the 13 benchmark clips with hands the output's finger angles
+# read 0.6-6.8 deg further off on fast hands than on steady ones (asl_webcam: 18 of 22 hands fast),
+# and 0.08-0.22 of the fast hands were lost on 8 (`benchmarks/hands_issue11.txt`).
+FAST_HAND_LS = 8.0
+
+
+def _split_by_speed(diff: np.ndarray, has_o: np.ndarray, has_a: np.ndarray, speed_o: np.ndarray | None) -> dict:
+    """Handshape error and recall of the original's steady and fast hands (:data:`FAST_HAND_LS`).
+
+    diff: (T, 2, 15) |flexion difference| (NaN unless both hands present); has_o, has_a: bool
+    (T, 2); speed_o: float (T, 2) hand lengths per second of the original's hands (NaN: unknown,
+    in neither group), or None (no frame rate: every entry None).
+    """
+    out: dict = {"fast_hand_ls": FAST_HAND_LS}
+    for name in ("steady", "fast"):
+        if speed_o is None:
+            out.update({f"handshape_angle_error_{name}_deg": None, f"hand_recall_{name}": None, f"original_{name}_hand_frames": None})
+            continue
+        with np.errstate(invalid="ignore"):
+            group = (speed_o >= FAST_HAND_LS) if name == "fast" else (speed_o < FAST_HAND_LS)
+        shown = has_o & group
+        out[f"handshape_angle_error_{name}_deg"] = _nanmean(diff[group])
+        out[f"hand_recall_{name}"] = float(has_a[shown].mean()) if shown.any() else None
+        out[f"original_{name}_hand_frames"] = int(shown.sum())
+    return out
+
+
 def _handshape_section(flex_o: np.ndarray, flex_a: np.ndarray) -> dict:
     diff = np.abs(flex_o - flex_a)  # (T, 2, 15), NaN unless both hands present
     per_frame = np.array([_nanmean(row) for row in diff.reshape(len(diff), -1)], np.float64)
@@ -257,10 +286,12 @@ def contact_section(original: np.ndarray, anonymized: np.ndarray) -> dict:
     }
 
 
-def compare_signing(original: tuple, anonymized: tuple) -> dict:
+def compare_signing(original: tuple, anonymized: tuple, fps: float | None = None) -> dict:
     """Compare the signing of two clips frame by frame (the first min(T_o, T_a) frames).
 
-    original, anonymized: (data (T, 586, 3), conf (T, 586), frame width px) each. Returns the
+    original, anonymized: (data (T, 586, 3), conf (T, 586), frame width px) each; fps: the
+    original's frame rate, for the split of the hands into steady and fast ones (None: no split,
+    those entries None). Returns the
     ``signing`` and ``face_grammar`` sections of ``report.json`` plus ``series`` (per-frame arrays
     for plots): see the keys. Recall counts frames where the original shows a hand (per hand); the
     handshape error is the mean absolute flexion-angle difference over joints of hands present in
@@ -284,6 +315,8 @@ def compare_signing(original: tuple, anonymized: tuple) -> dict:
     shape = _handshape_section(flex_o, flex_a)
     per_frame_shape = shape.pop("per_frame_handshape_error_deg")
     signing.update(shape)
+    speed_o = geometry.hand_speed(do, co, fps) if fps else None
+    signing.update(_split_by_speed(np.abs(flex_o - flex_a), has_o, has_a, speed_o))
     signing.update(_trajectory_section(traj_o, traj_a))
     fs_o, fs_a = face_series(do, co, wo), face_series(da, ca, wa)
     grammar = {name: grammar_entry(name, fs_o[name], fs_a[name]) for name in fs_o}

@@ -214,3 +214,33 @@ def flexion_angles(hand: np.ndarray) -> np.ndarray:
         np.linalg.norm(incoming, axis=1) * np.linalg.norm(outgoing, axis=1) + 1e-12
     )
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+# --- motion --------------------------------------------------------------------------------------
+
+
+def hand_speed(data: np.ndarray, conf: np.ndarray, fps: float) -> np.ndarray:
+    """How fast each hand moves, in hand lengths per second.
+
+    data: float (T, 586, 3) and conf (T, 586) frames (x, y in pixels); fps: frames per second.
+    Returns float64 (T, 2) (hand 0 = the signer's left, 1 = right): the mean image-plane
+    displacement of the hand's 21 points to the neighbouring frame that moves it most (the one
+    before or after, where that frame has the hand too), over the hand's length (wrist to the middle
+    finger's knuckle, image plane), times ``fps``. NaN where the hand is missing, has no neighbour
+    with the hand, or is seen end-on (length under 1e-6).
+    """
+    data = np.asarray(data, np.float64)
+    out = np.full((len(data), 2), np.nan)
+    for h, rows in enumerate(HAND_ROWS):
+        pts = data[:, rows, :2]  # (T, 21, 2)
+        ok = np.asarray(hand_present(conf, h), bool)
+        length = np.linalg.norm(pts[:, layout.MIDDLE[0]] - pts[:, layout.WRIST], axis=-1)
+        step = np.full((len(data), 2), np.nan)  # displacement to the frame before / after, px
+        if len(data) > 1:
+            moved = np.linalg.norm(pts[1:] - pts[:-1], axis=-1).mean(axis=-1)
+            both = ok[1:] & ok[:-1]
+            step[1:, 0] = np.where(both, moved, np.nan)
+            step[:-1, 1] = np.where(both, moved, np.nan)
+        seen = ok & np.isfinite(step).any(axis=1) & (length > 1e-6)
+        out[seen, h] = np.nanmax(step[seen], axis=1) / length[seen] * float(fps)
+    return out
