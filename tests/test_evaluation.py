@@ -188,6 +188,8 @@ def test_avatar_output_is_never_reidentified_and_keeps_the_signing(evaluator, av
     assert steady > 0 and fast > 0 and sig["original_hand_frames"] - 4 <= steady + fast <= sig["original_hand_frames"]
     assert sig["handshape_angle_error_fast_deg"] > sig["handshape_angle_error_steady_deg"] + 2
     assert sig["handshape_angle_error_steady_deg"] < sig["handshape_angle_error_deg"] < sig["handshape_angle_error_fast_deg"]
+    fast_frames = np.array(report["series"]["fast_hand"], np.float64)  # shaded on the page's handshape plot
+    assert set(np.unique(fast_frames)) == {0.0, 1.0} and fast_frames.sum() <= fast
     assert report["face_grammar"]["mouth_opening"]["r"] > 0.5
     # the paper's scale: the avatar is a stranger (near 0), the signer is themself (high)
     assert ident["anonymized_mean_centred"] < 0.3 < 0.6 < ident["original_mean_centred"]

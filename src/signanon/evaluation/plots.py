@@ -79,7 +79,10 @@ def plot_hands(report: dict) -> str:
     series = report["series"]
     fig, axes = plt.subplots(1, 4, figsize=(14, 3))
     axes[0].plot(_arr(series["handshape_error_deg"]), lw=1)
-    axes[0].set_title("handshape error per frame (deg)", fontsize=8)
+    fast = _arr(series.get("fast_hand", []))
+    for t in np.nonzero(fast > 0)[0]:  # frames where a hand of the original moves fast: shaded
+        axes[0].axvspan(t - 0.5, t + 0.5, color="#f4c430", alpha=0.35, lw=0)
+    axes[0].set_title("handshape error per frame (deg); shaded: a fast hand", fontsize=8)
     axes[0].set_xlabel("frame")
     for h, (ax, hand) in enumerate(zip(axes[1:], ("left", "right"))):
         for key, style in (("wrist_original", "-"), ("wrist_anonymized", "--")):

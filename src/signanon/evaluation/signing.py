@@ -326,6 +326,9 @@ def compare_signing(original: tuple, anonymized: tuple, fps: float | None = None
     signing.update(contact_section(cont_o, cont_a))
     series = {
         "handshape_error_deg": per_frame_shape,
+        # 1 where a hand of the original moves at FAST_HAND_LS or more, else 0 (NaN: no frame rate)
+        "fast_hand": (np.nanmax(np.where(np.isfinite(speed_o), speed_o, -1.0), axis=1) >= FAST_HAND_LS).astype(np.float64)
+        if speed_o is not None else np.full(n, np.nan),
         "face_original": fs_o,
         "face_anonymized": fs_a,
         "wrist_original": traj_o[:, :, 0],
