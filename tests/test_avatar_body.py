@@ -22,7 +22,7 @@ from signanon.avatar.retarget import BodyProportions, Retargeter, relaxed_hand  
 from signanon.avatar.skeleton import AvatarPose  # noqa: E402
 from signanon.avatar.style import AvatarStyle  # noqa: E402
 from signanon.errors import NoPersonError  # noqa: E402
-from signanon.landmarks import layout  # noqa: E402
+from signanon.landmarks import geometry, layout  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = {
@@ -302,6 +302,37 @@ def test_hand_near_face_keeps_its_face_relative_place():
     far = Retargeter(rt.calibration, BodyProportions(face_contact_near=-2.0, face_contact_far=-1.0))(*frame)
     far_rel = (far.left_hand[k, :2] - far.face_anchor) / far.face_scale
     assert np.linalg.norm(far_rel - src_rel) > 0.3
+
+
+def _face_gap(hand: np.ndarray, face: np.ndarray) -> float:
+    """Nearest 2-D distance from a hand (21, 2+) to a face mesh (the first 468 points), in face widths."""
+    fw = np.linalg.norm(face[234, :2] - face[454, :2])
+    return float(np.linalg.norm(hand[:, None, :2] - face[None, :468, :2], axis=-1).min() / fw)
+
+
+def test_a_hand_at_the_chin_touches_the_avatars_chin(source_landmarks):
+    """ASL HOUSE's hands come to the chin. Placed relative to the nose bridge alone they missed the
+    avatar's chin on its shorter face (the one the identity guard draws for this signer) by 0.1-0.17
+    face widths; kept relative to the face point they touch, they stay within 0.05 of the signer's."""
+    from signanon.avatar.animator import AvatarAnimator
+    from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
+
+    data, conf, w, h = source_landmarks["asl_house"]
+    frames = list(zip(data, conf))
+    animator = AvatarAnimator.calibrate(frames, w, h)
+    animator = AvatarAnimator(animator.retargeter, animator.face.with_canonical(FACE_SHAPES["short"].apply(load_canonical_face())))
+    kept = []
+    for d, c in frames:
+        pose = animator(d, c)
+        for side, rows in ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND)):
+            if pose is None or not geometry.face_present(c) or not geometry.hand_present(c, side):
+                continue
+            src = _face_gap(d[rows], d[layout.FACE])
+            if src < 0.2:  # a hand at the face
+                hand = pose.left_hand if side == 0 else pose.right_hand
+                kept.append(abs(_face_gap(hand, pose.face) - src))
+    assert len(kept) >= 4  # frames 21-23: both hands at the chin
+    assert np.mean(kept) < 0.05 and np.max(kept) < 0.1
 
 
 def _hand_gap(left: np.ndarray, right: np.ndarray) -> float:

@@ -62,7 +62,8 @@ class AvatarAnimator:
             face = self.face(data[layout.FACE], confidence[layout.FACE], pose.face_anchor, pose.face_scale)
         else:
             face = self.face(None, None, pose.face_anchor, pose.face_scale)
-        return pose.with_face(face)
+        # a hand at the face touches the drawn face where the signer's touches theirs
+        return self.retargeter.keep_face_contact(pose.with_face(face), data, confidence)
 
     def neutral(self) -> AvatarPose:
         """Arms relaxed, hands at rest, a neutral frontal face."""

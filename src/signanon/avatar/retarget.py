@@ -537,6 +537,49 @@ class Retargeter:
         self._pose_hand_points(hand, side, body, valid)
         return hand
 
+    def keep_face_contact(self, pose: AvatarPose, data: np.ndarray, confidence: np.ndarray) -> AvatarPose:
+        """``pose`` with each hand near the signer's face moved to the same place on the avatar's
+        drawn face: the hand point nearest the face keeps its offset, in face units, from the face
+        point nearest it (the chin, a cheek), fully within ``face_contact_near`` face units and
+        fading out by ``face_contact_far``, its wrist and half its elbow moving with it.
+
+        The arm places such a hand relative to the nose bridge (:meth:`_face_contact_shift`), which
+        keeps a contact only where the avatar's face has the signer's proportions below it: ASL
+        HOUSE's hands at the chin (0.85-0.88 face widths below the bridge, the avatar's chin 0.79-0.82
+        on its shorter face) read 0.11-0.17 face widths further from the face than the signer's.
+        data, confidence: the source frame ((586, 3) pixels, (586,)); ``pose.face`` must be drawn
+        (output pixels). Returns a new pose (the same one where nothing is near the face)."""
+        if pose.face is None or not _face_present(confidence):
+            return pose
+        prop = self.proportions
+        p = geometry.to_metric(data, self.calibration.width)
+        src_face = p[layout.FACE]
+        unit = float(np.linalg.norm(src_face[EYE_OUTER[0]] - src_face[EYE_OUTER[1]]))
+        if unit < 1e-6:
+            return pose
+        body, hands = pose.body.copy(), [pose.left_hand, pose.right_hand]
+        valid = pose.body_valid.copy()
+        for side in (0, 1):
+            rows = _SIDES[side][3]
+            if hands[side] is None or not _hand_present(confidence, rows):
+                continue
+            mesh = src_face[:468, :2]  # the mesh, not the 10 iris points (absent without refinement)
+            gaps = np.linalg.norm(p[rows][:, None, :2] - mesh[None], axis=-1) / unit  # (21, 468)
+            k, f = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+            w = 1.0 - _smoothstep(float(gaps[k, f]), prop.face_contact_near, prop.face_contact_far)
+            if w <= 0.0:
+                continue
+            hand = np.array(hands[side], np.float64)
+            target = pose.face[f, :2] + (p[rows][k, :2] - src_face[f, :2]) / unit * pose.face_scale
+            shift = w * (target - hand[k, :2])
+            hand[:, :2] += shift
+            _, el, wr, _ = _SIDES[side]
+            body[wr, :2] += shift
+            body[el, :2] += 0.5 * shift
+            self._pose_hand_points(hand, side, body, valid)
+            hands[side] = hand.astype(np.float32)
+        return replace(pose, body=body.astype(np.float32), body_valid=valid, left_hand=hands[0], right_hand=hands[1])
+
     def _face_closeness(self, p: np.ndarray, src_hand: np.ndarray, cal: Calibration) -> tuple[float, int]:
         """(weight in [0, 1], hand point): how fully a source hand (21, 3) is placed face-relative
         (1 within face_contact_near face units of the face mesh), and its point nearest the face."""
