@@ -383,6 +383,10 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, chosen, tmp_path):
     record = summary.extra["hand_drawing"]
     assert record["hands"] >= 6, record
     assert record["chosen"] == chosen, record
+    # how sure: the mean paired gain against its standard error, over the probe hands read both ways
+    gain = record["error_deg"]["plain"] - record["error_deg"]["folded"]
+    assert record["pairs"] >= 6 and record["gain_se_deg"] > 0
+    assert (gain > 0) == (chosen == "folded"), record
 
 
 def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):

@@ -134,7 +134,11 @@ def choose_hands(
     if not both:
         return base, record
     plain, folded = (float(np.mean([b[k] for b in both])) for k in (0, 1))
-    record.update(error_deg={"plain": round(plain, 2), "folded": round(folded, 2)})
+    # how sure: the standard error of the mean paired gain (plain - folded, per probe hand)
+    gains = np.array([b[0] - b[1] for b in both])
+    se = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else None
+    record.update(error_deg={"plain": round(plain, 2), "folded": round(folded, 2)}, pairs=len(gains),
+                  gain_se_deg=None if se is None else round(se, 2))
     if plain - folded > config.margin_deg and (found["plain"] - found["folded"]) / folded_hands <= config.max_recall_loss:
         record["chosen"] = "folded"
         return tucked, record
