@@ -149,8 +149,9 @@ def against_goal(rows: list[dict]) -> list[str]:
         missed = []
         near = [r["contact_error_face_widths"] for r in reads if r["contact_frames"]]
         if near:
-            contact = [contact[0] + (np.mean(near) <= 0.1), contact[1] + 1]
-            missed += [f"contact {np.mean(near):.3f}"] * (np.mean(near) > 0.1)
+            err = float(np.mean(near))
+            contact = [contact[0] + (err <= 0.1), contact[1] + 1]
+            missed += [f"contact {err:.3f}"] * (err > 0.1)
         if reads[0]["hands_in_original"] >= 10:
             recall = float(np.mean([r["hand_recall"] for r in reads]))
             angle = float(np.mean([r["handshape_angle_error_deg"] for r in reads]))
