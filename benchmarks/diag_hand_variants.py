@@ -165,12 +165,9 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     try:
         with VideoWriter(out, w, h, rec["fps"]) as writer:
             kind, _, rest = spec.partition(":")
+            shutter = [float(rest.split(":")[0]), int(rest.split(":")[1])] if kind == "shutter" else None
             for i, pose in enumerate(rec["poses"]):
-                if kind == "shutter":
-                    s, n = rest.split(":")
-                    writer.write(exposed(renderer, rec["poses"], i, float(s), int(n)))
-                else:
-                    writer.write(renderer.render(pose))
+                writer.write(renderer.render(pose) if shutter is None else exposed(renderer, rec["poses"], i, *shutter))
     finally:
         body.draw_hand = shipped
     frames = readback.frames(str(out))

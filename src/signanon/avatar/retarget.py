@@ -182,6 +182,19 @@ def _smoothstep(x: float, lo: float, hi: float) -> float:
     return t * t * (3.0 - 2.0 * t)
 
 
+_FACE_MESH_POINTS = 468  # of the 478 face points: the mesh, not the 10 irises (absent without refinement)
+
+
+def _face_touch(src_hand: np.ndarray, src_face: np.ndarray, unit: float, prop: BodyProportions) -> tuple[float, int, int]:
+    """(weight in [0, 1], hand point, face point): how fully a source hand (21, 2+) counts as at the
+    face (1 within ``face_contact_near`` face units of the face mesh, fading out by
+    ``face_contact_far``), its point nearest the face and the mesh point it is nearest. src_face:
+    (478, 2+) source face points; unit: source pixels per face unit."""
+    gaps = np.linalg.norm(src_hand[:, None, :2] - src_face[None, :_FACE_MESH_POINTS, :2], axis=-1) / unit
+    k, f = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+    return 1.0 - _smoothstep(float(gaps[k, f]), prop.face_contact_near, prop.face_contact_far), int(k), int(f)
+
+
 def _rot(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s], [s, c]])
@@ -551,7 +564,6 @@ class Retargeter:
         (output pixels). Returns a new pose (the same one where nothing is near the face)."""
         if pose.face is None or not _face_present(confidence):
             return pose
-        prop = self.proportions
         p = geometry.to_metric(data, self.calibration.width)
         src_face = p[layout.FACE]
         unit = float(np.linalg.norm(src_face[EYE_OUTER[0]] - src_face[EYE_OUTER[1]]))
@@ -563,10 +575,7 @@ class Retargeter:
             rows = _SIDES[side][3]
             if hands[side] is None or not _hand_present(confidence, rows):
                 continue
-            mesh = src_face[:468, :2]  # the mesh, not the 10 iris points (absent without refinement)
-            gaps = np.linalg.norm(p[rows][:, None, :2] - mesh[None], axis=-1) / unit  # (21, 468)
-            k, f = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
-            w = 1.0 - _smoothstep(float(gaps[k, f]), prop.face_contact_near, prop.face_contact_far)
+            w, k, f = _face_touch(p[rows], src_face, unit, self.proportions)
             if w <= 0.0:
                 continue
             hand = np.array(hands[side], np.float64)
@@ -583,12 +592,8 @@ class Retargeter:
     def _face_closeness(self, p: np.ndarray, src_hand: np.ndarray, cal: Calibration) -> tuple[float, int]:
         """(weight in [0, 1], hand point): how fully a source hand (21, 3) is placed face-relative
         (1 within face_contact_near face units of the face mesh), and its point nearest the face."""
-        prop = self.proportions
-        face = p[layout.FACE, :2]
-        diff = src_hand[:, None, :2] - face[None, :, :]
-        dist = np.sqrt((diff**2).sum(-1)).min(axis=1) / cal.face_unit  # (21,) face units
-        k = int(np.argmin(dist))
-        return 1.0 - _smoothstep(float(dist[k]), prop.face_contact_near, prop.face_contact_far), k
+        w, k, _ = _face_touch(src_hand, p[layout.FACE], cal.face_unit, self.proportions)
+        return w, k
 
     def _face_contact_shift(
         self,

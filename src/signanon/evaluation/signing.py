@@ -116,6 +116,11 @@ def _hand_presence(data: np.ndarray, conf: np.ndarray) -> np.ndarray:
 FAST_HAND_LS = 8.0
 
 
+def _fast(speed: np.ndarray) -> np.ndarray:
+    """bool, the shape of ``speed`` (hand lengths per second): at :data:`FAST_HAND_LS` or more (NaN: False)."""
+    return np.nan_to_num(speed, nan=-1.0) >= FAST_HAND_LS
+
+
 def _split_by_speed(diff: np.ndarray, has_o: np.ndarray, has_a: np.ndarray, speed_o: np.ndarray | None) -> dict:
     """Handshape error and recall of the original's steady and fast hands (:data:`FAST_HAND_LS`).
 
@@ -128,8 +133,7 @@ def _split_by_speed(diff: np.ndarray, has_o: np.ndarray, has_a: np.ndarray, spee
         if speed_o is None:
             out.update({f"handshape_angle_error_{name}_deg": None, f"hand_recall_{name}": None, f"original_{name}_hand_frames": None})
             continue
-        with np.errstate(invalid="ignore"):
-            group = (speed_o >= FAST_HAND_LS) if name == "fast" else (speed_o < FAST_HAND_LS)
+        group = _fast(speed_o) if name == "fast" else (np.isfinite(speed_o) & ~_fast(speed_o))
         shown = has_o & group
         out[f"handshape_angle_error_{name}_deg"] = _nanmean(diff[group])
         out[f"hand_recall_{name}"] = float(has_a[shown].mean()) if shown.any() else None
@@ -327,8 +331,7 @@ def compare_signing(original: tuple, anonymized: tuple, fps: float | None = None
     series = {
         "handshape_error_deg": per_frame_shape,
         # 1 where a hand of the original moves at FAST_HAND_LS or more, else 0 (NaN: no frame rate)
-        "fast_hand": (np.nanmax(np.where(np.isfinite(speed_o), speed_o, -1.0), axis=1) >= FAST_HAND_LS).astype(np.float64)
-        if speed_o is not None else np.full(n, np.nan),
+        "fast_hand": np.full(n, np.nan) if speed_o is None else _fast(speed_o).any(axis=1).astype(np.float64),
         "face_original": fs_o,
         "face_anonymized": fs_a,
         "wrist_original": traj_o[:, :, 0],
