@@ -19,12 +19,17 @@ CPU default: full-size SD-1.5 UNet and ControlNet (and VAE, CLIP text encoder, H
 weights built from the published configs in code (nothing is downloaded), 256x256, 2 steps.
 ``--gpu``: the same on CUDA at 512x512, 20 steps, fp16, 8 frames, reported as seconds per frame.
 ``--toy``: the tiny test components (seconds; checks that the script works).
+``--no-face``: our runs without the face stage (on a machine without MediaPipe; the face stage
+runs on the CPU, so its cost is the CPU figure either way). ``--json FILE`` keeps the rows.
+On CUDA each row also gets the peak GPU memory of its run (``torch.cuda.max_memory_allocated``).
+The privacy check is skipped, with a line saying so, where dlib is not installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import tempfile
 import time
@@ -109,9 +114,11 @@ def random_hed_weights(folder: Path) -> Path:
 # ---- timing by forward hooks -----------------------------------------------------------------
 
 class ModelProbe:
-    """Seconds per model (forward hooks) and UNet evaluations (samples per UNet forward)."""
+    """Seconds per model (forward hooks), UNet evaluations (samples per UNet forward) and, on CUDA,
+    the peak GPU memory since :meth:`reset`."""
 
     def __init__(self, components, sync) -> None:
+        self._cuda = components.unet.device.type == "cuda"
         self.seconds: dict[str, float] = defaultdict(float)
         self.unet_evaluations = 0
         self._sync = sync
@@ -144,6 +151,18 @@ class ModelProbe:
     def reset(self) -> None:
         self.seconds.clear()
         self.unet_evaluations = 0
+        if self._cuda:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_gib(self) -> float:
+        """Peak GPU memory allocated since :meth:`reset`, GiB (0.0 on the CPU)."""
+        if not self._cuda:
+            return 0.0
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**30
 
     def close(self) -> None:
         for h in self._handles:
@@ -190,10 +209,10 @@ def run_plain(components, clip: Path, out: Path, hed: Path | None, args, probe) 
     )
     pipe.set_progress_bar_config(disable=True)
     device = c.unet.device
-    mapper = ControlMapper("hed" if hed else "canny", hed, device=str(device))
     stages: dict[str, float] = defaultdict(float)
     probe.reset()
     start = time.perf_counter()
+    mapper = ControlMapper("hed" if hed else "canny", hed, device=str(device))  # timed, as ours loads its own
     t = time.perf_counter()
     info = probe_video(clip)
     frames = list(iter_frames(info))
@@ -220,14 +239,19 @@ def run_plain(components, clip: Path, out: Path, hed: Path | None, args, probe) 
     return _row("plain diffusers", len(frames), total, stages, probe)
 
 
-def run_ours(components, clip: Path, out: Path, hed: Path | None, args, probe, interval: int) -> dict:
-    """Our runner (cross-frame attention + fusion), key frame every ``interval`` frames."""
+def run_ours(components, clip: Path, out: Path, hed: Path | None, args, probe, interval: int,
+             flow_ahead: bool = False) -> dict:
+    """Our runner (cross-frame attention + fusion), key frame every ``interval`` frames;
+    ``flow_ahead``: :attr:`DiffusionConfig.flow_ahead` (the in-between flows on a CPU thread while
+    the next key frame diffuses)."""
+    from signanon.diffusion.face_enhance import FaceEnhanceConfig
     from signanon.diffusion.pipeline import SamplingConfig
     from signanon.diffusion.runner import DiffusionAnonymizer, DiffusionConfig
 
     config = DiffusionConfig(
+        face=FaceEnhanceConfig(enabled=not args.no_face),
         prompt=PROMPT, control="hed" if hed else "canny", hed_weights=str(hed) if hed else None,
-        resolution=args.resolution, keyframe_interval=interval, device=args.device_name,
+        resolution=args.resolution, keyframe_interval=interval, device=args.device_name, flow_ahead=flow_ahead,
         sampling=SamplingConfig(steps=args.steps, guidance=7.5, strength=0.75, controlnet_scale=0.9, seed=0),
     )
     probe.reset()
@@ -239,15 +263,36 @@ def run_ours(components, clip: Path, out: Path, hed: Path | None, args, probe, i
         "control": reported.get("control_maps", 0.0), "flow": reported.get("flow", 0.0),
         "io": reported.get("io", 0.0) + reported.get("probe", 0.0),
     }
-    row = _row(f"ours K={interval}", summary.frames_out, total, stages, probe)
+    name = f"ours K={interval}" + (" no face" if args.no_face else "") + (" flow thread" if flow_ahead else "")
+    row = _row(name, summary.frames_out, total, stages, probe)
     row["reported_unet_evaluations"] = summary.unet_evaluations
     row["key_frames"] = summary.key_frames
+    row["flow_pairs_ahead"] = summary.flow_pairs_ahead
     return row
 
 
-def run_privacy_check(original: Path, output: Path) -> float:
+def profile_runs(components, clip: Path, folder: Path, hed: Path | None, args, probe) -> None:
+    """One cProfile'd run of K=1 and of K=4 (not timed); their slowest calls to ``args.profile``."""
+    import cProfile
+    import io
+    import pstats
+
+    args.profile.mkdir(parents=True, exist_ok=True)
+    for interval in (1, 4):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        run_ours(components, clip, folder / "profiled.mp4", hed, args, probe, interval)
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
+        (args.profile / f"profile_K{interval}.txt").write_text(text.getvalue())
+
+
+def run_privacy_check(original: Path, output: Path) -> float | None:
     """Seconds per frame of the privacy gate (:func:`signanon.evaluation.verify.verify_video`),
-    as ``run_job`` runs it after a diffusion run."""
+    as ``run_job`` runs it after a diffusion run; None where dlib is not installed."""
+    if importlib.util.find_spec("dlib") is None:
+        return None
     from signanon.evaluation.verify import verify_video
 
     return verify_video(original, output)["seconds_per_frame"]
@@ -262,23 +307,24 @@ def _row(name: str, frames: int, total: float, stages: dict, probe: ModelProbe) 
         "total": total,
     }
     row["other"] = total - sum(row[k] for k in ("control", "flow", "text", "unet+cn", "vae", "io"))
+    row["peak_gib"] = probe.peak_gib()
     return row
 
 
 def print_table(rows: list[dict], gpu: bool) -> None:
     base = rows[0]["total"]
     cols = ["unet_evals_per_frame", "control", "flow", "text", "unet+cn", "vae", "io", "other", "total"]
-    head = (f"{'run':18s} {'UNet/frame':>10s} " + " ".join(f"{c:>8s}" for c in cols[1:])
-            + f" {'s/frame':>8s} {'x plain':>8s}")
+    head = (f"{'run':26s} {'UNet/frame':>10s} " + " ".join(f"{c:>8s}" for c in cols[1:])
+            + f" {'s/frame':>8s} {'x plain':>8s}" + (f" {'peak GiB':>8s}" if gpu else ""))
     print(head)
     print("-" * len(head))
     for r in rows:
         cells = " ".join(f"{r[c]:8.2f}" for c in cols[1:])
-        print(f"{r['name']:18s} {r['unet_evals_per_frame']:10.1f} {cells} {r['total'] / r['frames']:8.2f} "
-              f"{r['total'] / base:8.2f}")
-    k1 = next((r for r in rows if r["name"].endswith("K=1")), None)
-    k4 = next((r for r in rows if r["name"].endswith("K=4")), None)
-    if k1 and k4 and not gpu:
+        print(f"{r['name']:26s} {r['unet_evals_per_frame']:10.1f} {cells} {r['total'] / r['frames']:8.2f} "
+              f"{r['total'] / base:8.2f}" + (f" {r['peak_gib']:8.2f}" if gpu else ""))
+    k1 = next((r for r in rows if "K=1" in r["name"]), None)
+    k4 = next((r for r in rows if "K=4" in r["name"]), None)
+    if k1 and k4:
         print(f"\ntarget K=1 <= 1.25x plain: {k1['total'] / base:.2f}x "
               f"({'met' if k1['total'] <= 1.25 * base else 'NOT met'})")
         print(f"target K=4 >= 3x faster than plain: {base / k4['total']:.2f}x "
@@ -293,6 +339,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=None, help="frames (default 4; 8 with --gpu)")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 2; 20 with --gpu)")
     parser.add_argument("--control", choices=["hed", "canny"], default="hed")
+    parser.add_argument("--no-face", action="store_true", help="our runs without the face stage")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows to this JSON file")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="after the timed rounds, one profiled run of K=1 and K=4 each (cProfile, "
+                             "slowest 40 calls by cumulative time) written to DIR/profile_K*.txt")
     parser.add_argument("--repeats", type=int, default=1,
                         help="rounds of (plain, K=1, K=4); each keeps its fastest round (default 1)")
     args = parser.parse_args()
@@ -319,21 +370,36 @@ def main() -> None:
               f"control {args.control}; seconds per stage:\n")
         best: dict[str, dict] = {}
         for _ in range(max(1, args.repeats)):  # interleaved rounds: load drifts hit all runs alike
-            for row in (
-                run_plain(components, clip, folder / "plain.mp4", hed, args, probe),
-                run_ours(components, clip, folder / "k1.mp4", hed, args, probe, 1),
-                run_ours(components, clip, folder / "k4.mp4", hed, args, probe, 4),
-            ):
+            runs = [
+                lambda: run_plain(components, clip, folder / "plain.mp4", hed, args, probe),
+                lambda: run_ours(components, clip, folder / "k1.mp4", hed, args, probe, 1),
+                lambda: run_ours(components, clip, folder / "k4.mp4", hed, args, probe, 4),
+            ]
+            if device.type != "cpu":  # the flow thread (off by default), beside the same run without it
+                runs.append(lambda: run_ours(components, clip, folder / "k4.mp4", hed, args, probe, 4, True))
+            for run in runs:
+                row = run()
                 if row["name"] not in best or row["total"] < best[row["name"]]["total"]:
                     best[row["name"]] = row
         rows = list(best.values())
+        if args.profile:
+            profile_runs(components, clip, folder, hed, args, probe)
         gate = run_privacy_check(clip, folder / "k1.mp4")
     probe.close()
     print_table(rows, args.gpu)
-    k1 = next(r for r in rows if r["name"].endswith("K=1"))
+    k1 = next(r for r in rows if "K=1" in r["name"])
     per_frame = k1["total"] / k1["frames"]
-    print(f"\nprivacy check (dlib on the CPU, every frame, default on for diffusion): {gate:.3f} s/frame = "
-          f"{gate / per_frame:.1%} of ours K=1 ({per_frame:.2f} s/frame)")
+    if gate is None:
+        print("\nprivacy check skipped: dlib is not installed here")
+    else:
+        print(f"\nprivacy check (dlib on the CPU, every frame, default on for diffusion): {gate:.3f} s/frame = "
+              f"{gate / per_frame:.1%} of ours K=1 ({per_frame:.2f} s/frame)")
+    if args.json:
+        setup = {"device": str(device), "size": size, "frames": args.frames, "steps": args.steps,
+                 "control": args.control, "face": not args.no_face, "repeats": args.repeats}
+        if device.type == "cuda":
+            setup["gpu"] = torch.cuda.get_device_name()
+        args.json.write_text(json.dumps({"setup": setup, "rows": rows, "privacy_s_per_frame": gate}, indent=1))
 
 
 if __name__ == "__main__":

@@ -381,6 +381,21 @@ def test_tail_after_the_last_key_frame_is_propagated_not_diffused(clip4, tmp_pat
     assert summary.unet_evaluations == 2 * STEPS.steps_run * 2
 
 
+def test_flows_computed_ahead_on_a_thread_give_the_same_video(clip4, tmp_path):
+    """The flow thread (``flow_ahead``) computes the in-between frames' flows while the next key
+    frame diffuses; the frames come out exactly as with the flows computed in line."""
+    components = toy.toy_components()
+    runs = {}
+    for ahead in (False, True):
+        out = tmp_path / f"{ahead}.mp4"
+        summary = DiffusionAnonymizer(_config(keyframe_interval=2, flow_ahead=ahead), components)(clip4, out, progress=False)
+        runs[ahead] = (summary, np.stack(list(iter_frames(probe_video(out)))))
+    assert runs[True][0].flow_pairs_ahead == 4  # frames 1 and 3, each from the key frame before and after
+    assert runs[False][0].flow_pairs_ahead == 0
+    assert runs[True][0].frames_propagated == runs[False][0].frames_propagated == 2
+    assert np.array_equal(runs[True][1], runs[False][1])
+
+
 def test_resume_skips_finished_key_frames(clip4, tmp_path, monkeypatch):
     out = tmp_path / "anon.mp4"
     components = toy.toy_components()

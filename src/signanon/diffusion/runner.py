@@ -89,6 +89,12 @@ class DiffusionConfig:
     resolution: int = setting(512, "short side of the working size, rounded to a multiple of 64", metavar="PX")
     keyframe_interval: int = setting(1, "diffuse every K-th frame, propagate the others along optical flow", metavar="K")
     device: str = setting("auto", "where the models run; fp16 on GPU", choices=("auto", "cpu", "cuda", "mps"))
+    flow_ahead: bool = setting(
+        False, "optical flow of the frames between key frames on a CPU thread while the models diffuse the "
+        "next key frame (off by default: on one H200 it gained 6% on one segment of 8 frames and lost 27% "
+        "on three segments of 16, the thread slowing the UNet's launches; benchmarks/bench_diffusion.py --gpu)",
+        cli=False,
+    )  # fmt: skip
     face: FaceEnhanceConfig = field(default_factory=FaceEnhanceConfig)
 
     def __post_init__(self) -> None:
@@ -122,6 +128,7 @@ class DiffusionRunSummary(RunSummary):
     key_frames_resumed: int = 0  # finished key frames taken from the resume cache
     frames_propagated: int = 0  # frames built from two key frames along flow
     frames_blank: int = 0  # frames written black because they could not be produced
+    flow_pairs_ahead: int = 0  # in-between flow pairs computed on the CPU thread while a key frame diffused
     working_size: tuple[int, int] = (0, 0)  # (width, height) the frames were diffused at
 
 
@@ -286,11 +293,13 @@ class DiffusionAnonymizer:
         face = self._face_stage(components)
         # 4. Stream: key frames diffused (or taken from the cache), in-betweens propagated, faces
         #    re-enacted, frames written in order.
-        video = _VideoRun(self.config, pipeline, control, cache, timer, summary, size)
+        video = _VideoRun(self.config, pipeline, control, cache, timer, summary, size,
+                          ahead=self._flow_ahead())
         without = _sibling(ablation, "without") if ablation is not None else None
         try:
             self.stream(info, output, video, face, keep_audio=keep_audio, progress=progress, without=without)
         finally:
+            video.close()
             pipeline.close()
             if face is not None:
                 face.close()
@@ -377,6 +386,12 @@ class DiffusionAnonymizer:
         summary.seconds_total = round(time.perf_counter() - started, 4)
         return summary
 
+    def _flow_ahead(self) -> "_FlowAhead | None":
+        """The flow thread (None: flows on the main thread), after ``flow_ahead``."""
+        if self.config.keyframe_interval < 2 or not self.config.flow_ahead:
+            return None
+        return _FlowAhead(self.config.fusion.flow_preset)
+
     def _face_stage(self, components: DiffusionComponents):
         if not self.config.face.enabled:
             return None
@@ -408,15 +423,45 @@ class DiffusionAnonymizer:
             yield frame
 
 
+class _FlowAhead:
+    """The flows of the frames between two key frames, computed on one CPU thread while the models
+    diffuse the later key frame: they depend on the input frames alone, so they need not wait for
+    it. Its own :class:`~signanon.video.flow.FlowEstimator` (an OpenCV DIS object is not shared
+    between threads); the same preset, so the pairs equal those computed on the main thread."""
+
+    def __init__(self, preset: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..video.flow import FlowEstimator
+
+        self._estimator = FlowEstimator(preset)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signanon-flow")
+
+    def submit(self, frames: list[np.ndarray]):
+        """A future of ``(from_a, from_b)``: the :class:`FlowPair` lists from the first and from the
+        last of ``frames`` (two key frames' inputs, uint8 RGB (H, W, 3)) onto each frame between."""
+        return self._pool.submit(_segment_flows, self._estimator.pair, frames)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _segment_flows(pair, frames: list[np.ndarray]) -> tuple[list, list]:
+    """``(from_a, from_b)``: ``pair(frames[0], f)`` and ``pair(frames[-1], f)`` for each frame between."""
+    between = frames[1:-1]
+    return [pair(frames[0], f) for f in between], [pair(frames[-1], f) for f in between]
+
+
 class _VideoRun:
     """The per-video state of one run: references, pending in-between frames, counts."""
 
     def __init__(self, config: DiffusionConfig, pipeline, control, cache: KeyFrameCache, timer: StageTimer,
-                 summary: DiffusionRunSummary, size: tuple[int, int]):
+                 summary: DiffusionRunSummary, size: tuple[int, int], ahead: _FlowAhead | None = None):
         from .fusion import TemporalFusion
 
         self.config, self.pipeline, self.control, self.cache = config, pipeline, control, cache
         self.timer, self.summary, self.size = timer, summary, size
+        self.ahead = ahead  # the flow thread (None: in-between flows on this thread)
         self.fusion = TemporalFusion(config.fusion) if config.temporal_fusion else None
         self.first_frame: np.ndarray | None = None  # frame 0 at working size (to rebuild references)
         self.references_live = False  # the pipeline/fusion hold this run's first-frame references
@@ -440,9 +485,11 @@ class _VideoRun:
             if index % k:
                 pending.append(frame)
                 continue
+            between = key_out is not None and len(pending) > 1
+            flows = self.ahead.submit(pending + [frame]) if between and self.ahead is not None else None
             out = self.key_frame(index, frame)
-            if key_out is not None and pending[1:]:
-                yield from self.propagate(index, key_out, out, pending + [frame])
+            if between:
+                yield from self.propagate(index, key_out, out, pending + [frame], flows)
             yield out
             key_out, pending = out, [frame]
         if key_out is not None and pending[1:]:
@@ -485,6 +532,11 @@ class _VideoRun:
                 self.fusion.register(index, frame, out)
             self.pipeline.cross_frame.forget_previous()
 
+    def close(self) -> None:
+        """Stop the flow thread (after its current segment)."""
+        if self.ahead is not None:
+            self.ahead.close()
+
     def _flows(self):
         if self.fusion is not None:
             return self.fusion.flows
@@ -505,14 +557,20 @@ class _VideoRun:
         self.summary.frames_propagated += len(tail)
         yield from tail
 
-    def propagate(self, index: int, key_a: np.ndarray, key_b: np.ndarray, frames: list[np.ndarray]):
+    def propagate(self, index: int, key_a: np.ndarray, key_b: np.ndarray, frames: list[np.ndarray], ahead=None):
+        """The frames between key frames ``index - len(frames) + 1`` and ``index`` (``frames``: their
+        inputs, both key frames included). ``ahead``: a future of their flows from the flow thread."""
         from .propagation import propagate_between
 
         a = index - (len(frames) - 1)
-        flows = self._flows()
-        with self.timer("flow"):
-            from_a = [flows.get(a, frames[0], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
-            from_b = [flows.get(index, frames[-1], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
+        with self.timer("flow"):  # on the thread: only the wait that the key frame did not hide
+            if ahead is not None:
+                from_a, from_b = ahead.result()
+                self.summary.flow_pairs_ahead += len(from_a) + len(from_b)
+            else:
+                flows = self._flows()
+                from_a = [flows.get(a, frames[0], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
+                from_b = [flows.get(index, frames[-1], a + i, f) for i, f in enumerate(frames[1:-1], 1)]
         with self.timer("propagation"):
             between = propagate_between(key_a, key_b, frames, from_a, from_b)
         self.summary.frames_propagated += len(between)
