@@ -13,6 +13,8 @@ source onto a new canvas (grey padding), so the signing itself is untouched:
 * ``rotate``:    rotated 6 degrees.
 * ``mirror``:    flipped left to right: a left-handed signer (not in the default plan; measured with
   ``bench_signing.py --framings``).
+* ``wide``:      a wide shot: 1920x1080, the source's height 40% of it, left of centre (the signer
+  small in a large frame: many pixels, few on the signer; not in the default plan either).
 """
 
 from __future__ import annotations
@@ -107,8 +109,14 @@ def _mirror(frame: np.ndarray, t: float) -> np.ndarray:
     return np.ascontiguousarray(frame[:, ::-1])
 
 
+def _wide(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (1920, 1080), 0.4 * 1080 / h, (0.35, 0.55))
+
+
 FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
-                                Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror))}
+                                Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror),
+                                Framing("wide", _wide))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
