@@ -265,3 +265,54 @@ def test_signer_walking_toward_the_camera_keeps_body_and_hands(approach_run):
     assert total > 0
     assert recall >= APPROACH_RECALL_MIN, f"hand recall {recall:.2f} over {total} source hands"
     assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+
+
+# --- a wide shot: a small signer off-centre in a large landscape frame -------------------------------
+
+
+def wide_clip(source: Path, path: Path, frames: int = 30, size: tuple[int, int] = (960, 540)) -> Path:
+    """A real clip on a grey landscape canvas at 60% of its height, centred at (0.3, 0.55) of it:
+    the signer a small part of the frame, left of centre (a wide shot)."""
+    import itertools
+
+    import cv2
+
+    from signanon.video import VideoWriter
+
+    info = probe_video(source)
+    w, h = size
+    k = 0.6 * h / info.height
+    m = np.array([[k, 0, 0.3 * w - k * info.width / 2], [0, k, 0.55 * h - k * info.height / 2]])
+    with VideoWriter(path, w, h, info.fps) as writer:
+        for frame in itertools.islice(iter_frames(info), frames):
+            writer.write(cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_AREA, borderValue=(118, 118, 118)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("wide")
+    src = wide_clip(REPO / "tests" / "data" / "asl_different.gif", tmp / "wide.mp4")
+    out = tmp / "wide_anon.mp4"
+    assert main(["anonymize", str(src), "-o", str(out), "--quiet"]) == 0
+    return {"src": src, "out": out, "src_landmarks": landmarks_of(src), "out_landmarks": landmarks_of(out)}
+
+
+def test_signer_in_a_wide_shot_is_drawn_where_and_as_large_as_they_are(wide_run):
+    """The avatar stands where the signer stands (not centred, not filling the frame), at the
+    signer's size, and its hands read back."""
+    (sd, sc), (od, oc) = wide_run["src_landmarks"], wide_run["out_landmarks"]
+    width = float(probe_video(wide_run["src"]).width)
+    src_w, _ = _shoulder_widths_and_necks(sd, sc)
+    out_w, _ = _shoulder_widths_and_necks(od, oc)
+    both = np.isfinite(src_w) & np.isfinite(out_w)
+    assert both.mean() >= 0.9
+    centre = lambda d: (d[both, layout.LEFT_SHOULDER, 0] + d[both, layout.RIGHT_SHOULDER, 0]) / 2  # noqa: E731
+    assert np.median(centre(sd)) < 0.4 * width  # the clip really puts the signer left of centre
+    assert np.median(np.abs(centre(od) - centre(sd))) < 0.03 * width
+    ratio = out_w[both] / src_w[both]
+    assert 0.8 < np.median(ratio) < 1.25
+    recall, error, total = hand_agreement(wide_run)
+    assert total >= 10
+    assert recall >= 0.85, f"hand recall {recall:.2f} over {total} source hands"
+    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
