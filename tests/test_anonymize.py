@@ -229,13 +229,17 @@ def approach_clip(source: Path, path: Path, frames: int = 40, size: tuple[int, i
     return path
 
 
+def anonymized_run(src: Path) -> dict:
+    """``src`` anonymized by the command line beside it, and both videos' landmarks."""
+    out = src.with_name(f"{src.stem}_anon.mp4")
+    assert main(["anonymize", str(src), "-o", str(out), "--quiet"]) == 0
+    return {"src": src, "out": out, "src_landmarks": landmarks_of(src), "out_landmarks": landmarks_of(out)}
+
+
 @pytest.fixture(scope="module")
 def approach_run(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("approach")
-    src = approach_clip(REPO / "tests" / "data" / "asl_house.gif", tmp / "approach.mp4")
-    out = tmp / "approach_anon.mp4"
-    assert main(["anonymize", str(src), "-o", str(out), "--quiet"]) == 0
-    return {"src": src, "out": out, "src_landmarks": landmarks_of(src), "out_landmarks": landmarks_of(out)}
+    return anonymized_run(approach_clip(REPO / "tests" / "data" / "asl_house.gif", tmp / "approach.mp4"))
 
 
 def _shoulder_widths_and_necks(data: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,10 +296,7 @@ def wide_clip(source: Path, path: Path, frames: int = 30, size: tuple[int, int] 
 @pytest.fixture(scope="module")
 def wide_run(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("wide")
-    src = wide_clip(REPO / "tests" / "data" / "asl_different.gif", tmp / "wide.mp4")
-    out = tmp / "wide_anon.mp4"
-    assert main(["anonymize", str(src), "-o", str(out), "--quiet"]) == 0
-    return {"src": src, "out": out, "src_landmarks": landmarks_of(src), "out_landmarks": landmarks_of(out)}
+    return anonymized_run(wide_clip(REPO / "tests" / "data" / "asl_different.gif", tmp / "wide.mp4"))
 
 
 def test_signer_in_a_wide_shot_is_drawn_where_and_as_large_as_they_are(wide_run):
