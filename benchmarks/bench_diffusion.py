@@ -271,23 +271,6 @@ def run_ours(components, clip: Path, out: Path, hed: Path | None, args, probe, i
     return row
 
 
-def profile_runs(components, clip: Path, folder: Path, hed: Path | None, args, probe) -> None:
-    """One cProfile'd run of K=1 and of K=4 (not timed); their slowest calls to ``args.profile``."""
-    import cProfile
-    import io
-    import pstats
-
-    args.profile.mkdir(parents=True, exist_ok=True)
-    for interval in (1, 4):
-        profiler = cProfile.Profile()
-        profiler.enable()
-        run_ours(components, clip, folder / "profiled.mp4", hed, args, probe, interval)
-        profiler.disable()
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
-        (args.profile / f"profile_K{interval}.txt").write_text(text.getvalue())
-
-
 def run_privacy_check(original: Path, output: Path) -> float | None:
     """Seconds per frame of the privacy gate (:func:`signanon.evaluation.verify.verify_video`),
     as ``run_job`` runs it after a diffusion run; None where dlib is not installed."""
@@ -341,9 +324,6 @@ def main() -> None:
     parser.add_argument("--control", choices=["hed", "canny"], default="hed")
     parser.add_argument("--no-face", action="store_true", help="our runs without the face stage")
     parser.add_argument("--json", type=Path, default=None, help="write the rows to this JSON file")
-    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="after the timed rounds, one profiled run of K=1 and K=4 each (cProfile, "
-                             "slowest 40 calls by cumulative time) written to DIR/profile_K*.txt")
     parser.add_argument("--repeats", type=int, default=1,
                         help="rounds of (plain, K=1, K=4); each keeps its fastest round (default 1)")
     args = parser.parse_args()
@@ -382,8 +362,6 @@ def main() -> None:
                 if row["name"] not in best or row["total"] < best[row["name"]]["total"]:
                     best[row["name"]] = row
         rows = list(best.values())
-        if args.profile:
-            profile_runs(components, clip, folder, hed, args, probe)
         gate = run_privacy_check(clip, folder / "k1.mp4")
     probe.close()
     print_table(rows, args.gpu)

@@ -114,6 +114,11 @@ def curled_further(hand: np.ndarray, k: float, from_deg: float, joints: tuple[in
     return h.astype(np.asarray(hand).dtype)
 
 
+def _fields(text: str) -> dict:
+    """``FIELD=VALUE,...`` (Python literals) as a dict, for the ``look:`` and ``style:`` variants."""
+    return {k: ast.literal_eval(v) for k, v in (item.split("=") for item in text.split(","))}
+
+
 def hand_drawer(spec: str):
     """``draw_hand`` for the variant ``spec`` (see the module docstring)."""
     from signanon.avatar import hands
@@ -122,7 +127,7 @@ def hand_drawer(spec: str):
     if kind in ("base", "shutter", "style"):
         return hands.draw_hand
     if kind == "look":
-        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in rest.split(","))}
+        fields = _fields(rest)
         look = replace(hands.LOOK, **{k: float(v) if isinstance(getattr(hands.LOOK, k), float) else v for k, v in fields.items()})
         return lambda img, hand, side, skin, ss, _chosen=None: hands.draw_hand(img, hand, side, skin, ss, look)
     if kind == "curl":
@@ -157,7 +162,7 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     w, h = rec["size"]
     style = rec["style"]
     if spec.startswith("style:"):  # the whole drawing's style fields, e.g. style:supersample=3
-        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in spec[len("style:"):].split(","))}
+        fields = _fields(spec[len("style:"):])
         style = replace(style, **fields)
     renderer = AvatarRenderer(w, h, style, rec["canonical"])
     shipped, body.draw_hand = body.draw_hand, hand_drawer(spec)
