@@ -13,7 +13,9 @@ named: ``--palette``/``--shape`` (default: the default palette on the average fa
 from __future__ import annotations
 
 import argparse
+import ast
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,37 +25,51 @@ from outside_tools import load_readback
 def main() -> None:
     from signanon.avatar import anonymizer as an
     from signanon.avatar.identity_guard import IdentityGuardConfig
-    from signanon.avatar.renderer import AvatarRenderer
+    from signanon.avatar import worker
 
     ap = argparse.ArgumentParser()
     ap.add_argument("clip", type=Path)
     ap.add_argument("--frames", type=int, default=80)
     ap.add_argument("--palette", default="default")
     ap.add_argument("--shape", default="average")
+    ap.add_argument("--style", default="", help="FIELD=VALUE;... of AvatarStyle replaced in the palette (Python literals)")
     args = ap.parse_args()
     rb = load_readback()
     tmp = Path(tempfile.mkdtemp())
     src = tmp / "src.mp4"
     frames = rb.frames(str(args.clip), args.frames)
+    from fractions import Fraction
+
     import av
 
+    from signanon.video import probe_video
+
     with av.open(str(src), "w") as c:
-        s = c.add_stream("libx264", rate=25)
+        s = c.add_stream("libx264", rate=Fraction(probe_video(args.clip).fps).limit_denominator(1001))  # the clip's own rate: smoothing depends on it
         s.width, s.height, s.pix_fmt = frames[0].shape[1] // 2 * 2, frames[0].shape[0] // 2 * 2, "yuv420p"
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
         c.mux(s.encode())
     drawn = []
-    original_render = AvatarRenderer.render
+    submit = worker.RenderWorker.submit
 
-    def render(self, pose):
+    def recording_submit(self, pose):  # the video's frames, in order (hand_choice's probes are not submitted)
         drawn.append(None if pose.face is None else np.asarray(pose.face, np.float64))
-        return original_render(self, pose)
+        return submit(self, pose)
 
-    AvatarRenderer.render = render
+    worker.RenderWorker.submit = recording_submit
     out = tmp / "out.mp4"
-    config = an.AvatarConfig(palette=args.palette, face_shape=args.shape, guard=IdentityGuardConfig(enabled=False))
-    an.AvatarAnonymizer(config)(src, out, progress=False)
+    style = None
+    if args.style:
+        from signanon.avatar.style import PALETTES
+
+        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in args.style.split(";"))}
+        style = replace(PALETTES[args.palette], **fields)
+    config = an.AvatarConfig(palette=args.palette, face_shape=args.shape, custom_style=style, guard=IdentityGuardConfig(enabled=False))
+    try:
+        an.AvatarAnonymizer(config)(src, out, progress=False)
+    finally:
+        worker.RenderWorker.submit = submit
     if len(drawn) != len(frames):
         raise SystemExit(f"drew {len(drawn)} frames for {len(frames)}: the drawn faces do not line up")
     fo, fa = rb.frames(str(src)), rb.frames(str(out))
