@@ -469,6 +469,32 @@ def test_small_hands_are_drawn_big_enough_to_read(k):
     assert hand_size(neutral.left_hand) == pytest.approx(expected, rel=0.1)
 
 
+@pytest.mark.parametrize("k", [0.3, 0.55, 1.0])
+def test_small_faces_are_drawn_bigger_on_an_unmoved_neck(k):
+    """A face whose unit would be drawn under ``min_face_px`` grows towards it (at most
+    ``max_small_face_boost`` times) and hangs from a raised anchor, so the neck's top stays where
+    the canonical face puts it; a face big enough keeps the canonical size."""
+    from dataclasses import replace
+
+    from signanon.avatar.retarget import NECK_BELOW_ANCHOR
+
+    prop = BodyProportions()
+    grown = Retargeter.calibrate([scaled_frame(k)] * 5, W, H, prop)
+    plain = Retargeter.calibrate([scaled_frame(k)] * 5, W, H, replace(prop, min_face_px=0.0))
+    for a, b in ((grown(*scaled_frame(k)), plain(*scaled_frame(k))), (grown.neutral_pose(), plain.neutral_pose())):
+        canonical = prop.face_unit * _len(b, 11, 12)
+        expected = canonical * min(max(prop.min_face_px / canonical, 1.0), prop.max_small_face_boost)
+        assert b.face_scale == pytest.approx(canonical, rel=1e-6)
+        assert a.face_scale == pytest.approx(expected, rel=1e-6)
+        if k < 0.5:  # 14 px faces: grown the whole 1.25x
+            assert a.face_scale == pytest.approx(prop.max_small_face_boost * canonical, rel=1e-6)
+        elif k == 1.0:  # 48 px: as it was
+            assert a.face_scale == pytest.approx(canonical, rel=1e-6)
+        neck_top = lambda pose: pose.face_anchor[1] + NECK_BELOW_ANCHOR * pose.face_scale  # noqa: E731 (shoulders level)
+        assert neck_top(a) == pytest.approx(neck_top(b), abs=0.01)
+        assert np.allclose(a.body[[11, 12, 13, 14, 15, 16]], b.body[[11, 12, 13, 14, 15, 16]], atol=1e-3)
+
+
 def test_full_body_ends_at_the_legs_not_the_frame_edge():
     """A small standing signer in a tall frame: below the legs there is background, not shirt."""
     rt = Retargeter.calibrate([scaled_frame(0.5)] * 3, W, 1000)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..landmarks import layout
 from .hands import capsule, disc, draw_hand, draw_wrist, polygon
-from .retarget import relaxed_hand
+from .retarget import NECK_BELOW_ANCHOR, relaxed_hand
 from .skeleton import AvatarPose
 from .style import AvatarStyle
 
@@ -183,7 +183,7 @@ def draw_signer(
     torso and neck and before the arms, so hands in front of the face cover it.
     """
     _, width, _, down = _shoulder_frame(pose.body.astype(np.float64))
-    neck_top = np.asarray(pose.face_anchor, np.float64) + down * 1.25 * pose.face_scale
+    neck_top = np.asarray(pose.face_anchor, np.float64) + down * NECK_BELOW_ANCHOR * pose.face_scale
     _draw_torso(img, pose.body.astype(np.float64), style, ss, neck_top)
     draw_head(img)
     order = sorted((0, 1), key=lambda side: -_arm_depth(pose, side))

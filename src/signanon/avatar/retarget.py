@@ -24,6 +24,7 @@ from ..landmarks.regions import BODY_FACE_POINTS, BODY_HAND_POINTS, EYE_OUTER, H
 from .skeleton import AvatarPose
 
 FACE_ANCHOR = NOSE_BRIDGE  # the face-mesh point the avatar's face hangs from
+NECK_BELOW_ANCHOR = 1.25  # face units from the face anchor down to the neck's top (as body.py draws it)
 
 # (shoulder, elbow, wrist, hand rows) per side, MediaPipe Pose indices.
 _SIDES = (
@@ -62,6 +63,17 @@ class BodyProportions:
     # 3 reads: 14.8 -> 12.8 deg at 22 px; benchmarks/hands_issue11.txt, session 14).
     min_palm_px: float = 22.0
     max_small_hand_boost: float = 1.5
+    # Likewise a face whose unit (outer eye corners) would be drawn under min_face_px output pixels
+    # is drawn bigger, up to that size and at most max_small_face_boost times, hanging from a raised
+    # anchor so that the neck's top stays where it was: on a ~20 px face the mouthing is a few
+    # pixels. DGS ZUG at a third of its size (face unit 19 px), bench, 3 reads, same look: mouth
+    # r/gain 0.46/1.05 -> 0.63/1.46, no face redrawn by the identity guard (3); at 1.5x 0.76, but
+    # the head visibly outgrows the body. Guard off, one look, the 192x144 NGT clip (face unit 23
+    # px): brow furrow r 0.38 -> 0.60, mouth width 0.38 -> 0.69, eyes 0.15 -> 0.53, mouth opening
+    # 0.06 -> 0.62 (default palette; 0.43 on the bench's re-encoded copy). The look the guard picks on so small a face is another matter (IdentityGuardConfig.
+    # small_face_px; benchmarks/signing_issue11.txt, sessions 18-19).
+    min_face_px: float = 30.0
+    max_small_face_boost: float = 1.25
     face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
     face_contact_far: float = 1.4  # face units: hand fully body-relative above this distance
     # Two hands closer than hand_contact_near palms (nearest points, 2-D) keep the signer's offset
@@ -435,8 +447,8 @@ class Retargeter:
             hands.append(hand)
             self._pose_hand_points(hand, side, body, valid)
         self._hips(c, 0.0, body, valid, s)
-        anchor = c + np.array([0.0, -prop.neck * s])
-        face_scale = prop.face_unit * s
+        face_scale, raise_by = self._face_size(s)
+        anchor = c + np.array([0.0, -prop.neck * s - raise_by])
         self._rest_face_points(anchor, face_scale, body, valid)
         return AvatarPose(
             body=body.astype(np.float32),
@@ -460,6 +472,15 @@ class Retargeter:
         boost = float(np.clip(ratio, 1.0, prop.max_hand_boost))
         palm_px = prop.palm * shoulder_width * boost
         return boost * float(np.clip(prop.min_palm_px / max(palm_px, 1e-6), 1.0, prop.max_small_hand_boost))
+
+    def _face_size(self, shoulder_width: float) -> tuple[float, float]:
+        """(face_scale, raise_by) for an avatar ``shoulder_width`` output px wide: the canonical face
+        unit, grown towards ``min_face_px`` (at most ``max_small_face_boost`` times), and how far
+        (px) its anchor rises so that the neck's top (1.25 face units below it, as drawn) stays put."""
+        prop = self.proportions
+        base = prop.face_unit * shoulder_width
+        boost = float(np.clip(prop.min_face_px / max(base, 1e-6), 1.0, prop.max_small_face_boost))
+        return base * boost, (boost - 1.0) * NECK_BELOW_ANCHOR * base
 
     def _fore(self, length: float, ref: float) -> float:
         prop = self.proportions
@@ -497,11 +518,13 @@ class Retargeter:
         # rest place: canonical neck, upright (the signer's shoulder tilt reaches the head through
         # ``motion``, the signer's own head offset minus their median one)
         rest = np.array([0.0, -prop.neck]) * s
+        face_scale, raise_by = self._face_size(s)
+        lift = _rot(tilt) @ np.array([0.0, -raise_by])
         if src is None:
-            return centre[:2] + _rot(tilt) @ rest, prop.face_unit * s, None
+            return centre[:2] + _rot(tilt) @ rest + lift, face_scale, None
         motion = (src - centre[:2]) / s - cal.head_offset
-        anchor = centre[:2] + rest + motion * s
-        return anchor, prop.face_unit * s, src
+        anchor = centre[:2] + rest + motion * s + lift
+        return anchor, face_scale, src
 
     def _arm(
         self,
