@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -188,6 +189,62 @@ def test_a_near_tie_between_looks_keeps_the_earlier_one():
     assert _beats((0.092, -0.6908), earlier, IdentityGuardConfig(tie=0.0, tie_distance=0.0))  # no tie: the cheaper
     with pytest.raises(ValueError, match="tie"):
         IdentityGuardConfig(tie=-0.1)
+
+
+def _small_signing(factor: int = 3):
+    """``(data, confidence)`` of the DGS clip's first 40 frames with a body at 1/``factor`` of its
+    size, and an animator calibrated on them (a ~20 px face at 3)."""
+    info = probe_video(DGS)
+    w, h = info.width // factor, info.height // factor
+    rows = []
+    with HolisticEstimator() as estimate:
+        for rgb in itertools.islice(iter_frames(info), 40):
+            row = estimate(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA))
+            if has_body(row[1]):
+                rows.append(row)
+    return rows, AvatarAnimator.calibrate(rows, w, h)
+
+
+def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_face_not_squeezed(monkeypatch, signing):
+    """On a face under ``small_face_px`` the guard's look choice is noise (the 192x144 NGT clip
+    re-encoded moved the looks' probe costs by up to 0.83) and the looks read the mouth
+    differently: there a later palette must cost a whole probe face less, and the shorter face,
+    whose squeezed mouth read at r -0.05 there, is not drawn. dlib's distances are given here (one
+    probe face per look near the limit, the rest far); the probe poses are real, of both sizes."""
+    from signanon.avatar import identity_guard
+
+    looks = [Look("default", PALETTES["default"]), Look("dark-skin", PALETTES["dark-skin"]),
+             Look("light-skin", PALETTES["light-skin"], "short")]  # fmt: skip
+    near = {"default": 0.687, "dark-skin": 0.696, "light-skin/short": 0.9}  # probe cost 0.13, 0.04, 0
+    drawn: list[str] = []
+
+    class Drawn:  # "draws" a look's probe faces at these distances from the signer (at 0, below)
+        def __init__(self, look):
+            drawn.append(look.name)
+            self.distances = iter([near[look.name]])
+
+        def render(self, pose):
+            e = np.zeros(128)
+            e[0] = next(self.distances, 0.9)
+            return e
+
+    monkeypatch.setattr(identity_guard, "drawn_face", lambda embedder, frame, pose: SimpleNamespace(embedding=frame))
+    signer = SignerFace(np.zeros((1, 128)))
+    config = IdentityGuardConfig()
+    frames, animator = signing
+    large, record = choose_look(animator, [row for _, row in frames], looks, Drawn, signer, config, None)
+    assert large.name == "light-skin/short" and not record["small_face"], record  # nothing far enough before it
+    assert drawn == ["default", "dark-skin", "light-skin/short"]
+
+    drawn.clear()
+    rows, small_animator = _small_signing()
+    small, record = choose_look(small_animator, rows, looks, Drawn, signer, config, None)
+    assert record["small_face"] and record["face_px"] < config.small_face_px, record
+    assert small.name == "default", record  # dark-skin 0.09 cheaper: not by a whole probe face
+    assert drawn == ["default", "dark-skin"]  # the shorter face not drawn at all
+    assert _beats((0.04, -0.696), (0.13, -0.687), config) and not _beats((0.04, -0.696), (0.13, -0.687), config, small=True)
+    assert _beats((0.1, -0.70), (1.2, -0.68), config, small=True)  # a whole probe face cheaper
+    assert _beats((0.13, -0.72), (0.13, -0.687), config, small=True)  # as dear, 0.033 further
 
 
 def test_a_look_near_the_signer_on_one_probe_beats_one_near_on_several():

@@ -112,12 +112,29 @@ class IdentityGuardConfig:
     # NGT looks' nearest faces were 0.0015 apart; where every look is the signer's own face (all
     # costs alike), the look whose nearest face is furthest is still drawn
     tie_distance: float = 0.01
+    # Where the drawn face is small (the first look's probe faces' median face unit under
+    # small_face_px: just under retarget.BodyProportions.min_face_px, 30, so a face the retargeter
+    # grew to that size is not, one its 1.25x cap kept under it is: the NGT clip 28.9 px, the DGS
+    # clip at a third 23.7, ASL DIFFERENT 30.1), only looks on the first look's face shape are drawn, and
+    # these replace tie and tie_distance. At that size the shorter face's squeezed mouth reads
+    # worse (whole clips, guard off, r/gain of the mouth opening read back against the signer):
+    # the 192x144 NGT clip (28 px) light-skin 0.56/0.56, light-skin/short -0.05/0.16 (the guard
+    # had taken it from dark-skin at probe cost 0.04 against 0.13; in the bench it read
+    # 0.28/0.17); the DGS clip at a third (24 px) default 0.64/1.37, default/short 0.37/1.58,
+    # light-skin 0.57/1.08, light-skin/short 0.41/1.43; at 34 px (ASL HOUSE) light-skin/short read
+    # at r 0.96-0.98. And dlib's distances are noisy: the NGT clip re-encoded (bench_signing's
+    # copy) moved the looks' costs by up to 0.83 (default 0.30 -> 1.14) and their nearest faces
+    # by up to 0.023; taken on such a difference (0.28 against 0.44), dark-skin-black-hair read
+    # the mouth at 0.25/1.43, dark-skin, kept before at the old face size, 0.50/1.05.
+    small_face_px: float = 29.5
+    small_face_tie: float = 1.0
+    small_face_tie_distance: float = 0.03
 
     def __post_init__(self) -> None:
         if self.margin < 0:
             raise ValueError(f"identity guard margin must be 0 or more, got {self.margin}")
-        if self.tie < 0 or self.tie_distance < 0:
-            raise ValueError(f"identity guard tie and tie_distance must be 0 or more, got {self.tie}, {self.tie_distance}")
+        if min(self.tie, self.tie_distance, self.small_face_tie, self.small_face_tie_distance) < 0:
+            raise ValueError("identity guard tie, tie_distance and their small_face_ forms must be 0 or more")
         if self.signer_samples < 1 or self.probe_frames < 1:
             raise ValueError("identity guard signer_samples and probe_frames must be at least 1")
         if self.near <= 0:
@@ -381,20 +398,27 @@ def probe_cost(distance: float, config: IdentityGuardConfig) -> float:
     return float(np.clip((config.limit + config.near - distance) / (2 * config.near), 0.0, 1.0))
 
 
-def _beats(score: tuple[float, float], bar: tuple[float, float], config: IdentityGuardConfig) -> bool:
+def _ties(config: IdentityGuardConfig, small: bool) -> tuple[float, float]:
+    """``(tie, tie_distance)``, or on a small face ``(small_face_tie, small_face_tie_distance)``."""
+    return (config.small_face_tie, config.small_face_tie_distance) if small else (config.tie, config.tie_distance)
+
+
+def _beats(score: tuple[float, float], bar: tuple[float, float], config: IdentityGuardConfig, small: bool = False) -> bool:
     """Whether a later look scored ``score`` = (cost, -nearest) is drawn instead of the best earlier
     one, scored ``bar``: its probes cost ``config.tie`` less, or as much (within ``tie``) with its
-    nearest face ``config.tie_distance`` further from the signer. Differences inside both are noise,
-    and the earlier look is kept."""
+    nearest face ``config.tie_distance`` further from the signer (on a ``small`` face, the
+    ``small_face_`` ties). Differences inside both are noise, and the earlier look is kept."""
     (cost, near), (bar_cost, bar_near) = (score[0], -score[1]), (bar[0], -bar[1])
-    return cost < bar_cost - config.tie or (cost <= bar_cost + config.tie and near > bar_near + config.tie_distance)
+    tie, tie_distance = _ties(config, small)
+    return cost < bar_cost - tie or (cost <= bar_cost + config.tie and near > bar_near + tie_distance)
 
 
-def _cannot_beat(score: tuple[float, float], bar: tuple[float, float], config: IdentityGuardConfig) -> bool:
+def _cannot_beat(score: tuple[float, float], bar: tuple[float, float], config: IdentityGuardConfig, small: bool = False) -> bool:
     """Whether a look drawn as far as ``score`` can no longer :func:`_beat <_beats>` ``bar``: its
     cost only grows and its nearest face only nears as more probes are drawn."""
     (cost, near), (bar_cost, bar_near) = (score[0], -score[1]), (bar[0], -bar[1])
-    return cost > bar_cost + config.tie or (cost >= bar_cost - config.tie and near <= bar_near + config.tie_distance)
+    tie, tie_distance = _ties(config, small)
+    return cost >= bar_cost - tie and (cost > bar_cost + config.tie or near <= bar_near + tie_distance)
 
 
 def choose_look(
@@ -420,13 +444,17 @@ def choose_look(
     that came within the limit on 43 of 216 frames; three others did on 14-20). The first look is
     the default palette on the average face, the one the drawing is tuned on (a 192x144 clip's
     mouth read back at gain 0.55 in it, 0.16 in the light-skin palette), so it is kept unless it
-    resembles the signer.
+    resembles the signer. Where the first look's probe faces are small (``config.small_face_px``),
+    only the looks on the first look's face shape are drawn, and a later look must beat an earlier
+    one by ``config.small_face_tie`` / ``small_face_tie_distance``: a squeezed mouth that small
+    reads worse, and dlib's distances are noisier (see :class:`IdentityGuardConfig`).
 
     A look stops being drawn as soon as it can no longer win (its cost only grows and its nearest
     face only nears); the probes are drawn nearest-first as the first look ranked them, so a look
     that loses mostly loses early. The choice is the one drawing every probe in every look would
     make. Returns ``(look, record)``: ``scores`` by :attr:`~.style.Look.name` of the looks drawn
-    (``[cost, nearest]``; of a look stopped early, as far as it was drawn), ``chosen``; where dlib
+    (``[cost, nearest]``; of a look stopped early, as far as it was drawn), ``chosen``,
+    ``face_px`` (the first look's probe faces) and ``small_face``; where dlib
     found no face of the signer's, the first look."""
     from .animator import AvatarAnimator
 
@@ -437,11 +465,19 @@ def choose_look(
     order: list[int] | None = None  # the probes, nearest-first in the first look
     scores: dict[str, tuple[float, float]] = {}  # look -> (cost, -nearest): smaller is better
     best: Look | None = None
+    face_px: float | None = None  # the first look's probe faces' median face unit (px)
     for look in looks:  # in order, up to the first safe one (the later ones are not drawn)
+        small = face_px is not None and face_px < config.small_face_px
+        if small and look.shape != looks[0].shape:
+            continue  # a squeezed mouth that small reads worse
         if look.shape not in poses_of:
             probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face.with_canonical(look.canonical()))
             poses_of[look.shape] = [p if p is not None and p.face is not None else None for p in (probe(*bodies[i]) for i in picks)]
         poses = poses_of[look.shape]
+        if face_px is None:
+            sizes = [p.face_scale for p in poses if p is not None]
+            face_px = float(np.median(sizes)) if sizes else np.inf
+            small = face_px < config.small_face_px
         renderer = make_renderer(look)
         bar = scores[best.name] if best is not None else (np.inf, np.inf)
         total, nearest, seen = 0.0, np.inf, []
@@ -451,15 +487,16 @@ def choose_look(
             d = distance_to_signer(drawn_face(embedder, renderer.render(poses[k]), poses[k]).embedding, signer)
             seen.append((d, k))
             total, nearest = total + probe_cost(d, config), min(nearest, d)
-            if best is not None and _cannot_beat((total, -nearest), bar, config):
+            if best is not None and _cannot_beat((total, -nearest), bar, config, small):
                 break
         if order is None:
             order = [k for _, k in sorted(seen)]
         scores[look.name] = (total, -nearest) if seen else (np.inf, np.inf)
-        if best is None or _beats(scores[look.name], bar, config):
+        if best is None or _beats(scores[look.name], bar, config, small):
             best = look
         if nearest >= config.limit + config.near:  # every probe cost nothing
             break
     probes = max((sum(p is not None for p in v) for v in poses_of.values()), default=0)
     record = {name: [round(c, 3), round(-n, 4)] for name, (c, n) in scores.items()}
-    return best, {"chosen": best.name, "scores": record, "probe_frames": probes, "signer_samples": len(signer.samples)}
+    size = {"face_px": round(face_px, 1), "small_face": bool(face_px < config.small_face_px)} if face_px is not None and np.isfinite(face_px) else {}
+    return best, {"chosen": best.name, "scores": record, "probe_frames": probes, "signer_samples": len(signer.samples), **size}
