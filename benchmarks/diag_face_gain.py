@@ -1,6 +1,6 @@
 """Where the avatar's facial-grammar gain is lost (run by hand).
 
-    python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME]
+    python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME] [--style 'lips=(100,46,44)']
 
 Splits the chain original -> drawn face -> read-back face: for each series prints the gain (std
 ratio) and r of (a) the face mesh the avatar draws against the original's read-back, and (b) the
@@ -16,6 +16,7 @@ import argparse
 import ast
 import tempfile
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,8 @@ from outside_tools import load_readback
 
 def main() -> None:
     from signanon.avatar import anonymizer as an
-    from signanon.avatar.identity_guard import IdentityGuardConfig
     from signanon.avatar import worker
+    from signanon.avatar.identity_guard import IdentityGuardConfig
 
     ap = argparse.ArgumentParser()
     ap.add_argument("clip", type=Path)
@@ -38,8 +39,6 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     src = tmp / "src.mp4"
     frames = rb.frames(str(args.clip), args.frames)
-    from fractions import Fraction
-
     import av
 
     from signanon.video import probe_video

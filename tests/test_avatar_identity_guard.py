@@ -40,19 +40,26 @@ def embedder() -> DlibEmbedder:
     return DlibEmbedder()
 
 
-@pytest.fixture(scope="module")
-def signing(embedder):
-    """The first 40 frames of the DGS clip: ``(rgb, (data, confidence))`` per frame with a body,
-    and an animator calibrated on them (640x480)."""
+def _first_frames(factor: int = 1):
+    """The first 40 frames of the DGS clip at 1/``factor`` of its size: ``(rgb, (data,
+    confidence))`` per frame with a body, and an animator calibrated on them (a ~20 px face at 3)."""
     info = probe_video(DGS)
+    w, h = info.width // factor, info.height // factor
     frames = []
     with HolisticEstimator() as estimate:
         for rgb in itertools.islice(iter_frames(info), 40):
+            if factor != 1:
+                rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
             row = estimate(rgb)
             if has_body(row[1]):
                 frames.append((rgb, row))
-    animator = AvatarAnimator.calibrate([row for _, row in frames], info.width, info.height)
-    return frames, animator
+    return frames, AvatarAnimator.calibrate([row for _, row in frames], w, h)
+
+
+@pytest.fixture(scope="module")
+def signing(embedder):
+    """The DGS clip's first 40 frames at 640x480 (:func:`_first_frames`)."""
+    return _first_frames()
 
 
 def _poses(signing, step: int = 4):
@@ -191,20 +198,6 @@ def test_a_near_tie_between_looks_keeps_the_earlier_one():
         IdentityGuardConfig(tie=-0.1)
 
 
-def _small_signing(factor: int = 3):
-    """``(data, confidence)`` of the DGS clip's first 40 frames with a body at 1/``factor`` of its
-    size, and an animator calibrated on them (a ~20 px face at 3)."""
-    info = probe_video(DGS)
-    w, h = info.width // factor, info.height // factor
-    rows = []
-    with HolisticEstimator() as estimate:
-        for rgb in itertools.islice(iter_frames(info), 40):
-            row = estimate(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA))
-            if has_body(row[1]):
-                rows.append(row)
-    return rows, AvatarAnimator.calibrate(rows, w, h)
-
-
 def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_face_not_squeezed(monkeypatch, signing):
     """On a face under ``small_face_px`` the guard's look choice is noise (the 192x144 NGT clip
     re-encoded moved the looks' probe costs by up to 0.83) and the looks read the mouth
@@ -237,8 +230,8 @@ def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_f
     assert drawn == ["default", "dark-skin", "light-skin/short"]
 
     drawn.clear()
-    rows, small_animator = _small_signing()
-    small, record = choose_look(small_animator, rows, looks, Drawn, signer, config, None)
+    small_frames, small_animator = _first_frames(3)
+    small, record = choose_look(small_animator, [row for _, row in small_frames], looks, Drawn, signer, config, None)
     assert record["small_face"] and record["face_px"] < config.small_face_px, record
     assert small.name == "default", record  # dark-skin 0.09 cheaper: not by a whole probe face
     assert drawn == ["default", "dark-skin"]  # the shorter face not drawn at all

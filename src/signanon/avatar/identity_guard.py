@@ -125,7 +125,7 @@ class IdentityGuardConfig:
     # at r 0.96-0.98. And dlib's distances are noisy: the NGT clip re-encoded (bench_signing's
     # copy) moved the looks' costs by up to 0.83 (default 0.30 -> 1.14) and their nearest faces
     # by up to 0.023; taken on such a difference (0.28 against 0.44), dark-skin-black-hair read
-    # the mouth at 0.25/1.43, dark-skin, kept before at the old face size, 0.50/1.05.
+    # the mouth at 0.25/1.43, dark-skin, kept before at the old face size, 0.40-0.50/1.05-1.44.
     small_face_px: float = 29.5
     small_face_tie: float = 1.0
     small_face_tie_distance: float = 0.03
@@ -461,23 +461,25 @@ def choose_look(
     if not signer.found or len(looks) == 1:
         return looks[0], {"chosen": looks[0].name, "scores": {}, "signer_samples": len(signer.samples)}
     picks = np.unique(np.linspace(0, len(bodies) - 1, config.probe_frames).round().astype(int))
-    poses_of: dict[str, list[AvatarPose | None]] = {}  # face shape -> probe poses (in picks order)
+
+    def probe_poses(shape_of: Look) -> list[AvatarPose | None]:
+        probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face.with_canonical(shape_of.canonical()))
+        return [p if p is not None and p.face is not None else None for p in (probe(*bodies[i]) for i in picks)]
+
+    # face shape -> probe poses (in picks order)
+    poses_of: dict[str, list[AvatarPose | None]] = {looks[0].shape: probe_poses(looks[0])}
+    sizes = [p.face_scale for p in poses_of[looks[0].shape] if p is not None]
+    face_px = float(np.median(sizes)) if sizes else np.inf  # the first look's probe faces' median face unit
+    small = face_px < config.small_face_px
     order: list[int] | None = None  # the probes, nearest-first in the first look
     scores: dict[str, tuple[float, float]] = {}  # look -> (cost, -nearest): smaller is better
     best: Look | None = None
-    face_px: float | None = None  # the first look's probe faces' median face unit (px)
     for look in looks:  # in order, up to the first safe one (the later ones are not drawn)
-        small = face_px is not None and face_px < config.small_face_px
         if small and look.shape != looks[0].shape:
             continue  # a squeezed mouth that small reads worse
         if look.shape not in poses_of:
-            probe = AvatarAnimator(copy.deepcopy(animator.retargeter), animator.face.with_canonical(look.canonical()))
-            poses_of[look.shape] = [p if p is not None and p.face is not None else None for p in (probe(*bodies[i]) for i in picks)]
+            poses_of[look.shape] = probe_poses(look)
         poses = poses_of[look.shape]
-        if face_px is None:
-            sizes = [p.face_scale for p in poses if p is not None]
-            face_px = float(np.median(sizes)) if sizes else np.inf
-            small = face_px < config.small_face_px
         renderer = make_renderer(look)
         bar = scores[best.name] if best is not None else (np.inf, np.inf)
         total, nearest, seen = 0.0, np.inf, []
@@ -498,5 +500,5 @@ def choose_look(
             break
     probes = max((sum(p is not None for p in v) for v in poses_of.values()), default=0)
     record = {name: [round(c, 3), round(-n, 4)] for name, (c, n) in scores.items()}
-    size = {"face_px": round(face_px, 1), "small_face": bool(face_px < config.small_face_px)} if face_px is not None and np.isfinite(face_px) else {}
+    size = {"face_px": round(face_px, 1), "small_face": small} if np.isfinite(face_px) else {}
     return best, {"chosen": best.name, "scores": record, "probe_frames": probes, "signer_samples": len(signer.samples), **size}

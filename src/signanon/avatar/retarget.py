@@ -67,11 +67,12 @@ class BodyProportions:
     # is drawn bigger, up to that size and at most max_small_face_boost times, hanging from a raised
     # anchor so that the neck's top stays where it was: on a ~20 px face the mouthing is a few
     # pixels. DGS ZUG at a third of its size (face unit 19 px), bench, 3 reads, same look: mouth
-    # r/gain 0.46/1.05 -> 0.63/1.46, no face redrawn by the identity guard (3); at 1.5x 0.76, but
-    # the head visibly outgrows the body. Guard off, one look, the 192x144 NGT clip (face unit 23
-    # px): brow furrow r 0.38 -> 0.60, mouth width 0.38 -> 0.69, eyes 0.15 -> 0.53, mouth opening
-    # 0.06 -> 0.62 (default palette; 0.43 on the bench's re-encoded copy). The look the guard picks on so small a face is another matter (IdentityGuardConfig.
-    # small_face_px; benchmarks/signing_issue11.txt, sessions 18-19).
+    # r/gain 0.41/1.36 -> 0.63/1.46, finger angles 14.1 -> 12.5 deg, no face redrawn by the
+    # identity guard (3); at 1.5x r 0.76, but the head visibly outgrows the body. Guard off, one
+    # look, the 192x144 NGT clip (face unit 23 px): brow furrow r 0.38 -> 0.60, mouth width
+    # 0.38 -> 0.69, eyes 0.15 -> 0.53, mouth opening 0.06 -> 0.62 (default palette; 0.43 on the
+    # bench's re-encoded copy). The look the guard picks on so small a face is another matter
+    # (IdentityGuardConfig.small_face_px; benchmarks/signing_issue11.txt, sessions 18-19).
     min_face_px: float = 30.0
     max_small_face_boost: float = 1.25
     face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
