@@ -15,11 +15,21 @@ source onto a new canvas (grey padding), so the signing itself is untouched:
   ``bench_signing.py --framings``).
 * ``wide``:      a wide shot: 1920x1080, the source's height 40% of it, left of centre (the signer
   small in a large frame: many pixels, few on the signer; not in the default plan either).
+
+Camera and recording conditions (not in the default plan; measured with ``--framings``):
+
+* ``dark``:      a dim room: exposure 0.4, the shadows lifted by gamma 1.3 toward a grey floor of
+  10, sensor noise (Gaussian, sigma 4 grey levels, a fixed seed per frame).
+* ``soft``:      out of focus: a Gaussian blur of sigma 0.5% of the frame's height (2.4 px at 480).
+* ``halfrate``:  every other frame at half the frame rate (a 12.5 or 15 fps recording: twice the
+  movement between frames).
+* ``lowbit``:    a heavily compressed upload: H.264 at crf 38 instead of 18.
 """
 
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -47,13 +57,14 @@ def read_frames(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
     return out, fps
 
 
-def write_frames(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    """Write RGB uint8 frames as H.264 mp4 (even sizes)."""
+def write_frames(path: Path, frames: list[np.ndarray], fps: float, crf: int = 18, exact_rate: bool = False) -> Path:
+    """Write RGB uint8 frames as H.264 mp4 (even sizes) at quality ``crf``. The rate is rounded to
+    whole frames per second (as every framing before ``halfrate`` was written) unless ``exact_rate``."""
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=round(fps))
+        s = c.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001) if exact_rate else round(fps))
         s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        s.options = x264_options(18, "medium")  # byte-stable cuts (x264's own default preset)
+        s.options = x264_options(crf, "medium")  # byte-stable cuts (x264's own default preset)
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
         c.mux(s.encode())
@@ -76,6 +87,8 @@ class Framing:
 
     name: str
     fn: Callable[[np.ndarray, float], np.ndarray]
+    frame_step: int = 1  # keep every frame_step-th frame, at the rate divided by frame_step
+    crf: int = 18  # H.264 quality the framing is written at
 
 
 def _zoom(frame: np.ndarray, t: float) -> np.ndarray:
@@ -114,9 +127,24 @@ def _wide(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (1920, 1080), 0.4 * 1080 / h, (0.35, 0.55))
 
 
+def _dark(frame: np.ndarray, t: float) -> np.ndarray:
+    x = (frame.astype(np.float32) / 255.0 * 0.4) ** (1 / 1.3) * 255.0 * 0.4 / 0.4 ** (1 / 1.3)
+    noise = np.random.default_rng(int(t * 1e6)).normal(0.0, 4.0, frame.shape)
+    return np.clip(10.0 + x * (1 - 10.0 / 255.0) + noise, 0, 255).astype(np.uint8)
+
+
+def _soft(frame: np.ndarray, t: float) -> np.ndarray:
+    return cv2.GaussianBlur(frame, (0, 0), 0.005 * frame.shape[0])
+
+
+def _same(frame: np.ndarray, t: float) -> np.ndarray:
+    return frame
+
+
 FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
                                 Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror),
-                                Framing("wide", _wide))}
+                                Framing("wide", _wide), Framing("dark", _dark), Framing("soft", _soft),
+                                Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
@@ -129,9 +157,11 @@ PLAN = (
 def make(source: Path, framing: str, out: Path, max_frames: int = 120) -> Path:
     """Write ``framing`` of ``source`` (first ``max_frames`` frames) to ``out``; returns ``out``."""
     frames, fps = read_frames(source, max_frames)
+    spec = FRAMINGS[framing]
+    frames = frames[:: spec.frame_step]
     n = max(1, len(frames) - 1)
-    fn = FRAMINGS[framing].fn
-    return write_frames(out, [fn(f, i / n) for i, f in enumerate(frames)], fps)
+    return write_frames(out, [spec.fn(f, i / n) for i, f in enumerate(frames)], fps / spec.frame_step, spec.crf,
+                        exact_rate=spec.frame_step > 1)
 
 
 def main() -> None:
