@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--palette", default="default")
     ap.add_argument("--shape", default="average")
     ap.add_argument("--style", default="", help="FIELD=VALUE;... of AvatarStyle replaced in the palette (Python literals)")
+    ap.add_argument("--proportions", default="", help="FIELD=VALUE;... of BodyProportions replaced (Python literals)")
     args = ap.parse_args()
     rb = load_readback()
     tmp = Path(tempfile.mkdtemp())
@@ -64,7 +65,12 @@ def main() -> None:
 
         fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in args.style.split(";"))}
         style = replace(PALETTES[args.palette], **fields)
-    config = an.AvatarConfig(palette=args.palette, face_shape=args.shape, custom_style=style, guard=IdentityGuardConfig(enabled=False))
+    animator = an.AvatarConfig().animator
+    if args.proportions:
+        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in args.proportions.split(";"))}
+        animator = replace(animator, proportions=replace(animator.proportions, **fields))
+    config = an.AvatarConfig(palette=args.palette, face_shape=args.shape, custom_style=style, animator=animator,
+                             guard=IdentityGuardConfig(enabled=False))
     try:
         an.AvatarAnonymizer(config)(src, out, progress=False)
     finally:
