@@ -396,6 +396,22 @@ def test_flows_computed_ahead_on_a_thread_give_the_same_video(clip4, tmp_path):
     assert np.array_equal(runs[True][1], runs[False][1])
 
 
+def test_the_flow_thread_is_on_by_default_where_the_models_run_on_a_gpu():
+    """``flow_ahead`` None: the thread where the models run on CUDA, not on the CPU (whose cores run
+    the models); True/False decide it anywhere; with no frames between key frames there is none."""
+    import torch
+
+    def thread(device, **config):
+        ahead = DiffusionAnonymizer(_config(keyframe_interval=4, **config))._flow_ahead(torch.device(device))
+        if ahead is not None:
+            ahead.close()
+        return ahead is not None
+
+    assert thread("cuda:0") and not thread("cpu")
+    assert thread("cpu", flow_ahead=True) and not thread("cuda:0", flow_ahead=False)
+    assert not DiffusionAnonymizer(_config(keyframe_interval=1))._flow_ahead(torch.device("cuda:0"))
+
+
 def test_resume_skips_finished_key_frames(clip4, tmp_path, monkeypatch):
     out = tmp_path / "anon.mp4"
     components = toy.toy_components()

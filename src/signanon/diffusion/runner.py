@@ -89,10 +89,11 @@ class DiffusionConfig:
     resolution: int = setting(512, "short side of the working size, rounded to a multiple of 64", metavar="PX")
     keyframe_interval: int = setting(1, "diffuse every K-th frame, propagate the others along optical flow", metavar="K")
     device: str = setting("auto", "where the models run; fp16 on GPU", choices=("auto", "cpu", "cuda", "mps"))
-    flow_ahead: bool = setting(
-        False, "optical flow of the frames between key frames on a CPU thread while the models diffuse the "
-        "next key frame (off by default: on one H200 it gained 6% on one segment of 8 frames and lost 27% "
-        "on three segments of 16, the thread slowing the UNet's launches; benchmarks/bench_diffusion.py --gpu)",
+    flow_ahead: bool | None = setting(
+        None, "optical flow of the frames between key frames on a CPU thread while the models diffuse the "
+        "next key frame (the frames come out the same either way); None: on where the models run on a CUDA "
+        "GPU (faster in 4 of 5 runs on one H200, benchmarks/gpu_diffusion_h200.txt), off on the CPU, whose "
+        "cores run the models",
         cli=False,
     )  # fmt: skip
     face: FaceEnhanceConfig = field(default_factory=FaceEnhanceConfig)
@@ -294,7 +295,7 @@ class DiffusionAnonymizer:
         # 4. Stream: key frames diffused (or taken from the cache), in-betweens propagated, faces
         #    re-enacted, frames written in order.
         video = _VideoRun(self.config, pipeline, control, cache, timer, summary, size,
-                          ahead=self._flow_ahead())
+                          ahead=self._flow_ahead(components.device))
         without = _sibling(ablation, "without") if ablation is not None else None
         try:
             self.stream(info, output, video, face, keep_audio=keep_audio, progress=progress, without=without)
@@ -386,9 +387,11 @@ class DiffusionAnonymizer:
         summary.seconds_total = round(time.perf_counter() - started, 4)
         return summary
 
-    def _flow_ahead(self) -> "_FlowAhead | None":
-        """The flow thread (None: flows on the main thread), after ``flow_ahead``."""
-        if self.config.keyframe_interval < 2 or not self.config.flow_ahead:
+    def _flow_ahead(self, device) -> "_FlowAhead | None":
+        """The flow thread (None: flows on the main thread), after ``flow_ahead`` (None: on where
+        ``device``, the models' torch device, is a CUDA GPU)."""
+        wanted = self.config.flow_ahead if self.config.flow_ahead is not None else str(device).startswith("cuda")
+        if self.config.keyframe_interval < 2 or not wanted:
             return None
         return _FlowAhead(self.config.fusion.flow_preset)
 
