@@ -101,12 +101,18 @@ def hand_agreement(run) -> tuple[float, float, int]:
     return found / max(total, 1), float(np.mean(errors)) if errors else float("nan"), total
 
 
+def assert_hands_agree(run, recall_min: float = HAND_RECALL_MIN_CLIP, min_hands: int = 1) -> None:
+    """At least ``min_hands`` source hands, ``recall_min`` of them found in the output, and their
+    flexion angles within FLEXION_ERROR_MAX_DEG on average."""
+    recall, error, total = hand_agreement(run)
+    assert total >= min_hands
+    assert recall >= recall_min, f"hand recall {recall:.2f} over {total} source hands"
+    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+
+
 @pytest.mark.parametrize("clip", CLIPS)
 def test_hands_found_and_handshapes_read_the_same(runs, clip):
-    recall, error, total = hand_agreement(runs[clip])
-    assert total > 0
-    assert recall >= HAND_RECALL_MIN_CLIP, f"hand recall {recall:.2f} over {total} source hands"
-    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+    assert_hands_agree(runs[clip])
 
 
 def test_hands_found_over_all_clips(runs):
@@ -230,6 +236,11 @@ def approach_clip(source: Path, path: Path, frames: int = 40, size: tuple[int, i
     return path
 
 
+def framing_run(tmp_path_factory, name: str, make, source: str) -> dict:
+    """``make(REPO / source, path)`` written to a fresh folder ``name``, then :func:`anonymized_run`."""
+    return anonymized_run(make(REPO / source, tmp_path_factory.mktemp(name) / f"{name}.mp4"))
+
+
 def anonymized_run(src: Path) -> dict:
     """``src`` anonymized by the command line beside it, and both videos' landmarks."""
     out = src.with_name(f"{src.stem}_anon.mp4")
@@ -239,8 +250,7 @@ def anonymized_run(src: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def approach_run(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("approach")
-    return anonymized_run(approach_clip(REPO / "tests" / "data" / "asl_house.gif", tmp / "approach.mp4"))
+    return framing_run(tmp_path_factory, "approach", approach_clip, "tests/data/asl_house.gif")
 
 
 def _shoulder_widths_and_necks(data: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,10 +276,7 @@ def test_signer_walking_toward_the_camera_keeps_body_and_hands(approach_run):
     assert 0.75 < np.median(ratio) < 1.3 and ratio.max() / ratio.min() < 1.5  # no size drift
     # a stretched neck read ~1.5-2x its first height by the end; canonical is ~0.5-0.7
     assert np.nanmax(out_neck) < 0.95 and np.nanmax(out_neck) / np.nanmin(out_neck) < 1.5
-    recall, error, total = hand_agreement(approach_run)
-    assert total > 0
-    assert recall >= APPROACH_RECALL_MIN, f"hand recall {recall:.2f} over {total} source hands"
-    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+    assert_hands_agree(approach_run, APPROACH_RECALL_MIN)
 
 
 # --- a wide shot: a small signer off-centre in a large landscape frame -------------------------------
@@ -296,8 +303,7 @@ def wide_clip(source: Path, path: Path, frames: int = 30, size: tuple[int, int] 
 
 @pytest.fixture(scope="module")
 def wide_run(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("wide")
-    return anonymized_run(wide_clip(REPO / "tests" / "data" / "asl_different.gif", tmp / "wide.mp4"))
+    return framing_run(tmp_path_factory, "wide", wide_clip, "tests/data/asl_different.gif")
 
 
 def test_signer_in_a_wide_shot_is_drawn_where_and_as_large_as_they_are(wide_run):
@@ -314,10 +320,7 @@ def test_signer_in_a_wide_shot_is_drawn_where_and_as_large_as_they_are(wide_run)
     assert np.median(np.abs(centre(od) - centre(sd))) < 0.03 * width
     ratio = out_w[both] / src_w[both]
     assert 0.8 < np.median(ratio) < 1.25
-    recall, error, total = hand_agreement(wide_run)
-    assert total >= 10
-    assert recall >= 0.85, f"hand recall {recall:.2f} over {total} source hands"
-    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+    assert_hands_agree(wide_run, 0.85, min_hands=10)
 
 
 # --- a clip recorded at half the frame rate --------------------------------------------------------
@@ -338,8 +341,7 @@ def halfrate_clip(source: Path, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def halfrate_run(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("halfrate")
-    return anonymized_run(halfrate_clip(REPO / "tests" / "data" / "dgs_zug_100.mp4", tmp / "halfrate.mp4"))
+    return framing_run(tmp_path_factory, "halfrate", halfrate_clip, "tests/data/dgs_zug_100.mp4")
 
 
 def test_a_clip_at_half_the_frame_rate_keeps_its_rate_and_its_hands(halfrate_run):
@@ -350,7 +352,4 @@ def test_a_clip_at_half_the_frame_rate_keeps_its_rate_and_its_hands(halfrate_run
     src, out = probe_video(halfrate_run["src"]), probe_video(halfrate_run["out"])
     assert src.fps == Fraction(25, 2) and out.fps == src.fps
     assert out.frame_count == src.frame_count == 50
-    recall, error, total = hand_agreement(halfrate_run)
-    assert total >= 20
-    assert recall >= HAND_RECALL_MIN_CLIP, f"hand recall {recall:.2f} over {total} source hands"
-    assert error <= FLEXION_ERROR_MAX_DEG, f"mean flexion error {error:.1f} deg"
+    assert_hands_agree(halfrate_run, min_hands=20)
