@@ -132,3 +132,61 @@ def test_evaluates_face_embedding_is_the_readbacks():
         assert np.abs(mine - their).max() < 1e-6
         gaps.append(np.linalg.norm(five.faces(rgb)[0].embedding - their))
     assert max(gaps) > 0.005  # the alignment matters: the 5-point embedding is another one
+
+
+@pytest.fixture(scope="module")
+def reader_checked(pair, tmp_path_factory) -> dict:
+    """evaluate's report with the reader check on the sample pair, and the independent read-back
+    of the original against the same copy (written here the way evaluate writes it)."""
+    from signanon.evaluation.evaluate import write_reader_copy
+    from signanon.video import probe_video
+
+    folder = tmp_path_factory.mktemp("reader")
+    copy = write_reader_copy(probe_video(pair[0]), folder / "copy.mp4")
+    run = subprocess.Popen([sys.executable, str(READBACK), "signing", str(pair[0]), str(copy)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        config = EvaluationConfig(identity_every=10**6, side_by_side=False, reader_check=True)
+        report = Evaluator(config).evaluate(*pair, out_dir=folder / "report")
+        stdout, stderr = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, stderr[-2000:]
+    return {"report": report, "readback": json.loads(stdout.strip().splitlines()[-1]), "folder": folder}
+
+
+def test_the_reader_check_is_the_readback_of_the_original_against_its_copy(reader_checked):
+    """--reader-check reads the original again as a copy nobody could tell from it, encoded as an
+    output is: its figures are the independent read-back's on the same copy, and on this clip the
+    reader follows itself far closer than it follows the avatar."""
+    report, theirs = reader_checked["report"], reader_checked["readback"]
+    sig, grammar = report["signing"], report["face_grammar"]
+    assert sig["reader_hand_recall"] == pytest.approx(theirs["hand_recall"], abs=0.02)
+    assert sig["reader_handshape_angle_error_deg"] == pytest.approx(theirs["handshape_angle_error_deg"], abs=0.5)
+    for name, their in SERIES.items():
+        assert grammar[name]["reader_r"] == pytest.approx(theirs["face_series_r"][their], abs=0.02), name
+        assert grammar[name]["reader_gain"] == pytest.approx(theirs["face_series_gain"][their], abs=0.02), name
+    assert sig["reader_handshape_angle_error_deg"] < 0.75 * sig["handshape_angle_error_deg"]
+    moving = [k for k, v in grammar.items() if v["moving"] and k in SERIES]
+    assert moving and all(grammar[k]["reader_r"] >= 0.85 for k in moving)
+    assert sig["damped_at_reader_limit"] == [k for k, v in grammar.items() if v["at_reader_limit"]]
+    page = (reader_checked["folder"] / "report" / "report.html").read_text()
+    assert "<th>reader r</th>" in page and "reader_handshape_angle_error_deg" in page
+    assert not list(reader_checked["folder"].glob("report/*.mp4"))  # the copy is not left behind
+
+
+def test_a_damped_series_is_at_the_readers_limit_only_where_the_reader_misses_it_too(ours):
+    """at_reader_limit: damped against the avatar AND damped in the reader's own re-read."""
+    from signanon.evaluation.signing import add_reader_check
+
+    name = max(SERIES, key=lambda k: ours["face_grammar"][k]["original_std"])
+    series = np.asarray(ours["series"]["face_original"][name], np.float64)
+    centre = np.nanmean(series)
+    half = grammar_entry(name, series, centre + 0.5 * (series - centre))
+    full = grammar_entry(name, series, series)
+    for main, reader, expected in ((half, half, True), (half, full, False), (full, half, False)):
+        compared = {"signing": {}, "face_grammar": {name: dict(main)}}
+        add_reader_check(compared, {"signing": {}, "face_grammar": {name: reader}})
+        assert compared["face_grammar"][name]["at_reader_limit"] is expected
+        assert compared["signing"]["damped_at_reader_limit"] == ([name] if expected else [])

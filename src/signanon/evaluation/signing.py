@@ -340,3 +340,28 @@ def compare_signing(original: tuple, anonymized: tuple, fps: float | None = None
         "contact_anonymized": cont_a,
     }
     return {"signing": signing, "face_grammar": grammar, "series": series}
+
+
+# the signing figures that the reader check repeats beside the comparison's own
+READER_SIGNING_KEYS = ("hand_recall", "handshape_angle_error_deg", "contact_error_face_widths")
+
+
+def add_reader_check(compared: dict, reader: dict) -> dict:
+    """Put the landmark reader's agreement with itself beside the comparison's figures, in place.
+
+    compared: :func:`compare_signing` of the original against the anonymized video; reader: the same
+    of the original against a copy of it nobody could tell from it (``evaluate.write_reader_copy``), i.e.
+    how far the reader follows the original when nothing changed. Each face_grammar row gains
+    ``reader_r``, ``reader_gain`` and ``at_reader_limit``: damped here and in the reader's own
+    re-read as well. ``signing`` gains ``reader_<key>`` for READER_SIGNING_KEYS and
+    ``damped_at_reader_limit``. Returns ``compared``.
+    """
+    signing, grammar = compared["signing"], compared["face_grammar"]
+    for key in READER_SIGNING_KEYS:
+        signing[f"reader_{key}"] = reader["signing"].get(key)
+    for name, row in grammar.items():
+        own = reader["face_grammar"][name]
+        row["reader_r"], row["reader_gain"] = own["r"], own["gain"]
+        row["at_reader_limit"] = bool(row["damped"] and own["damped"])
+    signing["damped_at_reader_limit"] = [k for k, v in grammar.items() if v["at_reader_limit"]]
+    return compared
