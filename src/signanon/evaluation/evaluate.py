@@ -174,6 +174,8 @@ class Evaluator:
         return self._cache[key]
 
     def _read(self, info: VideoInfo, landmarks: bool, progress: bool, label: str, faces: bool = True) -> VideoAnalysis:
+        """One pass over ``info``: landmarks if ``landmarks``, face embeddings if ``faces`` (else an
+        empty track); uncached (:meth:`analyse` caches)."""
         from ..landmarks.holistic import HolisticEstimator
         from ..progress import progress_bar
 
