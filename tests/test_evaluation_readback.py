@@ -170,14 +170,15 @@ def test_the_reader_check_is_the_readback_of_the_original_against_its_copy(reade
     assert sig["reader_handshape_angle_error_deg"] < 0.75 * sig["handshape_angle_error_deg"]
     moving = [k for k, v in grammar.items() if v["moving"] and k in SERIES]
     assert moving and all(grammar[k]["reader_r"] >= 0.85 for k in moving)
-    assert sig["damped_at_reader_limit"] == [k for k, v in grammar.items() if v["at_reader_limit"]]
+    assert sig["out_of_goal_at_reader_limit"] == [k for k, v in grammar.items() if v["at_reader_limit"]]
     page = (reader_checked["folder"] / "report" / "report.html").read_text()
     assert "<th>reader r</th>" in page and "reader_handshape_angle_error_deg" in page
     assert not list(reader_checked["folder"].glob("report/*.mp4"))  # the copy is not left behind
 
 
-def test_a_damped_series_is_at_the_readers_limit_only_where_the_reader_misses_it_too(ours):
-    """at_reader_limit: damped against the avatar AND damped in the reader's own re-read."""
+def test_a_series_is_at_the_readers_limit_only_where_the_reader_misses_it_too(ours):
+    """at_reader_limit: out of the goal against the avatar (damped or exaggerated) AND in the
+    reader's own re-read."""
     from signanon.evaluation.signing import add_reader_check
 
     name = max(SERIES, key=lambda k: ours["face_grammar"][k]["original_std"])
@@ -185,8 +186,11 @@ def test_a_damped_series_is_at_the_readers_limit_only_where_the_reader_misses_it
     centre = np.nanmean(series)
     half = grammar_entry(name, series, centre + 0.5 * (series - centre))
     full = grammar_entry(name, series, series)
-    for main, reader, expected in ((half, half, True), (half, full, False), (full, half, False)):
+    double = grammar_entry(name, series, centre + 2.0 * (series - centre))
+    assert double["status"] == "exaggerated" and not double["damped"]
+    cases = ((half, half, True), (half, full, False), (full, half, False), (double, half, True), (double, full, False))
+    for main, reader, expected in cases:
         compared = {"signing": {}, "face_grammar": {name: dict(main)}}
         add_reader_check(compared, {"signing": {}, "face_grammar": {name: reader}})
         assert compared["face_grammar"][name]["at_reader_limit"] is expected
-        assert compared["signing"]["damped_at_reader_limit"] == ([name] if expected else [])
+        assert compared["signing"]["out_of_goal_at_reader_limit"] == ([name] if expected else [])

@@ -68,8 +68,8 @@ def _print_pair(report: dict) -> None:
         f"(chance {f(sig['handshape_angle_error_chance_deg'], 1)}; steady hands {f(sig.get('handshape_angle_error_steady_deg'), 1)}, "
         f"fast {f(sig.get('handshape_angle_error_fast_deg'), 1)})\n"
         + (f"reader vs itself (the original re-read): hand recall {f(sig['reader_hand_recall'])}, handshape error "
-           f"{f(sig['reader_handshape_angle_error_deg'], 1)} deg; damped at the reader's limit: "
-           f"{', '.join(sig['damped_at_reader_limit']) or 'none'}\n" if "reader_hand_recall" in sig else "")
+           f"{f(sig['reader_handshape_angle_error_deg'], 1)} deg; out of the goal at the reader's limit: "
+           f"{', '.join(sig['out_of_goal_at_reader_limit']) or 'none'}\n" if "reader_hand_recall" in sig else "")
         + f"temporal: warp error {f(tmp['warp_error'], 2)} (input {f(tmp['warp_error_input'], 2)})\n"
         f"wrote {report['outputs'].get('html') or report['outputs']['json']}",
         file=sys.stderr,

@@ -62,8 +62,8 @@ class EvaluationConfig:
     )
     reader_check: bool = setting(
         False, "also read the original as a copy nobody could tell from it (scaled by 0.97, shifted by 1.5%) "
-        "and report how far the landmark reader agrees with itself beside each signing figure: a damped "
-        "series that the copy does not follow either is at the reader's limit, not the anonymizer's",
+        "and report how far the landmark reader agrees with itself beside each signing figure: a series out "
+        "of the goal that the copy misses too is at the reader's limit, not the anonymizer's",
     )  # fmt: skip
     html: bool = True
 

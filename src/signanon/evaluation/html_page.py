@@ -88,7 +88,9 @@ def _grammar_row(name: str, v: dict, reader: bool) -> str:
     columns (the original against its own imperceptible copy)."""
     status = v.get("status", "")
     cls = ' class="damped"' if v.get("damped") else ""
-    flag = ("DAMPED, at the reader's limit" if v.get("at_reader_limit") else "DAMPED") if v.get("damped") else status
+    flag = "DAMPED" if v.get("damped") else status
+    if v.get("at_reader_limit"):
+        flag += ", at the reader's limit"
     check = f"<td>{_fmt(v.get('reader_r'), 2)}</td><td>{_fmt(v.get('reader_gain'), 2)}</td>" if reader else ""
     return (
         f"<tr{cls}><th>{html.escape(name)}</th><td>{_fmt(v['r'], 2)}</td><td>{_fmt(v.get('gain'), 2)}</td>{check}"
@@ -110,8 +112,8 @@ def _grammar_html(grammar: dict) -> str:
     if limit:
         alert += (
             f"<p class=note>At the reader's limit: {html.escape(', '.join(limit))}. MediaPipe, reading the original "
-            "a second time as a copy nobody could tell from it (scaled by 0.97, shifted by 1.5%), does not follow "
-            "these series either: the figure says as much about the reader as about the anonymizer.</p>"
+            "a second time as a copy nobody could tell from it (scaled by 0.97, shifted by 1.5%), misses the goal on "
+            "these series too: the figure says as much about the reader as about the anonymizer.</p>"
         )
     rows = "".join(_grammar_row(k, v, reader) for k, v in grammar.items())
     check = "<th>reader r</th><th>reader gain</th>" if reader else ""

@@ -342,6 +342,7 @@ def compare_signing(original: tuple, anonymized: tuple, fps: float | None = None
     return {"signing": signing, "face_grammar": grammar, "series": series}
 
 
+OUT_OF_GOAL = ("damped", "exaggerated")  # grammar_entry statuses outside the issue's r >= 0.6, gain 0.7-1.4
 # the signing figures that the reader check repeats beside the comparison's own
 READER_SIGNING_KEYS = ("hand_recall", "handshape_angle_error_deg", "contact_error_face_widths")
 
@@ -352,9 +353,9 @@ def add_reader_check(compared: dict, reader: dict) -> dict:
     compared: :func:`compare_signing` of the original against the anonymized video; reader: the same
     of the original against a copy of it nobody could tell from it (``evaluate.write_reader_copy``), i.e.
     how far the reader follows the original when nothing changed. Each face_grammar row gains
-    ``reader_r``, ``reader_gain`` and ``at_reader_limit``: damped here and in the reader's own
-    re-read as well. ``signing`` gains ``reader_<key>`` for READER_SIGNING_KEYS and
-    ``damped_at_reader_limit``. Returns ``compared``.
+    ``reader_r``, ``reader_gain`` and ``at_reader_limit``: out of the goal here (damped, or
+    exaggerated past EXAGGERATED_GAIN) and in the reader's own re-read as well. ``signing`` gains ``reader_<key>`` for READER_SIGNING_KEYS and
+    ``out_of_goal_at_reader_limit``. Returns ``compared``.
     """
     signing, grammar = compared["signing"], compared["face_grammar"]
     for key in READER_SIGNING_KEYS:
@@ -362,6 +363,6 @@ def add_reader_check(compared: dict, reader: dict) -> dict:
     for name, row in grammar.items():
         own = reader["face_grammar"][name]
         row["reader_r"], row["reader_gain"] = own["r"], own["gain"]
-        row["at_reader_limit"] = bool(row["damped"] and own["damped"])
-    signing["damped_at_reader_limit"] = [k for k, v in grammar.items() if v["at_reader_limit"]]
+        row["at_reader_limit"] = row["status"] in OUT_OF_GOAL and own["status"] in OUT_OF_GOAL
+    signing["out_of_goal_at_reader_limit"] = [k for k, v in grammar.items() if v["at_reader_limit"]]
     return compared
