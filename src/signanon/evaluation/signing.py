@@ -350,11 +350,12 @@ READER_SIGNING_KEYS = ("hand_recall", "handshape_angle_error_deg", "contact_erro
 def add_reader_check(compared: dict, reader: dict) -> dict:
     """Put the landmark reader's agreement with itself beside the comparison's figures, in place.
 
-    compared: :func:`compare_signing` of the original against the anonymized video; reader: the same
-    of the original against a copy of it nobody could tell from it (``evaluate.write_reader_copy``), i.e.
-    how far the reader follows the original when nothing changed. Each face_grammar row gains
-    ``reader_r``, ``reader_gain`` and ``at_reader_limit``: out of the goal here (damped, or
-    exaggerated past EXAGGERATED_GAIN) and in the reader's own re-read as well. ``signing`` gains ``reader_<key>`` for READER_SIGNING_KEYS and
+    compared: :func:`compare_signing` of the original against the anonymized video; reader: the
+    same of the original against a copy of it nobody could tell from it
+    (``evaluate.write_reader_copy``), i.e. how far the reader follows the original when nothing
+    changed. Each face_grammar row gains ``reader_r``, ``reader_gain`` and ``at_reader_limit``: out
+    of the goal here (damped, or exaggerated past EXAGGERATED_GAIN) and in the reader's own re-read
+    as well. ``signing`` gains ``reader_<key>`` for READER_SIGNING_KEYS and
     ``out_of_goal_at_reader_limit``. Returns ``compared``.
     """
     signing, grammar = compared["signing"], compared["face_grammar"]
