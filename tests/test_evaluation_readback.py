@@ -194,3 +194,21 @@ def test_a_series_is_at_the_readers_limit_only_where_the_reader_misses_it_too(ou
         add_reader_check(compared, {"signing": {}, "face_grammar": {name: reader}})
         assert compared["face_grammar"][name]["at_reader_limit"] is expected
         assert compared["signing"]["out_of_goal_at_reader_limit"] == ([name] if expected else [])
+
+
+def test_the_benchmark_table_carries_the_reader_check(reader_checked, tmp_path):
+    """A benchmark of reader-checked reports gets the reader's columns; one without them does not."""
+    from signanon.evaluation.benchmark import summary_row, write_benchmark
+
+    report = reader_checked["report"]
+    row = summary_row("sample", report)
+    assert row["signing.reader_hand_recall"] == report["signing"]["reader_hand_recall"]
+    assert row["face_grammar.at_reader_limit"] == " ".join(report["signing"]["out_of_goal_at_reader_limit"])
+    for name in ("checked", "plain"):
+        (tmp_path / name).mkdir()
+    write_benchmark([row], tmp_path / "checked")
+    header = (tmp_path / "checked" / "benchmark.csv").read_text().splitlines()[0].split(",")
+    assert {"signing.reader_hand_recall", "face_grammar.at_reader_limit"} <= set(header)
+    plain = {k: v for k, v in row.items() if "reader" not in k}
+    write_benchmark([plain], tmp_path / "plain")
+    assert "reader" not in (tmp_path / "plain" / "benchmark.csv").read_text().splitlines()[0]

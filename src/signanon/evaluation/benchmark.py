@@ -25,18 +25,24 @@ BENCHMARK_COLUMNS = (
     ("signing", "contact_error_face_widths"),
     ("temporal", "warp_error"), ("temporal", "warp_error_input"),
 )
+# with ``evaluate --reader-check``: the reader against itself, and the series at its limit
+READER_COLUMNS = ("signing.reader_hand_recall", "signing.reader_handshape_angle_error_deg", "face_grammar.at_reader_limit")
 
 
 def summary_row(name: str, report: dict) -> dict:
     """One benchmark row: the headline numbers of a report, the mean facial-grammar r, and the
-    damped series (names joined by spaces; "" when none). A key the report lacks (centred cosine
-    of a non-dlib embedder) is None."""
+    damped series (names joined by spaces; "" when none); with the reader check, READER_COLUMNS
+    too. A key the report lacks (centred cosine of a non-dlib embedder) is None."""
     row = {"clip": name}
     for section, key in BENCHMARK_COLUMNS:
         row[f"{section}.{key}"] = report[section].get(key)
     rs = [v["r"] for v in report["face_grammar"].values() if v["r"] is not None]
     row["face_grammar.mean_r"] = float(np.mean(rs)) if rs else None
     row["face_grammar.damped"] = " ".join(k for k, v in report["face_grammar"].items() if v.get("damped"))
+    if "reader_hand_recall" in report["signing"]:
+        row["signing.reader_hand_recall"] = report["signing"]["reader_hand_recall"]
+        row["signing.reader_handshape_angle_error_deg"] = report["signing"]["reader_handshape_angle_error_deg"]
+        row["face_grammar.at_reader_limit"] = " ".join(report["signing"]["out_of_goal_at_reader_limit"])
     return row
 
 
@@ -55,7 +61,9 @@ def write_benchmark(rows: list[dict], folder: Path) -> dict:
     """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.html``; return the json content."""
     result = jsonable({"clips": rows, "mean": _mean_row(rows)})
     write_text_atomic(folder / "benchmark.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
-    columns = ["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "face_grammar.damped", "error"]
+    checked = any("signing.reader_hand_recall" in r for r in rows)
+    columns = (["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "face_grammar.damped"]
+               + list(READER_COLUMNS) * checked + ["error"])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
