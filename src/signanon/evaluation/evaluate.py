@@ -108,7 +108,7 @@ def _analysis_key(path: Path, landmarks: bool, config: EvaluationConfig) -> tupl
 READER_COPY_SCALE, READER_COPY_SHIFT = 0.97, 0.015  # as benchmarks/bench_signing.py's read-back ceiling
 
 
-def write_reader_copy(info: VideoInfo, path: Path, max_frames: int | None = None) -> Path:
+def write_reader_copy(info: VideoInfo, path: Path, max_frames: int | None = None, progress: bool = False) -> Path:
     """A copy of the video no viewer could tell from it, written to ``path`` as signanon writes an
     output (H.264, the output's quality): each frame scaled by READER_COPY_SCALE about the top-left
     corner and shifted by READER_COPY_SHIFT of the frame (bilinear, edges replicated). Every signing
@@ -116,14 +116,18 @@ def write_reader_copy(info: VideoInfo, path: Path, max_frames: int | None = None
     copy is the reader's own noise, including what an encode adds, as it adds to every output."""
     import cv2
 
+    from ..progress import progress_bar
     from ..video import VideoWriter
 
     s, k = READER_COPY_SCALE, READER_COPY_SHIFT
     m = np.float32([[s, 0, k * info.width], [0, s, k * info.height]])
-    with VideoWriter(path, info.width, info.height, info.fps) as writer:
+    total = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
+    with VideoWriter(path, info.width, info.height, info.fps) as writer, \
+            progress_bar(total=total, enabled=progress, desc="original, copied") as bar:
         for rgb in _limit(iter_frames(info), max_frames):
             writer.write(cv2.warpAffine(rgb, m, (info.width, info.height), flags=cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_REPLICATE))
+            bar.update(1)
     return path
 
 
@@ -280,7 +284,7 @@ class Evaluator:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="signanon-reader-") as tmp:
-            path = write_reader_copy(orig.info, Path(tmp) / "copy.mp4", self.config.max_frames)
+            path = write_reader_copy(orig.info, Path(tmp) / "copy.mp4", self.config.max_frames, progress)
             copy = self._read(probe_video(path), True, progress, "original, re-read", faces=False)
         return compare_signing((orig.data, orig.conf, orig.info.width), (copy.data, copy.conf, copy.info.width),
                                float(orig.info.fps))
