@@ -124,7 +124,7 @@ def test_clip_against_itself_is_fully_reidentified_with_identical_signing(self_r
             assert entry["gain"] == pytest.approx(1.0, abs=1e-6), name
         assert not entry["damped"], name
     assert any(e["moving"] for e in self_report["face_grammar"].values())  # the flags have work to do
-    assert sig["damped_series"] == []
+    assert sig["damped_series"] == [] and sig["exaggerated_series"] == []
     assert sig["contact_error_face_widths"] in (None, pytest.approx(0.0, abs=1e-9))
     assert ident["anonymized_mean_centred"] == pytest.approx(1.0, abs=1e-6)
     assert 0.6 < ident["original_mean_centred"] < ident["original_mean"]  # centring spreads the scale
@@ -198,6 +198,9 @@ def test_avatar_output_is_never_reidentified_and_keeps_the_signing(evaluator, av
     damped = [k for k, v in report["face_grammar"].items() if v["damped"]]
     assert sorted(damped) == sorted(sig["damped_series"])
     assert page.count('<tr class="damped">') == len(damped)
+    exaggerated = [k for k, v in report["face_grammar"].items() if v["status"] == "exaggerated"]
+    assert sorted(exaggerated) == sorted(sig["exaggerated_series"])
+    assert page.count('<tr class="exaggerated">') == len(exaggerated)
 
 
 def test_a_clip_without_a_face_gives_a_clear_message(evaluator, workdir):

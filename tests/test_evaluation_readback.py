@@ -212,3 +212,19 @@ def test_the_benchmark_table_carries_the_reader_check(reader_checked, tmp_path):
     plain = {k: v for k, v in row.items() if "reader" not in k}
     write_benchmark([plain], tmp_path / "plain")
     assert "reader" not in (tmp_path / "plain" / "benchmark.csv").read_text().splitlines()[0]
+
+
+def test_an_exaggerated_series_is_shown_apart_from_a_damped_one(ours):
+    """The page highlights a series moved past gain 1.4 (out of the goal too) in its own colour and
+    names it, as it does a damped one."""
+    from signanon.evaluation.html_page import _grammar_html
+
+    name = max(SERIES, key=lambda k: ours["face_grammar"][k]["original_std"])
+    series = np.asarray(ours["series"]["face_original"][name], np.float64)
+    centre = np.nanmean(series)
+    rows = {"doubled": grammar_entry(name, series, centre + 2.0 * (series - centre)),
+            "halved": grammar_entry(name, series, centre + 0.5 * (series - centre)),
+            "kept": grammar_entry(name, series, series)}
+    page = _grammar_html(rows)
+    assert page.count('<tr class="exaggerated">') == 1 and page.count('<tr class="damped">') == 1
+    assert "<b>Exaggerated:</b> doubled" in page and "<b>Damped facial grammar:</b> halved" in page

@@ -87,7 +87,7 @@ def _grammar_row(name: str, v: dict, reader: bool) -> str:
     """One facial-grammar row; a damped series is highlighted. ``reader``: with the reader check's
     columns (the original against its own imperceptible copy)."""
     status = v.get("status", "")
-    cls = ' class="damped"' if v.get("damped") else ""
+    cls = ' class="damped"' if v.get("damped") else ' class="exaggerated"' if status == "exaggerated" else ""
     flag = "DAMPED" if v.get("damped") else status
     if v.get("at_reader_limit"):
         flag += ", at the reader's limit"
@@ -107,6 +107,12 @@ def _grammar_html(grammar: dict) -> str:
         "these series and the anonymized video follows them weakly (gain &lt; 0.7) or out of step (r &lt; 0.6).</p>"
         if damped else "<p>No moving facial-grammar series is damped.</p>"
     )
+    exaggerated = [k for k, v in grammar.items() if v.get("status") == "exaggerated"]
+    if exaggerated:
+        alert += (
+            f"<p class=warn><b>Exaggerated:</b> {html.escape(', '.join(exaggerated))}: the anonymized video moves "
+            "these series more than the original does (gain &gt; 1.4).</p>"
+        )
     reader = any("reader_r" in v for v in grammar.values())
     limit = [k for k, v in grammar.items() if v.get("at_reader_limit")]
     if limit:
@@ -170,6 +176,7 @@ CSS = (
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
     "font-size:13px;text-align:left}.note{color:#555;font-size:13px}.warn{color:#a40}img{max-width:100%}"
     "tr.damped td,tr.damped th{background:#fdd;color:#900;font-weight:bold}"
+    "tr.exaggerated td,tr.exaggerated th{background:#fec;color:#840}"
 )
 
 

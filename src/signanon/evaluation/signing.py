@@ -326,6 +326,7 @@ def compare_signing(original: tuple, anonymized: tuple, fps: float | None = None
     grammar = {name: grammar_entry(name, fs_o[name], fs_a[name]) for name in fs_o}
     signing["moving_series"] = [k for k, v in grammar.items() if v["moving"]]
     signing["damped_series"] = [k for k, v in grammar.items() if v["damped"]]
+    signing["exaggerated_series"] = [k for k, v in grammar.items() if v["status"] == "exaggerated"]
     cont_o, cont_a = contact_series(do, co), contact_series(da, ca)
     signing.update(contact_section(cont_o, cont_a))
     series = {
