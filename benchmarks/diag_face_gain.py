@@ -13,14 +13,13 @@ named: ``--palette``/``--shape`` (default: the default palette on the average fa
 from __future__ import annotations
 
 import argparse
-import ast
 import tempfile
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from outside_tools import load_readback
+from outside_tools import literal_fields, load_readback
 
 
 def main() -> None:
@@ -63,12 +62,10 @@ def main() -> None:
     if args.style:
         from signanon.avatar.style import PALETTES
 
-        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in args.style.split(";"))}
-        style = replace(PALETTES[args.palette], **fields)
+        style = replace(PALETTES[args.palette], **literal_fields(args.style))
     animator = an.AvatarConfig().animator
     if args.proportions:
-        fields = {k: ast.literal_eval(v) for k, v in (item.split("=") for item in args.proportions.split(";"))}
-        animator = replace(animator, proportions=replace(animator.proportions, **fields))
+        animator = replace(animator, proportions=replace(animator.proportions, **literal_fields(args.proportions)))
     config = an.AvatarConfig(palette=args.palette, face_shape=args.shape, custom_style=style, animator=animator,
                              guard=IdentityGuardConfig(enabled=False))
     try:

@@ -39,7 +39,6 @@ error (output minus original: > 0 = read straighter) and the mean absolute error
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import pickle
 import sys
@@ -47,7 +46,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from outside_tools import load_module, load_readback
+from outside_tools import literal_fields, load_module, load_readback
 
 REPO = Path(__file__).resolve().parents[1]
 CURLED_INNER_DEG = 90.0  # original's inner joint angle under this = a strongly curled joint
@@ -114,11 +113,6 @@ def curled_further(hand: np.ndarray, k: float, from_deg: float, joints: tuple[in
     return h.astype(np.asarray(hand).dtype)
 
 
-def _fields(text: str) -> dict:
-    """``FIELD=VALUE,...`` (Python literals) as a dict, for the ``look:`` and ``style:`` variants."""
-    return {k: ast.literal_eval(v) for k, v in (item.split("=") for item in text.split(","))}
-
-
 def hand_drawer(spec: str):
     """``draw_hand`` for the variant ``spec`` (see the module docstring)."""
     from signanon.avatar import hands
@@ -127,7 +121,7 @@ def hand_drawer(spec: str):
     if kind in ("base", "shutter", "style"):
         return hands.draw_hand
     if kind == "look":
-        fields = _fields(rest)
+        fields = literal_fields(rest, ",")
         look = replace(hands.LOOK, **{k: float(v) if isinstance(getattr(hands.LOOK, k), float) else v for k, v in fields.items()})
         return lambda img, hand, side, skin, ss, _chosen=None: hands.draw_hand(img, hand, side, skin, ss, look)
     if kind == "curl":
@@ -162,7 +156,7 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     w, h = rec["size"]
     style = rec["style"]
     if spec.startswith("style:"):  # the whole drawing's style fields, e.g. style:supersample=3
-        fields = _fields(spec[len("style:"):])
+        fields = literal_fields(spec[len("style:"):], ",")
         style = replace(style, **fields)
     renderer = AvatarRenderer(w, h, style, rec["canonical"])
     shipped, body.draw_hand = body.draw_hand, hand_drawer(spec)
