@@ -410,6 +410,8 @@ def _beats(score: tuple[float, float], bar: tuple[float, float], config: Identit
     ``small_face_`` ties). Differences inside both are noise, and the earlier look is kept."""
     (cost, near), (bar_cost, bar_near) = (score[0], -score[1]), (bar[0], -bar[1])
     tie, tie_distance = _ties(config, small)
+    # "as much" is always within config.tie: a small face's wider tie makes a later look harder to
+    # take on cost, never lets one that costs more win on distance
     return cost < bar_cost - tie or (cost <= bar_cost + config.tie and near > bar_near + tie_distance)
 
 
@@ -417,7 +419,7 @@ def _cannot_beat(score: tuple[float, float], bar: tuple[float, float], config: I
     """Whether a look drawn as far as ``score`` can no longer :func:`_beat <_beats>` ``bar``: its
     cost only grows and its nearest face only nears as more probes are drawn."""
     (cost, near), (bar_cost, bar_near) = (score[0], -score[1]), (bar[0], -bar[1])
-    tie, tie_distance = _ties(config, small)
+    tie, tie_distance = _ties(config, small)  # exactly not _beats, as its cost grows and nearest nears
     return cost >= bar_cost - tie and (cost > bar_cost + config.tie or near <= bar_near + tie_distance)
 
 

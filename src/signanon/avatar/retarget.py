@@ -477,7 +477,8 @@ class Retargeter:
     def _face_size(self, shoulder_width: float) -> tuple[float, float]:
         """(face_scale, raise_by) for an avatar ``shoulder_width`` output px wide: the canonical face
         unit, grown towards ``min_face_px`` (at most ``max_small_face_boost`` times), and how far
-        (px) its anchor rises so that the neck's top (1.25 face units below it, as drawn) stays put."""
+        (px) its anchor rises so that the neck's top (NECK_BELOW_ANCHOR face units below it, as drawn)
+        stays put."""
         prop = self.proportions
         base = prop.face_unit * shoulder_width
         boost = float(np.clip(prop.min_face_px / max(base, 1e-6), 1.0, prop.max_small_face_boost))
