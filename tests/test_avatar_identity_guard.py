@@ -238,6 +238,7 @@ def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_f
     assert _beats((0.04, -0.696), (0.13, -0.687), config) and not _beats((0.04, -0.696), (0.13, -0.687), config, small=True)
     assert _beats((0.1, -0.70), (1.2, -0.68), config, small=True)  # a whole probe face cheaper
     assert _beats((0.13, -0.72), (0.13, -0.687), config, small=True)  # as dear, 0.033 further
+    assert not _beats((0.5, -0.75), (0.13, -0.687), config, small=True)  # further, but dearer by more than tie
 
 
 def test_a_look_near_the_signer_on_one_probe_beats_one_near_on_several():
