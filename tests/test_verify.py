@@ -117,3 +117,49 @@ def test_per_frame_distances_agree_with_evaluate(tmp_path, clip, data_dir):
         for key in ("distance", "gallery_distance"):
             a, b = f[key], theirs[f["frame"]][key]
             assert (a is None and b is None) or a == pytest.approx(b, abs=1e-9)
+
+
+def _photo_clip(path: Path, rgb, frames: int = 4) -> Path:
+    """A still photo as a short video (the camera drifting 2 px a frame, so no two frames are one)."""
+    import numpy as np
+
+    h, w = rgb.shape[:2]
+    with VideoWriter(path, w - w % 2, h - h % 2, 25.0) as writer:
+        for i in range(frames):
+            writer.write(np.ascontiguousarray(np.roll(rgb, 2 * i, axis=1)[: h - h % 2, : w - w % 2]))
+    return path
+
+
+def test_a_second_person_left_recognisable_is_refused(tmp_path, data_dir):
+    # Biden, Obama and a child in one real photo. The "anonymization" hides, in each frame, only the
+    # face the recogniser ranks first there: comparing largest faces (evaluate's per-frame distance)
+    # pairs two different people and would pass it; the gate compares every face and refuses it.
+    from signanon.evaluation.identity import EVALUATE_ALIGNMENT, DlibEmbedder
+    from signanon.recognition import DlibConfig
+
+    embedder = DlibEmbedder(DlibConfig(alignment=EVALUATE_ALIGNMENT))
+    photo = cv2.cvtColor(cv2.imread(str(data_dir / "two_people" / "obama_and_biden.jpg")), cv2.COLOR_BGR2RGB)
+    original = _photo_clip(tmp_path / "three.mp4", photo)
+    info = probe_video(original)
+    with VideoWriter(tmp_path / "one_hidden.mp4", info.width, info.height, info.fps) as writer:
+        for frame in iter_frames(info):
+            faces = embedder.faces(frame)
+            assert len(faces) >= 2  # dlib finds two or three of them, frame by frame
+            x0, y0, x1, y1 = faces[0].box
+            frame = frame.copy()
+            frame[max(0, y0 - 20) : y1 + 20, max(0, x0 - 20) : x1 + 20] = 128
+            writer.write(frame)
+    output = tmp_path / "one_hidden.mp4"
+    record = verify_video(original, output)
+    assert record["checked_frames"] == 4
+    for f in record["frames"]:
+        assert f["original_face"] and f["output_faces"] >= 1
+        assert f["distance"] > 0.6  # largest against largest: two different people
+        assert f["nearest_distance"] < 0.2 and f["reidentified"]  # the others are still there
+    assert record["reidentified_frames"] == 4 and record["min_distance"] < 0.2
+    # and through the job: nothing written, the one line says a person other than the signer counts
+    out = tmp_path / "anon.mp4"
+    job = AnonymizeJob(original, out, DiffusionConfig())
+    with pytest.raises(ReidentifiedError, match=r"or another person the original shows\) is recognised in 4 of 4"):
+        run_job(job, anonymizer=CopyingTranslator(job.config, source=output))
+    assert not out.exists()

@@ -250,11 +250,14 @@ def make_embedder(kind: str = "dlib", weights: str | Path | None = None, *, upsa
 
 @dataclass(frozen=True)
 class FaceTrack:
-    """The largest face of each sampled frame of one video.
+    """The largest face of each sampled frame of one video (what the identity measures compare,
+    as the paper does), and every face of it (what the privacy gate compares).
 
     ``frames``: int ``(N,)`` sampled frame indices; ``embeddings``: float64 ``(N, D)``, NaN rows
     where no face was found; ``boxes``: int ``(N, 4)`` (x0, y0, x1, y1), -1 where none;
     ``counts``: int ``(N,)`` faces found per frame. ``frame_count``: frames in the video.
+    ``every_face``: per row, float64 ``(counts[i], D)``, all the frame's faces, largest first;
+    empty when the track was built from largest faces only (then :meth:`faces_in` gives those).
     """
 
     frames: np.ndarray
@@ -262,6 +265,13 @@ class FaceTrack:
     boxes: np.ndarray
     counts: np.ndarray
     frame_count: int
+    every_face: tuple[np.ndarray, ...] = ()
+
+    def faces_in(self, row: int) -> np.ndarray:
+        """float64 ``(k, D)``: every face of sampled row ``row`` (k = 0 where none was found)."""
+        if self.every_face:
+            return self.every_face[row]
+        return self.embeddings[row : row + 1] if self.found[row] else self.embeddings[:0]
 
     @property
     def found(self) -> np.ndarray:
@@ -283,6 +293,7 @@ class FaceTrackBuilder:
             raise ValueError("every must be >= 1")
         self.embedder, self.every = embedder, every
         self._rows: list[tuple[int, np.ndarray | None, tuple[int, ...] | None, int]] = []
+        self._every: list[np.ndarray] = []
         self._seen = 0
 
     def wants(self, index: int) -> bool:
@@ -297,6 +308,7 @@ class FaceTrackBuilder:
         first = faces[0] if faces else None
         self._rows.append((index, None if first is None else first.embedding,
                            None if first is None else first.box, len(faces)))
+        self._every.append(np.array([f.embedding for f in faces], np.float64) if faces else np.zeros((0, 0)))
         return faces
 
     def build(self, frame_count: int | None = None) -> FaceTrack:
@@ -313,6 +325,7 @@ class FaceTrackBuilder:
             boxes=boxes,
             counts=np.array([r[3] for r in self._rows], np.int64),
             frame_count=int(frame_count if frame_count is not None else self._seen),
+            every_face=tuple(e if len(e) else np.zeros((0, dim)) for e in self._every),
         )
 
 

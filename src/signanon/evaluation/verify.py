@@ -5,12 +5,15 @@ same recogniser and threshold as ``signanon evaluate`` (dlib's ResNet, Euclidean
 ``margin`` makes the gate stricter: refused at distance <= 0.6 + margin). The two videos are
 decoded side by side, one frame at a time; only the 128-d embeddings are kept.
 
-Per checked frame, the distance that decides is:
+Per checked frame, the distance that decides (``nearest_distance``) is that of the output's face
+nearest to any face the original shows in any checked frame: every face of both, not only the
+largest. A clip may show more than one person (an interpreter beside a speaker, a second signer):
+whichever of them the output still shows, and however small, refuses the output. A frame where the
+original face was hard to read (a hand over it, a turned head) is covered by that face's other
+frames.
 
-* the original face of the same frame vs the output's largest face (``distance``, as in
-  ``evaluate``'s ``per_frame``), or, where the original frame shows no detectable face (a hand
-  over it, a turned head), the nearest original face of any frame (``gallery_distance``): a
-  frame must not show the signer just because the original frame was hard to read.
+The per-frame ``distance`` and ``gallery_distance`` are ``evaluate``'s (the largest faces, as the
+paper measures), kept beside it so the two reports can be read together.
 
 A frame where the output shows no detectable face although the original does is counted
 (``frames_without_face``), not refused: a recogniser that finds no face proves little, so the user
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
 from ..config import setting
 from ..recognition import DlibConfig
@@ -75,11 +79,12 @@ def verify_video(
     """Compare ``output`` with ``original`` frame by frame; returns the ``verification`` record.
 
     Keys: ``skipped`` (False), ``checked_frames``, ``reidentified_frames``, ``frames_without_face``,
-    ``min_distance`` (nearest output face to the signer, None when no output face was found),
-    ``threshold`` (the distance at or under which a frame is refused), ``seconds_per_frame`` (the
-    check's cost) and ``frames``: one dict per checked frame with ``frame``, ``original_face``,
-    ``output_face`` (bools), ``distance`` and ``gallery_distance`` (floats or None) and
-    ``reidentified``. ``embedder``: a face embedder to reuse (None: dlib, as ``evaluate``).
+    ``min_distance`` (the output's face nearest to anyone of the original, None when no output face
+    was found), ``threshold`` (the distance at or under which a frame is refused),
+    ``seconds_per_frame`` (the check's cost) and ``frames``: one dict per checked frame with
+    ``frame``, ``original_face``, ``output_face`` (bools), ``output_faces`` (how many),
+    ``distance``, ``gallery_distance``, ``nearest_distance`` (floats or None) and ``reidentified``.
+    ``embedder``: a face embedder to reuse (None: dlib, as ``evaluate``).
     """
     from .identity import EVALUATE_ALIGNMENT, DlibEmbedder, FaceTrackBuilder, compare_frames
 
@@ -96,17 +101,18 @@ def verify_video(
                 out_track.add(index, b)
             bar.update(1)
     o, y = orig_track.build(), out_track.build()
-    gallery = o.embeddings[o.found]
+    everyone = np.concatenate([o.faces_in(i) for i in range(len(o.frames))] or [np.zeros((0, 128))])
+    output_row = {int(f): j for j, f in enumerate(y.frames)}
     frames = []
-    for pair in compare_frames(o, y, gallery, embedder):
-        decisive = pair.distance if pair.original_face else pair.gallery_distance
+    for pair in compare_frames(o, y, o.embeddings[o.found], embedder):
+        j = output_row[pair.frame]
+        nearest = nearest_distance(y.faces_in(j), everyone, embedder)
         frames.append({
             "frame": pair.frame, "original_face": pair.original_face, "output_face": pair.anonymized_face,
-            "distance": pair.distance, "gallery_distance": pair.gallery_distance,
-            "reidentified": decisive is not None and decisive <= config.limit,
+            "output_faces": int(y.counts[j]), "distance": pair.distance, "gallery_distance": pair.gallery_distance,
+            "nearest_distance": nearest, "reidentified": nearest is not None and nearest <= config.limit,
         })  # fmt: skip
-    decisive = [f["distance"] if f["original_face"] else f["gallery_distance"] for f in frames]
-    found = [d for d in decisive if d is not None]
+    found = [f["nearest_distance"] for f in frames if f["nearest_distance"] is not None]
     return {
         "skipped": False,
         "checked_frames": len(frames),
@@ -119,10 +125,19 @@ def verify_video(
     }
 
 
+def nearest_distance(faces: np.ndarray, people: np.ndarray, embedder: Any) -> float | None:
+    """The smallest ``embedder`` distance between any row of ``faces`` float64 ``(k, D)`` and any row
+    of ``people`` float64 ``(m, D)``; None when either is empty."""
+    if not len(faces) or not len(people):
+        return None
+    return min(embedder.distance(a, b) for a in faces for b in people)
+
+
 def refusal_message(record: dict[str, Any], output: Path) -> str:
     """The one line a refused run ends with."""
     return (
-        f"privacy check failed: the original signer is recognised in {record['reidentified_frames']} of "
+        f"privacy check failed: the original signer (or another person the original shows) is recognised in "
+        f"{record['reidentified_frames']} of "
         f"{record['checked_frames']} checked frames (closest dlib distance {record['min_distance']:.3f}, "
         f"refused at <= {record['threshold']:.2f}); nothing was written to {output}"
     )
