@@ -24,6 +24,10 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
 * ``halfrate``:  every other frame at half the frame rate (a 12.5 or 15 fps recording: twice the
   movement between frames).
 * ``lowbit``:    a heavily compressed upload: H.264 at crf 38 instead of 18.
+* ``gray``:      monochrome (an archival recording): luma only, in all three channels.
+* ``tint``:      a warm colour cast (tungsten light, no white balance): red x1.2, green x0.95, blue x0.65.
+* ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
+  up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
 
 from __future__ import annotations
@@ -139,6 +143,24 @@ def _soft(frame: np.ndarray, t: float) -> np.ndarray:
     return cv2.GaussianBlur(frame, (0, 0), 0.005 * frame.shape[0])
 
 
+def _gray(frame: np.ndarray, t: float) -> np.ndarray:
+    y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return np.repeat(y[:, :, None], 3, axis=2)
+
+
+def _tint(frame: np.ndarray, t: float) -> np.ndarray:
+    return np.clip(frame.astype(np.float32) * np.array([1.2, 0.95, 0.65], np.float32), 0, 255).astype(np.uint8)
+
+
+def _shake(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    jitter = np.random.default_rng(int(t * 1e6)).normal(0.0, 0.003, 2)
+    dx = 0.015 * np.sin(2 * np.pi * (3 * t + 0.1)) + 0.008 * np.sin(2 * np.pi * (7 * t + 0.6)) + jitter[0]
+    dy = 0.012 * np.sin(2 * np.pi * (4 * t + 0.3)) + 0.006 * np.sin(2 * np.pi * (9 * t + 0.2)) + jitter[1]
+    angle = 1.5 * np.sin(2 * np.pi * (2.5 * t + 0.4))
+    return place(frame, (w, h), 1.05, (0.5 + dx * h / w, 0.5 + dy), angle=float(angle))
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -146,7 +168,8 @@ def _same(frame: np.ndarray, t: float) -> np.ndarray:
 FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
                                 Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror),
                                 Framing("wide", _wide), Framing("dark", _dark), Framing("soft", _soft),
-                                Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38))}
+                                Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
+                                Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
