@@ -79,6 +79,7 @@ def test_the_signer_is_found_on_frames_spread_over_the_clip(embedder):
     config = IdentityGuardConfig()
     signer = find_signer(info, config, embedder, HolisticConfig())
     assert signer.found and len(signer.samples) == 20  # the signer's face is in every frame
+    assert signer.others.shape == (0, 128)  # nobody else
     frames = list(iter_frames(info))
     every = [f[0].embedding for f in (embedder.faces(rgb) for rgb in frames) if f]
     assert len(every) == 100
@@ -96,6 +97,47 @@ def test_the_signer_is_found_on_frames_spread_over_the_clip(embedder):
         assert has_body(confidence) and data.shape == (586, 3)
         np.testing.assert_allclose(data, want, atol=1e-3)
         np.testing.assert_array_equal(confidence, want_confidence)
+
+
+def test_every_person_the_clip_shows_is_guarded_against(tmp_path, embedder):
+    """Two real signers side by side: the webcam signer (left) and ASL HOUSE's (right, whose face
+    dlib boxes larger here). Holistic follows one of them, not necessarily the largest face, so a
+    drawn face must be kept from either: the other person's mean comes back in ``others`` and
+    counts in the distance, while a stranger stays as far as before."""
+    from signanon.avatar.identity_guard import distance_to_signer
+
+    web = [cv2.resize(f, (270, 360), interpolation=cv2.INTER_AREA)
+           for f in itertools.islice(iter_frames(probe_video(DATA.parent.parent / "examples" / "asl_webcam.mp4")), 40)]
+    house = [cv2.resize(f, (480, 360)) for f in itertools.islice(iter_frames(probe_video(DATA / "asl_house.gif")), 40)]
+    path = tmp_path / "two.mp4"
+    with VideoWriter(path, 750, 360, 25) as writer:
+        for a, b in zip(web, house):
+            writer.write(np.concatenate([a, b], axis=1))
+    signer = find_signer(probe_video(path), IdentityGuardConfig(), embedder)
+    assert len(signer.samples) == 8 and signer.others.shape == (1, 128)
+    for frames, alone in ((house, True), (web, False)):
+        for rgb in frames[:12:4]:
+            (face,) = embedder.faces(rgb)
+            to_mean = float(np.linalg.norm(face.embedding - signer.mean))
+            assert (to_mean < SAME_PERSON) == alone  # the mean alone would miss the webcam signer (0.69 when written)
+            assert distance_to_signer(face.embedding, signer) < 0.4  # either is recognised (0.15-0.27 when written)
+    stranger = embedder.faces(cv2.cvtColor(cv2.imread(str(DATA / "faces" / "obama" / "1.jpg")), cv2.COLOR_BGR2RGB))[0]
+    assert distance_to_signer(stranger.embedding, signer) > SAME_PERSON
+
+
+def test_other_people_are_groups_of_faces_away_from_the_signer():
+    """The grouping rule on its own: the signer's faces (however many), a second person seen twice,
+    and a lone face (a detector's false find) that is not taken for a person."""
+    from signanon.avatar.identity_guard import other_people
+
+    rng = np.random.default_rng(0)
+    signer, second, junk = (rng.normal(0, 1, 128) for _ in range(3))
+    signer, second, junk = (v / np.linalg.norm(v) for v in (signer, second, junk))  # ~1.4 apart
+    near = lambda v: v + rng.normal(0, 0.01, 128)  # noqa: E731  (one face of that person)
+    faces = [near(signer) for _ in range(6)] + [near(second), near(junk), near(second)]
+    others = other_people(faces, signer, SAME_PERSON)
+    assert others.shape == (1, 128) and np.linalg.norm(others[0] - second) < 0.15  # two faces 0.11 off it
+    assert other_people([near(signer) for _ in range(4)], signer, SAME_PERSON).shape == (0, 128)
 
 
 def test_a_drawn_face_recognised_as_the_signer_is_hidden_from_the_recogniser(signing, embedder):
@@ -350,6 +392,8 @@ def test_the_run_says_what_the_guard_did():
     assert "calmer" not in quiet and "blank" not in quiet and "look" not in quiet
     assert "not checked" in guard_line({**acted, "unchecked": 5})
     assert "--no-identity-guard" in guard_line({})
+    assert "checked against the signer," in line  # nobody else in the input
+    assert "checked against the signer and 2 other people the input shows," in guard_line({**acted, "other_people": 2})
 
 
 def test_the_guard_checks_the_same_frames_on_every_run(tmp_path):

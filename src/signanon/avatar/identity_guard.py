@@ -14,7 +14,8 @@ on none. So an avatar run
    video (:func:`choose_look`);
 3. checks the drawn faces (:class:`GuardedRenderer`: every frame near the limit, fewer far from
    it): encoded as the output will be, embedded, and compared with the signer's mean embedding
-   (as the read-back compares). A frame within ``threshold + margin`` is drawn again with its
+   (as the read-back compares), and with each other person's the sampled frames show
+   (:func:`other_people`: Holistic follows one person, not always the one with the largest face). A frame within ``threshold + margin`` is drawn again with its
    expression calmed (half, then all of it: the facial grammar is weakened on that frame), else
    with a blank face (hair and skin, no features), else blurred: privacy fails closed, and the
    run summary counts each kind.
@@ -188,6 +189,9 @@ class SignerFace:
 
     samples: np.ndarray
     bodies: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    others: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
+    """``(k, 128)``: the mean embedding of each other person the sampled frames show (a second
+    signer, an interpreter beside a speaker); a drawn face must not be recognised as them either."""
 
     @property
     def found(self) -> bool:
@@ -217,7 +221,7 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
     from ..video import iter_selected_frames
     from ..video.people import sampled_indices
 
-    samples, bodies = [], []
+    samples, bodies, every = [], [], []
     count = min(config.signer_samples, max(8, info.frame_count // 5))
     probes = set(np.linspace(0, count - 1, min(config.probe_frames, count)).round().astype(int).tolist())
     still = HolisticEstimator(replace(holistic, static_image_mode=True)) if holistic is not None else contextlib.nullcontext()
@@ -226,17 +230,45 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
             faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
             if faces:
                 samples.append(max(faces, key=lambda f: f.area).embedding)
+                every += [f.embedding for f in faces]
             if estimator is not None and k in probes:
                 data, confidence = estimator(rgb)
                 if body_present(confidence):
                     bodies.append((data, confidence))
-    return SignerFace(np.array(samples, np.float64).reshape(-1, 128), tuple(bodies))
+    signer = np.array(samples, np.float64).reshape(-1, 128)
+    others = other_people(every, signer.mean(axis=0), config.threshold) if len(signer) else np.zeros((0, 128))
+    return SignerFace(signer, tuple(bodies), others)
+
+
+def other_people(faces: Sequence[np.ndarray], signer_mean: np.ndarray, threshold: float) -> np.ndarray:
+    """``(k, 128)``: one mean embedding per person among ``faces`` (every face of the sampled
+    frames) other than the signer. Faces are grouped in turn, each joining the first group whose
+    mean is within ``threshold`` of it, else starting one; a group whose mean lies within half the
+    threshold of the signer's mean is the signer, and one face alone is not taken for a person (a
+    detector's false find: expressive_man's frame 135 has one, 0.7 from the signer). Where the
+    largest face changes hands between two people, the signer's mean is a blend of them and both
+    come back here."""
+    groups: list[list[np.ndarray]] = []
+    for face in faces:
+        for group in groups:
+            if np.linalg.norm(face - np.mean(group, axis=0)) <= threshold:
+                group.append(face)
+                break
+        else:
+            groups.append([face])
+    means = [np.mean(g, axis=0) for g in groups if len(g) > 1]
+    return np.array([m for m in means if np.linalg.norm(m - signer_mean) > threshold / 2], np.float64).reshape(-1, 128)
 
 
 def distance_to_signer(embedding: np.ndarray, signer: SignerFace) -> float:
     """The distance to the signer's mean embedding (as the read-back measures it; the nearest
-    single sample is 0.01-0.03 nearer and would blank twice the frames for no measured gain)."""
-    return float(np.linalg.norm(embedding - signer.mean))
+    single sample is 0.01-0.03 nearer and would blank twice the frames for no measured gain), or
+    to another person's the clip shows, whichever is nearer: the drawn face follows one person's
+    landmarks, and Holistic may follow the person whose face is not the largest."""
+    d = float(np.linalg.norm(embedding - signer.mean))
+    if len(signer.others):
+        d = min(d, float(np.linalg.norm(signer.others - embedding, axis=1).min()))
+    return d
 
 
 # -- every drawn frame ---------------------------------------------------------------------------
@@ -253,12 +285,14 @@ class GuardCounts:
     blurred: int = 0  # the blank face too was within the limit: blurred
     min_distance: float | None = None  # the nearest drawn face to the signer, before any redraw
     look: dict = field(default_factory=dict)  # choose_look's record
+    other_people: int = 0  # other people the input shows, whom the drawn face is kept from too
 
     def as_dict(self) -> dict:
         return {
             "checked": self.checked, "unchecked": self.unchecked, "calmed": self.calmed,
             "blanked": self.blanked, "blurred": self.blurred, "min_distance": None if self.min_distance is None else round(self.min_distance, 4),
             **({"look": self.look} if self.look else {}),
+            **({"other_people": self.other_people} if self.other_people else {}),
         }  # fmt: skip
 
     def add(self, other: "GuardCounts") -> None:
@@ -270,6 +304,7 @@ class GuardCounts:
         if other.min_distance is not None:
             self.min_distance = other.min_distance if self.min_distance is None else min(self.min_distance, other.min_distance)
         self.look = self.look or other.look
+        self.other_people = max(self.other_people, other.other_people)
 
 
 def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose) -> Face:
@@ -302,7 +337,7 @@ class GuardedRenderer:
         self._lock = threading.Lock()
         self._drawn = 0  # frames numbered so far
         self._last: tuple[int, float] | None = None  # (frame, distance) of the latest check
-        self.counts = GuardCounts()
+        self.counts = GuardCounts(other_people=len(signer.others))
 
     def _embedder(self) -> DlibEmbedder:
         embedder = getattr(self._thread_local, "embedder", None)

@@ -141,7 +141,9 @@ def guard_line(record: dict | None) -> str:
         f"looks tried: {len(scores)}); " if look.get("chosen") in scores else ""
     )
     closest = "" if record["min_distance"] is None else f", closest distance {record['min_distance']:.3f}"
-    text = f"identity guard: {chosen}{record['checked']} drawn faces checked against the signer{closest}"
+    others = record.get("other_people", 0)
+    against = f"the signer and {others} other {'person' if others == 1 else 'people'} the input shows" if others else "the signer"
+    text = f"identity guard: {chosen}{record['checked']} drawn faces checked against {against}{closest}"
     if record["calmed"]:
         text += f"; {record['calmed']} recognised as the signer and drawn with a calmer expression (weaker facial grammar)"
     if record["blanked"] or record["blurred"]:

@@ -89,8 +89,8 @@ def several_faces_note(checked: int, several: int, method: str = "avatar") -> st
     if not several:
         return None
     consequence = (
-        "the avatar follows one person, the others are not drawn"
+        "the avatar follows one person, the others are not drawn (its face is kept from being recognised as any of them)"
         if method == "avatar"
-        else "every person is redrawn, but only the largest face is re-enacted and checked"
+        else "every person is redrawn, but only the largest face is re-enacted (the privacy check compares every face)"
     )
     return f"note: {several} of {checked} checked frames show more than one face; {consequence}"
