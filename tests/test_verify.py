@@ -157,6 +157,13 @@ def test_a_second_person_left_recognisable_is_refused(tmp_path, data_dir):
         assert f["distance"] > 0.6  # largest against largest: two different people
         assert f["nearest_distance"] < 0.2 and f["reidentified"]  # the others are still there
     assert record["reidentified_frames"] == 4 and record["min_distance"] < 0.2
+    # evaluate's identity section: the paper's largest-face rate misses it, the every-face rate agrees with the gate
+    from signanon.evaluation.identity import face_track, identity_report
+
+    tracks = [face_track(iter_frames(probe_video(v)), embedder) for v in (original, output)]
+    report = identity_report(*tracks, embedder)
+    assert report["reid_rate"] == 0.0 and report["reid_rate_every_face"] == 1.0
+    assert report["every_face_distance_min"] == pytest.approx(record["min_distance"], abs=1e-9)
     # and through the job: nothing written, the one line says a person other than the signer counts
     out = tmp_path / "anon.mp4"
     job = AnonymizeJob(original, out, DiffusionConfig())

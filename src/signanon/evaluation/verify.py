@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..config import setting
 from ..recognition import DlibConfig
@@ -86,7 +85,7 @@ def verify_video(
     ``distance``, ``gallery_distance``, ``nearest_distance`` (floats or None) and ``reidentified``.
     ``embedder``: a face embedder to reuse (None: dlib, as ``evaluate``).
     """
-    from .identity import EVALUATE_ALIGNMENT, DlibEmbedder, FaceTrackBuilder, compare_frames
+    from .identity import EVALUATE_ALIGNMENT, DlibEmbedder, FaceTrackBuilder, compare_frames, every_face, nearest_distance
 
     started = time.perf_counter()
     if embedder is None:
@@ -101,7 +100,7 @@ def verify_video(
                 out_track.add(index, b)
             bar.update(1)
     o, y = orig_track.build(), out_track.build()
-    everyone = np.concatenate([o.faces_in(i) for i in range(len(o.frames))] or [np.zeros((0, 128))])
+    everyone = every_face([o])
     output_row = {int(f): j for j, f in enumerate(y.frames)}
     frames = []
     for pair in compare_frames(o, y, o.embeddings[o.found], embedder):
@@ -123,14 +122,6 @@ def verify_video(
         "seconds_per_frame": round((time.perf_counter() - started) / max(1, len(frames)), 4),
         "frames": frames,
     }
-
-
-def nearest_distance(faces: np.ndarray, people: np.ndarray, embedder: Any) -> float | None:
-    """The smallest ``embedder`` distance between any row of ``faces`` float64 ``(k, D)`` and any row
-    of ``people`` float64 ``(m, D)``; None when either is empty."""
-    if not len(faces) or not len(people):
-        return None
-    return min(embedder.distance(a, b) for a in faces for b in people)
 
 
 def refusal_message(record: dict[str, Any], output: Path) -> str:
