@@ -353,3 +353,61 @@ def test_a_clip_at_half_the_frame_rate_keeps_its_rate_and_its_hands(halfrate_run
     assert src.fps == Fraction(25, 2) and out.fps == src.fps
     assert out.frame_count == src.frame_count == 50
     assert_hands_agree(halfrate_run, min_hands=20)
+
+
+def test_an_interpreter_inset_is_anonymized_with_region(tmp_path):
+    """A broadcast: a talking head fills the frame, the DGS signer signs in an inset at its lower
+    right. Holistic follows one of the two (with a 213x160 inset in a 640x480 frame it followed the
+    speaker, and the avatar signed with her body; here it follows the signer, drawn as small as the
+    inset: read back 0.93 / 14.5 deg against the inset, 0.95 / 11.2 with the region). ``--region``
+    cuts the inset out first: the output is the inset's size and its hands agree with the inset
+    signer's. The temporary cut is gone afterwards, the input unchanged."""
+    import itertools
+    import tempfile
+
+    import cv2
+
+    from signanon.video import VideoWriter
+
+    speaker = itertools.islice(iter_frames(probe_video(REPO / "tests" / "data" / "talking_woman_90.mp4")), 30, 90)
+    signer = itertools.islice(iter_frames(probe_video(REPO / "tests" / "data" / "dgs_zug_100.mp4")), 30, 90)  # signing
+    src, cut = tmp_path / "broadcast.mp4", tmp_path / "inset.mp4"
+    with VideoWriter(src, 800, 600, Fraction(25)) as whole, VideoWriter(cut, 320, 240, Fraction(25)) as inset:
+        for a, b in zip(speaker, signer):
+            small = cv2.resize(b, (320, 240), interpolation=cv2.INTER_AREA)
+            frame = cv2.resize(a, (800, 600))
+            frame[350:590, 470:790] = small
+            whole.write(frame)
+            inset.write(small)
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    leftovers = set(Path(tempfile.gettempdir()).glob("signanon-region-*"))
+    out, summary = tmp_path / "inset_anon.mp4", tmp_path / "run.json"
+    assert main(["anonymize", str(src), "-o", str(out), "--region", "470,350,320,240", "--summary", str(summary), "-q"]) == 0
+    info = probe_video(out)
+    assert (info.width, info.height, info.frame_count) == (320, 240, 60)
+    record = json.loads(summary.read_text())
+    assert record["extra"]["region"] == [470, 350, 790, 590] and record["input"] == str(src)
+    run = {"src": cut, "out": out, "src_landmarks": landmarks_of(cut), "out_landmarks": landmarks_of(out)}
+    assert_hands_agree(run, min_hands=20)
+    # the same box as fractions of the frame gives the same box
+    assert main(["anonymize", str(src), "-o", str(tmp_path / "f.mp4"), "--region", "0.5875,0.5833,0.4,0.4", "-q",
+                 "--no-identity-guard"]) == 0
+    assert (probe_video(tmp_path / "f.mp4").width, probe_video(tmp_path / "f.mp4").height) == (320, 240)
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+    assert set(Path(tempfile.gettempdir()).glob("signanon-region-*")) == leftovers
+
+
+@pytest.mark.parametrize("region, problem", [
+    ("1,2,3", "must be four numbers"), ("700,500,200,200", "reaches past the 800x600 frame"),
+    ("10,10,30,30", "at least 64x64 px"), ("0.5,0.5,0,0.2", "has no area"),
+])  # fmt: skip
+def test_a_bad_region_is_one_line_and_writes_nothing(region, problem, tmp_path, capsys):
+    from signanon.video import VideoWriter
+
+    src = tmp_path / "grey.mp4"
+    with VideoWriter(src, 800, 600, Fraction(25)) as writer:
+        writer.write(np.full((600, 800, 3), 128, np.uint8))
+    assert main(["anonymize", str(src), "-o", str(tmp_path / "out.mp4"), "--region", region, "-q"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and problem in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.mp4"]

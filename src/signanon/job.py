@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from .evaluation.verify import VerifyConfig, refusal_message, skipped_record, ve
 from .progress import ProgressArg
 from .summary import RunSummary
 from .video import check_output_path
+from .video.region import Region
 
 METHODS = ("avatar", "diffusion")
 
@@ -62,6 +64,8 @@ class AnonymizeJob:
     enhancement side by side here (it shows the original signer: for review, not publication).
     ``verify``: the privacy gate (:mod:`signanon.evaluation.verify`; by default on for diffusion):
     the output appears at ``output`` only when no checked frame shows the original signer.
+    ``region``: anonymize only this box of the frame (:class:`~signanon.video.region.Region`: an
+    interpreter's inset beside a larger speaker); the output is the box.
     """
 
     input: Path
@@ -71,8 +75,11 @@ class AnonymizeJob:
     summary: Path | None = None
     ablation: Path | None = None
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    region: Region | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.region, str):
+            object.__setattr__(self, "region", Region.parse(self.region))
         for name in ("input", "output", "summary", "ablation"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
@@ -149,20 +156,46 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
         anonymizer = make_anonymizer(job.config)
     elif anonymizer.config != job.config:
         raise InputError("the anonymizer given was built for other settings than the job's")
-    # 3. Run it: straight to the output, or into a hidden file beside it that the gate checks.
+    region = tempfile.TemporaryDirectory(prefix="signanon-region-") if job.region is not None else nullcontext()
+    with region as scratch:
+        # 3. With a region, the run's input is that box of every frame (a private temporary cut).
+        source, box = (job.input, None) if scratch is None else _cut_region(job, Path(scratch), progress)
+        summary = _run_and_gate(job, anonymizer, source, box, progress)
+    # 6. The summary file.
+    _write_summary(job, summary)
+    return summary
+
+
+def _cut_region(job: AnonymizeJob, scratch: Path, progress: ProgressArg) -> tuple[Path, tuple[int, int, int, int]]:
+    """``job.region`` of the input as a temporary video in ``scratch`` (removed with it), and the
+    box ``(x0, y0, x1, y1)`` in the input's pixels."""
+    from .video import probe_video
+    from .video.region import crop_video
+
+    info = probe_video(job.input)
+    box = job.region.box(info.width, info.height)
+    return crop_video(info, job.region, scratch / "region.mp4", keep_audio=job.keep_audio, progress=progress), box
+
+
+def _run_and_gate(job: AnonymizeJob, anonymizer: Any, source: Path, box: tuple[int, ...] | None,
+                  progress: ProgressArg) -> RunSummary:
+    """Steps 4 and 5 of :func:`run_job` on ``source``: the input, or the cut of its region ``box``."""
+    # 4. Run it: straight to the output, or into a hidden file beside it that the gate checks.
     gate = job.verify.applies_to(job.method)
     target = unverified_path(job.output) if gate else job.output
     extra = {"ablation": job.ablation} if job.method == "diffusion" else {}
     try:
-        summary = anonymizer(job.input, target, keep_audio=job.keep_audio, progress=progress, **extra)
+        summary = anonymizer(source, target, keep_audio=job.keep_audio, progress=progress, **extra)
+        if box is not None:
+            summary.input, summary.extra["region"] = str(job.input), list(box)
         if not summary.frames_checked_for_faces:  # the avatar counts on the frames it decodes
-            _count_several_faces(job, summary)
-        # 4. The privacy gate: publish the output only when no checked frame shows the signer.
+            _count_several_faces(source, summary)
+        # 5. The privacy gate: publish the output only when no checked frame shows the signer.
         if gate:
             # claim the file under a name no other run uses, so what is checked is what is published
             claimed = _claim(target)
             try:
-                summary.verification = verify_video(job.input, claimed, job.verify, progress=progress)
+                summary.verification = verify_video(source, claimed, job.verify, progress=progress)
                 if summary.verification["reidentified_frames"]:
                     _write_summary(job, summary)
                     raise ReidentifiedError(refusal_message(summary.verification, job.output), summary)
@@ -175,17 +208,15 @@ def run_job(job: AnonymizeJob, progress: ProgressArg = None, *, anonymizer: Any 
     finally:
         if gate:
             target.unlink(missing_ok=True)
-    # 5. The summary file.
-    _write_summary(job, summary)
     return summary
 
 
-def _count_several_faces(job: AnonymizeJob, summary: RunSummary) -> None:
+def _count_several_faces(source: Path, summary: RunSummary) -> None:
     """Record how many checked input frames show more than one face (the pipeline follows one)."""
     from .video import probe_video
     from .video.people import count_faces
 
-    faces = count_faces(probe_video(job.input))
+    faces = count_faces(probe_video(source))
     summary.frames_checked_for_faces = faces.checked
     summary.frames_with_several_faces = faces.several
 

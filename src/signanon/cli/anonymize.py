@@ -79,6 +79,9 @@ def add_anonymize_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (H.264)")
     p.add_argument("--keep-audio", action="store_true", help="copy the audio track (dropped by default: voices identify people)")
     p.add_argument("--summary", type=Path, metavar="JSON", help="write a run summary (frames, rates, seconds per stage) here")
+    p.add_argument("--region", metavar="X,Y,W,H",
+                   help="anonymize only this box of the frame, e.g. an interpreter's inset beside a larger speaker "
+                        "(pixels, or fractions of the frame from 0 to 1); the output is the box")
     p.add_argument("--ablation", type=Path, metavar="OUT.mp4",
                    help="diffusion only: also write original | without | with face enhancement side by "
                    "side (it shows the original signer: for review, not for publication)")  # fmt: skip
@@ -95,7 +98,7 @@ def job_from_args(args: argparse.Namespace) -> AnonymizeJob:
     return AnonymizeJob(
         input=args.input, output=args.output, config=config, keep_audio=args.keep_audio,
         summary=args.summary, ablation=args.ablation,
-        verify=config_from_args(VerifyConfig, args, args._verify_settings),
+        verify=config_from_args(VerifyConfig, args, args._verify_settings), region=args.region,
     )  # fmt: skip
 
 

@@ -41,9 +41,9 @@ class VerifyConfig:
     draws them (:mod:`signanon.avatar.identity_guard`)."""
 
     enabled: bool | None = setting(
-        None, "check every output frame's face against the original's (dlib, distance 0.6) and write "
-        "nothing when the signer is recognised in any frame; default: on for --method diffusion, off "
-        "for the avatar", flag="verify",
+        None, "check every face of every output frame against every face of the original (dlib, distance "
+        "0.6) and write nothing when anyone is recognised in any frame; default: on for --method "
+        "diffusion, off for the avatar", flag="verify",
     )  # fmt: skip
     margin: float = setting(0.0, "stricter gate: refuse at a dlib distance <= 0.6 + this", flag="verify-margin", metavar="D")
     every: int = setting(1, "check every N-th frame", flag="verify-every", metavar="N")
