@@ -361,7 +361,8 @@ def test_an_interpreter_inset_is_anonymized_with_region(tmp_path, monkeypatch):
     speaker, and the avatar signed with her body; here it follows the signer, drawn as small as the
     inset: read back 0.93 / 14.5 deg against the inset, 0.95 / 11.2 with the region). ``--region``
     cuts the inset out first: the output is the inset's size and its hands agree with the inset
-    signer's. The temporary cut is gone afterwards, the input unchanged."""
+    signer's, and ``evaluate --region`` compares the same box. The temporary cut is gone afterwards,
+    the input unchanged."""
     import itertools
     import tempfile
 
@@ -391,6 +392,14 @@ def test_an_interpreter_inset_is_anonymized_with_region(tmp_path, monkeypatch):
     assert record["extra"]["region"] == [470, 350, 790, 590] and record["input"] == str(src)
     run = {"src": cut, "out": out, "src_landmarks": landmarks_of(cut), "out_landmarks": landmarks_of(out)}
     assert_hands_agree(run, min_hands=20)
+    # evaluate compares the same box of the original with the output, and says so
+    report_dir = tmp_path / "report"
+    assert main(["evaluate", "--original", str(src), "--anonymized", str(out), "--region", "470,350,320,240",
+                 "-o", str(report_dir), "-q"]) == 0
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["inputs"]["original"]["path"] == str(src) and report["inputs"]["original"]["region"] == [470, 350, 790, 590]
+    assert report["inputs"]["original"]["width"] == 320 and report["signing"]["hand_recall"] >= HAND_RECALL_MIN_CLIP
+    assert report["identity"]["reid_rate"] == 0.0
     # the same box as fractions of the frame gives the same box
     assert main(["anonymize", str(src), "-o", str(tmp_path / "f.mp4"), "--region", "0.5875,0.5833,0.4,0.4", "-q",
                  "--no-identity-guard"]) == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..cli.options import add_command, add_settings, config_from_args
 from ..errors import InputError
+from ..video.region import Region
 
 EPILOG_EVALUATE = """examples:
   signanon evaluate --original clip.mp4 --anonymized anon.mp4 -o eval/
@@ -38,6 +39,8 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                     help="more clips of the same signer (for the same-signer similarity)")
     ev.add_argument("--benchmark", type=Path, metavar="DIR_OF_PAIRS", help="evaluate every pair in this folder, one table")
     ev.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="report folder (created if missing)")
+    ev.add_argument("--region", metavar="X,Y,W,H",
+                    help="compare this box of the original (as given to 'anonymize --region') with the anonymized video")
     from .evaluate import EvaluationConfig
 
     add_settings(ev, EvaluationConfig)
@@ -46,8 +49,8 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
 
 def _check_mode(args: argparse.Namespace) -> None:
     if args.benchmark is not None:
-        if args.original or args.anonymized or args.original_extra:
-            raise InputError("--benchmark cannot be combined with --original/--anonymized/--original-extra")
+        if args.original or args.anonymized or args.original_extra or args.region:
+            raise InputError("--benchmark cannot be combined with --original/--anonymized/--original-extra/--region")
         return
     if args.original is None or args.anonymized is None:
         raise InputError("give --original and --anonymized (or --benchmark DIR_OF_PAIRS)")
@@ -92,7 +95,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(f"evaluated {len(result['clips']) - len(failed)} pairs ({len(failed)} failed); wrote "
                   f"{Path(args.output) / 'benchmark.html'}", file=sys.stderr)
         return 1 if failed else 0
-    report = evaluator.evaluate(args.original, args.anonymized, args.original_extra, args.output, progress=not args.quiet)
+    region = Region.parse(args.region) if args.region else None
+    report = evaluator.evaluate(args.original, args.anonymized, args.original_extra, args.output, progress=not args.quiet,
+                                region=region)
     if not args.quiet:
         _print_pair(report)
     return 0
