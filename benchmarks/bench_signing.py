@@ -62,13 +62,13 @@ def clips(work: Path, max_frames: int, plan: list[tuple[str, str]] | None = None
     return out
 
 
-def measure(name: str, src: Path, work: Path, readback, identity: bool) -> dict:
-    from signanon.avatar.anonymizer import AvatarAnonymizer
+def measure(name: str, src: Path, work: Path, readback, identity: bool, min_output_side: int | None = None) -> dict:
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
 
     out = work / "anon" / f"{name}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    summary = AvatarAnonymizer()(src, out, progress=False)
+    summary = AvatarAnonymizer(AvatarConfig(min_output_side=min_output_side))(src, out, progress=False)
     row = {"clip": name, "seconds": round(time.perf_counter() - t0, 1), "frames": summary.frames_out}
     row["guard"] = summary.extra.get("identity_guard", {})
     row["hand_drawing"] = summary.extra.get("hand_drawing", {})
@@ -248,6 +248,8 @@ def main() -> None:
                     help="cut each clip to its first N frames (default: whole clips; a 60-frame cut of the DGS "
                     "clip shows one hand and no mouthing, the whole clip 89 hands and a mouth read back at 2x)")
     ap.add_argument("--no-identity", action="store_true")
+    ap.add_argument("--min-output-side", type=int, default=None, metavar="PX",
+                    help="draw small clips larger, as `anonymize --min-output-side PX` (read back against the original)")
     ap.add_argument("--ceiling", action="store_true", help="also print the read-back's noise ceiling per clip")
     ap.add_argument("--jitter", action="store_true",
                     help="also read back two imperceptibly warped copies of each output and print the range")
@@ -263,7 +265,7 @@ def main() -> None:
     for name, path in clips(args.out_dir, args.max_frames or 10**9, plan):
         if args.only and not any(o in name for o in args.only):
             continue
-        row = measure(name, path, args.out_dir, readback, not args.no_identity)
+        row = measure(name, path, args.out_dir, readback, not args.no_identity, args.min_output_side)
         rows.append(row)
         print(fmt(row), flush=True)
         if args.ceiling:

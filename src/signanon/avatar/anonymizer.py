@@ -56,6 +56,11 @@ class AvatarConfig:
         "another shape less like the signer", choices=(AUTO_PALETTE, *FACE_SHAPES),
     )  # fmt: skip
     background: str | None = setting(None, "background colour, #rrggbb or r,g,b", metavar="COLOUR")
+    min_output_side: int | None = setting(
+        None, "draw the avatar of a video whose shorter side is under PX larger, at that size (the landmarks "
+        "are read at the input's size; the output has the larger size): a small signer's face read at full "
+        "strength (default: the input's size)", metavar="PX",
+    )  # fmt: skip
     custom_style: AvatarStyle | None = None
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
@@ -76,11 +81,24 @@ class AvatarConfig:
         self.style  # noqa: B018 - a bad palette or colour fails here, when the config is built
         if self.face_shape != AUTO_PALETTE and self.face_shape not in FACE_SHAPES:
             raise InputError(f"unknown avatar face shape {self.face_shape!r}; choose one of: {AUTO_PALETTE}, {', '.join(FACE_SHAPES)}")
+        if self.min_output_side is not None and not 64 <= self.min_output_side <= 4320:
+            raise InputError(f"min_output_side must be from 64 to 4320 px, got {self.min_output_side}")
         if self.landmark_workers < 1:
             raise InputError(f"landmark_workers must be at least 1, got {self.landmark_workers}")
         for name in ("chunk_overlap", "seam_frames"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+    def draw_scale(self, width: int, height: int) -> float:
+        """How many output pixels the avatar of a ``width`` x ``height`` input is drawn per input
+        pixel: 1, or more where the shorter side is under ``min_output_side``."""
+        short = min(width, height)
+        return 1.0 if not self.min_output_side or short >= self.min_output_side else self.min_output_side / short
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """``(width, height)`` of the output for a ``width`` x ``height`` input."""
+        k = self.draw_scale(width, height)
+        return (width, height) if k == 1.0 else (round(width * k), round(height * k))
 
     def workers_for(self, frame_count: int) -> int:
         """Worker processes for a clip of ``frame_count`` frames (at least 150 frames each)."""
@@ -147,8 +165,8 @@ class AvatarAnonymizer:
             output=str(output),
             frames_in=info.frame_count,
             fps_in=float(info.fps),
-            width=info.width,
-            height=info.height,
+            width=self.config.output_size(info.width, info.height)[0],
+            height=self.config.output_size(info.width, info.height)[1],
             audio_kept=keep_audio and info.has_audio,
         )
         # 2. Landmarks per frame, smoothed and short gaps filled, the signer measured on the first
@@ -188,6 +206,6 @@ class AvatarAnonymizer:
         whole = Chunk(0, 0, 0, info.frame_count)
         calibration = CalibrateHere(info, self.config, timer)
         audio = info if keep_audio else None
-        with VideoWriter(output, info.width, info.height, info.fps, audio_source=audio) as writer:
+        with VideoWriter(output, *self.config.output_size(info.width, info.height), info.fps, audio_source=audio) as writer:
             result = render_chunk(info, self.config, whole, calibration, writer.write, timer, on_frame)
         return writer.frames_written, result

@@ -132,9 +132,10 @@ class Calibrated:
     record: dict
 
 
-def look_renderer(look: Look, width: int, height: int) -> AvatarRenderer:
-    """The renderer that draws ``look``: its colours, its head fitted to its face shape."""
-    return AvatarRenderer(width, height, look.style, look.canonical())
+def look_renderer(look: Look, width: int, height: int, scale: float = 1.0) -> AvatarRenderer:
+    """The renderer that draws ``look``: its colours, its head fitted to its face shape; ``scale``
+    output pixels per input pixel."""
+    return AvatarRenderer(width, height, look.style, look.canonical(), scale=scale)
 
 
 def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
@@ -334,7 +335,7 @@ def render_chunk(
         drawn = iter(seams.drawn(poses, chunk, timer) if seams else (pose for index, pose in poses if index >= chunk.start))
         first = next(drawn, None)  # MediaPipe up to the calibration: the look is known after it
         if first is not None:
-            renderer = look_renderer(calibration.result.look, info.width, info.height)
+            renderer = look_renderer(calibration.result.look, info.width, info.height, config.draw_scale(info.width, info.height))
             draw = renderer.render
             if config.guard.enabled:
                 guarded = GuardedRenderer(renderer, signer, config.guard, dlib_factory(config))

@@ -307,12 +307,13 @@ class GuardCounts:
         self.other_people = max(self.other_people, other.other_people)
 
 
-def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose) -> Face:
-    """dlib's embedding of the face drawn for ``pose`` in ``frame`` (RGB uint8 ``(H, W, 3)``): on
-    the square around it, encoded as the output will be (H.264 at the writer's quality)."""
+def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose, scale: float = 1.0) -> Face:
+    """dlib's embedding of the face drawn for ``pose`` in ``frame`` (RGB uint8 ``(H, W, 3)``, drawn
+    ``scale`` output pixels per pose pixel): on the square around it, encoded as the output will
+    be (H.264 at the writer's quality)."""
     from ..video.writer import as_encoded
 
-    face_xy = pose.face[:, :2].astype(np.float64)
+    face_xy = pose.face[:, :2].astype(np.float64) * scale
     crop, offset, _ = face_square(frame, face_xy, margin=3.0)
     return embed_face(embedder, as_encoded(crop), face_xy - offset)
 
@@ -347,7 +348,8 @@ class GuardedRenderer:
 
     def distance(self, frame: np.ndarray, pose: AvatarPose) -> float:
         """The distance of the face drawn for ``pose`` in ``frame`` to the signer."""
-        return distance_to_signer(drawn_face(self._embedder(), frame, pose).embedding, self.signer)
+        scale = getattr(self.renderer, "scale", 1.0)
+        return distance_to_signer(drawn_face(self._embedder(), frame, pose, scale).embedding, self.signer)
 
     def _due(self, index: int) -> bool:
         if self._last is None:
@@ -393,7 +395,7 @@ class GuardedRenderer:
         frame = self.renderer.render(still, face_features=False)
         if self.distance(frame, still) > self.config.limit:
             return frame, "blanked"
-        return _blur_face(frame, pose.face[:, :2]), "blurred"
+        return _blur_face(frame, pose.face[:, :2] * getattr(self.renderer, "scale", 1.0)), "blurred"
 
 
 def calmed(pose: AvatarPose, t: float, canonical: CanonicalFace | None = None) -> AvatarPose:

@@ -274,7 +274,7 @@ def _render(job: _WorkerJob, counter) -> ChunkResult:
         counter.value += 1
 
     seams = Seams(Path(job.folder), job.config.seam_frames, job.chunks)
-    with VideoWriter(job.path("segment"), info.width, info.height, info.fps) as writer:
+    with VideoWriter(job.path("segment"), *job.config.output_size(info.width, info.height), info.fps) as writer:
         result = render_chunk(info, job.config, job.chunk, calibration, writer.write, timer, on_frame, seams)
     result.frames = writer.frames_written
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import cv2
@@ -24,33 +25,86 @@ class AvatarRenderer:
     :class:`~.canonical.FaceShape` of it); the head (hair, ears) is fitted to it.
     """
 
-    def __init__(self, width: int, height: int, style: AvatarStyle = AvatarStyle(), canonical: CanonicalFace | None = None):
+    def __init__(self, width: int, height: int, style: AvatarStyle = AvatarStyle(), canonical: CanonicalFace | None = None,
+                 scale: float = 1.0):
         if width <= 0 or height <= 0:
             raise ValueError(f"output size must be positive, got {width}x{height}")
-        self.width, self.height, self.style = width, height, style
+        if scale < 1.0:
+            raise ValueError(f"scale must be at least 1, got {scale}")
+        self.width, self.height, self.style, self.scale = width, height, style, float(scale)
         self.canonical = canonical or load_canonical_face()
         ss = max(1, int(style.supersample))
         self.ss = ss
-        shape = (height * ss, width * ss, 3)
         self._local = threading.local()
         # a full background image to copy from: assigning a 3-colour array by broadcasting costs
         # ~12 ms a frame at 1080x1440, a plain copy ~0.1 ms
-        self._background = np.empty(shape, np.uint8)
-        self._background[:] = np.array(style.background, np.uint8)
+        self._background = self._filled((height * ss, width * ss, 3))
+        self.out_width, self.out_height = width, height
+        if self.scale != 1.0:
+            self.out_width, self.out_height = round(width * self.scale), round(height * self.scale)
+            self._big_ss = ss * math.ceil(self.scale)
+            self._big_background = self._filled((height * self._big_ss, width * self._big_ss, 3))
+
+    def _filled(self, shape: tuple[int, int, int]) -> np.ndarray:
+        image = np.empty(shape, np.uint8)
+        image[:] = np.array(self.style.background, np.uint8)
+        return image
 
     def render(self, pose: AvatarPose, face_features: bool = True) -> np.ndarray:
-        """The frame of ``pose``; ``face_features`` False draws the face blank (hair and skin)."""
-        canvas = getattr(self._local, "canvas", None)
+        """The frame of ``pose`` (RGB uint8 ``(out_height, out_width, 3)``); ``face_features`` False
+        draws the face blank (hair and skin).
+
+        At a ``scale`` over 1 the frame is drawn that much larger from the same pose (input
+        pixels), except the hands: each hand's region (its points' hull, grown by 0.35 palm
+        lengths, feathered) is the frame drawn at the input's size and enlarged. Measured with
+        the read-back (benchmarks/signing_issue11.txt, session 21): the larger drawing brings a
+        small face's brow and mouth series in, and the larger drawing of a hand, its fingers crisp
+        and apart, is found less often than the enlarged one (ASL HOUSE 2x: 0.86 of hands against
+        0.98)."""
+        small = self._draw("canvas", self._background, self.ss, pose, face_features)
+        if self.ss > 1:
+            small = cv2.resize(small, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        else:
+            small = small.copy()
+        if self.scale == 1.0:
+            return small
+        big = self._draw("big_canvas", self._big_background, self._big_ss, pose, face_features)
+        big = cv2.resize(big, (self.out_width, self.out_height), interpolation=cv2.INTER_AREA)
+        mask = self._hand_mask(pose)
+        if mask is None:
+            return big
+        enlarged = cv2.resize(small, (self.out_width, self.out_height), interpolation=cv2.INTER_CUBIC)
+        return (big * (1.0 - mask) + enlarged * mask).round().astype(np.uint8)
+
+    def _draw(self, name: str, background: np.ndarray, ss: int, pose: AvatarPose, face_features: bool) -> np.ndarray:
+        """``pose`` drawn on this thread's canvas ``name`` (a copy of ``background``, ``ss`` canvas
+        pixels per input pixel); returns the canvas, reused by the next call."""
+        canvas = getattr(self._local, name, None)
         if canvas is None:
-            canvas = self._local.canvas = np.empty_like(self._background)
-        np.copyto(canvas, self._background)
+            canvas = np.empty_like(background)
+            setattr(self._local, name, canvas)
+        np.copyto(canvas, background)
         face = pose.face
 
         def head(img: np.ndarray) -> None:
             if face is not None:
-                draw_head(img, face, self.style, self.ss, face_features, self.canonical)
+                draw_head(img, face, self.style, ss, face_features, self.canonical)
 
-        draw_signer(canvas, pose, self.style, self.ss, head)
-        if self.ss == 1:
-            return canvas.copy()
-        return cv2.resize(canvas, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        draw_signer(canvas, pose, self.style, ss, head)
+        return canvas
+
+    def _hand_mask(self, pose: AvatarPose) -> np.ndarray | None:
+        """float32 ``(out_height, out_width, 1)`` in [0, 1]: where the hands are (None: no hand)."""
+        hands = [h for h in (pose.left_hand, pose.right_hand) if h is not None]
+        if not hands:
+            return None
+        mask = np.zeros((self.out_height, self.out_width), np.uint8)
+        for hand in hands:
+            pts = np.asarray(hand, np.float64)[:, :2] * self.scale
+            hull = cv2.convexHull(pts.astype(np.float32)).astype(np.int32)
+            one = np.zeros_like(mask)
+            cv2.fillConvexPoly(one, hull, 255)
+            r = max(1, int(round(0.35 * float(np.linalg.norm(pts[0] - pts[9])))))
+            mask |= cv2.dilate(one, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        feather = cv2.GaussianBlur(mask, (0, 0), max(1.0, self.scale))
+        return feather.astype(np.float32)[:, :, None] / 255.0
