@@ -71,6 +71,19 @@ def native_distance(metric: str, a: np.ndarray, b: np.ndarray) -> float:
     raise ValueError(f"unknown metric {metric!r}")
 
 
+def native_distances(metric: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float64 ``(k, m)``: :func:`native_distance` between every row of ``a`` ``(k, D)`` and every
+    row of ``b`` ``(m, D)``, at once (a long clip's every face against every face)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if metric == "euclidean":
+        return np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)  # k is a frame's few faces: (k, m, D) is small
+    if metric == "cosine":
+        an = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-12)
+        bn = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
+        return 1.0 - an @ bn.T
+    raise ValueError(f"unknown metric {metric!r}")
+
+
 def dlib_module():
     try:
         import dlib
