@@ -159,14 +159,15 @@ class AvatarAnonymizer:
         with timer("probe"):
             info = probe_video(input_path)
             output = check_output_path(output_path, info.path)
+        width, height = self.config.output_size(info.width, info.height)
         summary = RunSummary(
             method=self.method,
             input=str(info.path),
             output=str(output),
             frames_in=info.frame_count,
             fps_in=float(info.fps),
-            width=self.config.output_size(info.width, info.height)[0],
-            height=self.config.output_size(info.width, info.height)[1],
+            width=width,
+            height=height,
             audio_kept=keep_audio and info.has_audio,
         )
         # 2. Landmarks per frame, smoothed and short gaps filled, the signer measured on the first

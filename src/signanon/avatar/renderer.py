@@ -61,28 +61,32 @@ class AvatarRenderer:
         small face's brow and mouth series in, and the larger drawing of a hand, its fingers crisp
         and apart, is found less often than the enlarged one (ASL HOUSE 2x: 0.86 of hands against
         0.98)."""
-        small = self._draw("canvas", self._background, self.ss, pose, face_features)
-        if self.ss > 1:
-            small = cv2.resize(small, (self.width, self.height), interpolation=cv2.INTER_AREA)
-        else:
-            small = small.copy()
         if self.scale == 1.0:
-            return small
-        big = self._draw("big_canvas", self._big_background, self._big_ss, pose, face_features)
-        big = cv2.resize(big, (self.out_width, self.out_height), interpolation=cv2.INTER_AREA)
+            return self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
+        big = self._drawn(self._big_background, self._big_ss, (self.out_width, self.out_height), pose, face_features)
         mask = self._hand_mask(pose)
         if mask is None:
             return big
+        small = self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
         enlarged = cv2.resize(small, (self.out_width, self.out_height), interpolation=cv2.INTER_CUBIC)
         return (big * (1.0 - mask) + enlarged * mask).round().astype(np.uint8)
 
-    def _draw(self, name: str, background: np.ndarray, ss: int, pose: AvatarPose, face_features: bool) -> np.ndarray:
-        """``pose`` drawn on this thread's canvas ``name`` (a copy of ``background``, ``ss`` canvas
-        pixels per input pixel); returns the canvas, reused by the next call."""
-        canvas = getattr(self._local, name, None)
+    def _drawn(self, background: np.ndarray, ss: int, size: tuple[int, int], pose: AvatarPose, face_features: bool) -> np.ndarray:
+        """A new ``size`` (w, h) frame of ``pose``, drawn at ``ss`` canvas pixels per input pixel."""
+        canvas = self._draw(background, ss, pose, face_features)
+        if canvas.shape[1] == size[0] and canvas.shape[0] == size[1]:
+            return canvas.copy()
+        return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
+
+    def _draw(self, background: np.ndarray, ss: int, pose: AvatarPose, face_features: bool) -> np.ndarray:
+        """``pose`` drawn on this thread's canvas of ``background``'s size (a copy of it, ``ss``
+        canvas pixels per input pixel); returns the canvas, reused by the next call."""
+        canvases = getattr(self._local, "canvases", None)
+        if canvases is None:
+            canvases = self._local.canvases = {}
+        canvas = canvases.get(ss)
         if canvas is None:
-            canvas = np.empty_like(background)
-            setattr(self._local, name, canvas)
+            canvas = canvases[ss] = np.empty_like(background)
         np.copyto(canvas, background)
         face = pose.face
 
