@@ -269,7 +269,8 @@ class Evaluator:
         # every input is probed (a bad or truncated file refused) before the slow reading starts
         orig_info, anon_info, *extra_info = (probe_video(p) for p in (original, anonymized, *extras))
         orig = self.analyse(orig_info, progress=progress, label="original")
-        require_face(orig.faces, f"the original video {orig.info.path}")
+        where = f" (region {original_as['region']})" if "region" in original_as else ""
+        require_face(orig.faces, f"the original video {original_as.get('path', orig.info.path)}{where}")
         anon = self.analyse(anon_info, progress=progress, label="anonymized")
         extra = [self.analyse(i, landmarks=False, progress=progress, label="extra") for i in extra_info]
         identity = identity_report(orig.faces, anon.faces, self.embedder, [e.faces for e in extra])
