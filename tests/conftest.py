@@ -38,6 +38,34 @@ def first_frames_clip(source: Path, frames: int, path: Path) -> Path:
     return path
 
 
+#: where the broadcast of :func:`broadcast_clip` shows its signing inset: X,Y,W,H and x0, y0, x1, y1
+INSET_REGION, INSET_BOX = "470,350,320,240", [470, 350, 790, 590]
+
+
+def broadcast_clip(path: Path, inset: Path, start: int, frames: int) -> Path:
+    """A real broadcast made from two real clips: a talking head fills the 800x600 frame and the
+    DGS signer (frames ``start``.. of the 100-frame cut, 320x240) signs in an inset at its lower
+    right (:data:`INSET_BOX`). Writes it to ``path`` and the inset alone to ``inset``, 25 fps."""
+    import itertools
+    from fractions import Fraction
+
+    import cv2
+
+    from signanon.video import VideoWriter, iter_frames, probe_video
+
+    speaker = itertools.islice(iter_frames(probe_video(DATA / "talking_woman_90.mp4")), start, start + frames)
+    signer = itertools.islice(iter_frames(probe_video(DATA / "dgs_zug_100.mp4")), start, start + frames)
+    x0, y0, x1, y1 = INSET_BOX
+    with VideoWriter(path, 800, 600, Fraction(25)) as whole, VideoWriter(inset, x1 - x0, y1 - y0, Fraction(25)) as box:
+        for a, b in zip(speaker, signer):
+            small = cv2.resize(b, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+            frame = cv2.resize(a, (800, 600))
+            frame[y0:y1, x0:x1] = small
+            whole.write(frame)
+            box.write(small)
+    return path
+
+
 def through_x264(frames: list, path: Path) -> list:
     """RGB uint8 ``frames`` written to ``path`` by the avatar's own x264 writer and decoded again:
     what a user gets. Hands and faces at the limit of what MediaPipe finds read differently

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import INSET_BOX, INSET_REGION, broadcast_clip
 from signanon.cli.main import main
 from signanon.evaluation.signing import FACE_SERIES, flexion_angles, pearson
 from signanon.landmarks import layout
@@ -363,41 +364,27 @@ def test_an_interpreter_inset_is_anonymized_with_region(tmp_path, monkeypatch):
     cuts the inset out first: the output is the inset's size and its hands agree with the inset
     signer's, and ``evaluate --region`` compares the same box. The temporary cut is gone afterwards,
     the input unchanged."""
-    import itertools
     import tempfile
 
-    import cv2
-
-    from signanon.video import VideoWriter
-
-    speaker = itertools.islice(iter_frames(probe_video(REPO / "tests" / "data" / "talking_woman_90.mp4")), 30, 90)
-    signer = itertools.islice(iter_frames(probe_video(REPO / "tests" / "data" / "dgs_zug_100.mp4")), 30, 90)  # signing
-    src, cut = tmp_path / "broadcast.mp4", tmp_path / "inset.mp4"
-    with VideoWriter(src, 800, 600, Fraction(25)) as whole, VideoWriter(cut, 320, 240, Fraction(25)) as inset:
-        for a, b in zip(speaker, signer):
-            small = cv2.resize(b, (320, 240), interpolation=cv2.INTER_AREA)
-            frame = cv2.resize(a, (800, 600))
-            frame[350:590, 470:790] = small
-            whole.write(frame)
-            inset.write(small)
+    src, cut = broadcast_clip(tmp_path / "broadcast.mp4", tmp_path / "inset.mp4", start=30, frames=60), tmp_path / "inset.mp4"
     before = hashlib.sha256(src.read_bytes()).hexdigest()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the run's temporary cut goes
     out, summary = tmp_path / "inset_anon.mp4", tmp_path / "run.json"
-    assert main(["anonymize", str(src), "-o", str(out), "--region", "470,350,320,240", "--summary", str(summary), "-q"]) == 0
+    assert main(["anonymize", str(src), "-o", str(out), "--region", INSET_REGION, "--summary", str(summary), "-q"]) == 0
     info = probe_video(out)
     assert (info.width, info.height, info.frame_count) == (320, 240, 60)
     record = json.loads(summary.read_text())
-    assert record["extra"]["region"] == [470, 350, 790, 590] and record["input"] == str(src)
+    assert record["extra"]["region"] == INSET_BOX and record["input"] == str(src)
     run = {"src": cut, "out": out, "src_landmarks": landmarks_of(cut), "out_landmarks": landmarks_of(out)}
     assert_hands_agree(run, min_hands=20)
     # evaluate compares the same box of the original with the output, and says so
     report_dir = tmp_path / "report"
-    assert main(["evaluate", "--original", str(src), "--anonymized", str(out), "--region", "470,350,320,240",
+    assert main(["evaluate", "--original", str(src), "--anonymized", str(out), "--region", INSET_REGION,
                  "-o", str(report_dir), "-q"]) == 0
     report = json.loads((report_dir / "report.json").read_text())
-    assert report["inputs"]["original"]["path"] == str(src) and report["inputs"]["original"]["region"] == [470, 350, 790, 590]
+    assert report["inputs"]["original"]["path"] == str(src) and report["inputs"]["original"]["region"] == INSET_BOX
     assert report["inputs"]["original"]["width"] == 320 and report["signing"]["hand_recall"] >= HAND_RECALL_MIN_CLIP
     assert report["identity"]["reid_rate"] == 0.0
     # the same box as fractions of the frame gives the same box

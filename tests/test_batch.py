@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, SAMPLE, first_frames_clip
+from conftest import DATA, INSET_BOX, INSET_REGION, SAMPLE, broadcast_clip, first_frames_clip
 from signanon.batch import worker as batch_worker
 from signanon.batch.corpus import discover
 from signanon.batch.runner import BatchConfig, clip_config, run_corpus
@@ -374,3 +374,47 @@ def test_an_interrupt_right_after_the_output_folder_is_made_leaves_no_folder(tmp
     with pytest.raises(KeyboardInterrupt):
         run_corpus(tmp_path / "videos", existing, config_class("avatar")(), BatchConfig())
     assert existing.is_dir()
+
+
+def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_path):
+    """A manifest row with a ``region``: the broadcast's DGS inset is anonymized alone (the output
+    is the box), posed alone (the .pose is the box's) and evaluated against the box; the gallery
+    keeps the inset signer's faces, not the speaker's. A malformed region fails that row only,
+    and a changed region redoes the clip."""
+    import numpy as np
+
+    from signanon.batch.runner import faces_file
+    from signanon.evaluation.evaluate import EvaluationConfig, Evaluator
+    from signanon.landmarks.pose_io import pose_info, read_pose
+
+    (tmp_path / "v").mkdir()
+    src, inset = broadcast_clip(tmp_path / "v" / "broadcast.mp4", tmp_path / "inset.mp4", start=30, frames=20), tmp_path / "inset.mp4"
+    shutil.copy(src, tmp_path / "v" / "bad.mp4")
+    manifest = tmp_path / "corpus.csv"
+    manifest.write_text(f'path,region\nv/broadcast.mp4,"{INSET_REGION}"\nv/bad.mp4,"1,2,3"\n')
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "-o", str(out), "--evaluate", "--pose", "-q", *FIXED_LOOK]) == 1
+    rep = report(out)
+    done, bad = entry(rep, "v/broadcast.mp4"), entry(rep, "v/bad.mp4")
+    assert bad["status"] == "failed" and "manifest line 3" in bad["reason"] and "four numbers" in bad["reason"]
+    assert done["status"] == "done" and done["region"] == INSET_REGION and done["reid_rate"] == 0.0
+    info = probe_video(out / "v" / "broadcast.mp4")
+    assert (info.width, info.height, info.frame_count) == (320, 240, 20)
+    pose = pose_info(read_pose(out / "v" / "broadcast.pose"))
+    assert (pose.width, pose.height, pose.frames) == (320, 240, 20)
+    clip_report = json.loads((out / "v" / "broadcast.report.json").read_text())
+    assert clip_report["inputs"]["original"]["region"] == INSET_BOX
+    # the gallery's original faces are the inset signer's: near her faces, far from the speaker's
+    kept = np.load(faces_file(out, "v/broadcast.mp4"))["original"]
+    evaluator = Evaluator(EvaluationConfig(side_by_side=False, html=False))
+    ref = {name: evaluator.analyse(path, landmarks=False).faces for name, path in
+           (("signer", inset), ("speaker", DATA / "talking_woman_90.mp4"))}  # fmt: skip
+    mean = {k: f.embeddings[f.found].mean(0) for k, f in ref.items()}
+    assert len(kept) > 0
+    gap = {k: float(np.linalg.norm(kept - m, axis=1).max()) for k, m in mean.items()}
+    assert gap["signer"] < 0.3 and float(np.linalg.norm(kept - mean["speaker"], axis=1).min()) > 0.6, gap
+    # another box is another job: the clip is redone, not skipped
+    manifest.write_text('path,region\nv/broadcast.mp4,"0.5875,0.5833,0.4,0.39"\n')
+    assert main(["batch", str(manifest), "-o", str(out), "-q", *FIXED_LOOK]) == 0
+    assert report(out)["totals"]["done"] == 1
+    assert probe_video(out / "v" / "broadcast.mp4").height == 234

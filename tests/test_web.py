@@ -198,6 +198,8 @@ def test_gradio_client_scripts_the_anonymize_endpoint(server, short_clip, tmp_pa
     bad.write_text("not a video\n")
     with pytest.raises(AppError, match="not a video FFmpeg can read"):
         client.predict(handle_file(str(bad)), api_name="/anonymize")
+    with pytest.raises(AppError, match="region '1,2' must be four numbers"):  # the signer's box reaches the job
+        client.predict(handle_file(str(short_clip)), region="1,2", api_name="/anonymize")
     from signanon.web.jobs import diffusion_readiness
 
     if not diffusion_readiness()[0]:

@@ -166,3 +166,32 @@ def test_refused_output_shows_the_verdict_not_a_traceback():
     err = _user_error(gr, ReidentifiedError("3 of 58 frames matched the original signer"))
     assert "3 of 58 frames matched" in err.message and "privacy" in err.title.lower()
     assert _user_error(gr, InputError("no person found in the upload")).message == "no person found in the upload"
+
+
+def test_the_page_anonymizes_and_checks_the_signers_box(workspace, tmp_path):
+    """The page's "Signer's box": the job runs on the broadcast's DGS inset alone (the result is
+    the box), and "Check" compares the same box of the upload; a malformed box is one line,
+    and a later run on the whole frame forgets the box."""
+    import json
+
+    from conftest import INSET_BOX, INSET_REGION, broadcast_clip
+    from signanon.video import probe_video
+    from signanon.web.jobs import WebJobs
+
+    src = broadcast_clip(tmp_path / "broadcast.mp4", tmp_path / "inset.mp4", start=30, frames=16)
+    jobs = WebJobs(workspace, WebLimits())
+    config = build_config("avatar", {"palette": "default", "face_shape": "average"})
+    with pytest.raises(InputError, match="must be four numbers") as bad:
+        jobs.anonymize("s", str(src), config, region="470,350")
+    assert "\n" not in str(bad.value)
+    result = jobs.anonymize("s", str(src), config, region=INSET_REGION)
+    assert (probe_video(result).width, probe_video(result).height) == (320, 240)
+    text, _ = jobs.evaluate("s")
+    report = json.loads((workspace.folder("s") / "evaluation" / "report.json").read_text())
+    assert report["inputs"]["original"]["region"] == INSET_BOX and report["inputs"]["original"]["width"] == 320
+    assert report["identity"]["reid_rate"] == 0.0 and text
+    jobs.anonymize("s", str(src), config, region="  ")
+    assert probe_video(workspace.folder("s") / RESULT_NAME).width == 800
+    jobs.evaluate("s")
+    report = json.loads((workspace.folder("s") / "evaluation" / "report.json").read_text())
+    assert "region" not in report["inputs"]["original"]

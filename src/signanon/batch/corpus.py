@@ -2,7 +2,8 @@
 
 ``INPUT`` is either a folder, searched recursively for video files (:data:`VIDEO_SUFFIXES`; other
 files are counted as ignored), or a CSV manifest with a ``path`` column and optional ``signer``,
-``prompt`` and ``seed`` columns (relative paths are read from the manifest's folder).
+``prompt``, ``seed`` and ``region`` columns (relative paths are read from the manifest's folder;
+``region`` is the signer's box ``X,Y,W,H`` as ``anonymize --region`` takes it, quoted in the CSV).
 
 Each clip has a ``relative`` path (POSIX style) that the output tree mirrors:
 ``a/b/clip.mov`` -> ``OUT_DIR/a/b/clip.mp4`` (:meth:`Clip.output_in`). Two inputs that would write
@@ -16,9 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
+from ..video.region import Region
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")
-MANIFEST_COLUMNS = ("path", "signer", "prompt", "seed")
+MANIFEST_COLUMNS = ("path", "signer", "prompt", "seed", "region")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Clip:
 
     ``path``: the input file (absolute). ``relative``: its place in the mirrored tree (POSIX).
     ``signer`` / ``prompt`` / ``seed``: manifest columns (None when absent or empty).
+    ``region``: the manifest's signer box (anonymize and evaluate that box only), or None.
     ``problem``: why the clip cannot be run at all (it is reported as failed), else None.
     """
 
@@ -36,6 +39,7 @@ class Clip:
     prompt: str | None = None
     seed: int | None = None
     problem: str | None = None
+    region: Region | None = None
 
     @property
     def stem(self) -> str:
@@ -120,7 +124,8 @@ def _clean(row: dict) -> dict[str, str]:
 
 
 def _manifest_clip(manifest: Path, line: int, row: dict[str, str]) -> Clip | None:
-    """One manifest row as a clip (None for a blank row); a bad seed becomes the clip's problem."""
+    """One manifest row as a clip (None for a blank row); a bad seed or region becomes the clip's
+    problem (a region reaching past the frame is found when the clip runs)."""
     if not row.get("path"):
         return None
     given = Path(row["path"]).expanduser()
@@ -133,7 +138,13 @@ def _manifest_clip(manifest: Path, line: int, row: dict[str, str]) -> Clip | Non
             seed = int(row["seed"])
         except ValueError:
             problem = f"manifest line {line}: seed {row['seed']!r} is not a whole number"
-    return Clip(path, relative, row.get("signer") or None, row.get("prompt") or None, seed, problem)
+    region = None
+    if row.get("region"):
+        try:
+            region = Region.parse(row["region"])
+        except InputError as err:
+            problem = problem or f"manifest line {line}: {err}"
+    return Clip(path, relative, row.get("signer") or None, row.get("prompt") or None, seed, problem, region)
 
 
 def _mirror_path(path: Path, base: Path) -> str:

@@ -141,18 +141,24 @@ def plan_clip(clip: Clip, out_dir: Path, config: Any, batch: BatchConfig, state:
     except OSError as err:
         return Planned(clip, entry=base_entry(clip, "failed", f"cannot read {clip.path}: {err.strerror}"))
     own = clip_config(config, clip, secret, prompt_given)
-    key = clip_key(content, clip_settings(own, batch))
+    settings = clip_settings(own, batch)
+    if clip.region is not None:  # (absent otherwise: clips done before the column existed stay done)
+        settings["region"] = str(clip.region)
+    key = clip_key(content, settings)
     previous = state.done_entry(clip.relative, key)
     if previous is not None and _files_present(out_dir, previous):
         return Planned(clip, key, entry=dict(previous, status="skipped"))
-    task = ClipTask(clip.relative, clip.path, _work_folder(out_dir, clip), own, batch.pose, batch.evaluate)
+    task = ClipTask(clip.relative, clip.path, _work_folder(out_dir, clip), own, batch.pose, batch.evaluate, clip.region)
     return Planned(clip, key, task=task)
 
 
 def base_entry(clip: Clip, status: str, reason: str | None = None) -> dict[str, Any]:
     """A report entry without outputs (``outcome``: what the clip is now; ``status``: this run)."""
-    return {"input": clip.relative, "output": None, "status": status, "outcome": status, "reason": reason,
-            "seconds": None, "frames": None, "signer": clip.signer, "files": []}  # fmt: skip
+    entry = {"input": clip.relative, "output": None, "status": status, "outcome": status, "reason": reason,
+             "seconds": None, "frames": None, "signer": clip.signer, "files": []}  # fmt: skip
+    if clip.region is not None:
+        entry["region"] = str(clip.region)
+    return entry
 
 
 # -- publishing --------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import numpy as np
 
 from ..errors import NoPersonError, ReidentifiedError, SignanonError
 from ..job import AnonymizeJob, make_anonymizer, run_job
+from ..video.region import Region
 
 # The files a clip can produce, by the suffix its output name gets in the tree.
 VIDEO, SUMMARY, POSE, REPORT = ".mp4", ".summary.json", ".pose", ".report.json"
@@ -27,7 +30,8 @@ FACES = "faces.npz"  # face embeddings for the corpus gallery attack (kept in th
 
 @dataclass(frozen=True)
 class ClipTask:
-    """What a worker needs for one clip (picklable). ``work``: the clip's empty work folder."""
+    """What a worker needs for one clip (picklable). ``work``: the clip's empty work folder.
+    ``region``: the signer's box of the input (anonymized, evaluated and posed alone), or None."""
 
     relative: str
     input: Path
@@ -35,6 +39,7 @@ class ClipTask:
     config: Any
     pose: bool = False
     evaluate: bool = False
+    region: Region | None = None
 
 
 @dataclass(frozen=True)
@@ -115,22 +120,25 @@ class ClipWorker:
     def _run(self, task: ClipTask) -> ClipOutcome:
         task.work.mkdir(parents=True, exist_ok=True)
         files = {VIDEO: task.work / "clip.mp4", SUMMARY: task.work / "clip.summary.json"}
-        job = AnonymizeJob(task.input, files[VIDEO], task.config, summary=files[SUMMARY])
+        job = AnonymizeJob(task.input, files[VIDEO], task.config, summary=files[SUMMARY], region=task.region)
         try:
             summary = run_job(job, None, anonymizer=self.anonymizer(task.config))
         except ReidentifiedError as err:
             return _refused(task, err, files[SUMMARY])
-        if task.pose:
-            files[POSE] = self._pose(task)
-        if not task.evaluate:
+        if not (task.pose or task.evaluate):
             return ClipOutcome(task.relative, "done", frames=summary.frames_out, files=files)
-        return self._evaluate(task, files, summary.frames_out)
+        with signer_video(task) as source:
+            if task.pose:
+                files[POSE] = self._pose(task, source)
+            if not task.evaluate:
+                return ClipOutcome(task.relative, "done", frames=summary.frames_out, files=files)
+            return self._evaluate(task, source, files, summary.frames_out)
 
-    def _pose(self, task: ClipTask) -> Path:
+    def _pose(self, task: ClipTask, source: Path) -> Path:
         from ..landmarks.extract import PoseExtractionConfig, extract_pose
 
         path = task.work / "clip.pose"
-        extract_pose(task.input, path, PoseExtractionConfig(), progress=False)
+        extract_pose(source, path, PoseExtractionConfig(), progress=False)
         return path
 
     def _evaluator(self):
@@ -141,18 +149,20 @@ class ClipWorker:
         self._embedder = evaluator.embedder  # the face recogniser loads once per worker
         return evaluator
 
-    def _evaluate(self, task: ClipTask, files: dict[str, Path], frames: int) -> ClipOutcome:
+    def _evaluate(self, task: ClipTask, source: Path, files: dict[str, Path], frames: int) -> ClipOutcome:
+        """Evaluate the clip's output against the input (its region, when the clip has one);
+        ``source``: the video that shows the signer (the input or its region's cut)."""
         from ..files import write_json_atomic
 
         evaluator = self._evaluator()
         try:
-            report = evaluator.evaluate(task.input, files[VIDEO], (), None, progress=False)
+            report = evaluator.evaluate(task.input, files[VIDEO], (), None, progress=False, region=task.region)
         except NoPersonError as err:  # no face in the original: nothing to re-identify
             return ClipOutcome(task.relative, "done", f"not evaluated: {err}", frames=frames, files=files)
         report.pop("series", None)
         files[REPORT] = task.work / "clip.report.json"
         write_json_atomic(files[REPORT], report)
-        faces = _save_faces(evaluator, task, files[VIDEO])
+        faces = _save_faces(evaluator, task, source, files[VIDEO])
         metrics = clip_metrics(report)
         hits = [p for p in report["identity"]["per_frame"] if p.get("reidentified")]
         if hits:
@@ -174,9 +184,29 @@ def _refused(task: ClipTask, err: ReidentifiedError, summary_path: Path) -> Clip
     return ClipOutcome(task.relative, "quarantined", str(err), frames=frames, files=files)
 
 
-def _save_faces(evaluator, task: ClipTask, output: Path) -> Path:
-    """Both videos' face embeddings (found faces only) for the gallery attack."""
-    original = evaluator.analyse(task.input).faces
+@contextmanager
+def signer_video(task: ClipTask) -> Iterator[Path]:
+    """The video that shows the clip's signer: its input, or (with a region) the region cut into
+    the work folder, removed afterwards. Its pose and its faces are the signer's alone: a speaker
+    beside the inset is neither posed nor put in the gallery."""
+    if task.region is None:
+        yield task.input
+        return
+    from ..video.reader import probe_video
+    from ..video.region import crop_video
+
+    cut = task.work / "region.mp4"
+    try:
+        yield crop_video(probe_video(task.input), task.region, cut)
+    finally:
+        cut.unlink(missing_ok=True)
+
+
+def _save_faces(evaluator, task: ClipTask, source: Path, output: Path) -> Path:
+    """Both videos' face embeddings (found faces only) for the gallery attack; ``source``: the
+    video that shows the signer."""
+    # the input's analysis is cached by the evaluation; a region's cut is new to it: faces only
+    original = evaluator.analyse(source, landmarks=task.region is None).faces
     anonymized = evaluator.analyse(output).faces
     path = task.work / FACES
     np.savez(

@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..evaluation.verify import VerifyConfig
 from ..job import METHODS, AnonymizeJob, config_class, run_job
 from ..progress import tqdm_callback
+from ..video.region import HELP as REGION_HELP
 from ..video.people import several_faces_note
 from .options import add_command, add_settings, config_from_args, given_settings
 
@@ -80,9 +81,7 @@ def add_anonymize_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output .mp4 (H.264)")
     p.add_argument("--keep-audio", action="store_true", help="copy the audio track (dropped by default: voices identify people)")
     p.add_argument("--summary", type=Path, metavar="JSON", help="write a run summary (frames, rates, seconds per stage) here")
-    p.add_argument("--region", metavar="X,Y,W,H",
-                   help="anonymize only this box of the frame, e.g. an interpreter's inset beside a larger speaker "
-                        "(pixels, or fractions of the frame from 0 to 1); the output is the box")
+    p.add_argument("--region", metavar="X,Y,W,H", help=REGION_HELP)
     p.add_argument("--ablation", type=Path, metavar="OUT.mp4",
                    help="diffusion only: also write original | without | with face enhancement side by "
                    "side (it shows the original signer: for review, not for publication)")  # fmt: skip

@@ -20,6 +20,9 @@ from ..progress import ProgressArg, progress_reporter
 from .reader import VideoInfo, iter_frames
 from .writer import VideoWriter
 
+#: what a region is for, as the command line and the web page say it
+HELP = ("anonymize only this box of the frame, e.g. an interpreter's inset beside a larger speaker "
+        "(pixels, or fractions of the frame from 0 to 1); the output is the box")
 MIN_SIDE = 64  # px: the smallest box MediaPipe is given (a signer's face is ~10 px across in it)
 CROP_CRF = 12  # the temporary cut is near-lossless: it is read, never published
 

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import ReidentifiedError, SignanonError
 from . import import_gradio
 from .jobs import PROMPT_PRESETS, WebJobs, build_config, controls, diffusion_readiness, progress_text
+from ..video.region import HELP as REGION_HELP
 from .session import WebLimits
 
 LOG = logging.getLogger(__name__)
@@ -130,6 +131,10 @@ def build_app(jobs: WebJobs, limits: WebLimits | None = None):
             "Your files are deleted when you close this page."
         )
         method = gr.Radio(_method_choices(ready), value="avatar", label="Method")
+        region = gr.Textbox(
+            value="", label="Signer's box (optional)", info=REGION_HELP[:1].upper() + REGION_HELP[1:] + ".",
+            placeholder="empty: the whole frame; X,Y,W,H, e.g. 470,350,320,240 or 0.6,0.55,0.4,0.45", max_lines=1,
+        )  # fmt: skip
         with gr.Group(visible=True) as avatar_box:
             settings = _avatar_inputs(gr)
         with gr.Group(visible=False) as diffusion_box:
@@ -149,7 +154,7 @@ def build_app(jobs: WebJobs, limits: WebLimits | None = None):
 
         def anonymize(
             video, method, palette, face_shape, background, prompt, negative_prompt, steps, keyframe_interval, seed,
-            face_enhance, request: gr.Request, progress=gr.Progress(),
+            face_enhance, region, request: gr.Request, progress=gr.Progress(),
         ):  # fmt: skip
             """Anonymize a signing video with the avatar (default) or diffusion; returns the MP4."""
             values = dict(
@@ -165,7 +170,7 @@ def build_app(jobs: WebJobs, limits: WebLimits | None = None):
                     progress((p.done, p.total) if p.total else None, desc=progress_text(p), unit=f"{p.unit}s")
 
                 progress(0, desc="checking the video")
-                return str(jobs.anonymize(request.session_hash, video, config, forward))
+                return str(jobs.anonymize(request.session_hash, video, config, forward, region=region))
             except Exception as err:
                 raise _user_error(gr, err) from None
 
@@ -189,7 +194,7 @@ def build_app(jobs: WebJobs, limits: WebLimits | None = None):
         def show_method(choice):
             return gr.Group(visible=choice != "diffusion"), gr.Group(visible=choice == "diffusion")
 
-        inputs = [original, method] + [settings[name] for name in SETTING_ORDER]
+        inputs = [original, method] + [settings[name] for name in SETTING_ORDER] + [region]
         run.click(
             anonymize, inputs, result, api_name="anonymize", concurrency_limit=1, concurrency_id="job",
         ).success(finished, result, [download, status], api_visibility="private")  # fmt: skip

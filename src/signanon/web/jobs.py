@@ -19,7 +19,8 @@ from ..config import settings_of, with_settings
 from ..errors import InputError, SignanonError
 from ..job import AnonymizeJob, config_class, make_anonymizer, run_job
 from ..progress import Progress, ProgressCallback
-from .session import RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
+from ..video.region import Region
+from .session import REGION_NAME, RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
 
 #: DiffSLVA's prompts (the authors' demos), the repository's default first
 PROMPT_PRESETS = (
@@ -184,18 +185,24 @@ class WebJobs:
 
     def anonymize(
         self, session_hash: str | None, upload: str | Path | None, config: Any,
-        progress: ProgressCallback | None = None,
+        progress: ProgressCallback | None = None, region: str | None = None,
     ) -> Path:
         """Run the job on the upload; returns the result's path in the session folder.
 
+        ``region``: the signer's box ``"X,Y,W,H"`` (as ``anonymize --region`` takes it), or
+        None/blank for the whole frame; the check then compares the same box.
         Errors are :class:`SignanonError` with one line naming "the upload", never a server path
         (:class:`~signanon.errors.ReidentifiedError` keeps its type and summary)."""  # fmt: skip
+        box = Region.parse(region) if region and region.strip() else None
         with self.workspace.busy(session_hash) as folder:
+            (folder / REGION_NAME).unlink(missing_ok=True)
             try:
                 source = stage_upload(upload, folder, self.limits)
                 check_video(source, self.limits)
                 output = folder / RESULT_NAME
-                run_job(AnonymizeJob(source, output, config), progress, anonymizer=self._pipeline(config))
+                run_job(AnonymizeJob(source, output, config, region=box), progress, anonymizer=self._pipeline(config))
+                if box is not None:
+                    (folder / REGION_NAME).write_text(str(box))
             except SignanonError as err:
                 clean = _scrub(err, folder)
                 if clean != str(err):
@@ -213,9 +220,11 @@ class WebJobs:
                 raise InputError("anonymize a video first: the check compares the result with the original")
             out = folder / "evaluation"
             shutil.rmtree(out, ignore_errors=True)
+            kept = folder / REGION_NAME
+            region = Region.parse(kept.read_text()) if kept.is_file() else None
             evaluator = Evaluator(EvaluationConfig(side_by_side=False))
             try:
-                report = evaluator.evaluate(source, result, [], out, progress=False)
+                report = evaluator.evaluate(source, result, [], out, progress=False, region=region)
             except SignanonError as err:
                 raise InputError(_scrub(err, folder)) from None
             return verdict(report), extract_plots(out)

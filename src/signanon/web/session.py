@@ -28,6 +28,7 @@ from ..errors import InputError
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif", ".ogv")
 INPUT_STEM = "input"
 RESULT_NAME = "anonymized.mp4"
+REGION_NAME = "region.txt"  # the box the result was made from (the check compares the same box)
 PRIVATE = 0o700
 
 
