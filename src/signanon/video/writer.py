@@ -393,7 +393,10 @@ class VideoWriter:
             )
         av = _av()
         rgb = _pad_even(np.ascontiguousarray(frame))
-        video_frame = av.VideoFrame.from_numpy_buffer(rgb, format="rgb24")  # no copy
+        # copied into PyAV's own frame, whose rows are aligned and padded as swscale expects: reading
+        # the array in place (from_numpy_buffer) crashed swscale in the encoding thread (SIGSEGV) on a
+        # 642-px-wide frame, whose 1926-byte rows are not aligned; the copy costs ~0.1 ms a frame
+        video_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         yuv = video_frame.reformat(
             format="yuv420p",
             dst_colorspace=av.video.reformatter.Colorspace.ITU709,
