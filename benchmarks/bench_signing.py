@@ -68,7 +68,8 @@ def measure(name: str, src: Path, work: Path, readback, identity: bool, min_outp
     out = work / "anon" / f"{name}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    summary = AvatarAnonymizer(AvatarConfig(min_output_side=min_output_side))(src, out, progress=False)
+    config = AvatarConfig() if min_output_side is None else AvatarConfig(min_output_side=min_output_side)
+    summary = AvatarAnonymizer(config)(src, out, progress=False)
     row = {"clip": name, "seconds": round(time.perf_counter() - t0, 1), "frames": summary.frames_out}
     row["guard"] = summary.extra.get("identity_guard", {})
     row["hand_drawing"] = summary.extra.get("hand_drawing", {})
@@ -249,7 +250,8 @@ def main() -> None:
                     "clip shows one hand and no mouthing, the whole clip 89 hands and a mouth read back at 2x)")
     ap.add_argument("--no-identity", action="store_true")
     ap.add_argument("--min-output-side", type=int, default=None, metavar="PX",
-                    help="draw small clips larger, as `anonymize --min-output-side PX` (read back against the original)")
+                    help="as `anonymize --min-output-side PX` (default: its default; 0: every clip at its own size); "
+                         "read back against the original")
     ap.add_argument("--ceiling", action="store_true", help="also print the read-back's noise ceiling per clip")
     ap.add_argument("--jitter", action="store_true",
                     help="also read back two imperceptibly warped copies of each output and print the range")

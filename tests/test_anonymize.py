@@ -75,7 +75,9 @@ def test_frame_count_and_rate_kept(runs, clip):
     src, out = probe_video(runs[clip]["src"]), probe_video(runs[clip]["out"])
     assert out.frame_count == src.frame_count
     assert out.fps == src.fps
-    assert (out.width, out.height) == (src.width + src.width % 2, src.height + src.height % 2)
+    # the input's size (made even), or 480 on the shorter side for a small clip (320x240 -> 640x480)
+    want = (src.width, src.height) if min(src.width, src.height) >= 480 else (round(src.width * 480 / min(src.width, src.height)), 480)
+    assert (out.width, out.height) == (want[0] + want[0] % 2, want[1] + want[1] % 2)
     s = runs[clip]["summary"]
     assert s["frames_in"] == s["frames_out"] == src.frame_count
 
@@ -374,7 +376,7 @@ def test_an_interpreter_inset_is_anonymized_with_region(tmp_path, monkeypatch):
     out, summary = tmp_path / "inset_anon.mp4", tmp_path / "run.json"
     assert main(["anonymize", str(src), "-o", str(out), "--region", INSET_REGION, "--summary", str(summary), "-q"]) == 0
     info = probe_video(out)
-    assert (info.width, info.height, info.frame_count) == (320, 240, 60)
+    assert (info.width, info.height, info.frame_count) == (640, 480, 60)  # the 320x240 box, drawn at 480
     record = json.loads(summary.read_text())
     assert record["extra"]["region"] == INSET_BOX and record["input"] == str(src)
     run = {"src": cut, "out": out, "src_landmarks": landmarks_of(cut), "out_landmarks": landmarks_of(out)}
@@ -390,7 +392,7 @@ def test_an_interpreter_inset_is_anonymized_with_region(tmp_path, monkeypatch):
     # the same box as fractions of the frame gives the same box
     assert main(["anonymize", str(src), "-o", str(tmp_path / "f.mp4"), "--region", "0.5875,0.5833,0.4,0.4", "-q",
                  "--no-identity-guard"]) == 0
-    assert (probe_video(tmp_path / "f.mp4").width, probe_video(tmp_path / "f.mp4").height) == (320, 240)
+    assert (probe_video(tmp_path / "f.mp4").width, probe_video(tmp_path / "f.mp4").height) == (640, 480)
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before
     assert list(scratch.iterdir()) == []  # the cut is gone
 
@@ -411,25 +413,27 @@ def test_a_bad_region_is_one_line_and_writes_nothing(region, problem, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.mp4"]
 
 
-def test_a_small_signer_drawn_larger_keeps_the_brow_raise(runs, tmp_path):
-    """ASL DIFFERENT (320x240, a ~30 px face) with ``--min-output-side 480``: the avatar is drawn
-    at 640x480 from the same landmarks, and the brow raise the read-back took at two thirds of the
-    signer's at 320x240 reads in full (our landmarks, measured: gain 0.63 -> 0.78, r 0.88 -> 0.89);
-    the hands still agree, and the identity guard checked the larger faces."""
+def test_a_small_signer_is_drawn_larger_and_keeps_the_brow_raise(runs, tmp_path):
+    """ASL DIFFERENT (320x240, a ~30 px face): by default the avatar is drawn at 640x480 from the
+    same landmarks (``min_output_side`` 480), and the brow raise the read-back takes at two thirds
+    of the signer's when drawn at 320x240 (``--min-output-side 0``) reads in full (our landmarks,
+    measured: gain 0.63 -> 0.78, r 0.88 -> 0.89); the hands still agree, and the identity guard
+    checked the larger faces."""
     src = REPO / "tests" / "data" / "asl_different.gif"
-    out, summary = tmp_path / "different_480.mp4", tmp_path / "run.json"
-    assert main(["anonymize", str(src), "-o", str(out), "--min-output-side", "480", "--summary", str(summary), "-q"]) == 0
-    info = probe_video(out)
+    default = runs["tests/data/asl_different.gif"]
+    info = probe_video(default["out"])
     assert (info.width, info.height, info.frame_count) == (640, 480, probe_video(src).frame_count)
-    record = json.loads(summary.read_text())
+    record = default["summary"]
     assert (record["width"], record["height"]) == (640, 480)
     guard = record["extra"]["identity_guard"]
     assert guard["checked"] > 0 and guard["min_distance"] > 0.6
-    run = {"src": src, "out": out, "src_landmarks": runs["tests/data/asl_different.gif"]["src_landmarks"],
-           "out_landmarks": landmarks_of(out)}
+    out = tmp_path / "different_own_size.mp4"
+    assert main(["anonymize", str(src), "-o", str(out), "--min-output-side", "0", "-q"]) == 0
+    assert (probe_video(out).width, probe_video(out).height) == (320, 240)
+    run = {"src": src, "out": out, "src_landmarks": default["src_landmarks"], "out_landmarks": landmarks_of(out)}
     assert_hands_agree(run, min_hands=20)
     gains = []
-    for landmarks in (runs["tests/data/asl_different.gif"]["out_landmarks"], run["out_landmarks"]):
+    for landmarks in (run["out_landmarks"], default["out_landmarks"]):  # own size, then drawn larger
         s = face_series(*run["src_landmarks"], "brow_raise")
         o = face_series(*landmarks, "brow_raise")
         keep = np.isfinite(s) & np.isfinite(o)

@@ -358,26 +358,34 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     """The defect on a real clip: the DGS clip downscaled to a third, whose default-palette avatar
     dlib took for the signer. With palette and face shape auto and the guard on, no frame is.
 
-    Drawn at its own size: the face a small signer is drawn with now (up to 1.25x bigger,
-    retarget.BodyProportions.min_face_px) was not recognised in the default palette on this clip
-    (0 of 34 frames looked at), so the guard is tested on the face that was."""
+    Drawn at its own size (``min_output_side`` 0) as it was then: the face a small signer is drawn
+    with now (up to 1.25x bigger, retarget.BodyProportions.min_face_px; and by default the whole
+    avatar at 480 px, three times the clip's 160) was not recognised in the default palette on this
+    clip (0 of 34 frames looked at), so the guard is tested on the face that was; and then as drawn
+    by default, three times larger, where it checks the larger faces."""
     clip = _downscaled(DGS, tmp_path / "small.mp4")
     signer_mean = np.mean([e for e in _faces(embedder, clip) if e is not None], axis=0)
     as_drawn_before = AnimatorConfig(proportions=BodyProportions(max_small_face_boost=1.0))
     before = tmp_path / "before.mp4"
-    unguarded = AvatarConfig(palette="default", face_shape="average", animator=as_drawn_before, guard=IdentityGuardConfig(enabled=False))
+    unguarded = AvatarConfig(palette="default", face_shape="average", animator=as_drawn_before,
+                             guard=IdentityGuardConfig(enabled=False), min_output_side=0)  # fmt: skip
     AvatarAnonymizer(unguarded)(clip, before, progress=False)
     recognised_before, _ = _recognised(embedder, signer_mean, before, step=3)
     assert recognised_before > 0  # the defect is there to fix (28 of 100 frames when written; 10 of 34 looked at)
 
     after = tmp_path / "after.mp4"
-    summary = AvatarAnonymizer(AvatarConfig(animator=as_drawn_before))(clip, after, progress=False)
+    summary = AvatarAnonymizer(AvatarConfig(animator=as_drawn_before, min_output_side=0))(clip, after, progress=False)
     recognised_after, nearest = _recognised(embedder, signer_mean, after)
     guard = summary.extra["identity_guard"]
     assert recognised_after == 0, (nearest, guard)  # nearest 0.652; 8 frames calmed, 7 blank when written
     assert guard["checked"] > 0 and guard["unchecked"] == 0
     assert guard["look"]["chosen"] != "default" and guard["look"]["probed_on"] == "frames spread over the video"
     assert summary.frames_out == probe_video(clip).frame_count
+    larger = tmp_path / "larger.mp4"
+    summary = AvatarAnonymizer(AvatarConfig())(clip, larger, progress=False)
+    assert probe_video(larger).height == 480
+    recognised_larger, nearest = _recognised(embedder, signer_mean, larger)
+    assert recognised_larger == 0 and summary.extra["identity_guard"]["checked"] > 0, (nearest, summary.extra)
 
 
 def test_the_run_says_what_the_guard_did():

@@ -399,7 +399,7 @@ def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_pa
     assert bad["status"] == "failed" and "manifest line 3" in bad["reason"] and "four numbers" in bad["reason"]
     assert done["status"] == "done" and done["region"] == INSET_REGION and done["reid_rate"] == 0.0
     info = probe_video(out / "v" / "broadcast.mp4")
-    assert (info.width, info.height, info.frame_count) == (320, 240, 20)
+    assert (info.width, info.height, info.frame_count) == (640, 480, 20)  # the 320x240 box, drawn at 480
     pose = pose_info(read_pose(out / "v" / "broadcast.pose"))
     assert (pose.width, pose.height, pose.frames) == (320, 240, 20)
     clip_report = json.loads((out / "v" / "broadcast.report.json").read_text())
@@ -417,4 +417,4 @@ def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_pa
     manifest.write_text('path,region\nv/broadcast.mp4,"0.5875,0.5833,0.4,0.39"\n')
     assert main(["batch", str(manifest), "-o", str(out), "-q", *FIXED_LOOK]) == 0
     assert report(out)["totals"]["done"] == 1
-    assert probe_video(out / "v" / "broadcast.mp4").height == 234
+    assert probe_video(out / "v" / "broadcast.mp4").width == 656  # a 320x234 box, drawn at 480 x 656

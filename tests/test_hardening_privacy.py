@@ -169,7 +169,7 @@ def test_the_avatar_depends_on_the_landmarks_only(frames, tmp_path: Path, monkey
         return np.stack(written).astype(int)
 
     a, b = run(plain, "a.mp4"), run(other, "b.mp4")
-    assert a.shape == (12, 360, 270, 3)
+    assert a.shape == (12, 640, 480, 3)  # 270x360 drawn at 480 on the shorter side
     assert np.array_equal(a, b)  # not one pixel of the input reached the output
     backwards = run(plain, "backwards.mp4", recorded[::-1])  # same landmarks, played backwards
     assert not np.array_equal(backwards, a)  # the check can fail: the avatar follows the landmarks

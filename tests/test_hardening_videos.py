@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "asl_webcam.mp4"
 HOUSE = REPO / "tests" / "data" / "asl_house.gif"
 SIZE = (270, 360)  # half the webcam clip: the signer stays well inside the frame
+DRAWN = (480, 640)  # its avatar: drawn at 480 px on the shorter side (AvatarConfig.min_output_side)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,8 @@ def anonymize(src: Path, tmp_path: Path, capsys, *extra: str) -> tuple[int, dict
 
 
 def assert_works(status: int, record: dict | None, out: Path, err: str, frames: int, size: tuple[int, int]) -> None:
-    """Written, with every frame, the displayed size (padded to even), and the signer found."""
+    """Written, with every frame, at ``size`` (the displayed size, or larger for a small video;
+    padded to even), and the signer found."""
     assert status == 0, err
     info = probe_video(out)
     assert info.frame_count == frames == record["frames_out"]
@@ -103,7 +105,7 @@ def test_rotation_metadata(rotation: int, upright, tmp_path: Path, capsys) -> No
     stored = [np.rot90(f, k=rotation // 90) for f in upright[:12]]
     src = encode(tmp_path / f"rot{rotation}.mp4", stored, rotation=rotation)
     assert probe_video(src).rotation == rotation
-    assert_works(*anonymize(src, tmp_path, capsys), 12, SIZE)
+    assert_works(*anonymize(src, tmp_path, capsys), 12, DRAWN)
 
 
 def test_variable_frame_rate(upright, tmp_path: Path, capsys) -> None:
@@ -112,7 +114,7 @@ def test_variable_frame_rate(upright, tmp_path: Path, capsys) -> None:
     info = probe_video(src)
     assert info.variable_rate
     status, record, out, err = anonymize(src, tmp_path, capsys)
-    assert_works(status, record, out, err, 12, SIZE)
+    assert_works(status, record, out, err, 12, DRAWN)
     written = probe_video(out)
     assert written.fps == info.fps and not written.variable_rate
     assert written.duration_s == pytest.approx(info.duration_s, abs=0.01)  # total duration kept
@@ -124,7 +126,7 @@ def test_ten_bit_and_444_input(pix_fmt: str, upright, tmp_path: Path, capsys) ->
     with av.open(str(src)) as c:
         assert c.streams.video[0].codec_context.pix_fmt == pix_fmt
     status, record, out, err = anonymize(src, tmp_path, capsys)
-    assert_works(status, record, out, err, 12, SIZE)
+    assert_works(status, record, out, err, 12, DRAWN)
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"  # plays everywhere
 
@@ -134,8 +136,8 @@ def test_odd_size(upright, tmp_path: Path, capsys) -> None:
     src = encode(tmp_path / "odd.mkv", odd, pix_fmt="yuv444p")  # 4:4:4 stores odd sizes as they are
     assert (probe_video(src).width, probe_video(src).height) == (271, 361)
     status, record, out, err = anonymize(src, tmp_path, capsys)
-    assert_works(status, record, out, err, 12, (271, 361))
-    assert (record["width"], record["height"]) == (271, 361)
+    assert_works(status, record, out, err, 12, (480, 639))  # 271 -> 480: the height 361 -> 639, padded to 640
+    assert (record["width"], record["height"]) == (480, 639)  # the drawing's size, before the padding
 
 
 def test_4k_input(upright, tmp_path: Path, capsys) -> None:
@@ -151,7 +153,7 @@ def test_4k_input(upright, tmp_path: Path, capsys) -> None:
 def test_one_frame_video(upright, tmp_path: Path, capsys) -> None:
     src = encode(tmp_path / "one.mp4", upright[:1])
     assert probe_video(src).frame_count == 1
-    assert_works(*anonymize(src, tmp_path, capsys), 1, SIZE)
+    assert_works(*anonymize(src, tmp_path, capsys), 1, DRAWN)
 
 
 @pytest.mark.parametrize("suffix, codec", [(".mkv", "libopus"), (".mp4", "libmp3lame"), (".mov", "pcm_s16le"),
@@ -198,8 +200,9 @@ def test_two_people_are_counted_and_only_one_is_drawn(upright, tmp_path: Path, c
     halves = {"left": [], "right": []}
     for frame in iter_frames(probe_video(out)):
         off = np.abs(frame.astype(int) - background).max(axis=2) > 40
-        halves["left"].append(off[:, :270].mean())
-        halves["right"].append(off[:, 270 + 40 :].mean())
+        middle = frame.shape[1] // 2  # the output is drawn larger than the 540x360 input; halves scale with it
+        halves["left"].append(off[:, :middle].mean())
+        halves["right"].append(off[:, middle + middle // 7 :].mean())
     empty = min(np.mean(halves["left"]), np.mean(halves["right"]))
     assert empty < 0.01, halves  # the other person is nowhere in the output
 

@@ -185,7 +185,7 @@ def test_the_page_anonymizes_and_checks_the_signers_box(workspace, tmp_path):
         jobs.anonymize("s", str(src), config, region="470,350")
     assert "\n" not in str(bad.value)
     result = jobs.anonymize("s", str(src), config, region=INSET_REGION)
-    assert (probe_video(result).width, probe_video(result).height) == (320, 240)
+    assert (probe_video(result).width, probe_video(result).height) == (640, 480)  # the box, drawn at 480
     text, _ = jobs.evaluate("s")
     report = json.loads((workspace.folder("s") / "evaluation" / "report.json").read_text())
     assert report["inputs"]["original"]["region"] == INSET_BOX and report["inputs"]["original"]["width"] == 320

@@ -56,10 +56,10 @@ class AvatarConfig:
         "another shape less like the signer", choices=(AUTO_PALETTE, *FACE_SHAPES),
     )  # fmt: skip
     background: str | None = setting(None, "background colour, #rrggbb or r,g,b", metavar="COLOUR")
-    min_output_side: int | None = setting(
-        None, "draw the avatar of a video whose shorter side is under PX larger, at that size (the landmarks "
-        "are read at the input's size; the output has the larger size): a small signer's face read at full "
-        "strength (default: the input's size)", metavar="PX",
+    min_output_side: int = setting(
+        480, "draw the avatar of a video whose shorter side is under PX larger, at that size (the landmarks "
+        "are read at the input's size; the output has the larger size): a small signer's face and hands "
+        "read at full strength; 0: always the input's size", metavar="PX",
     )  # fmt: skip
     custom_style: AvatarStyle | None = None
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
@@ -81,8 +81,8 @@ class AvatarConfig:
         self.style  # noqa: B018 - a bad palette or colour fails here, when the config is built
         if self.face_shape != AUTO_PALETTE and self.face_shape not in FACE_SHAPES:
             raise InputError(f"unknown avatar face shape {self.face_shape!r}; choose one of: {AUTO_PALETTE}, {', '.join(FACE_SHAPES)}")
-        if self.min_output_side is not None and not 64 <= self.min_output_side <= 4320:
-            raise InputError(f"min_output_side must be from 64 to 4320 px, got {self.min_output_side}")
+        if self.min_output_side and not 64 <= self.min_output_side <= 4320:
+            raise InputError(f"min_output_side must be 0 (the input's size) or from 64 to 4320 px, got {self.min_output_side}")
         if self.landmark_workers < 1:
             raise InputError(f"landmark_workers must be at least 1, got {self.landmark_workers}")
         for name in ("chunk_overlap", "seam_frames"):

@@ -40,7 +40,8 @@ HELP = 'write an anonymized copy of a signing video'
 DESCRIPTION = """\
 Replace the signer with a synthetic signer driven by their landmarks (method 'avatar': CPU only, no
 downloads) or with a text-described person (method 'diffusion'). The output has the input's size
-(the box's with --region, larger with --min-output-side), frame count and frame rate, carries no
+(the box's with --region; the avatar of a video under 480 px on its shorter side is drawn at 480, see
+--min-output-side), frame count and frame rate, carries no
 metadata of the input, and has no audio unless --keep-audio.
 """
 
