@@ -398,6 +398,9 @@ def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_pa
     done, bad = entry(rep, "v/broadcast.mp4"), entry(rep, "v/bad.mp4")
     assert bad["status"] == "failed" and "manifest line 3" in bad["reason"] and "four numbers" in bad["reason"]
     assert done["status"] == "done" and done["region"] == INSET_REGION and done["reid_rate"] == 0.0
+    with open(out / "batch_report.csv", newline="") as fh:
+        rows = {r["input"]: r for r in csv.DictReader(fh)}
+    assert rows["v/broadcast.mp4"]["region"] == INSET_REGION and rows["v/bad.mp4"]["region"] == ""
     info = probe_video(out / "v" / "broadcast.mp4")
     assert (info.width, info.height, info.frame_count) == (640, 480, 20)  # the 320x240 box, drawn at 480
     pose = pose_info(read_pose(out / "v" / "broadcast.pose"))

@@ -23,7 +23,7 @@ from ..files import write_json_atomic, write_text_atomic
 from ..job import method_of
 
 REPORT_NAME = "batch_report"
-CSV_COLUMNS = ("input", "output", "status", "outcome", "reason", "seconds", "frames", "signer", "reid_rate",
+CSV_COLUMNS = ("input", "output", "status", "outcome", "reason", "seconds", "frames", "signer", "region", "reid_rate",
                "hand_recall", "handshape_angle_error_deg", "gallery_rank")  # fmt: skip
 _COLOURS = {"done": "#2e7d32", "skipped": "#90a4ae", "failed": "#c62828", "quarantined": "#ef6c00"}
 
