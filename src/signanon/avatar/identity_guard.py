@@ -348,8 +348,7 @@ class GuardedRenderer:
 
     def distance(self, frame: np.ndarray, pose: AvatarPose) -> float:
         """The distance of the face drawn for ``pose`` in ``frame`` to the signer."""
-        scale = getattr(self.renderer, "scale", 1.0)
-        return distance_to_signer(drawn_face(self._embedder(), frame, pose, scale).embedding, self.signer)
+        return distance_to_signer(drawn_face(self._embedder(), frame, pose, self.renderer.scale).embedding, self.signer)
 
     def _due(self, index: int) -> bool:
         if self._last is None:
@@ -395,7 +394,7 @@ class GuardedRenderer:
         frame = self.renderer.render(still, face_features=False)
         if self.distance(frame, still) > self.config.limit:
             return frame, "blanked"
-        return _blur_face(frame, pose.face[:, :2] * getattr(self.renderer, "scale", 1.0)), "blurred"
+        return _blur_face(frame, pose.face[:, :2] * self.renderer.scale), "blurred"
 
 
 def calmed(pose: AvatarPose, t: float, canonical: CanonicalFace | None = None) -> AvatarPose:

@@ -69,7 +69,11 @@ class AvatarRenderer:
             return big
         small = self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
         enlarged = cv2.resize(small, (self.out_width, self.out_height), interpolation=cv2.INTER_CUBIC)
-        return (big * (1.0 - mask) + enlarged * mask).round().astype(np.uint8)
+        x, y, w, h = cv2.boundingRect(mask)  # blended there only: elsewhere the mask is 0 (~5x less work)
+        weight = mask[y : y + h, x : x + w, None].astype(np.float32) / 255.0
+        blend = big[y : y + h, x : x + w] * (1.0 - weight) + enlarged[y : y + h, x : x + w] * weight
+        big[y : y + h, x : x + w] = blend.round().astype(np.uint8)
+        return big
 
     def _drawn(self, background: np.ndarray, ss: int, size: tuple[int, int], pose: AvatarPose, face_features: bool) -> np.ndarray:
         """A new ``size`` (w, h) frame of ``pose``, drawn at ``ss`` canvas pixels per input pixel."""
@@ -98,7 +102,7 @@ class AvatarRenderer:
         return canvas
 
     def _hand_mask(self, pose: AvatarPose) -> np.ndarray | None:
-        """float32 ``(out_height, out_width, 1)`` in [0, 1]: where the hands are (None: no hand)."""
+        """uint8 ``(out_height, out_width)``, 255 on the hands fading to 0 (None: no hand)."""
         hands = [h for h in (pose.left_hand, pose.right_hand) if h is not None]
         if not hands:
             return None
@@ -110,5 +114,4 @@ class AvatarRenderer:
             cv2.fillConvexPoly(one, hull, 255)
             r = max(1, int(round(0.35 * float(np.linalg.norm(pts[0] - pts[9])))))
             mask |= cv2.dilate(one, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        feather = cv2.GaussianBlur(mask, (0, 0), max(1.0, self.scale))
-        return feather.astype(np.float32)[:, :, None] / 255.0
+        return cv2.GaussianBlur(mask, (0, 0), max(1.0, self.scale))
