@@ -376,11 +376,11 @@ def test_an_interrupt_right_after_the_output_folder_is_made_leaves_no_folder(tmp
     assert existing.is_dir()
 
 
-def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_path):
+def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_path, monkeypatch):
     """A manifest row with a ``region``: the broadcast's DGS inset is anonymized alone (the output
     is the box), posed alone (the .pose is the box's) and evaluated against the box; the gallery
-    keeps the inset signer's faces, not the speaker's. A malformed region fails that row only,
-    and a changed region redoes the clip."""
+    keeps the inset signer's faces, not the speaker's, and the evaluation reads each video once.
+    A malformed region fails that row only, and a changed region redoes the clip."""
     import numpy as np
 
     from signanon.batch.runner import faces_file
@@ -393,7 +393,11 @@ def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_pa
     manifest = tmp_path / "corpus.csv"
     manifest.write_text(f'path,region\nv/broadcast.mp4,"{INSET_REGION}"\nv/bad.mp4,"1,2,3"\n')
     out = tmp_path / "out"
+    reads, read = [], Evaluator._read
+    monkeypatch.setattr(Evaluator, "_read", lambda self, info, *a, **k: reads.append(info.path.name) or read(self, info, *a, **k))
     assert main(["batch", str(manifest), "-o", str(out), "--evaluate", "--pose", "-q", *FIXED_LOOK]) == 1
+    assert sorted(reads) == ["clip.mp4", "region.mp4"], reads  # the box's cut and the output, each read once
+    monkeypatch.undo()
     rep = report(out)
     done, bad = entry(rep, "v/broadcast.mp4"), entry(rep, "v/bad.mp4")
     assert bad["status"] == "failed" and "manifest line 3" in bad["reason"] and "four numbers" in bad["reason"]

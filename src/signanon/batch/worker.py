@@ -156,7 +156,8 @@ class ClipWorker:
 
         evaluator = self._evaluator()
         try:
-            report = evaluator.evaluate(task.input, files[VIDEO], (), None, progress=False, region=task.region)
+            report = evaluator.evaluate(task.input, files[VIDEO], (), None, progress=False, region=task.region,
+                                        region_cut=None if task.region is None else source)
         except NoPersonError as err:  # no face in the original: nothing to re-identify
             return ClipOutcome(task.relative, "done", f"not evaluated: {err}", frames=frames, files=files)
         report.pop("series", None)
@@ -205,8 +206,7 @@ def signer_video(task: ClipTask) -> Iterator[Path]:
 def _save_faces(evaluator, task: ClipTask, source: Path, output: Path) -> Path:
     """Both videos' face embeddings (found faces only) for the gallery attack; ``source``: the
     video that shows the signer."""
-    # the input's analysis is cached by the evaluation; a region's cut is new to it: faces only
-    original = evaluator.analyse(source, landmarks=task.region is None).faces
+    original = evaluator.analyse(source).faces  # cached: the evaluation read the same video
     anonymized = evaluator.analyse(output).faces
     path = task.work / FACES
     np.savez(

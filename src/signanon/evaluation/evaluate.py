@@ -225,40 +225,43 @@ class Evaluator:
         *,
         progress: bool = False,
         region=None,
+        region_cut: str | Path | None = None,
     ) -> dict:
         """Compare one pair; write ``report.json`` (+ html, side-by-side video) into ``out_dir``.
 
         ``region``: a :class:`~signanon.video.region.Region` of the original to compare (the box
-        ``anonymize --region`` was given); it is cut into a temporary video first, and the report
-        names the original with the box (``inputs.original.region``, x0, y0, x1, y1).
+        ``anonymize --region`` was given); it is cut into a temporary video first (or
+        ``region_cut`` is, a video of that box already cut by :func:`~signanon.video.region.crop_video`),
+        and the report names the original with the box (``inputs.original.region``, x0, y0, x1, y1).
         Returns the report as written to JSON (plain dicts, lists, numbers; NaN as None).
         Raises InputError for unreadable videos, NoPersonError when the original shows no face,
         OutputError when ``out_dir`` cannot be written (checked before any work).
         """
         started = time.perf_counter()
         if out_dir is None:
-            return self._evaluate(original, anonymized, extras, None, progress, started, region)
+            return self._evaluate(original, anonymized, extras, None, progress, started, region, region_cut)
         # the report folder exists only if the report is written: a bad input, Ctrl-C or a full
         # disk removes a folder this run created
         with output_folder(out_dir, "report folder", remove_partial=True) as folder:
             check_output_path(folder / "report.json")
-            return self._evaluate(original, anonymized, extras, folder, progress, started, region)
+            return self._evaluate(original, anonymized, extras, folder, progress, started, region, region_cut)
 
     def _evaluate(self, original, anonymized, extras, folder: Path | None, progress: bool, started: float,
-                  region=None) -> dict:
+                  region=None, region_cut=None) -> dict:
         """:meth:`evaluate` once the report folder (or None: no files) is ready."""
-        if region is not None:
-            import tempfile
+        if region is None:
+            return self._evaluate_pair(original, anonymized, extras, folder, progress, started, {})
+        import tempfile
 
-            from ..video.region import crop_video
+        from ..video.region import crop_video
 
-            info = probe_video(original)
-            box = list(region.box(info.width, info.height))
-            with tempfile.TemporaryDirectory(prefix="signanon-region-") as tmp:
-                cut = crop_video(info, region, Path(tmp) / "original_region.mp4", progress=progress)
-                return self._evaluate_pair(cut, anonymized, extras, folder, progress, started,
-                                           {"path": str(original), "region": box})
-        return self._evaluate_pair(original, anonymized, extras, folder, progress, started, {})
+        info = probe_video(original)
+        described = {"path": str(original), "region": list(region.box(info.width, info.height))}
+        if region_cut is not None:
+            return self._evaluate_pair(region_cut, anonymized, extras, folder, progress, started, described)
+        with tempfile.TemporaryDirectory(prefix="signanon-region-") as tmp:
+            cut = crop_video(info, region, Path(tmp) / "original_region.mp4", progress=progress)
+            return self._evaluate_pair(cut, anonymized, extras, folder, progress, started, described)
 
     def _evaluate_pair(self, original, anonymized, extras, folder: Path | None, progress: bool, started: float,
                        original_as: dict) -> dict:
