@@ -200,9 +200,10 @@ def test_two_people_are_counted_and_only_one_is_drawn(upright, tmp_path: Path, c
     halves = {"left": [], "right": []}
     for frame in iter_frames(probe_video(out)):
         off = np.abs(frame.astype(int) - background).max(axis=2) > 40
-        middle = frame.shape[1] // 2  # the output is drawn larger than the 540x360 input; halves scale with it
-        halves["left"].append(off[:, :middle].mean())
-        halves["right"].append(off[:, middle + middle // 7 :].mean())
+        k = frame.shape[1] / (SIZE[0] + 480)  # the output is drawn larger than the 750x360 input
+        seam = round(SIZE[0] * k)  # where the webcam signer's side ends
+        halves["left"].append(off[:, :seam].mean())
+        halves["right"].append(off[:, seam + round(40 * k) :].mean())
     empty = min(np.mean(halves["left"]), np.mean(halves["right"]))
     assert empty < 0.01, halves  # the other person is nowhere in the output
 
