@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--shape", default="average")
     ap.add_argument("--style", default="", help="FIELD=VALUE;... of AvatarStyle replaced in the palette (Python literals)")
     ap.add_argument("--proportions", default="", help="FIELD=VALUE;... of BodyProportions replaced (Python literals)")
+    ap.add_argument("--dump", type=Path, help="save the per-frame series (original, drawn, read-back) and the drawn video here (.npz; the video beside it)")
     args = ap.parse_args()
     rb = load_readback()
     tmp = Path(tempfile.mkdtemp())
@@ -86,6 +87,11 @@ def main() -> None:
             series[k][0].append(so[k])
             series[k][1].append(sd[k])
             series[k][2].append(sa[k])
+    if args.dump:
+        np.savez(args.dump, **{f"{k}_{w}": np.asarray(v) for k in keys for w, v in zip(("orig", "drawn", "read"), series[k])})
+        import shutil
+
+        shutil.copy(out, args.dump.with_suffix(".mp4"))
     print(f"{'series':<12} {'orig std':>8}  drawn/orig g r   readback/drawn g r   total g r")
     for k in keys:
         o, d, a = (np.asarray(v) for v in series[k])
