@@ -23,7 +23,7 @@ from signanon.avatar import hands
 from signanon.landmarks import geometry, layout
 
 ROOT = Path(__file__).resolve().parents[1]
-NGT = ROOT.parent / "shared" / "data" / "video" / "ngt_numbers_small.mp4"
+NGT = ROOT / "tests" / "data" / "ngt_numbers_small.mp4"
 DIFFERENT = ROOT / "tests" / "data" / "asl_different.gif"
 HOUSE = ROOT / "tests" / "data" / "asl_house.gif"
 DGS = ROOT / "tests" / "data" / "dgs_zug_100.mp4"
@@ -132,8 +132,6 @@ def read_back(clip: dict, frames: list[np.ndarray], near_face: bool = False) -> 
 
 @pytest.fixture(scope="module")
 def ngt():
-    if not NGT.is_file():
-        pytest.skip(f"shared data missing: {NGT}")
     return run_clip(NGT, FRAMES)
 
 
