@@ -198,10 +198,26 @@ def _draw_nose(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float) -> None
         cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), _shade(style.skin, 0.5), width + 1, cv2.LINE_AA, _SHIFT)
 
 
-def _draw_mouth(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float, ss: int) -> None:
+def _parted(inner_up: np.ndarray, inner_lo: np.ndarray, down: np.ndarray, rest_gap: float,
+            parting: float) -> tuple[np.ndarray, np.ndarray]:
+    """The inner lip lines (each (11, 2) canvas px, corner to corner) moved apart along ``down``
+    (the face's downward unit vector in the image, (2,)) by up to ``parting`` canvas px in the
+    middle, tapering to none at the corners: none while the middle gap is under half of
+    ``rest_gap`` (canvas px), all of it from ``rest_gap`` up."""
+    middle = len(inner_up) // 2
+    gap = float((inner_lo[middle] - inner_up[middle]) @ down)
+    open_ = float(np.clip((gap - 0.5 * rest_gap) / (0.5 * rest_gap + 1e-9), 0.0, 1.0))
+    shift = 0.5 * parting * open_ * np.sin(np.linspace(0.0, np.pi, len(inner_up)))[:, None] * down
+    return inner_up - shift, inner_lo + shift
+
+
+def _draw_mouth(img, cv2, q: np.ndarray, style: AvatarStyle, unit: float, ss: int, down: np.ndarray,
+                rest_gap: float) -> None:
     """Lips with shadowed corners; when they part, the dark mouth with a hint of upper and lower
-    teeth (q: canvas px; ``ss`` canvas px per output px)."""
-    inner_up, inner_lo = q[_rows(LIP_INNER_UPPER)], q[_rows(LIP_INNER_LOWER)]
+    teeth (q: canvas px; ``ss`` canvas px per output px; ``down``: the face's downward unit vector
+    in the image; ``rest_gap``: the canonical face's inner-lip gap in the middle, face units)."""
+    inner_up, inner_lo = _parted(q[_rows(LIP_INNER_UPPER)], q[_rows(LIP_INNER_LOWER)], down, rest_gap * unit,
+                                 style.rest_parting * unit)
     outer_up, outer_lo = q[_rows(LIP_OUTER_UPPER)], q[_rows(LIP_OUTER_LOWER)]
     gap = float(np.max(inner_lo[:, 1] - inner_up[:, 1]))
     inner = np.concatenate([inner_up, inner_lo[-2:0:-1]])
@@ -276,4 +292,7 @@ def draw_head(
         brow = np.concatenate([q[_rows(bu)], q[_rows(bl)][::-1]])
         cv2.fillPoly(img, [_fixed(brow)], style.brows, cv2.LINE_AA, shift=_SHIFT)
     if (rot @ np.array([0.0, 0.0, -1.0]))[2] < 0.3:
-        _draw_mouth(img, cv2, q, style, unit, ss)
+        down = rot[:2, 1] / (float(np.hypot(*rot[:2, 1])) + 1e-9)  # the face's y axis in the image
+        middle = len(LIP_INNER_UPPER) // 2
+        rest_gap = float(canon.points[LIP_INNER_LOWER[middle], 1] - canon.points[LIP_INNER_UPPER[middle], 1])
+        _draw_mouth(img, cv2, q, style, unit, ss, down, rest_gap)
