@@ -1,6 +1,6 @@
 """Where the avatar's facial-grammar gain is lost (run by hand).
 
-    python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME] [--style 'lips=(100,46,44)']
+    python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME] [--style 'lips=(100,46,44)'] [--dump OUT.npz]
 
 Splits the chain original -> drawn face -> read-back face: for each series prints the gain (std
 ratio) and r of (a) the face mesh the avatar draws against the original's read-back, and (b) the
