@@ -106,14 +106,15 @@ def median_shape(meshes) -> np.ndarray:
     return np.median(aligned, axis=0)
 
 
-def render(face: np.ndarray) -> np.ndarray:
+def render(face: np.ndarray, style: AvatarStyle = STYLE, size: int = OUT_SIZE) -> np.ndarray:
+    """The head drawn alone on a ``size`` x ``size`` RGB uint8 frame (face: output px)."""
     import cv2
 
-    ss = STYLE.supersample
-    img = np.empty((OUT_SIZE * ss, OUT_SIZE * ss, 3), np.uint8)
-    img[:] = STYLE.background
-    H.draw_head(img, face, STYLE, ss)
-    return cv2.resize(img, (OUT_SIZE, OUT_SIZE), interpolation=cv2.INTER_AREA)
+    ss = style.supersample
+    img = np.empty((size * ss, size * ss, 3), np.uint8)
+    img[:] = style.background
+    H.draw_head(img, face, style, ss)
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
 
 
 # --- canonical asset and geometry ---------------------------------------------------------------
@@ -554,6 +555,23 @@ def _mouth_widths(frames: list[np.ndarray]) -> np.ndarray:
     return _read_series(frames)
 
 
+def _read_gain_and_r(clip: Path, source: np.ndarray, out: Path, style: AvatarStyle, measure=None) -> tuple[float, float, int, float]:
+    """Anonymize ``clip`` drawn in ``style`` (average face, identity guard off: the drawing is under
+    test) and read ``measure`` back as :func:`_read_series` does: (gain = output std / source std,
+    Pearson r, frames with a face in both, the source's std) against ``source``, the clip's own
+    series."""
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from signanon.avatar.identity_guard import IdentityGuardConfig
+
+    config = AvatarConfig(custom_style=style, face_shape="average", guard=IdentityGuardConfig(enabled=False))
+    AvatarAnonymizer(config)(clip, out, progress=False)
+    drawn = _read_series(read_frames(out, 10**6), measure)
+    n = min(len(source), len(drawn))
+    ok = ~np.isnan(source[:n]) & ~np.isnan(drawn[:n])
+    a, b = source[:n][ok], drawn[:n][ok]
+    return float(b.std() / a.std()), float(np.corrcoef(a, b)[0, 1]), int(ok.sum()), float(a.std())
+
+
 def test_a_small_faces_mouth_width_survives(tmp_path, monkeypatch):
     """ASL HOUSE, a face 32 px between the eyes: the tapering lip ends fade over a pixel or two, so
     without the shadowed mouth corners MediaPipe read the output's mouth width at 0.42 of the
@@ -563,22 +581,14 @@ def test_a_small_faces_mouth_width_survives(tmp_path, monkeypatch):
     parting. Drawn in the default palette with the identity guard off: the drawing is under test,
     not the palette the guard would choose or the frames it would calm."""
     from signanon.avatar import head
-    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-    from signanon.avatar.identity_guard import IdentityGuardConfig
 
     clip = DATA / "asl_house.gif"
     source = _mouth_widths(read_frames(clip, 10**6))
 
     def gain_and_r(name: str, style: AvatarStyle) -> tuple[float, float]:
-        out = tmp_path / f"{name}.mp4"
-        config = AvatarConfig(custom_style=style, face_shape="average", guard=IdentityGuardConfig(enabled=False))
-        AvatarAnonymizer(config)(clip, out, progress=False)
-        drawn = _mouth_widths(read_frames(out, 10**6))
-        n = min(len(source), len(drawn))
-        ok = ~np.isnan(source[:n]) & ~np.isnan(drawn[:n])
-        a, b = source[:n][ok], drawn[:n][ok]
-        assert ok.sum() >= 60 and a.std() > 0.02  # the signer's mouth really changes width
-        return float(b.std() / a.std()), float(np.corrcoef(a, b)[0, 1])
+        gain, r, n, spread = _read_gain_and_r(clip, source, tmp_path / f"{name}.mp4", style)
+        assert n >= 60 and spread > 0.02  # the signer's mouth really changes width
+        return gain, r
 
     unparted = dataclasses.replace(STYLE, rest_parting=0.0)
     gain, r = gain_and_r("shipped", STYLE)
@@ -649,14 +659,8 @@ def test_the_lips_part_at_rest_and_close_when_pressed():
     def interior(mesh: np.ndarray, style: AvatarStyle = STYLE) -> int:
         """Pixels of mouth interior between the lips (the middle half of the mouth: the corners'
         shadow is as dark), the face drawn 3x the usual size."""
-        import cv2
-
         p = E.place_face(mesh, np.eye(3), 3 * ANCHOR, 3 * SCALE)
-        ss = STYLE.supersample
-        img = np.empty((3 * OUT_SIZE * ss, 3 * OUT_SIZE * ss, 3), np.uint8)
-        img[:] = STYLE.background
-        H.draw_head(img, p, style, ss)
-        img = cv2.resize(img, (3 * OUT_SIZE, 3 * OUT_SIZE), interpolation=cv2.INTER_AREA)
+        img = render(p, style, 3 * OUT_SIZE)
         left, right = np.interp([0.25, 0.75], [0, 1], [p[78, 0], p[308, 0]]).astype(int)
         box = img[int(p[13, 1]) - 3 : int(p[14, 1]) + 4, left:right]
         return int(round(colour_fraction(box, STYLE.mouth_interior, 10) * box.shape[0] * box.shape[1]))
@@ -674,22 +678,14 @@ def test_a_small_mouthing_reads_back(tmp_path):
     closed lips, and MediaPipe read the output's mouth opening at gain 0.45, r 0.66 of the signer's;
     with it 1.11, r 0.87 (benchmarks/diag_face_gain.py). Read here by our own Holistic: 1.17 / 0.87
     with it, 0.21 / 0.57 without. Default palette, identity guard off: the drawing is under test."""
-    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-    from signanon.avatar.identity_guard import IdentityGuardConfig
     from signanon.landmarks import grammar
 
     source = _read_series(read_frames(NGT, 10**6), grammar.mouth_opening)
 
     def gain_and_r(name: str, style: AvatarStyle) -> tuple[float, float]:
-        out = tmp_path / f"{name}.mp4"
-        config = AvatarConfig(custom_style=style, face_shape="average", guard=IdentityGuardConfig(enabled=False))
-        AvatarAnonymizer(config)(NGT, out, progress=False)
-        drawn = _read_series(read_frames(out, 10**6), grammar.mouth_opening)
-        n = min(len(source), len(drawn))
-        ok = ~np.isnan(source[:n]) & ~np.isnan(drawn[:n])
-        a, b = source[:n][ok], drawn[:n][ok]
-        assert ok.sum() >= 120 and a.std() > 0.006  # the signer really mouths (std 0.009 here)
-        return float(b.std() / a.std()), float(np.corrcoef(a, b)[0, 1])
+        gain, r, n, spread = _read_gain_and_r(NGT, source, tmp_path / f"{name}.mp4", style, grammar.mouth_opening)
+        assert n >= 120 and spread > 0.006  # the signer really mouths (std 0.009 here)
+        return gain, r
 
     gain, r = gain_and_r("parted", STYLE)
     gain_shut, r_shut = gain_and_r("shut", dataclasses.replace(STYLE, rest_parting=0.0))

@@ -15,7 +15,7 @@ import numpy as np
 from ..landmarks.geometry import fit_stable
 from ..landmarks.regions import (
     BROW_LOWER_L, BROW_LOWER_R, BROW_UPPER_L, BROW_UPPER_R, EYE_INNER_L, EYE_INNER_R, EYE_OUTER_L,
-    EYE_OUTER_R, FACE_OVAL, FOREHEAD_ROW, FOREHEAD_TOP, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R,
+    EYE_OUTER_R, FACE_OVAL, FOREHEAD_ROW, FOREHEAD_TOP, INNER_LIP_CENTRE, IRIS_L, IRIS_R, LID_LOWER_L, LID_LOWER_R,
     LID_UPPER_L, LID_UPPER_R, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER,
     MOUTH_CORNERS, NOSE_BASE, NOSTRILS,
 )  # fmt: skip
@@ -45,6 +45,7 @@ _OPEN_MOUTH = 0.03  # inner-lip gap / face size above which the mouth interior s
 # three cuts read width gain 0.49-0.60 -> 0.65-0.98 (benchmarks/signing_issue11.txt). Darker (0.3)
 # read the same but brought the dark-skin avatar within dlib's 0.6 of a real face (0.592).
 _CORNER_IN, _CORNER_OUT, _CORNER_WIDTH, _CORNER_SHADE = 0.035, 0.012, 0.02, 0.45
+_LIP_MIDDLE = LIP_INNER_UPPER.index(INNER_LIP_CENTRE[0])  # the midline's row of the inner lip lines
 _SCLERA = (236, 234, 228)
 _PUPIL = (18, 16, 18)
 _LASH = (40, 30, 28)
@@ -204,8 +205,7 @@ def _parted(inner_up: np.ndarray, inner_lo: np.ndarray, down: np.ndarray, rest_g
     (the face's downward unit vector in the image, (2,)) by up to ``parting`` canvas px in the
     middle, tapering to none at the corners: none while the middle gap is under half of
     ``rest_gap`` (canvas px), all of it from ``rest_gap`` up."""
-    middle = len(inner_up) // 2
-    gap = float((inner_lo[middle] - inner_up[middle]) @ down)
+    gap = float((inner_lo[_LIP_MIDDLE] - inner_up[_LIP_MIDDLE]) @ down)
     open_ = float(np.clip((gap - 0.5 * rest_gap) / (0.5 * rest_gap + 1e-9), 0.0, 1.0))
     shift = 0.5 * parting * open_ * np.sin(np.linspace(0.0, np.pi, len(inner_up)))[:, None] * down
     return inner_up - shift, inner_lo + shift
@@ -293,6 +293,6 @@ def draw_head(
         cv2.fillPoly(img, [_fixed(brow)], style.brows, cv2.LINE_AA, shift=_SHIFT)
     if (rot @ np.array([0.0, 0.0, -1.0]))[2] < 0.3:
         down = rot[:2, 1] / (float(np.hypot(*rot[:2, 1])) + 1e-9)  # the face's y axis in the image
-        middle = len(LIP_INNER_UPPER) // 2
-        rest_gap = float(canon.points[LIP_INNER_LOWER[middle], 1] - canon.points[LIP_INNER_UPPER[middle], 1])
+        upper, lower = INNER_LIP_CENTRE
+        rest_gap = float(canon.points[lower, 1] - canon.points[upper, 1])
         _draw_mouth(img, cv2, q, style, unit, ss, down, rest_gap)
