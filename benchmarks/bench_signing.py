@@ -20,6 +20,11 @@ half a pixel; scaled by 0.97 about the centre), and prints each under the clip's
 of the three reads. MediaPipe tracks from frame to frame, so pixels far from a hand move its read:
 a change of the avatar's mouth colour alone moved one clip's hand recall by 0.05 and its angle
 error by 1.7 deg. A goal missed by less than that range is not shown missed by one read.
+
+``--against OLD/results.json`` then prints this run's goal lines beside an earlier run's, clip for
+clip, with the look where the identity guard chose another (``compare_signing.py`` does the same
+for two finished runs). Copy the earlier run's ``OUT_DIR/sources`` into this one's first: x264 does
+not cut a framing the same way twice, and only the same cuts compare clip for clip.
 """
 
 from __future__ import annotations
@@ -147,43 +152,92 @@ def _ceiling_misses(row: dict, key: str) -> bool:
     return r is None or g is None or r < 0.6 or not 0.7 <= g <= 1.4
 
 
+def clip_misses(row: dict) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """What one clip misses of issue 11's goals, each figure the mean over the clip's reads (one,
+    or three with ``--jitter``): every series the original moves at r >= 0.6 and gain 0.7-1.4; on
+    clips with 10 or more hands, recall >= 0.9 and angle error <= 12 deg; where the original's hand
+    comes within half a face width of the face, the hand-to-face distance within 0.1 face widths of
+    the original's (the mean error over the reads that have such hands). Returns the misses (a
+    series marked "(ceiling too)" where ``--ceiling``'s read of the original's own copy misses the
+    goal as well: the reader's limit, as ``evaluate --reader-check`` says) and, per goal
+    (``series``, ``recall``, ``angle``, ``contact``), (figures in the goal, figures measured)."""
+    reads = [row["signing"]] + [j["signing"] for j in row.get("jitter", [])]
+    missed: list[str] = []
+    tally = {"series": (0, 0), "recall": (0, 0), "angle": (0, 0), "contact": (0, 0)}
+
+    def count(goal: str, ok: bool) -> None:
+        tally[goal] = (tally[goal][0] + ok, tally[goal][1] + 1)
+
+    near = [r["contact_error_face_widths"] for r in reads if r["contact_frames"]]
+    if near:
+        err = float(np.mean(near))
+        count("contact", err <= 0.1)
+        missed += [f"contact {err:.3f}"] * (err > 0.1)
+    if reads[0]["hands_in_original"] >= 10:
+        recall = float(np.mean([r["hand_recall"] for r in reads]))
+        angle = float(np.mean([r["handshape_angle_error_deg"] for r in reads]))
+        count("recall", recall >= 0.9)
+        count("angle", angle <= 12)
+        missed += [f"recall {recall:.3f}"] * (recall < 0.9) + [f"angle {angle:.1f}"] * (angle > 12)
+    for k in SERIES:
+        std = reads[0]["face_series_gain"]["original_std"][k]
+        if std is None or std < 0.01:
+            continue
+        r = [x["face_series_r"][k] for x in reads]
+        g = [x["face_series_gain"][k] for x in reads]
+        ok = None not in r + g and np.mean(r) >= 0.6 and 0.7 <= np.mean(g) <= 1.4
+        count("series", bool(ok))
+        if not ok:
+            missed.append(f"{SHORT[k]} " + ("unread" if None in r + g else f"{np.mean(r):.2f}/{np.mean(g):.2f}")
+                          + (" (ceiling too)" if _ceiling_misses(row, k) else ""))
+    return missed, tally
+
+
+def _totals(tallies: list[dict[str, tuple[int, int]]]) -> str:
+    t = {goal: [sum(x[goal][i] for x in tallies) for i in (0, 1)] for goal in ("series", "recall", "angle", "contact")}
+    return (f"series in the goal {t['series'][0]} of {t['series'][1]}; recall >= 0.9 on {t['recall'][0]} of "
+            f"{t['recall'][1]} clips; angle <= 12 deg on {t['angle'][0]} of {t['angle'][1]}; contact within 0.1 on "
+            f"{t['contact'][0]} of {t['contact'][1]}")
+
+
 def against_goal(rows: list[dict]) -> list[str]:
-    """Issue 11's goals on every clip, each figure the mean over the clip's reads (one, or three
-    with ``--jitter``): every series the original moves at r >= 0.6 and gain 0.7-1.4; on clips
-    with 10 or more hands, recall >= 0.9 and angle error <= 12 deg; where the original's hand comes
-    within half a face width of the face, the hand-to-face distance within 0.1 face widths of the
-    original's (the mean error over the reads that have such hands). Lines: what each clip misses
-    (a series marked "(ceiling too)" where ``--ceiling``'s read of the original's own copy misses
-    the goal as well: the reader's limit, as ``evaluate --reader-check`` says), then the totals."""
-    lines, series, hands, angles, contact = [], [0, 0], [0, 0], [0, 0], [0, 0]
+    """Lines: what each clip misses of issue 11's goals (:func:`clip_misses`), then the totals."""
+    lines, tallies = [], []
     for row in rows:
-        reads = [row["signing"]] + [j["signing"] for j in row.get("jitter", [])]
-        missed = []
-        near = [r["contact_error_face_widths"] for r in reads if r["contact_frames"]]
-        if near:
-            err = float(np.mean(near))
-            contact = [contact[0] + (err <= 0.1), contact[1] + 1]
-            missed += [f"contact {err:.3f}"] * (err > 0.1)
-        if reads[0]["hands_in_original"] >= 10:
-            recall = float(np.mean([r["hand_recall"] for r in reads]))
-            angle = float(np.mean([r["handshape_angle_error_deg"] for r in reads]))
-            hands = [hands[0] + (recall >= 0.9), hands[1] + 1]
-            angles = [angles[0] + (angle <= 12), angles[1] + 1]
-            missed += [f"recall {recall:.3f}"] * (recall < 0.9) + [f"angle {angle:.1f}"] * (angle > 12)
-        for k in SERIES:
-            std = reads[0]["face_series_gain"]["original_std"][k]
-            if std is None or std < 0.01:
-                continue
-            r = [x["face_series_r"][k] for x in reads]
-            g = [x["face_series_gain"][k] for x in reads]
-            ok = None not in r + g and np.mean(r) >= 0.6 and 0.7 <= np.mean(g) <= 1.4
-            series = [series[0] + ok, series[1] + 1]
-            if not ok:
-                missed.append(f"{SHORT[k]} " + ("unread" if None in r + g else f"{np.mean(r):.2f}/{np.mean(g):.2f}")
-                              + (" (ceiling too)" if _ceiling_misses(row, k) else ""))
+        missed, tally = clip_misses(row)
+        tallies.append(tally)
         lines.append(f"  {row['clip']:<26} " + ("; ".join(missed) or "in the goal"))
-    lines.append(f"  series in the goal {series[0]} of {series[1]}; recall >= 0.9 on {hands[0]} of {hands[1]} clips; "
-                 f"angle <= 12 deg on {angles[0]} of {angles[1]}; contact within 0.1 on {contact[0]} of {contact[1]}")
+    lines.append("  " + _totals(tallies))
+    return lines
+
+
+def _look(row: dict) -> str:
+    guard = row.get("guard") or {}
+    look = (guard.get("look") or {}).get("chosen", "")
+    return look + ("+fold" if (row.get("hand_drawing") or {}).get("chosen") == "folded" else "")
+
+
+def compare(old: list[dict], new: list[dict]) -> list[str]:
+    """Two runs' goal lines side by side on the clips both measured (``new``'s order): per clip
+    its misses before | after (the look too where the identity guard chose another), then each
+    run's totals on those clips and the clips with more and with fewer misses. Only runs on the
+    same source cuts compare clip for clip (copy OUT_DIR/sources between them first)."""
+    before = {row["clip"]: row for row in old}
+    lines, tallies, worse, better = [], ([], []), [], []
+    for row in new:
+        if row["clip"] not in before:
+            continue
+        a, b = clip_misses(before[row["clip"]]), clip_misses(row)
+        for i, (_, tally) in enumerate((a, b)):
+            tallies[i].append(tally)
+        was, now = _look(before[row["clip"]]), _look(row)
+        looks = "" if was == now else f"   [look {was} -> {now}]"
+        lines.append(f"  {row['clip']:<26} {'; '.join(a[0]) or 'in the goal'}  |  "
+                     f"{'; '.join(b[0]) or 'in the goal'}{looks}")
+        (worse if len(b[0]) > len(a[0]) else better if len(b[0]) < len(a[0]) else []).append(row["clip"])
+    lines.append(f"  before: {_totals(tallies[0])}")
+    lines.append(f"  after:  {_totals(tallies[1])}")
+    lines.append(f"  more misses: {', '.join(worse) or 'none'}; fewer: {', '.join(better) or 'none'}")
     return lines
 
 
@@ -257,7 +311,10 @@ def main() -> None:
                     help="also read back two imperceptibly warped copies of each output and print the range")
     ap.add_argument("--framings", nargs="+", default=None, metavar="CLIP:FRAMING",
                     help="measure these framings instead of make_framings.PLAN, e.g. dgs_zug.mp4:mirror")
+    ap.add_argument("--against", type=Path, default=None, metavar="OLD/results.json",
+                    help="after the run, print its goal lines beside an earlier run's, clip for clip")
     args = ap.parse_args()
+    old = json.loads(args.against.read_text())["clips"] if args.against else None
     plan = None if args.framings is None else [tuple(f.split(":", 1)) for f in args.framings]
     readback = load_readback()
     rows = []
@@ -281,6 +338,10 @@ def main() -> None:
     print(f"\nAgainst the goal (mean of {'3 reads' if args.jitter else 'one read'} per clip):", flush=True)
     for line in against_goal(rows):
         print(line, flush=True)
+    if old is not None:
+        print(f"\nAgainst {args.against} (before | after):", flush=True)
+        for line in compare(old, rows):
+            print(line, flush=True)
     (args.out_dir / "results.json").write_text(json.dumps({"machine": machine, "clips": rows}, indent=1))
 
 
