@@ -212,8 +212,9 @@ def against_goal(rows: list[dict]) -> list[str]:
 
 
 def _look(row: dict) -> str:
-    guard = row.get("guard") or {}
-    look = (guard.get("look") or {}).get("chosen", "")
+    """The look (palette/face shape) the identity guard chose, ``+fold`` where the hand choice kept
+    fingers folded under the palm; ``?`` without a guard record."""
+    look = ((row.get("guard") or {}).get("look") or {}).get("chosen", "?")
     return look + ("+fold" if (row.get("hand_drawing") or {}).get("chosen") == "folded" else "")
 
 
@@ -234,7 +235,10 @@ def compare(old: list[dict], new: list[dict]) -> list[str]:
         looks = "" if was == now else f"   [look {was} -> {now}]"
         lines.append(f"  {row['clip']:<26} {'; '.join(a[0]) or 'in the goal'}  |  "
                      f"{'; '.join(b[0]) or 'in the goal'}{looks}")
-        (worse if len(b[0]) > len(a[0]) else better if len(b[0]) < len(a[0]) else []).append(row["clip"])
+        if len(b[0]) > len(a[0]):
+            worse.append(row["clip"])
+        elif len(b[0]) < len(a[0]):
+            better.append(row["clip"])
     lines.append(f"  before: {_totals(tallies[0])}")
     lines.append(f"  after:  {_totals(tallies[1])}")
     lines.append(f"  more misses: {', '.join(worse) or 'none'}; fewer: {', '.join(better) or 'none'}")
@@ -251,7 +255,7 @@ def fmt(row: dict) -> str:
         f"{err:>6.1f}" if err is not None else "     -",
         f"{s['contact_error_face_widths']:>6.3f}({s['contact_frames']:>3})" if s["contact_frames"] else "      -     ",
         f"{row['identity'].get('reid_frames', '?'):>4}" if "identity" in row else "   .",
-        f"{_guard(row.get('guard'), row.get('hand_drawing')):>13}",
+        f"{_guard(row):>13}",
     ]
     std = s["face_series_gain"]["original_std"]
     for k in SERIES:
@@ -261,13 +265,12 @@ def fmt(row: dict) -> str:
     return " ".join(cells)
 
 
-def _guard(guard: dict | None, hands: dict | None = None) -> str:
-    """The look cell: the look (palette/face shape) the identity guard chose, ``+fold`` where the hand
-    choice kept fingers folded under the palm, and the frames the guard calmed / blanked or blurred."""
+def _guard(row: dict) -> str:
+    """The look cell: :func:`_look` and the frames the guard calmed / blanked or blurred."""
+    guard = row.get("guard")
     if not guard:
         return "-"
-    look = guard.get("look", {}).get("chosen", "?") + ("+fold" if (hands or {}).get("chosen") == "folded" else "")
-    return f"{look:<25} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
+    return f"{_look(row):<25} {guard.get('calmed', 0):>2}/{guard['blanked'] + guard['blurred']}"
 
 
 def header() -> str:

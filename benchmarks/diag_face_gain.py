@@ -13,6 +13,7 @@ named: ``--palette``/``--shape`` (default: the default palette on the average fa
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from dataclasses import replace
 from fractions import Fraction
@@ -89,8 +90,6 @@ def main() -> None:
             series[k][2].append(sa[k])
     if args.dump:
         np.savez(args.dump, **{f"{k}_{w}": np.asarray(v) for k in keys for w, v in zip(("orig", "drawn", "read"), series[k])})
-        import shutil
-
         shutil.copy(out, args.dump.with_suffix(".mp4"))
     print(f"{'series':<12} {'orig std':>8}  drawn/orig g r   readback/drawn g r   total g r")
     for k in keys:

@@ -551,10 +551,6 @@ def _read_series(frames: list[np.ndarray], measure=None) -> np.ndarray:
     return np.array(out)
 
 
-def _mouth_widths(frames: list[np.ndarray]) -> np.ndarray:
-    return _read_series(frames)
-
-
 def _read_gain_and_r(clip: Path, source: np.ndarray, out: Path, style: AvatarStyle, measure=None) -> tuple[float, float, int, float]:
     """Anonymize ``clip`` drawn in ``style`` (average face, identity guard off: the drawing is under
     test) and read ``measure`` back as :func:`_read_series` does: (gain = output std / source std,
@@ -583,7 +579,7 @@ def test_a_small_faces_mouth_width_survives(tmp_path, monkeypatch):
     from signanon.avatar import head
 
     clip = DATA / "asl_house.gif"
-    source = _mouth_widths(read_frames(clip, 10**6))
+    source = _read_series(read_frames(clip, 10**6))
 
     def gain_and_r(name: str, style: AvatarStyle) -> tuple[float, float]:
         gain, r, n, spread = _read_gain_and_r(clip, source, tmp_path / f"{name}.mp4", style)
