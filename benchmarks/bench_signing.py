@@ -218,6 +218,14 @@ def _look(row: dict) -> str:
     return look + ("+fold" if (row.get("hand_drawing") or {}).get("chosen") == "folded" else "")
 
 
+def load_rows(path: Path) -> list[dict]:
+    """The per-clip rows of a run's ``results.json``; ValueError (one line) when it is not one."""
+    try:
+        return json.loads(path.read_text())["clips"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a bench_signing.py results.json ({type(exc).__name__}: {exc})") from None
+
+
 def compare(old: list[dict], new: list[dict]) -> list[str]:
     """Two runs' goal lines side by side on the clips both measured (``new``'s order): per clip
     its misses before | after (the look too where the identity guard chose another), then each
@@ -317,7 +325,10 @@ def main() -> None:
     ap.add_argument("--against", type=Path, default=None, metavar="OLD/results.json",
                     help="after the run, print its goal lines beside an earlier run's, clip for clip")
     args = ap.parse_args()
-    old = json.loads(args.against.read_text())["clips"] if args.against else None
+    try:
+        old = load_rows(args.against) if args.against else None  # before the run: a bad path fails at once
+    except ValueError as exc:
+        ap.error(str(exc))
     plan = None if args.framings is None else [tuple(f.split(":", 1)) for f in args.framings]
     readback = load_readback()
     rows = []

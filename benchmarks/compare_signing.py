@@ -13,10 +13,9 @@ second's ``OUT_DIR`` before running it (x264 does not cut a framing the same way
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from bench_signing import against_goal, compare
+from bench_signing import against_goal, compare, load_rows
 
 
 def main() -> None:
@@ -24,7 +23,10 @@ def main() -> None:
     ap.add_argument("old", type=Path, help="the earlier run's results.json")
     ap.add_argument("new", type=Path, help="the later run's results.json")
     args = ap.parse_args()
-    old, new = (json.loads(p.read_text())["clips"] for p in (args.old, args.new))
+    try:
+        old, new = load_rows(args.old), load_rows(args.new)
+    except ValueError as exc:
+        ap.error(str(exc))
     for label, rows in ((args.old, old), (args.new, new)):
         print(f"{label}:")
         print("\n".join(against_goal(rows)))
