@@ -374,17 +374,60 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, chosen, tmp_path):
     """The calibration reads its own drawing both ways and picks what reads nearer: the folded
     drawing for DGS ZUG's V hand, the plain one for ASL DIFFERENT's fingers curled at the chin
     (where folding them under reads 1.1-2.1 deg further from the signer). Measured on the probe
-    hands: DGS 12.4 -> 10.4 deg, ASL DIFFERENT 15.1 -> 18.0 deg."""
+    hands, three reads each: DGS 12.7 -> 11.4 deg, ASL DIFFERENT 16.3 -> 17.0 deg (one read of
+    DGS gave 11.8 -> 11.3, and flipped with the mouth narrowed)."""
     from signanon.avatar.anonymizer import AvatarAnonymizer
 
     summary = AvatarAnonymizer()(clip, tmp_path / "out.mp4", progress=False)
     record = summary.extra["hand_drawing"]
     assert record["hands"] >= 6, record
+    assert record["reads"] == 3, record
     assert record["chosen"] == chosen, record
     # how sure: the mean paired gain against its standard error, over the probe hands read both ways
     gain = record["error_deg"]["plain"] - record["error_deg"]["folded"]
     assert record["pairs"] >= 6 and record["gain_se_deg"] > 0
     assert (gain > 0) == (chosen == "folded"), record
+
+
+def test_each_probe_hand_is_read_on_every_copy_of_its_frame():
+    """With ``reads`` 3 every probe frame is read three times (as drawn, half a pixel over, scaled
+    0.97), each hand gets one error per read, and a read that misses the hand leaves a None
+    there, not a shorter list."""
+    from signanon.avatar import hand_choice
+    from signanon.avatar.skeleton import AvatarPose
+
+    h = np.zeros((21, 3))
+    for finger, chain in enumerate(layout.FINGERS):  # every finger bent 120 deg: all fold under
+        x = 20.0 * (finger - 2)
+        h[chain[0]], h[chain[1]] = (x, -100.0, 0.0), (x, -140.0, 0.0)
+        for j, length in ((2, 25.0), (3, 20.0)):
+            h[chain[j]] = h[chain[j - 1]] + length * np.array([0.0, 0.5, -np.sqrt(0.75)])
+    hand = (h + (150.0, 250.0, 0.0)).astype(np.float32)
+    pose = AvatarPose(np.zeros((33, 3), np.float32), np.zeros(33, bool), None, hand, np.zeros(2, np.float32), 1.0)
+    image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8)
+    image = __import__("cv2").GaussianBlur(image, (0, 0), 3)  # a picture, not pixel noise: a half-pixel shift barely shows
+    copies = hand_choice.read_copies(image, 3)
+    assert len(copies) == 3 and copies[0] is image
+    for copy in copies[1:]:
+        assert copy.shape == image.shape and not np.array_equal(copy, image)
+    assert np.abs(copies[1].astype(int) - image.astype(int)).mean() < 2.0  # half a pixel over
+
+    seen = []
+
+    def holistic(img):  # reads the drawn hand exactly on the drawn frame, misses it on the scaled copy
+        seen.append(img)
+        data, confidence = np.zeros((586, 3), np.float32), np.zeros(586, np.float32)
+        if len(seen) % 3 != 0:
+            data[layout.RIGHT_HAND] = hand if len(seen) % 3 == 1 else hand * (1.0, 1.0, 2.0)
+            data[layout.RIGHT_HAND, 2] /= 160.0  # MediaPipe z is in widths
+            confidence[layout.RIGHT_HAND] = 1.0
+        return data, confidence
+
+    errors = hand_choice.read_errors([pose, pose], lambda _: image, 160, holistic, FOLDED, reads=3)
+    assert len(seen) == 6
+    assert len(errors) == 2 and all(len(e) == 3 for e in errors)
+    for first, shifted, scaled in errors:
+        assert first == pytest.approx(0.0, abs=1e-6) and shifted > 1.0 and scaled is None
 
 
 def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
