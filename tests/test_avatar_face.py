@@ -136,6 +136,31 @@ def test_canonical_face_is_normalised_frontal_and_symmetric():
     assert nearest.max() < 1e-4
 
 
+def _mouth_width(points: np.ndarray) -> float:
+    right, left = points[list(R.MOUTH_CORNERS)]
+    return float(np.linalg.norm(left[:2] - right[:2]))
+
+
+def test_the_canonical_mouth_is_narrowed_and_nothing_else_moves():
+    """The asset averages three smiling photos into its mouth (0.60 face units wide); the loaded
+    face's mouth is narrowed (``MOUTH_WIDTH``), its lips' heights, the nose, eyes and jaw kept."""
+    with np.load(C.ASSET_PATH) as npz:
+        raw = npz["points"].astype(np.float32)
+    p = C.load_canonical_face().points
+    assert _mouth_width(raw) > 0.58  # the asset as averaged: the correction is not vacuous
+    assert _mouth_width(p) == pytest.approx(C.MOUTH_WIDTH, abs=1e-4)
+    assert np.array_equal(p[:, 1:], raw[:, 1:])  # heights and depths as they were
+    lips = sorted(set(R.LIP_INNER_UPPER) | set(R.LIP_INNER_LOWER))
+    assert np.abs(p[lips, 0] - raw[lips, 0]).max() > 0.01  # the lips themselves narrower
+    kept = [R.NOSE_BRIDGE, *R.EYE_OUTER, 1, 152, 234, 454, 129, 358]  # bridge, eyes, nose tip, chin, cheeks, nostrils
+    assert np.abs(p[kept] - raw[kept]).max() < 0.004
+    assert np.allclose(C.set_mouth_width(p), p, atol=1e-6)  # already that wide: unchanged
+    wide = C.set_mouth_width(p, 0.7)  # the same function widens a mouth, and keeps the face symmetric
+    assert _mouth_width(wide) == pytest.approx(0.7, abs=1e-4)
+    partner = np.linalg.norm((p * np.array([-1, 1, 1]))[:, None] - p[None], axis=2).argmin(1)
+    assert np.abs(wide[:, 0] + wide[partner, 0]).max() < 1e-4
+
+
 def test_canonical_triangles_form_a_consistently_oriented_surface():
     canon = C.load_canonical_face()
     tri = canon.triangles
@@ -574,8 +599,10 @@ def test_a_small_faces_mouth_width_survives(tmp_path, monkeypatch):
     signer's change (r 0.71); with them 0.64 (r 0.66), through the avatar's x264 output. The lips
     parted at rest (``AvatarStyle.rest_parting``) make the width read better too (without corners
     0.65 of the change; with both 0.74), so the corners' own share is measured without the
-    parting. Drawn in the default palette with the identity guard off: the drawing is under test,
-    not the palette the guard would choose or the frames it would calm."""
+    parting. On the narrower mouth (``canonical.MOUTH_WIDTH``) the plain lips read 0.64,
+    with the corners 0.80, with the parting too 0.84 (r 0.82). Drawn in the default palette
+    with the identity guard off: the drawing is under test, not the palette the guard would choose
+    or the frames it would calm."""
     from signanon.avatar import head
 
     clip = DATA / "asl_house.gif"

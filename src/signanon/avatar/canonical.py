@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..landmarks.regions import INNER_LIP_CENTRE, MOUTH_CORNERS
+
 ASSET_PATH = Path(__file__).parent / "assets" / "canonical_face.npz"
 
 
@@ -94,11 +96,44 @@ class CanonicalFace:
     triangles: np.ndarray
 
 
+# The asset's mouth is 0.60 face units wide: three of its five photographed people smile or laugh
+# (their mouths 0.86, 0.75 and 0.67 wide, 0.07-0.14 open), while the neutral faces of the other
+# seven (two photographed people, the two talking heads' and three signers' least open frames) are
+# 0.48-0.58 wide, median 0.53 (tools/build_canonical_face.py's meshes, measured in session 24).
+# MediaPipe read the avatar's mouth at rest 0.59-0.70 wide on seven clips, the signers' own 0.46-0.57;
+# where a hand covers the mouth the read-back falls back towards an ordinary mouth (~0.51) on the
+# avatar but not on the signer, so every hand over the mouth read as a narrowing: the webcam clip's
+# mouth width gain 1.79 (1.38 without those frames). Loaded faces get a mouth this wide, between the
+# two: at the neutral 0.54 the identity guard found the avatar near the small NGT signer's face far
+# more often (frames drawn calmer / blank on 33 clips 22 / 0 -> 127 / 16), at 0.57 on 45 clips 43 / 0
+# -> 85 / 1, none re-identified, with 93 of 104 facial-grammar series in the goal (89 before;
+# signing_issue11.txt, sessions 24 and 25).
+MOUTH_WIDTH = 0.57
+_MOUTH_RADII = (0.42, 0.22)  # face units: the mouth region, narrowed fully within, not at all past 1.8x
+
+
+def set_mouth_width(points: np.ndarray, width: float = MOUTH_WIDTH) -> np.ndarray:
+    """(N, 3) face-unit points (a symmetric face: midline at x = 0) with the mouth region narrowed
+    (or widened) towards the midline so that the outer mouth corners are ``width`` apart; the
+    lips, the skin around them fading out smoothly, the nose, eyes and jaw line as they were.
+    Nothing changes in y or z, and a face already ``width`` wide comes back as it was."""
+    p = np.array(points, np.float64)
+    right, left = p[list(MOUTH_CORNERS)]
+    factor = width / float(np.linalg.norm(left[:2] - right[:2]))
+    centre = p[list(INNER_LIP_CENTRE)].mean(axis=0)
+    r = np.hypot((p[:, 0] - centre[0]) / _MOUTH_RADII[0], (p[:, 1] - centre[1]) / _MOUTH_RADII[1])
+    w = np.clip((1.8 - r) / 0.8, 0.0, 1.0)
+    w = w * w * (3.0 - 2.0 * w)
+    p[:, 0] *= 1.0 - (1.0 - factor) * w
+    return p.astype(np.float32)
+
+
 @lru_cache(maxsize=1)
 def load_canonical_face(path: str | None = None) -> CanonicalFace:
-    """The canonical face asset (cached). ``path`` overrides the packaged ``canonical_face.npz``."""
+    """The canonical face asset (cached), its mouth :data:`MOUTH_WIDTH` wide (:func:`set_mouth_width`). ``path``
+    overrides the packaged ``canonical_face.npz``."""
     with np.load(path or ASSET_PATH) as npz:
-        points = npz["points"].astype(np.float32)
+        points = set_mouth_width(npz["points"].astype(np.float32))
         triangles = npz["triangles"].astype(np.int32)
     points.setflags(write=False)
     triangles.setflags(write=False)

@@ -68,7 +68,10 @@ class FaceConfig:
                      mouth_width_gain 1.25 (was 1.1): at 1.1 the moving mouth widths of 16 whole
                      clips read back at 0.49-1.16 of the signer's (lowest: the dark-skin palette's
                      pale lips, then small faces: ASL HOUSE 0.67); at 1.25, guard off, ASL
-                     HOUSE 0.76, the widest a talking face's 1.31.
+                     HOUSE 0.76, the widest a talking face's 1.31. 1.18 since the mouth is drawn
+                     narrower (:data:`~.canonical.MOUTH_WIDTH`): a narrower mouth's width
+                     changes read back larger (at 0.54 wide and 1.25, NGT's dark copy 0.86 ->
+                     1.70 on the bench; at 0.54 and 1.1, 11 clips, guard off, 0.75-1.36).
     eye_gain:        factor on the change of the eye opening (ratio to the neutral opening - 1),
                      after :func:`eye_size`'s scaling.
     region_falloff:  face units: the Gaussian width of the mouth and brow regions' edges.
@@ -94,7 +97,7 @@ class FaceConfig:
 
     expression_gain: float = 1.0
     mouth_gain: float = 0.9
-    mouth_width_gain: float = 1.25
+    mouth_width_gain: float = 1.18
     brow_gain: float = 1.3
     furrow_gain: float = 1.6
     eye_gain: float = 1.15

@@ -37,8 +37,10 @@ class AvatarStyle:
     # mouthing was lost: the 192x144 NGT clip, 8 copies of it and the DGS clip at a third
     # (diag_face_gain.py, guard off, gain/r of the read-back) missed r >= 0.6 / gain 0.7-1.4 on 7
     # of these 10 in this palette, 1 with it (7 -> 1 in light-skin too); the talking heads' mouths
-    # read as before (gain 0.97-1.10, r 0.96-0.97). Never negative.
-    rest_parting: float = 0.02
+    # read as before (gain 0.97-1.10, r 0.96-0.97). 0.02 when measured; 0.0175 on the narrower
+    # mouth (canonical.MOUTH_WIDTH), whose openings read larger (at 0.54 wide and 0.02,
+    # NGT's mouth gain went 1.06 -> 1.34 on the bench). Never negative.
+    rest_parting: float = 0.0175
     supersample: int = 2  # draw at this many times the output size, then downscale (anti-aliasing)
     hands: HandLook = LOOK  # how the hands are drawn (hand_choice may fold curled fingers under)
 
