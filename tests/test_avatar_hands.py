@@ -430,6 +430,32 @@ def test_each_probe_hand_is_read_on_every_copy_of_its_frame():
         assert first == pytest.approx(0.0, abs=1e-6) and shifted > 1.0 and scaled is None
 
 
+def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
+    """A small clip is drawn larger (``min_output_side``); its probe frames must be drawn and read
+    at that size too. Drawn at the NGT clip's own 192x144 the probe read the fold 0.6 deg further
+    off, while the 640x480 output read it 1.9 deg nearer; at 640x480 the probe reads 1.5 nearer."""
+    from conftest import first_frames_clip
+    from signanon.avatar import chunk
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+
+    seen = {}
+    choose = chunk.choose_hands
+
+    def spy(animator, bodies, base, make_draw, width, config):
+        seen["image"] = make_draw(base)(animator.neutral())
+        seen["width"] = width
+        return choose(animator, bodies, base, make_draw, width, config)
+
+    monkeypatch.setattr(chunk, "choose_hands", spy)
+    clip = first_frames_clip(NGT, 24, tmp_path / "ngt.mp4")
+    config = AvatarConfig()
+    AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
+    out_w, out_h = config.output_size(192, 144)
+    assert (out_w, out_h) != (192, 144)  # the clip is drawn larger: the check is not vacuous
+    assert seen["image"].shape == (out_h, out_w, 3)
+    assert seen["width"] == out_w
+
+
 def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
     """Where the plain drawing is kept (ASL DIFFERENT, as an mp4), the run writes the very file it
     writes with the choice off: probing animates copies, never the run's own animator (probing with

@@ -13,13 +13,13 @@ scaled 0.97, each hand's errors averaged), and keeps the folded drawing wherever
 angles come nearer the drawn ones (by more than ``margin_deg``, 0) without losing more than
 ``max_recall_loss`` of the hands.
 
-The probe is pessimistic about the fold. On four copies of the NGT clip and DGS ZUG at a third
-its three reads measured the fold 0.1-0.5 deg nearer, and the independent read-back of the whole
-output read it 1.6-3.3 deg nearer the signer (benchmarks/signing_issue11.txt, session 25: same
-code but the margin). Over the sessions' bench runs the probe read those clips anywhere from -2
-to +3.8, mostly 0-1, while on ASL DIFFERENT and nine of its copies, where folding reads further
-off, it measured -0.7 to -6.5. So the margin is 0, not the 1 deg it started at, which kept the plain
-drawing on those five clips (10.4-12.5 deg, folded 8.5-10.8).
+The probes are drawn at the output's size (a clip under ``min_output_side`` is drawn larger).
+Until session 25 they were drawn at the input's: the 192x144 NGT clip's and DGS ZUG at a third's
+probe hands at a third of their output size, where the probe read the fold -0.6 and 0.4 deg
+nearer while the outputs' read-back read it 1.9 and 1.4-1.7 nearer; at the output's size the
+probe reads 1.5 and 2.1. The margin is 0 (whichever reads nearer), not the 1 deg it started at
+with one read and the wrong size, which kept the plain drawing on five small clips whose folded
+drawing read 1.6-3.3 deg nearer the signer (benchmarks/signing_issue11.txt, session 25).
 """
 
 from __future__ import annotations
