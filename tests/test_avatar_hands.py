@@ -374,8 +374,9 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, chosen, tmp_path):
     """The calibration reads its own drawing both ways and picks what reads nearer: the folded
     drawing for DGS ZUG's V hand, the plain one for ASL DIFFERENT's fingers curled at the chin
     (where folding them under reads 1.1-2.1 deg further from the signer). Measured on the probe
-    hands, three reads each: DGS 12.7 -> 11.4 deg, ASL DIFFERENT 16.3 -> 17.0 deg (one read of
-    DGS gave 11.8 -> 11.3, and flipped with the mouth narrowed)."""
+    hands, three reads each at the output's size: DGS 12.7 -> 11.4 deg, ASL DIFFERENT (drawn at
+    twice its 320x240) 14.1 -> 15.5 deg (one read of DGS gave 11.8 -> 11.3, and flipped with the
+    mouth narrowed)."""
     from signanon.avatar.anonymizer import AvatarAnonymizer
 
     summary = AvatarAnonymizer()(clip, tmp_path / "out.mp4", progress=False)
