@@ -165,24 +165,26 @@ def choose_hands(
     for name, look in (("plain", base), ("folded", tucked)):
         with holistic_factory() as holistic:
             errors[name] = read_errors(poses, make_draw(look), width, holistic, tucked, reads)
-    # per probe hand, the reads where both drawings' hands were found, averaged
-    both = []
-    for p_reads, f_reads in zip(errors["plain"], errors["folded"]):
-        paired = [(p, f) for p, f in zip(p_reads, f_reads) if p is not None and f is not None]
-        if paired:
-            both.append(tuple(np.mean(paired, axis=0)))
+    # (probe hands, reads) errors, NaN where that read missed the hand; paired: both drawings found it
+    plain_err, folded_err = (np.array([[np.nan if e is None else e for e in hand] for hand in errors[name]],
+                                      np.float64).reshape(-1, reads) for name in ("plain", "folded"))  # fmt: skip
+    paired = np.isfinite(plain_err) & np.isfinite(folded_err)
+    gain = plain_err - folded_err
     # hands found, in hands: a hand found on 2 of 3 reads counts 2/3
-    found = {name: round(sum(e is not None for errs in per_hand for e in errs) / reads, 2) for name, per_hand in errors.items()}
+    found = {name: round(float(np.isfinite(err).sum()) / reads, 2) for name, err in (("plain", plain_err), ("folded", folded_err))}
     # the gain each read alone would have measured: how far one read's choice could stray
-    per_read = [[p - f for p, f in ((pr[k], fr[k]) for pr, fr in zip(errors["plain"], errors["folded"]))
-                 if p is not None and f is not None] for k in range(reads)]  # fmt: skip
-    record.update(found=found, reads=reads,
-                  gain_by_read_deg=[round(float(np.mean(g)), 2) if g else None for g in per_read])
-    if not both:
+    per_read = [round(float(gain[paired[:, k], k].mean()), 2) if paired[:, k].any() else None for k in range(reads)]
+    record.update(found=found, reads=reads, gain_by_read_deg=per_read)
+    hands = paired.any(axis=1)
+    if not hands.any():
         return base, record
-    plain, folded = (float(np.mean([b[k] for b in both])) for k in (0, 1))
+
+    def per_hand(err: np.ndarray) -> np.ndarray:  # each probe hand's paired reads, averaged
+        return np.where(paired, err, 0.0)[hands].sum(axis=1) / paired[hands].sum(axis=1)
+
+    plain, folded = float(per_hand(plain_err).mean()), float(per_hand(folded_err).mean())
     # how sure: the standard error of the mean paired gain (plain - folded, per probe hand)
-    gains = np.array([b[0] - b[1] for b in both])
+    gains = per_hand(gain)
     se = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else None
     record.update(error_deg={"plain": round(plain, 2), "folded": round(folded, 2)}, pairs=len(gains),
                   gain_se_deg=None if se is None else round(se, 2))
