@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from outside_tools import load_module, load_readback
 
+from signanon.avatar.hand_choice import READ_COPIES
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SERIES = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
@@ -100,16 +102,14 @@ def warped_copy(src: Path, out: Path, affine) -> Path:
 
 
 def ceiling_copy(src: Path, work: Path) -> Path:
-    """``src`` scaled by 0.97 about the corner and shifted by 1.5% of the frame (edges replicated)."""
-    return warped_copy(src, work / "ceiling" / f"{src.stem}.mp4",
-                       lambda w, h: np.float32([[0.97, 0, 0.015 * w], [0, 0.97, 0.015 * h]]))
+    """``src`` scaled by 0.97 about the centre (edges replicated): the second of the hand choice's
+    read copies."""
+    return warped_copy(src, work / "ceiling" / f"{src.stem}.mp4", READ_COPIES[1])
 
 
-# the output's copies read back by --jitter: (label, file suffix, affine(w, h))
-JITTERS = (
-    ("output shifted 0.5 px", "shift", lambda w, h: np.float32([[1, 0, 0.5], [0, 1, 0.5]])),
-    ("output scaled 0.97", "s97", lambda w, h: np.float32([[0.97, 0, 0.015 * w], [0, 0.97, 0.015 * h]])),
-)
+# the output's copies read back by --jitter: (label, file suffix, affine(w, h)), the copies the
+# product's hand choice reads its probes as (hand_choice.READ_COPIES: shifted 0.5 px, scaled 0.97)
+JITTERS = tuple(zip(("output shifted 0.5 px", "output scaled 0.97"), ("shift", "s97"), READ_COPIES))
 
 
 def jitter_reads(name: str, src: Path, work: Path, readback) -> list[dict]:
