@@ -311,24 +311,29 @@ def test_edge_on_hands_read_back_after_encoding(house, tmp_path):
     """ASL HOUSE: most of its hands are flat and turned edge-on (the house's walls). Drawn, written
     with x264 and read by a fresh Holistic, those hands are found again (measured 42 of 46, with
     the sliver palm 41 of 46; the independent read-back on the whole clip and two framings: 0.85 ->
-    0.93, 0.85 -> 0.93, 0.89 -> 0.91, benchmarks/hands_issue11.txt)."""
+    0.93, 0.85 -> 0.93, 0.89 -> 0.91, benchmarks/hands_issue11.txt). Each frame is read three
+    times (as drawn, shifted half a pixel, scaled 0.97: :data:`~signanon.avatar.hand_choice.READ_COPIES`)
+    and the recall averaged: one read strays by a few hands (39, 43 and 44 of 46 on the three
+    reads of one drawing; 43, 41 and 39 on the drawing before session 26's face smoothing)."""
+    from signanon.avatar.hand_choice import read_copies
     from signanon.landmarks.holistic import HolisticEstimator
 
     frames = through_x264(draw(house), tmp_path / "drawn.mp4")
     found = total = 0
-    with HolisticEstimator() as est:
-        for pose, img in zip(house["poses"], frames):
-            if pose is None:
-                continue
-            _, c2 = est(img)
-            for side in (0, 1):
-                hand = (pose.left_hand, pose.right_hand)[side]
-                if hand is None or edge_share(hand) <= hands.LOOK.edge_from:
+    for copy in range(3):
+        with HolisticEstimator() as est:  # one tracking run per copy, as a viewer's detector reads a video
+            for pose, img in zip(house["poses"], frames):
+                if pose is None:
                     continue
-                total += 1
-                found += int(geometry.hand_present(c2, side))
-    assert total >= 30, "the clip's hands should be turned edge-on"
-    assert found / total >= EDGE_ON_RECALL_MIN, f"edge-on hands found again: {found} of {total}"
+                _, c2 = est(read_copies(img, copy + 1)[copy])
+                for side in (0, 1):
+                    hand = (pose.left_hand, pose.right_hand)[side]
+                    if hand is None or edge_share(hand) <= hands.LOOK.edge_from:
+                        continue
+                    total += 1
+                    found += int(geometry.hand_present(c2, side))
+    assert total >= 3 * 30, "the clip's hands should be turned edge-on"
+    assert found / total >= EDGE_ON_RECALL_MIN, f"edge-on hands found again: {found} of {total} (three reads)"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ Two steps, per component (body, face, left hand, right hand, world body; each is
    from its raw value whenever it reappears after being missing.
 
 Units: the image components are in pixels (z scaled like x), the world body in metres. The speed
-that drives the cutoff is always the image speed in px/s: world point ``i`` uses the cutoff of
-image body point ``i`` (the same landmark), so ``beta`` has one unit everywhere.
+that drives the cutoff is the image speed in px/s: world point ``i`` uses the cutoff of image body
+point ``i`` (the same landmark), so ``beta`` has one unit everywhere; but a face smaller than
+:attr:`SmoothingConfig.face_ref_px` has its speed counted as if it were that big, so a small face's
+brow raise is not smoothed away as jitter.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from ..errors import InputError
-from . import layout
+from . import layout, regions
 from .frame import LandmarkFrame
 
 COMPONENT_NAMES: tuple[str, ...] = tuple(name for name, _ in layout.COMPONENTS)
 _WORLD = "POSE_WORLD_LANDMARKS"
 _BODY = "POSE_LANDMARKS"
+_FACE = "FACE_LANDMARKS"
+_FACE_SIZE = regions.EYE_OUTER  # (within the face) a face's size: its outer eye corners' distance
+_MAX_SPEED_SCALE = 20.0  # a face seen edge-on (eyes nearly together) is not filtered as if infinitely fast
 _SHORT_NAMES = MappingProxyType(
     {
         "POSE_LANDMARKS": "body",
@@ -60,11 +65,27 @@ class SmoothingConfig:
                 on fast movements, more jitter while moving).
     d_cutoff:   cutoff in Hz of the low-pass filter applied to the speed estimate.
     enabled:    False skips smoothing (gap interpolation still runs).
+    face_ref_px: a face whose outer eye corners are ``d`` px apart (3-D, z scaled like x), ``d``
+                under this, has its points' speed counted ``face_ref_px / d`` times: its speed in
+                face sizes, as a face this big moves. None: plain px/s.
 
     Defaults, measured at 30 fps: a point moving at a constant 60 px/s trails by 0.48 frames in
     steady state (0.73 at worst, while the filter picks up the speed), at 300 px/s by 0.10 (0.25);
     the frame-to-frame jitter of a still point with 1 px Gaussian noise drops from 1.77 to
-    0.57 px; an 8 px, 4-frame blink keeps 91 % of its depth.
+    0.57 px; an 8 px, 4-frame blink keeps 91 % of its depth (plain px/s: on a face at least
+    ``face_ref_px`` wide).
+
+    Why faces and hands are measured by their own size: the cutoff rises with speed in px/s, and
+    the same brow raise or blink on a small face moves only a pixel or two, slowly in px/s, so the
+    filter took it for a still point's jitter and smoothed it away. Against the raw read, the
+    brow raise of 320x240 ASL DIFFERENT (eyes 32 px apart) kept 0.82 of its movement (r 0.89) and
+    its eye openness 0.86 (r 0.90), ASL HOUSE's (31 px) 0.70 and 0.68, while faces over 100 px
+    apart kept 0.95-1.00 (r 0.97-0.99). Counted in face sizes from 100 px down, ASL DIFFERENT keeps
+    0.94 and 0.98 (r 0.96, 0.97), ASL HOUSE 0.80 and 0.79; a face at least 100 px wide is smoothed
+    as before (benchmarks/signing_issue11.txt, session 26). Hands are not: counting a hand's speed
+    in its wrist-to-middle-knuckle lengths the same way brought small hands' finger angles nearer
+    the raw read (1.1-1.7 -> 0.4-0.9 deg) and their frame-to-frame jitter near the raw read's, but
+    the read-back of 33 small clips did not follow (finger angle 9.00 vs 9.06 deg, recall 0.926 both).
     """
 
     max_gap: int = 8
@@ -72,6 +93,7 @@ class SmoothingConfig:
     beta: float = 0.15
     d_cutoff: float = 2.0
     enabled: bool = True
+    face_ref_px: float | None = 100.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_gap, int) or self.max_gap < 0:
@@ -82,6 +104,8 @@ class SmoothingConfig:
                 raise InputError(f"{name} must be a positive number of Hz, got {value!r}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise InputError(f"beta must be a number >= 0, got {self.beta!r}")
+        if self.face_ref_px is not None and not (math.isfinite(self.face_ref_px) and self.face_ref_px > 0):
+            raise InputError(f"face_ref_px must be a positive number of pixels or None, got {self.face_ref_px!r}")
 
 
 @dataclass(frozen=True)
@@ -154,8 +178,9 @@ class ProcessedLandmarks:
 class OneEuroFilter:
     """Causal One-Euro filter over ``n`` points x 3 coordinates, one call per frame.
 
-    The cutoff is per point: ``min_cutoff + beta * |v|`` where ``v`` is the low-passed (x, y)
-    speed in units/s, or a cutoff given by the caller. Points that are absent in a call lose
+    The cutoff is per point: ``min_cutoff + beta * |v| * speed_scale`` where ``v`` is the
+    low-passed (x, y) speed in units/s and ``speed_scale`` a factor given per call (1 unless the
+    caller counts speed in other units), or a cutoff given by the caller. Points that are absent in a call lose
     their state and restart from their raw value when they come back.
     """
 
@@ -179,13 +204,14 @@ class OneEuroFilter:
         self._valid = None
 
     def __call__(
-        self, x: np.ndarray, present: np.ndarray, cutoff: np.ndarray | None = None
+        self, x: np.ndarray, present: np.ndarray, cutoff: np.ndarray | None = None, speed_scale: float = 1.0
     ) -> np.ndarray:
         """Filter one frame.
 
         x: ``(n, 3)``; present: bool ``(n,)``; cutoff: optional ``(n,)`` Hz overriding the
-        speed-derived one (nan entries fall back to ``min_cutoff``). Returns float64 ``(n, 3)``;
-        absent points are returned as given.
+        speed-derived one (nan entries fall back to ``min_cutoff``); speed_scale: factor on the
+        speed that drives the cutoff (the filtered speed itself is kept in units/s). Returns
+        float64 ``(n, 3)``; absent points are returned as given.
         """
         x = np.asarray(x, np.float64)
         n = x.shape[0]
@@ -202,7 +228,7 @@ class OneEuroFilter:
             v = (x[run, :2] - self._x_raw[run, :2]) / self._dt
             self._dx_hat[run] += self._d_alpha * (v - self._dx_hat[run])
             if cutoff is None:
-                fc = self._min_cutoff + self._beta * np.linalg.norm(self._dx_hat[run], axis=1)
+                fc = self._min_cutoff + self._beta * speed_scale * np.linalg.norm(self._dx_hat[run], axis=1)
             else:
                 fc = np.where(np.isfinite(cutoff[run]), cutoff[run], self._min_cutoff)
             a = self._alpha(fc)[:, None]
@@ -341,12 +367,23 @@ class LandmarkProcessor:
                 cutoff = filters[_BODY].cutoff if name == _WORLD else None
                 if cutoff is not None and cutoff.shape[0] != present.shape[0]:
                     cutoff = None
-                data[rows] = filters[name](data[rows], present, cutoff)
+                data[rows] = filters[name](data[rows], present, cutoff, self._speed_scale(name, data[rows], present))
             data[rows][~present] = 0.0
             column = 0 if held.raw_present[c] else (1 if name in held.interpolated else 2)
             self._counts[c, column] += 1
         self._frames += 1
         return LandmarkFrame(held.index, data, conf, frozenset(held.interpolated), self.size)
+
+    def _speed_scale(self, name: str, points: np.ndarray, present: np.ndarray) -> float:
+        """The factor on component ``name``'s speed (px/s) that counts a face in sizes of a face
+        ``face_ref_px`` big (``points`` ``(n, 3)`` px, this frame's raw values; size: the outer
+        eye corners' 3-D distance): 1 for the other components, a face at least that big, or one
+        whose eye corners are missing; at most :data:`_MAX_SPEED_SCALE`."""
+        ref = self.config.face_ref_px
+        if name != _FACE or ref is None or not present[list(_FACE_SIZE)].all():
+            return 1.0
+        size = float(np.linalg.norm(points[_FACE_SIZE[0]] - points[_FACE_SIZE[1]]))
+        return float(np.clip(ref / max(size, 1e-6), 1.0, _MAX_SPEED_SCALE))
 
 
 def process_arrays(
