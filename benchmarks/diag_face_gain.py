@@ -2,10 +2,12 @@
 
     python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME] [--style 'lips=(100,46,44)'] [--dump OUT.npz]
 
-Splits the chain original -> drawn face -> read-back face: for each series prints the gain (std
-ratio) and r of (a) the face mesh the avatar draws against the original's read-back, and (b) the
-read-back of the drawn avatar against the drawn mesh. (a) is what expression transfer and smoothing
-keep, (b) what drawing and MediaPipe's re-detection keep. The identity guard is off here (its look
+Splits the chain original -> landmarks -> drawn face -> read-back face: for each series prints the
+gain (std ratio) and r of (a) the smoothed landmarks the avatar is given against the original's
+read-back (what the landmark smoothing keeps: with it off the two are the same Holistic run, 1.00
+and 1.00), (b) the face mesh the avatar draws against those landmarks (what expression transfer
+keeps), (c) the read-back of the drawn avatar against the drawn mesh (what drawing and MediaPipe's
+re-detection keep), and the whole chain. The identity guard is off here (its look
 choice and calmed faces draw extra frames, which would not line up with the video's), so the look is
 named: ``--palette``/``--shape`` (default: the default palette on the average face).
 """
@@ -27,6 +29,9 @@ def main() -> None:
     from signanon.avatar import anonymizer as an
     from signanon.avatar import worker
     from signanon.avatar.identity_guard import IdentityGuardConfig
+    from signanon.landmarks import layout
+    from signanon.landmarks.geometry import face_present
+    from signanon.landmarks.smoothing import LandmarkProcessor
 
     ap = argparse.ArgumentParser()
     ap.add_argument("clip", type=Path)
@@ -52,13 +57,21 @@ def main() -> None:
             c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
         c.mux(s.encode())
     drawn = []
+    given: dict[int, np.ndarray] = {}  # frame index -> the smoothed face the avatar is given
     submit = worker.RenderWorker.submit
+    process = LandmarkProcessor.process
+
+    def recording_process(self, stream):
+        for frame in process(self, stream):
+            given.setdefault(frame.index, frame.data[layout.FACE].astype(np.float64) if face_present(frame.confidence) else None)
+            yield frame
 
     def recording_submit(self, pose):  # the video's frames, in order (hand_choice's probes are not submitted)
         drawn.append(None if pose.face is None else np.asarray(pose.face, np.float64))
         return submit(self, pose)
 
     worker.RenderWorker.submit = recording_submit
+    LandmarkProcessor.process = recording_process
     out = tmp / "out.mp4"
     style = None
     if args.style:
@@ -74,28 +87,29 @@ def main() -> None:
         an.AvatarAnonymizer(config)(src, out, progress=False)
     finally:
         worker.RenderWorker.submit = submit
+        LandmarkProcessor.process = process
     if len(drawn) != len(frames):
         raise SystemExit(f"drew {len(drawn)} frames for {len(frames)}: the drawn faces do not line up")
     fo, fa = rb.frames(str(src)), rb.frames(str(out))
     ro, ra = rb.holistic(fo), rb.holistic(fa)
     keys = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
-    series = {k: ([], [], []) for k in keys}
-    for o, a, d in zip(ro, ra, drawn):
-        if o["face"] is None or a["face"] is None or d is None:
+    series = {k: ([], [], [], []) for k in keys}
+    for i, (o, a, d) in enumerate(zip(ro, ra, drawn)):
+        g = given.get(i)
+        if o["face"] is None or a["face"] is None or d is None or g is None:
             continue
-        so, sa, sd = rb.face_series(o["face"]), rb.face_series(a["face"]), rb.face_series(d)
+        so, sg, sd, sa = (rb.face_series(f) for f in (o["face"], g, d, a["face"]))
         for k in keys:
-            series[k][0].append(so[k])
-            series[k][1].append(sd[k])
-            series[k][2].append(sa[k])
+            for column, value in zip(series[k], (so[k], sg[k], sd[k], sa[k])):
+                column.append(value)
     if args.dump:
-        np.savez(args.dump, **{f"{k}_{w}": np.asarray(v) for k in keys for w, v in zip(("orig", "drawn", "read"), series[k])})
+        np.savez(args.dump, **{f"{k}_{w}": np.asarray(v) for k in keys for w, v in zip(("orig", "given", "drawn", "read"), series[k])})
         shutil.copy(out, args.dump.with_suffix(".mp4"))
-    print(f"{'series':<12} {'orig std':>8}  drawn/orig g r   readback/drawn g r   total g r")
+    print(f"{'series':<12} {'orig std':>8}  landmarks/orig g r  drawn/landmarks g r  readback/drawn g r  total g r")
     for k in keys:
-        o, d, a = (np.asarray(v) for v in series[k])
-        print(f"{k:<12} {o.std():8.4f}  {d.std() / o.std():6.2f} {rb.corr(o, d):5.2f}   "
-              f"{a.std() / d.std():6.2f} {rb.corr(d, a):5.2f}   {a.std() / o.std():6.2f} {rb.corr(o, a):5.2f}")
+        o, g, d, a = (np.asarray(v) for v in series[k])
+        print(f"{k:<12} {o.std():8.4f}  {g.std() / o.std():9.2f} {rb.corr(o, g):5.2f}  {d.std() / g.std():10.2f} {rb.corr(g, d):5.2f}  "
+              f"{a.std() / d.std():9.2f} {rb.corr(d, a):5.2f}  {a.std() / o.std():5.2f} {rb.corr(o, a):5.2f}")
 
 
 if __name__ == "__main__":
