@@ -254,6 +254,8 @@ def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_f
     drawn: list[str] = []
 
     class Drawn:  # "draws" a look's probe faces at these distances from the signer (at 0, below)
+        scale = 1.0
+
         def __init__(self, look):
             drawn.append(look.name)
             self.distances = iter([near[look.name]])
@@ -263,7 +265,7 @@ def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_f
             e[0] = next(self.distances, 0.9)
             return e
 
-    monkeypatch.setattr(identity_guard, "drawn_face", lambda embedder, frame, pose: SimpleNamespace(embedding=frame))
+    monkeypatch.setattr(identity_guard, "drawn_face", lambda embedder, frame, pose, scale: SimpleNamespace(embedding=frame))
     signer = SignerFace(np.zeros((1, 128)))
     config = IdentityGuardConfig()
     frames, animator = signing
@@ -419,3 +421,39 @@ def test_the_guard_checks_the_same_frames_on_every_run(tmp_path):
         runs.append((guard["checked"], guard["calmed"], guard["blanked"], out.read_bytes()))
     assert runs[0][0] > 0
     assert all(run == runs[0] for run in runs[1:]), [run[:3] for run in runs]
+
+
+def test_the_look_is_chosen_on_faces_drawn_at_the_outputs_size(tmp_path, monkeypatch):
+    """A 320x240 clip is drawn at 640x480 (``min_output_side``); the look choice's probe faces must
+    be drawn at that size too, and found where the drawing put them, so that dlib judges the faces
+    the output will show: the probe's nearest face of the chosen look then lands where the guard's
+    checks of the written frames land. Until session 26 the probes were drawn at the input's size."""
+    from conftest import first_frames_clip
+
+    from signanon.avatar import chunk, identity_guard
+
+    seen: dict = {"shapes": set(), "scales": set()}
+    choose, drawn = chunk.choose_look, identity_guard.drawn_face
+
+    def spy_drawn(embedder, frame, pose, scale=1.0):
+        seen["shapes"].add(frame.shape)
+        seen["scales"].add(scale)
+        return drawn(embedder, frame, pose, scale)
+
+    def spy_choose(*args):
+        monkeypatch.setattr(identity_guard, "drawn_face", spy_drawn)
+        try:
+            return choose(*args)
+        finally:
+            monkeypatch.setattr(identity_guard, "drawn_face", drawn)
+
+    monkeypatch.setattr(chunk, "choose_look", spy_choose)
+    clip = first_frames_clip(DATA / "asl_different.gif", 24, tmp_path / "different.mp4")
+    config = AvatarConfig()
+    guard = AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False).extra["identity_guard"]
+    out_w, out_h = config.output_size(320, 240)
+    assert (out_w, out_h) != (320, 240)  # drawn larger: the check is not vacuous
+    assert seen["shapes"] == {(out_h, out_w, 3)}
+    assert seen["scales"] == {config.draw_scale(320, 240)}
+    probe_nearest = guard["look"]["scores"][guard["look"]["chosen"]][1]
+    assert abs(probe_nearest - guard["min_distance"]) < 0.1, guard

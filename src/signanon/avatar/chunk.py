@@ -200,8 +200,7 @@ class CalibrateHere:
         if len(looks) > 1 and self.signer is not None:
             with self._timer("choose look"):
                 look, record = choose_look(
-                    animator, bodies, looks, lambda lk: look_renderer(lk, self._info.width, self._info.height),
-                    self.signer, self._config.guard, dlib_factory(self._config)(),
+                    animator, bodies, looks, self._probe_renderer, self.signer, self._config.guard, dlib_factory(self._config)(),
                 )  # fmt: skip
             record["probed_on"] = "frames spread over the video" if self.signer.bodies else "the calibration frames"
         animator = AvatarAnimator(animator.retargeter, animator.face.with_canonical(look.canonical()))
@@ -214,6 +213,12 @@ class CalibrateHere:
             write_bytes_atomic(self._publish, pickle.dumps(self.result))
         return animator
 
+    def _probe_renderer(self, look: Look) -> AvatarRenderer:
+        """The renderer of ``look`` at the output's size, as the run draws (a small clip is drawn
+        larger): the look and hand choices' probe frames are drawn with it."""
+        w, h = self._info.width, self._info.height
+        return look_renderer(look, w, h, self._config.draw_scale(w, h))
+
     def _choose_hands(self, animator: AvatarAnimator, look: Look, bodies: list[tuple[np.ndarray, np.ndarray]]) -> Look:
         """``look`` with the hand drawing :func:`~.hand_choice.choose_hands` picks on ``bodies``
         (the signer's frames spread over the clip, then the calibration's: a folded finger shows
@@ -221,14 +226,11 @@ class CalibrateHere:
         output's size, as the run draws: a small clip is drawn larger, and at the input's 192x144
         the NGT clip's probe read the fold 0.6 deg further off, at the output's 640x480 1.5 nearer
         (the output's read-back: 1.9 nearer)."""
-        w, h = self._info.width, self._info.height
-        scale = self._config.draw_scale(w, h)
-
         def drawer(hands: HandLook) -> Callable[[AvatarPose], np.ndarray]:
-            renderer = look_renderer(replace(look, style=replace(look.style, hands=hands)), w, h, scale)
+            renderer = self._probe_renderer(replace(look, style=replace(look.style, hands=hands)))
             return lambda pose: as_encoded(renderer.render(pose))  # as the output will be encoded
 
-        out_width = self._config.output_size(w, h)[0]  # the read-back's z unit: the drawn image's width
+        out_width = self._config.output_size(self._info.width, self._info.height)[0]  # the read-back's z unit: the drawn image's width
         hands, self.hand_drawing = choose_hands(animator, bodies, look.style.hands, drawer, out_width, self._config.hand_choice)
         return replace(look, style=replace(look.style, hands=hands))
 

@@ -482,7 +482,9 @@ def choose_look(
     that came within the limit on 43 of 216 frames; three others did on 14-20). The first look is
     the default palette on the average face, the one the drawing is tuned on (a 192x144 clip's
     mouth read back at gain 0.55 in it, 0.16 in the light-skin palette), so it is kept unless it
-    resembles the signer. Where the first look's probe faces are small (``config.small_face_px``),
+    resembles the signer. ``make_renderer(look)`` gives the :class:`~.renderer.AvatarRenderer` the
+    run draws ``look`` with, at the output's size (its ``scale`` places the face in the drawing), so
+    the probe faces are the size dlib will see in the output. Where the first look's probe faces are small (``config.small_face_px``),
     only the looks on the first look's face shape are drawn, and a later look must beat an earlier
     one by ``config.small_face_tie`` / ``small_face_tie_distance``: a squeezed mouth that small
     reads worse, and dlib's distances are noisier (see :class:`IdentityGuardConfig`).
@@ -524,7 +526,7 @@ def choose_look(
         for k in order if order is not None else range(len(poses)):
             if poses[k] is None:
                 continue
-            d = distance_to_signer(drawn_face(embedder, renderer.render(poses[k]), poses[k]).embedding, signer)
+            d = distance_to_signer(drawn_face(embedder, renderer.render(poses[k]), poses[k], renderer.scale).embedding, signer)
             seen.append((d, k))
             total, nearest = total + probe_cost(d, config), min(nearest, d)
             if best is not None and _cannot_beat((total, -nearest), bar, config, small):
