@@ -75,7 +75,7 @@ class SmoothingConfig:
     0.57 px; an 8 px, 4-frame blink keeps 91 % of its depth (plain px/s: on a face at least
     ``face_ref_px`` wide).
 
-    Why faces and hands are measured by their own size: the cutoff rises with speed in px/s, and
+    Why a face is measured by its own size: the cutoff rises with speed in px/s, and
     the same brow raise or blink on a small face moves only a pixel or two, slowly in px/s, so the
     filter took it for a still point's jitter and smoothed it away. Against the raw read, the
     brow raise of 320x240 ASL DIFFERENT (eyes 32 px apart) kept 0.82 of its movement (r 0.89) and
