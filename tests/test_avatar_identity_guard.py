@@ -125,6 +125,48 @@ def test_every_person_the_clip_shows_is_guarded_against(tmp_path, embedder):
     assert distance_to_signer(stranger.embedding, signer) > SAME_PERSON
 
 
+def test_a_cut_from_one_signer_to_another_is_told_apart_from_one_signer(tmp_path, embedder):
+    """ASL HOUSE's first 60 frames, then DGS ZUG's first 60 (two real signers, one after the other,
+    as a dialogue edited to whoever signs): the largest face belongs to two people in turn, so the
+    signer's mean embedding is a blend of them, which the run reports. Each clip alone: one."""
+    from signanon.avatar.identity_guard import people_in_turn
+
+    def fitted(path: Path, count: int) -> list[np.ndarray]:
+        out = []
+        for rgb in itertools.islice(iter_frames(probe_video(path)), count):
+            h, w = rgb.shape[:2]
+            k = min(640 / w, 480 / h)
+            canvas = np.full((480, 640, 3), 118, np.uint8)
+            small = cv2.resize(rgb, (round(w * k), round(h * k)))
+            y, x = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
+            canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+            out.append(canvas)
+        return out
+
+    house, zug = fitted(DATA / "asl_house.gif", 60), fitted(DATA / "dgs_zug_100.mp4", 60)
+    clips = {"cut": house + zug, "house": house, "zug": zug}
+    found = {}
+    for name, frames in clips.items():
+        path = tmp_path / f"{name}.mp4"
+        with VideoWriter(path, 640, 480, 25) as writer:
+            for rgb in frames:
+                writer.write(rgb)
+        found[name] = find_signer(probe_video(path), IdentityGuardConfig(), embedder)
+    cut = found["cut"]
+    assert cut.in_turn == 2 and len(cut.others) == 2  # both signers are kept from, as before
+    first, second = cut.others
+    assert np.linalg.norm(first - second) > SAME_PERSON  # two people (0.88 apart when measured)
+    assert all(np.linalg.norm(cut.mean - o) < np.linalg.norm(first - second) * 0.75 for o in cut.others)  # the blend
+    assert found["house"].in_turn == 1 and found["zug"].in_turn == 1
+    # the rule on its own: a crowd of lone faces is nobody in turn, a person on under a fifth is not counted
+    rng = np.random.default_rng(1)
+    people = [v / np.linalg.norm(v) for v in rng.normal(0, 1, (3, 128))]
+    near = lambda v: v + rng.normal(0, 0.01, 128)  # noqa: E731
+    assert people_in_turn(np.array([near(people[0])] * 8 + [near(people[1])] * 2), SAME_PERSON) == 2
+    assert people_in_turn(np.array([near(people[0])] * 9 + [near(people[1])] * 1), SAME_PERSON) == 1
+    assert people_in_turn(np.array([near(p) for p in people]), SAME_PERSON) == 1
+
+
 def test_other_people_are_groups_of_faces_away_from_the_signer():
     """The grouping rule on its own: the signer's faces (however many), a second person seen twice,
     and a lone face (a detector's false find) that is not taken for a person."""
@@ -404,6 +446,9 @@ def test_the_run_says_what_the_guard_did():
     assert "--no-identity-guard" in guard_line({})
     assert "checked against the signer," in line  # nobody else in the input
     assert "checked against the signer and 2 other people the input shows," in guard_line({**acted, "other_people": 2})
+    # two signers in turn (a cut): the redrawn faces come with what to do about them
+    assert "2 people in turn" in guard_line({**acted, "signers_in_turn": 2}) and "each shot on its own" in guard_line({**acted, "signers_in_turn": 2})
+    assert "in turn" not in guard_line({**acted, "calmed": 0, "blanked": 0, "signers_in_turn": 2})  # nothing was lost
 
 
 def test_the_guard_checks_the_same_frames_on_every_run(tmp_path):

@@ -192,6 +192,10 @@ class SignerFace:
     others: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
     """``(k, 128)``: the mean embedding of each other person the sampled frames show (a second
     signer, an interpreter beside a speaker); a drawn face must not be recognised as them either."""
+    in_turn: int = 1
+    """How many people are the largest face on at least a fifth of the sampled frames (2 or more:
+    the clip cuts from one signer to another, or two take turns in front of the camera). ``mean``
+    is then a blend of them, and lies nearer any face than they do (see :func:`people_in_turn`)."""
 
     @property
     def found(self) -> bool:
@@ -236,18 +240,15 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
                 if body_present(confidence):
                     bodies.append((data, confidence))
     signer = np.array(samples, np.float64).reshape(-1, 128)
-    others = other_people(every, signer.mean(axis=0), config.threshold) if len(signer) else np.zeros((0, 128))
-    return SignerFace(signer, tuple(bodies), others)
+    if not len(signer):
+        return SignerFace(signer, tuple(bodies))
+    others = other_people(every, signer.mean(axis=0), config.threshold)
+    return SignerFace(signer, tuple(bodies), others, people_in_turn(signer, config.threshold))
 
 
-def other_people(faces: Sequence[np.ndarray], signer_mean: np.ndarray, threshold: float) -> np.ndarray:
-    """``(k, 128)``: one mean embedding per person among ``faces`` (every face of the sampled
-    frames) other than the signer. Faces are grouped in turn, each joining the first group whose
-    mean is within ``threshold`` of it, else starting one; a group whose mean lies within half the
-    threshold of the signer's mean is the signer, and one face alone is not taken for a person (a
-    detector's false find: expressive_man's frame 135 has one, 0.7 from the signer). Where the
-    largest face changes hands between two people, the signer's mean is a blend of them and both
-    come back here."""
+def _grouped(faces: Sequence[np.ndarray], threshold: float) -> list[list[np.ndarray]]:
+    """Faces grouped into people in turn: each joins the first group whose mean is within
+    ``threshold`` of it, else starts one."""
     groups: list[list[np.ndarray]] = []
     for face in faces:
         for group in groups:
@@ -256,8 +257,33 @@ def other_people(faces: Sequence[np.ndarray], signer_mean: np.ndarray, threshold
                 break
         else:
             groups.append([face])
-    means = [np.mean(g, axis=0) for g in groups if len(g) > 1]
+    return groups
+
+
+def other_people(faces: Sequence[np.ndarray], signer_mean: np.ndarray, threshold: float) -> np.ndarray:
+    """``(k, 128)``: one mean embedding per person among ``faces`` (every face of the sampled
+    frames) other than the signer (:func:`_grouped`); a group whose mean lies within half the
+    threshold of the signer's mean is the signer, and one face alone is not taken for a person (a
+    detector's false find: expressive_man's frame 135 has one, 0.7 from the signer). Where the
+    largest face changes hands between two people, the signer's mean is a blend of them and both
+    come back here."""
+    means = [np.mean(g, axis=0) for g in _grouped(faces, threshold) if len(g) > 1]
     return np.array([m for m in means if np.linalg.norm(m - signer_mean) > threshold / 2], np.float64).reshape(-1, 128)
+
+
+def people_in_turn(samples: np.ndarray, threshold: float, share: float = 0.2) -> int:
+    """How many people (:func:`_grouped`) are the largest face on at least ``share`` of the
+    sampled frames (``samples``: ``(n, 128)``, each frame's largest face), at least two frames
+    each; 1 where none is (no face, or a crowd).
+
+    Where it is 2 or more, the signer's mean embedding, which the guard and a read-back over the
+    whole clip compare with, is a blend that lies near any face: ASL HOUSE's first 60 frames cut to
+    DGS ZUG's 60 (the two signers 0.88 apart, each 0.44 from the blend) drew no look 0.6 from the
+    blend (its nearest probe 0.56) and 114 of 120 faces blank, though those lay 0.71 and 0.82 or
+    more from the two signers; each shot anonymized alone drew every face with its expression,
+    0.70 and 0.80 or more from its signer (and one frame 0.59 from the blend)."""
+    groups = _grouped(list(samples), threshold)
+    return max(1, sum(len(g) >= max(2, share * len(samples)) for g in groups))
 
 
 def distance_to_signer(embedding: np.ndarray, signer: SignerFace) -> float:
@@ -286,6 +312,7 @@ class GuardCounts:
     min_distance: float | None = None  # the nearest drawn face to the signer, before any redraw
     look: dict = field(default_factory=dict)  # choose_look's record
     other_people: int = 0  # other people the input shows, whom the drawn face is kept from too
+    signers_in_turn: int = 1  # people who are the largest face in turn (SignerFace.in_turn)
 
     def as_dict(self) -> dict:
         return {
@@ -293,6 +320,7 @@ class GuardCounts:
             "blanked": self.blanked, "blurred": self.blurred, "min_distance": None if self.min_distance is None else round(self.min_distance, 4),
             **({"look": self.look} if self.look else {}),
             **({"other_people": self.other_people} if self.other_people else {}),
+            **({"signers_in_turn": self.signers_in_turn} if self.signers_in_turn > 1 else {}),
         }  # fmt: skip
 
     def add(self, other: "GuardCounts") -> None:
@@ -305,6 +333,7 @@ class GuardCounts:
             self.min_distance = other.min_distance if self.min_distance is None else min(self.min_distance, other.min_distance)
         self.look = self.look or other.look
         self.other_people = max(self.other_people, other.other_people)
+        self.signers_in_turn = max(self.signers_in_turn, other.signers_in_turn)
 
 
 def drawn_face(embedder: DlibEmbedder, frame: np.ndarray, pose: AvatarPose, scale: float = 1.0) -> Face:
@@ -338,7 +367,7 @@ class GuardedRenderer:
         self._lock = threading.Lock()
         self._drawn = 0  # frames numbered so far
         self._last: tuple[int, float] | None = None  # (frame, distance) of the latest check
-        self.counts = GuardCounts(other_people=len(signer.others))
+        self.counts = GuardCounts(other_people=len(signer.others), signers_in_turn=signer.in_turn)
 
     def _embedder(self) -> DlibEmbedder:
         embedder = getattr(self._thread_local, "embedder", None)

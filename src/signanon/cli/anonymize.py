@@ -154,6 +154,12 @@ def guard_line(record: dict | None) -> str:
         text += f"; {record['blanked']} drawn with a blank face and {record['blurred']} blurred (their facial grammar is lost)"
     if record["unchecked"]:
         text += f"; dlib found no face of the signer's in the input, so {record['unchecked']} drawn faces were not checked"
+    turns = record.get("signers_in_turn", 1)
+    if turns > 1 and (record["calmed"] or record["blanked"] or record["blurred"]):
+        text += (
+            f"; the largest face belongs to {turns} people in turn (a cut between signers?), so faces are kept from the "
+            "mean of them, which lies near any face: anonymize each shot on its own to keep their expressions"
+        )
     return text
 
 
