@@ -447,7 +447,8 @@ def test_the_run_says_what_the_guard_did():
     assert "checked against the signer," in line  # nobody else in the input
     assert "checked against the signer and 2 other people the input shows," in guard_line({**acted, "other_people": 2})
     # two signers in turn (a cut): the redrawn faces come with what to do about them
-    assert "2 people in turn" in guard_line({**acted, "signers_in_turn": 2}) and "each shot on its own" in guard_line({**acted, "signers_in_turn": 2})
+    turns = guard_line({**acted, "signers_in_turn": 2})
+    assert "2 people in turn" in turns and "each shot on its own" in turns
     assert "in turn" not in guard_line({**acted, "calmed": 0, "blanked": 0, "signers_in_turn": 2})  # nothing was lost
 
 
