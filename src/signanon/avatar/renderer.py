@@ -10,6 +10,7 @@ import numpy as np
 
 from .body import draw_signer
 from .canonical import CanonicalFace, load_canonical_face
+from .hands import hand_size
 from .head import draw_head
 from .skeleton import AvatarPose
 from .style import AvatarStyle
@@ -44,6 +45,7 @@ class AvatarRenderer:
             self.out_width, self.out_height = round(width * self.scale), round(height * self.scale)
             self._big_ss = ss * math.ceil(self.scale)
             self._big_background = self._filled((height * self._big_ss, width * self._big_ss, 3))
+        self._small_backgrounds: dict[tuple[int, int], np.ndarray] = {}  # (w, h) -> background of a smaller drawing
 
     def _filled(self, shape: tuple[int, int, int]) -> np.ndarray:
         image = np.empty(shape, np.uint8)
@@ -55,25 +57,58 @@ class AvatarRenderer:
         draws the face blank (hair and skin).
 
         At a ``scale`` over 1 the frame is drawn that much larger from the same pose (input
-        pixels), except the hands: each hand's region (its points' hull, grown by 0.35 palm
-        lengths, feathered) is the frame drawn at the input's size and enlarged. Measured with
-        the read-back (benchmarks/signing_issue11.txt, session 21): the larger drawing brings a
-        small face's brow and mouth series in, and the larger drawing of a hand, its fingers crisp
-        and apart, is found less often than the enlarged one (ASL HOUSE 2x: 0.86 of hands against
-        0.98)."""
-        if self.scale == 1.0:
+        pixels). Either way the hands may come from a smaller drawing: each hand's region (its
+        points' hull, grown by 0.35 palm lengths, feathered) is the frame drawn at the input's size
+        (at a ``scale`` over 1), or smaller where a palm would be drawn over ``style.max_palm_px``
+        pixels (:meth:`hand_drawing_scale`), and enlarged. Measured with the read-back: the larger
+        drawing brings a small face's brow and mouth series in (benchmarks/signing_issue11.txt,
+        session 21), while a large drawing of a hand, its fingers crisp and apart, is found less
+        often than a smaller one enlarged (ASL HOUSE 2x: 0.86 of hands against 0.98; DGS ZUG's
+        poses drawn at 1440x1080: 0.87, drawn at 640x480 and enlarged: 0.94; the clip scaled up
+        2.25 times, whole runs: 0.82 -> 0.93 with palms drawn at 32 px; hands_issue11.txt,
+        session 28)."""
+        k = self.hand_drawing_scale(pose)
+        if self.scale == 1.0 and k == 1.0:
             return self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
-        big = self._drawn(self._big_background, self._big_ss, (self.out_width, self.out_height), pose, face_features)
-        mask = self._hand_mask(pose)
-        if mask is None:
+        if self.scale == 1.0:
+            big = self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
+        else:
+            big = self._drawn(self._big_background, self._big_ss, (self.out_width, self.out_height), pose, face_features)
+        enlarge = self.scale / k  # output px per px of the small drawing
+        region = self._hand_region(pose, enlarge)
+        if region is None:
             return big
-        small = self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
+        mask, (x, y) = region
+        small = self._drawn_smaller(pose, k, face_features)
+        h, w = mask.shape
+        fx, fy = small.shape[1] / self.out_width, small.shape[0] / self.out_height
+        # the region of the small drawing enlarged to the output's pixels (as cv2.resize maps them)
+        to_small = np.float32([[fx, 0.0, (x + 0.5) * fx - 0.5], [0.0, fy, (y + 0.5) * fy - 0.5]])
+        enlarged = cv2.warpAffine(small, to_small, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        weight = mask[:, :, None].astype(np.float32) / 255.0
+        blend = big[y : y + h, x : x + w] * (1.0 - weight) + enlarged * weight
+        big[y : y + h, x : x + w] = blend.round().astype(np.uint8)
+        return big
+        small = self._drawn_smaller(pose, k, face_features)
         enlarged = cv2.resize(small, (self.out_width, self.out_height), interpolation=cv2.INTER_CUBIC)
         x, y, w, h = cv2.boundingRect(mask)  # blended there only: elsewhere the mask is 0 (~5x less work)
         weight = mask[y : y + h, x : x + w, None].astype(np.float32) / 255.0
         blend = big[y : y + h, x : x + w] * (1.0 - weight) + enlarged[y : y + h, x : x + w] * weight
         big[y : y + h, x : x + w] = blend.round().astype(np.uint8)
         return big
+
+    def hand_drawing_scale(self, pose: AvatarPose) -> float:
+        """Pixels of the frame the hands are drawn in per pose (input) pixel, in (0, 1]: 1 (the
+        input's size) unless a seen hand's palm (:func:`~.hands.hand_size`) would be drawn over
+        ``style.max_palm_px`` pixels at that size, then a power of 2 ** (-1/4) (a few canvas sizes)
+        that draws the largest palm at 0.84-1 times that, never under 1/8."""
+        limit = self.style.max_palm_px
+        palms = [hand_size(np.asarray(h, np.float64)) for h in (pose.left_hand, pose.right_hand) if h is not None]
+        if limit is None or not palms or max(palms) <= limit:
+            return 1.0
+        steps = min(math.ceil(-4.0 * math.log2(limit / max(palms))), 12)
+        return 2.0 ** (-steps / 4.0)
 
     def _drawn(self, background: np.ndarray, ss: int, size: tuple[int, int], pose: AvatarPose, face_features: bool) -> np.ndarray:
         """A new ``size`` (w, h) frame of ``pose``, drawn at ``ss`` canvas pixels per input pixel."""
@@ -82,15 +117,27 @@ class AvatarRenderer:
             return canvas.copy()
         return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
 
+    def _drawn_smaller(self, pose: AvatarPose, k: float, face_features: bool) -> np.ndarray:
+        """A new frame of ``pose`` drawn at ``k`` (<= 1) of the input's size (``ss`` canvas pixels
+        per pixel of it)."""
+        if k == 1.0:
+            return self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
+        size = (max(1, round(self.width * k)), max(1, round(self.height * k)))
+        backgrounds = self._small_backgrounds
+        background = backgrounds.get(size)
+        if background is None:
+            background = backgrounds[size] = self._filled((size[1] * self.ss, size[0] * self.ss, 3))
+        return self._drawn(background, self.ss, size, pose.scaled(k), face_features)
+
     def _draw(self, background: np.ndarray, ss: int, pose: AvatarPose, face_features: bool) -> np.ndarray:
         """``pose`` drawn on this thread's canvas of ``background``'s size (a copy of it, ``ss``
         canvas pixels per input pixel); returns the canvas, reused by the next call."""
         canvases = getattr(self._local, "canvases", None)
         if canvases is None:
             canvases = self._local.canvases = {}
-        canvas = canvases.get(ss)
+        canvas = canvases.get(background.shape)
         if canvas is None:
-            canvas = canvases[ss] = np.empty_like(background)
+            canvas = canvases[background.shape] = np.empty_like(background)
         np.copyto(canvas, background)
         face = pose.face
 
@@ -101,17 +148,25 @@ class AvatarRenderer:
         draw_signer(canvas, pose, self.style, ss, head)
         return canvas
 
-    def _hand_mask(self, pose: AvatarPose) -> np.ndarray | None:
-        """uint8 ``(out_height, out_width)``, 255 on the hands fading to 0 (None: no hand)."""
-        hands = [h for h in (pose.left_hand, pose.right_hand) if h is not None]
+    def _hand_region(self, pose: AvatarPose, enlarge: float) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """``(mask, (x, y))``: uint8 ``(h, w)``, 255 on the hands fading to 0 over about ``enlarge``
+        pixels (where the enlarged drawing is blended in), for the box of the output frame whose top
+        left corner is ``(x, y)`` (it holds every nonzero weight); None without a hand."""
+        hands = [np.asarray(h, np.float64)[:, :2] * self.scale for h in (pose.left_hand, pose.right_hand) if h is not None]
         if not hands:
             return None
-        mask = np.zeros((self.out_height, self.out_width), np.uint8)
-        for hand in hands:
-            pts = np.asarray(hand, np.float64)[:, :2] * self.scale
-            hull = cv2.convexHull(pts.astype(np.float32)).astype(np.int32)
+        radii = [max(1, int(round(0.35 * float(np.linalg.norm(pts[0] - pts[9]))))) for pts in hands]
+        sigma = max(1.0, enlarge)
+        margin = max(radii) + int(math.ceil(4.0 * sigma)) + 1
+        points = np.concatenate(hands)
+        x0, y0 = (max(0, int(math.floor(v)) - margin) for v in points.min(axis=0))
+        x1 = min(self.out_width, int(math.ceil(points[:, 0].max())) + margin + 1)
+        y1 = min(self.out_height, int(math.ceil(points[:, 1].max())) + margin + 1)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for pts, r in zip(hands, radii):
             one = np.zeros_like(mask)
-            cv2.fillConvexPoly(one, hull, 255)
-            r = max(1, int(round(0.35 * float(np.linalg.norm(pts[0] - pts[9])))))
+            cv2.fillConvexPoly(one, cv2.convexHull((pts - (x0, y0)).astype(np.float32)).astype(np.int32), 255)
             mask |= cv2.dilate(one, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        return cv2.GaussianBlur(mask, (0, 0), max(1.0, self.scale))
+        return cv2.GaussianBlur(mask, (0, 0), sigma), (x0, y0)

@@ -48,6 +48,16 @@ class AvatarPose:
     def with_face(self, face: np.ndarray | None) -> "AvatarPose":
         return replace(self, face=face)
 
+    def scaled(self, k: float) -> "AvatarPose":
+        """The same pose in a frame ``k`` times the size: every coordinate (x, y and z) and the face
+        scale times ``k``; the hand scale, a factor on the canonical palm, as it is."""
+
+        def times(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else (np.asarray(a, np.float32) * np.float32(k))
+
+        return replace(self, body=times(self.body), left_hand=times(self.left_hand), right_hand=times(self.right_hand),
+                       face_anchor=times(self.face_anchor), face_scale=float(self.face_scale) * k, face=times(self.face))
+
     def blend(self, other: "AvatarPose", t: float) -> "AvatarPose":
         """Linear blend: t=0 gives self, t=1 gives other (used to fade towards a neutral pose)."""
         return AvatarPose(

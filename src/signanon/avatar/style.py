@@ -42,11 +42,20 @@ class AvatarStyle:
     # NGT's mouth gain went 1.06 -> 1.34 on the bench). Never negative.
     rest_parting: float = 0.0175
     supersample: int = 2  # draw at this many times the output size, then downscale (anti-aliasing)
+    # A hand whose palm (wrist to knuckles, hands.hand_size) would be drawn over this many pixels
+    # is drawn smaller, with the frame around it, and enlarged (AvatarRenderer.hand_drawing_scale):
+    # MediaPipe finds large drawn hands less often (hand recall, DGS ZUG scaled to 1440x1080 0.82
+    # -> 0.93 at 32 px, ASL HOUSE and ASL DIFFERENT at 960x720 0.71 -> 0.98 and 0.92 -> 0.97,
+    # three reads). 18 and 24 read curled fingers further off, 40 lost
+    # ASL HOUSE at 3x again (benchmarks/hands_issue11.txt, session 28). None: drawn at full size.
+    max_palm_px: float | None = 32.0
     hands: HandLook = LOOK  # how the hands are drawn (hand_choice may fold curled fingers under)
 
     def __post_init__(self) -> None:
         if not self.rest_parting >= 0.0:
             raise ValueError(f"rest_parting must be >= 0 (face units), got {self.rest_parting!r}")
+        if self.max_palm_px is not None and not self.max_palm_px >= 4.0:
+            raise ValueError(f"max_palm_px must be at least 4 (pixels) or None, got {self.max_palm_px!r}")
 
 
 PALETTES: dict[str, AvatarStyle] = {
