@@ -16,6 +16,9 @@ source onto a new canvas (grey padding), so the signing itself is untouched:
 * ``wide``:      a wide shot: 1920x1080, the source's height 40% of it, left of centre (the signer
   small in a large frame: many pixels, few on the signer; not in the default plan either).
 
+* ``hd``:        the whole frame scaled so its shorter side is 1080 px (a signer filmed in HD,
+  framed as in the source: large hands and face in pixels; not in the default plan either).
+
 Camera and recording conditions (not in the default plan; measured with ``--framings``):
 
 * ``dark``:      a dim room: exposure 0.4, the shadows lifted by gamma 1.3 toward a grey floor of
@@ -131,6 +134,13 @@ def _wide(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (1920, 1080), 0.4 * 1080 / h, (0.35, 0.55))
 
 
+def _hd(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    k = 1080 / min(h, w)
+    size = (int(round(w * k / 2)) * 2, int(round(h * k / 2)) * 2)
+    return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+
+
 def _dark(frame: np.ndarray, t: float) -> np.ndarray:
     # = 255 * 0.4 * (frame / 255) ** (1 / 1.3): the gamma lift, then the exposure (written this way when
     # session 20 measured it; the short form differs in float rounding on a few pixels)
@@ -167,7 +177,7 @@ def _same(frame: np.ndarray, t: float) -> np.ndarray:
 
 FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
                                 Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror),
-                                Framing("wide", _wide), Framing("dark", _dark), Framing("soft", _soft),
+                                Framing("wide", _wide), Framing("hd", _hd), Framing("dark", _dark), Framing("soft", _soft),
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake))}
 # (source clip, framing): each framing on clips with different signers and framings
