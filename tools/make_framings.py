@@ -15,7 +15,6 @@ source onto a new canvas (grey padding), so the signing itself is untouched:
   ``bench_signing.py --framings``).
 * ``wide``:      a wide shot: 1920x1080, the source's height 40% of it, left of centre (the signer
   small in a large frame: many pixels, few on the signer; not in the default plan either).
-
 * ``hd``:        the whole frame scaled so its shorter side is 1080 px (a signer filmed in HD,
   framed as in the source: large hands and face in pixels; not in the default plan either).
 

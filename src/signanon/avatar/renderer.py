@@ -68,10 +68,10 @@ class AvatarRenderer:
         2.25 times, whole runs: 0.82 -> 0.93 with palms drawn at 32 px; hands_issue11.txt,
         session 28)."""
         k = self.hand_drawing_scale(pose)
-        if self.scale == 1.0 and k == 1.0:
-            return self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
         if self.scale == 1.0:
             big = self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
+            if k == 1.0:
+                return big
         else:
             big = self._drawn(self._big_background, self._big_ss, (self.out_width, self.out_height), pose, face_features)
         enlarge = self.scale / k  # output px per px of the small drawing
@@ -88,13 +88,6 @@ class AvatarRenderer:
                                   borderMode=cv2.BORDER_REPLICATE)
         weight = mask[:, :, None].astype(np.float32) / 255.0
         blend = big[y : y + h, x : x + w] * (1.0 - weight) + enlarged * weight
-        big[y : y + h, x : x + w] = blend.round().astype(np.uint8)
-        return big
-        small = self._drawn_smaller(pose, k, face_features)
-        enlarged = cv2.resize(small, (self.out_width, self.out_height), interpolation=cv2.INTER_CUBIC)
-        x, y, w, h = cv2.boundingRect(mask)  # blended there only: elsewhere the mask is 0 (~5x less work)
-        weight = mask[y : y + h, x : x + w, None].astype(np.float32) / 255.0
-        blend = big[y : y + h, x : x + w] * (1.0 - weight) + enlarged[y : y + h, x : x + w] * weight
         big[y : y + h, x : x + w] = blend.round().astype(np.uint8)
         return big
 
