@@ -433,7 +433,7 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
 
 
 def test_the_run_says_what_the_guard_did():
-    from signanon.cli.anonymize import guard_line
+    from signanon.outcome import guard_line
 
     acted = {"checked": 90, "unchecked": 0, "calmed": 13, "blanked": 1, "blurred": 0, "min_distance": 0.598,
              "look": {"chosen": "dark-skin/short", "scores": {"default": [4.5, 0.59], "dark-skin/short": [1.2, 0.623]}}}  # fmt: skip

@@ -95,7 +95,7 @@ def test_avatar_output_passes_the_gate_on_request(tmp_path, clip):
 
 
 def test_no_verify_writes_and_says_so(tmp_path, clip):
-    from signanon.cli.anonymize import describe
+    from signanon.outcome import describe
 
     job = AnonymizeJob(clip, tmp_path / "anon.mp4", DiffusionConfig(), verify=VerifyConfig(enabled=False))
     summary = run_job(job, anonymizer=CopyingTranslator(job.config))

@@ -142,6 +142,9 @@ def test_page_anonymizes_the_sample_beside_the_original(page, tmp_path):
     page.locator("#original video").wait_for()
     result_url = _anonymize_and_wait(page)
     assert page.get_by_text("Done.").is_visible()
+    # what the identity guard did is on the page, as the command line prints it
+    assert page.get_by_text("identity guard: ").is_visible()
+    assert page.get_by_text("drawn faces checked against the signer").is_visible()
     assert page.locator("#original video").is_visible() and page.locator("#result video").is_visible()
     result = probe_video(_download(result_url, tmp_path / "result.mp4"))
     assert result.frame_count == probe_video(SAMPLE).frame_count == 58

@@ -186,6 +186,11 @@ def test_the_page_anonymizes_and_checks_the_signers_box(workspace, tmp_path):
     assert "\n" not in str(bad.value)
     result = jobs.anonymize("s", str(src), config, region=INSET_REGION)
     assert (probe_video(result).width, probe_video(result).height) == (640, 480)  # the box, drawn at 480
+    # the page says what the identity guard did, as the command line does, and names no server path
+    outcome = jobs.outcome("s")
+    assert outcome[0].startswith("identity guard: ") and "drawn faces checked against the signer" in outcome[0]
+    assert not any(str(workspace.folder("s")) in line or str(tmp_path) in line for line in outcome), outcome
+    assert jobs.outcome("another session") == []
     text, _ = jobs.evaluate("s")
     report = json.loads((workspace.folder("s") / "evaluation" / "report.json").read_text())
     assert report["inputs"]["original"]["region"] == INSET_BOX and report["inputs"]["original"]["width"] == 320

@@ -16,9 +16,9 @@ from ..config import Setting
 from ..errors import InputError
 from ..evaluation.verify import VerifyConfig
 from ..job import METHODS, AnonymizeJob, config_class, run_job
+from ..outcome import describe
 from ..progress import tqdm_callback
 from ..video.region import HELP as REGION_HELP
-from ..video.people import several_faces_note
 from .options import add_command, add_settings, config_from_args, given_settings
 
 EPILOG = """examples:
@@ -101,66 +101,6 @@ def job_from_args(args: argparse.Namespace) -> AnonymizeJob:
         summary=args.summary, ablation=args.ablation,
         verify=config_from_args(VerifyConfig, args, args._verify_settings), region=args.region,
     )  # fmt: skip
-
-
-def describe(summary) -> str:
-    """The final line of a run."""
-    text = (
-        f"wrote {summary.output}: {summary.frames_out} frames at {summary.fps_out:.3f} fps "
-        f"in {summary.seconds_total:.1f} s"
-    )
-    if summary.method == "diffusion":
-        text += (
-            f"; {summary.key_frames} frames diffused ({summary.key_frames_resumed} resumed), "
-            f"{summary.unet_evaluations} UNet evaluations"
-        )
-    else:
-        text += f"; frames without a person: {summary.frames_without_person}"
-        text += "\n" + guard_line(summary.extra.get("identity_guard"))
-    note = several_faces_note(summary.frames_checked_for_faces, summary.frames_with_several_faces, summary.method)
-    if note:
-        text += "\n" + note
-    v = summary.verification
-    if v is None or v["skipped"]:
-        if summary.method == "diffusion":
-            text += "\nprivacy check skipped (--no-verify): nobody checked that the signer is unrecognisable"
-        return text
-    closest = "no face found" if v["min_distance"] is None else f"closest distance {v['min_distance']:.3f}"
-    text += (
-        f"\nprivacy check passed: signer recognised in 0 of {v['checked_frames']} frames ({closest}, "
-        f"refused at <= {v['threshold']:.2f}); frames where the output shows no face but the original "
-        f"does: {v['frames_without_face']}"
-    )
-    return text
-
-
-def guard_line(record: dict | None) -> str:
-    """What the avatar's identity guard did (signanon.avatar.identity_guard), in one line."""
-    if not record:
-        return "identity guard off (--no-identity-guard): nobody checked that the drawn face is not the signer's"
-    look = record.get("look", {})
-    scores = look.get("scores") or {}
-    chosen = (
-        f"look {look['chosen']} (palette/face shape; its nearest probe face {scores[look['chosen']][1]:.2f} from the signer's by dlib; "
-        f"looks tried: {len(scores)}); " if look.get("chosen") in scores else ""
-    )
-    closest = "" if record["min_distance"] is None else f", closest distance {record['min_distance']:.3f}"
-    others = record.get("other_people", 0)
-    against = f"the signer and {others} other {'person' if others == 1 else 'people'} the input shows" if others else "the signer"
-    text = f"identity guard: {chosen}{record['checked']} drawn faces checked against {against}{closest}"
-    if record["calmed"]:
-        text += f"; {record['calmed']} recognised as the signer and drawn with a calmer expression (weaker facial grammar)"
-    if record["blanked"] or record["blurred"]:
-        text += f"; {record['blanked']} drawn with a blank face and {record['blurred']} blurred (their facial grammar is lost)"
-    if record["unchecked"]:
-        text += f"; dlib found no face of the signer's in the input, so {record['unchecked']} drawn faces were not checked"
-    turns = record.get("signers_in_turn", 1)
-    if turns > 1 and (record["calmed"] or record["blanked"] or record["blurred"]):
-        text += (
-            f"; the largest face belongs to {turns} people in turn (a cut between signers?), so faces are kept from the "
-            "mean of them, which lies near any face: anonymize each shot on its own to keep their expressions"
-        )
-    return text
 
 
 def run_anonymize(args: argparse.Namespace) -> None:

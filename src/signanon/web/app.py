@@ -182,8 +182,9 @@ def build_app(jobs: WebJobs, limits: WebLimits | None = None):
                 raise _user_error(gr, err) from None
             return text, gr.Gallery(value=[str(p) for p in images], visible=bool(images))
 
-        def finished(path):
-            return gr.DownloadButton(value=path, visible=True), "Done. The result plays beside your video."
+        def finished(path, request: gr.Request):
+            lines = "".join(f"\n- {line}" for line in jobs.outcome(request.session_hash))
+            return gr.DownloadButton(value=path, visible=True), "Done. The result plays beside your video." + lines
 
         def reset():
             return None, gr.DownloadButton(visible=False), "", "", gr.Gallery(value=None, visible=False)

@@ -20,7 +20,8 @@ from ..errors import InputError, SignanonError
 from ..job import AnonymizeJob, config_class, make_anonymizer, run_job
 from ..progress import Progress, ProgressCallback
 from ..video.region import Region
-from .session import REGION_NAME, RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
+from ..outcome import outcome_lines
+from .session import OUTCOME_NAME, REGION_NAME, RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
 
 #: DiffSLVA's prompts (the authors' demos), the repository's default first
 PROMPT_PRESETS = (
@@ -195,20 +196,29 @@ class WebJobs:
         (:class:`~signanon.errors.ReidentifiedError` keeps its type and summary)."""  # fmt: skip
         box = Region.parse(region) if region and region.strip() else None
         with self.workspace.busy(session_hash) as folder:
-            (folder / REGION_NAME).unlink(missing_ok=True)
+            for name in (REGION_NAME, OUTCOME_NAME):
+                (folder / name).unlink(missing_ok=True)
             try:
                 source = stage_upload(upload, folder, self.limits)
                 check_video(source, self.limits)
                 output = folder / RESULT_NAME
-                run_job(AnonymizeJob(source, output, config, region=box), progress, anonymizer=self._pipeline(config))
+                summary = run_job(AnonymizeJob(source, output, config, region=box), progress, anonymizer=self._pipeline(config))
                 if box is not None:
                     (folder / REGION_NAME).write_text(str(box))
+                (folder / OUTCOME_NAME).write_text("\n".join(outcome_lines(summary)))
             except SignanonError as err:
                 clean = _scrub(err, folder)
                 if clean != str(err):
                     err.args = (clean,) + err.args[1:]
                 raise
             return output
+
+    def outcome(self, session_hash: str | None) -> list[str]:
+        """What the session's last run did to keep the signer unrecognisable and what that cost
+        (:func:`signanon.outcome.outcome_lines`: faces the identity guard drew calmer or blank,
+        other people not drawn, the privacy check); empty before a run finished."""
+        path = self.workspace.folder(session_hash) / OUTCOME_NAME
+        return path.read_text().splitlines() if path.is_file() else []
 
     def evaluate(self, session_hash: str | None) -> tuple[str, list[Path]]:
         """Compare the session's result with its input: a short Markdown verdict and plot images."""

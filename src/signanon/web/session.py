@@ -29,6 +29,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif", ".ogv
 INPUT_STEM = "input"
 RESULT_NAME = "anonymized.mp4"
 REGION_NAME = "region.txt"  # the box the result was made from (the check compares the same box)
+OUTCOME_NAME = "outcome.txt"  # what the run did to keep the signer unrecognisable (signanon.outcome), a line each
 PRIVATE = 0o700
 
 
