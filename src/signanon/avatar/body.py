@@ -2,7 +2,8 @@
 
 Layer order: shirt and neck, then the head (a callback: the face module draws it), then the arm
 further from the camera with its hand, then the nearer arm and hand, so a hand in front of the face
-covers it. Sizes are fractions of the avatar's shoulder width so the figure scales with the frame.
+covers it. An arm whose hand MediaPipe lost goes first, and its relaxed hand is left out where it
+would overlap the seen hand (:attr:`~.style.AvatarStyle.lost_hand_behind`). Sizes are fractions of the avatar's shoulder width so the figure scales with the frame.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..landmarks import layout
-from .hands import capsule, disc, draw_hand, draw_wrist, polygon
+from .hands import capsule, disc, draw_hand, draw_wrist, hand_size, polygon
 from .retarget import NECK_BELOW_ANCHOR, relaxed_hand
 from .skeleton import AvatarPose
 from .style import AvatarStyle
@@ -22,6 +23,7 @@ _UPPER_ARM_W = 0.25  # sleeve diameters, fractions of the shoulder width
 _ELBOW_W = 0.21
 _CUFF_W = 0.165
 _CUFF_AT = 0.92  # where the sleeve ends along the forearm (0 = elbow, 1 = wrist)
+_HIDE_GROW = 0.3  # a lost hand is hidden where it would come within this many palms of the seen one's box
 _NECK_W = 0.34
 _PALM = 0.24  # relaxed-hand palm length when a hand is unknown, fraction of the shoulder width
 _HIP_W = 1.16  # the shirt's width at the hips
@@ -126,7 +128,26 @@ def _hand_for(pose: AvatarPose, side: int, width: float) -> np.ndarray:
     return relaxed_hand(wr, d, _PALM * width * pose.hand_scale, side).astype(np.float64)
 
 
-def _draw_arm(img: np.ndarray, pose: AvatarPose, side: int, style: AvatarStyle, ss: int, width: float) -> None:
+def lost_hand_hidden(pose: AvatarPose, side: int) -> bool:
+    """Whether ``side``'s hand (0 left, 1 right) is lost (no points: drawn relaxed) and that
+    relaxed hand would overlap the other, seen hand: its points' box meets the seen hand's box
+    grown by 0.3 palm lengths (:func:`~.hands.hand_size`), in the pose's pixels."""
+    hands_ = (pose.left_hand, pose.right_hand)
+    seen = hands_[1 - side]
+    if hands_[side] is not None or seen is None:
+        return False
+    _, width, _, _ = _shoulder_frame(pose.body.astype(np.float64))
+    relaxed = _hand_for(pose, side, width)[:, :2]
+    seen = np.asarray(seen, np.float64)
+    grow = _HIDE_GROW * hand_size(seen)
+    low, high = seen[:, :2].min(axis=0) - grow, seen[:, :2].max(axis=0) + grow
+    return bool(np.all(relaxed.max(axis=0) >= low) and np.all(relaxed.min(axis=0) <= high))
+
+
+def _draw_arm(
+    img: np.ndarray, pose: AvatarPose, side: int, style: AvatarStyle, ss: int, width: float, hand_hidden: bool = False,
+) -> None:
+    """One sleeve, its wrist and hand (``hand_hidden``: the sleeve alone, its hand behind the other)."""
     sh, el, _ = _arm_points(pose, side)
     hand = _hand_for(pose, side, width)
     wrist = hand[0, :2]
@@ -144,6 +165,8 @@ def _draw_arm(img: np.ndarray, pose: AvatarPose, side: int, style: AvatarStyle, 
     light = _shade(style.shirt, 1.5)
     capsule(img, s + (e - s) * 0.12, e - (e - s) * 0.1, 0.06 * w, light)
     capsule(img, e + (c - e) * 0.1, c - (c - e) * 0.15, 0.045 * w, light)
+    if hand_hidden:
+        return
     draw_wrist(img, cuff, hand, style.skin, ss, style.hands)
     draw_hand(img, hand, side, style.skin, ss, style.hands)
 
@@ -186,6 +209,9 @@ def draw_signer(
     neck_top = np.asarray(pose.face_anchor, np.float64) + down * NECK_BELOW_ANCHOR * pose.face_scale
     _draw_torso(img, pose.body.astype(np.float64), style, ss, neck_top)
     draw_head(img)
-    order = sorted((0, 1), key=lambda side: -_arm_depth(pose, side))
+    if style.lost_hand_behind:  # a lost hand's arm first, behind the seen one (see AvatarStyle.lost_hand_behind)
+        order = sorted((0, 1), key=lambda side: ((pose.left_hand, pose.right_hand)[side] is not None, -_arm_depth(pose, side)))
+    else:
+        order = sorted((0, 1), key=lambda side: -_arm_depth(pose, side))
     for side in order:
-        _draw_arm(img, pose, side, style, ss, width)
+        _draw_arm(img, pose, side, style, ss, width, style.lost_hand_behind and lost_hand_hidden(pose, side))

@@ -50,6 +50,13 @@ class AvatarStyle:
     # ASL HOUSE at 3x again (benchmarks/hands_issue11.txt, session 28). None: drawn at full size.
     max_palm_px: float | None = 32.0
     hands: HandLook = LOOK  # how the hands are drawn (hand_choice may fold curled fingers under)
+    # A hand MediaPipe lost (no points: drawn relaxed at the body model's wrist) is drawn behind
+    # the seen one, and not at all where its relaxed hand would overlap the seen hand (its box
+    # grown by 0.3 palms): the arm ends behind that hand. Drawn, the relaxed flat hand crossed the
+    # signer's real one in two-handed signs (ASL HOUSE's roof) and the read-back lost the real
+    # one too (hand recall, 3 reads: ASL HOUSE's soft, zoomed and dark copies 0.88 / 0.86 / 0.89
+    # -> 0.91 / 0.93 / 0.93; benchmarks/hands_issue11.txt, session 29).
+    lost_hand_behind: bool = True
 
     def __post_init__(self) -> None:
         if not self.rest_parting >= 0.0:
