@@ -55,7 +55,8 @@ class AvatarStyle:
     # grown by 0.3 palms): the arm ends behind that hand. Drawn, the relaxed flat hand crossed the
     # signer's real one in two-handed signs (ASL HOUSE's roof) and the read-back lost the real
     # one too (hand recall, 3 reads: ASL HOUSE's soft, zoomed and dark copies 0.88 / 0.86 / 0.89
-    # -> 0.91 / 0.93 / 0.93; benchmarks/hands_issue11.txt, session 29).
+    # -> 0.91 / 0.93 / 0.93; benchmarks/hands_issue11.txt, session 29). What a viewer sees for
+    # those frames (a few at a time): the lost arm ends at its cuff, behind or beside the seen hand.
     lost_hand_behind: bool = True
 
     def __post_init__(self) -> None:
