@@ -3,7 +3,8 @@
 Layer order: shirt and neck, then the head (a callback: the face module draws it), then the arm
 further from the camera with its hand, then the nearer arm and hand, so a hand in front of the face
 covers it. An arm whose hand MediaPipe lost goes first, and its relaxed hand is left out where it
-would overlap the seen hand (:attr:`~.style.AvatarStyle.lost_hand_behind`). Sizes are fractions of the avatar's shoulder width so the figure scales with the frame.
+would overlap the seen hand (:attr:`~.style.AvatarStyle.lost_hand_behind`). Sizes are fractions of
+the avatar's shoulder width so the figure scales with the frame.
 """
 
 from __future__ import annotations
@@ -209,9 +210,8 @@ def draw_signer(
     neck_top = np.asarray(pose.face_anchor, np.float64) + down * NECK_BELOW_ANCHOR * pose.face_scale
     _draw_torso(img, pose.body.astype(np.float64), style, ss, neck_top)
     draw_head(img)
-    if style.lost_hand_behind:  # a lost hand's arm first, behind the seen one (see AvatarStyle.lost_hand_behind)
-        order = sorted((0, 1), key=lambda side: ((pose.left_hand, pose.right_hand)[side] is not None, -_arm_depth(pose, side)))
-    else:
-        order = sorted((0, 1), key=lambda side: -_arm_depth(pose, side))
+    seen = (pose.left_hand is not None, pose.right_hand is not None)
+    # further arm first; with lost_hand_behind, an arm whose hand is lost before either
+    order = sorted((0, 1), key=lambda side: (style.lost_hand_behind and seen[side], -_arm_depth(pose, side)))
     for side in order:
         _draw_arm(img, pose, side, style, ss, width, style.lost_hand_behind and lost_hand_hidden(pose, side))

@@ -18,9 +18,9 @@ from typing import Any
 from ..config import settings_of, with_settings
 from ..errors import InputError, SignanonError
 from ..job import AnonymizeJob, config_class, make_anonymizer, run_job
+from ..outcome import outcome_lines
 from ..progress import Progress, ProgressCallback
 from ..video.region import Region
-from ..outcome import outcome_lines
 from .session import OUTCOME_NAME, REGION_NAME, RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
 
 #: DiffSLVA's prompts (the authors' demos), the repository's default first
