@@ -66,9 +66,10 @@ def record(name: str, src: Path, out_dir: Path, readback) -> dict:
     seen: dict = {"poses": []}
     look_renderer, submit = chunk.look_renderer, worker.RenderWorker.submit
 
-    def recording_renderer(look, width, height):
-        r = look_renderer(look, width, height)
-        seen.update(style=r.style, canonical=r.canonical, size=(width, height))
+    def recording_renderer(look, width, height, scale=1.0):
+        r = look_renderer(look, width, height, scale)
+        # the last renderer built is the run's (the look and hand choices' probes come first)
+        seen.update(style=r.style, canonical=r.canonical, size=(width, height), scale=scale)
         return r
 
     def recording_submit(self, pose):
@@ -158,7 +159,8 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     if spec.startswith("style:"):  # the whole drawing's style fields, e.g. style:supersample=3
         fields = literal_fields(spec[len("style:"):], ",")
         style = replace(style, **fields)
-    renderer = AvatarRenderer(w, h, style, rec["canonical"])
+    renderer = AvatarRenderer(w, h, style, rec["canonical"], scale=rec.get("scale", 1.0))
+    w, h = renderer.out_width, renderer.out_height  # a small clip is drawn larger
     shipped, body.draw_hand = body.draw_hand, hand_drawer(spec)
     out = work / "drawn.mp4"
     try:
