@@ -450,97 +450,31 @@ def test_folded_fingers_drawn_under_the_palm_read_closer_on_a_v_hand(dgs):
     assert recall_folded >= recall_plain - 0.05
 
 
-@pytest.mark.parametrize(("clip", "scale", "folded"), [(DGS, 1.5, True), (DIFFERENT, 1.0, False)])
-def test_the_hand_drawing_is_chosen_per_signer(clip, scale, folded, tmp_path):
-    """The calibration reads its own drawing in each of its drawings (three finger widths, each
-    plain and folded) and picks what reads nearer: a folded drawing for DGS ZUG's V hand, a plain
-    one for ASL DIFFERENT's fingers curled at the chin (where folding them under reads 1.1-2.1 deg
-    further from the signer). Measured on the probe hands, three reads each at the output's size:
-    DGS at 1.5 times its size (960x720) plain 12.9, folded 11.1 deg; ASL DIFFERENT (drawn at twice
-    its 320x240) 15.0 plain, 16.3 folded. The independent read-back of whole clips agrees with the
-    probe's order of the drawings (benchmarks/hands_issue11.txt, session 30): ASL DIFFERENT reads
-    8.8 deg with fingers x0.85 (plain 10.1), DGS ZUG 9.1 folded with fingers x1.15 (folded 9.7)."""
+@pytest.mark.parametrize(("clip", "scale", "chosen"), [(DGS, 1.5, "folded"), (DIFFERENT, 1.0, "plain")])
+def test_the_hand_drawing_is_chosen_per_signer(clip, scale, chosen, tmp_path):
+    """The calibration reads its own drawing both ways and picks what reads nearer: the folded
+    drawing for DGS ZUG's V hand, the plain one for ASL DIFFERENT's fingers curled at the chin
+    (where folding them under reads 1.1-2.1 deg further from the signer). Measured on the probe
+    hands, three reads each at the output's size: DGS at 1.5 times its size (960x720) 12.9 ->
+    11.1 deg, ASL DIFFERENT (drawn at twice its 320x240) 15.0 -> 16.3 deg. DGS is enlarged since
+    session 28: its hands are drawn at 32 px palms and enlarged (``AvatarStyle.max_palm_px``), and
+    at 640x480 (drawn at 0.71) the probe's call comes within its noise: it went the other way
+    once (11.3 plain, 12.1 folded) and read folded 1.55 nearer with the final drawing (standard
+    error 0.8 over 30 hands), while the independent read-back read the folded drawing 1.0 deg
+    nearer the signer (9.6 against 10.6, three reads)."""
     from signanon.avatar.anonymizer import AvatarAnonymizer
 
     if scale != 1.0:
         clip = enlarged_copy(clip, scale, tmp_path / "larger.mp4")
     summary = AvatarAnonymizer()(clip, tmp_path / "out.mp4", progress=False)
     record = summary.extra["hand_drawing"]
-    assert record["hands"] >= 6 and record["folded_hands"] >= 6, record
+    assert record["hands"] >= 6, record
     assert record["reads"] == 3, record
-    assert len(record["first_read_deg"]) == 6, record  # every drawing read once
-    assert record["chosen"].startswith("folded") == folded, record
-    # the drawing read nearest (of those read three times) is chosen, and how sure is recorded
-    errors = record["error_deg"]
-    assert record["chosen"] == min(errors, key=errors.get), record
-    assert record["pairs"] >= 6 and record["gain_se_deg"] is not None
-
-
-def test_the_choice_reads_the_far_drawings_once_and_keeps_the_hands_found(monkeypatch):
-    """Every drawing is read once; only the first and those within ``keep_within_deg`` of the
-    nearest are read the other two times. The nearest is chosen unless it loses more than
-    ``max_recall_loss`` of the hands; a folded drawing is read only on the frames it folds."""
-    from signanon.avatar import hand_choice
-    from signanon.avatar.skeleton import AvatarPose
-
-    config = hand_choice.HandChoiceConfig()
-    names = [name for name, _ in config.drawings(hands.LOOK)]
-    # the error each drawing reads at; the folded x0.85 one reads nearest but loses a hand in four
-    error = {"plain": 12.0, "plain, fingers x0.85": 9.0, "plain, fingers x1.15": 20.0,
-             "folded": 11.0, "folded, fingers x0.85": 8.5, "folded, fingers x1.15": 25.0}  # fmt: skip
-    h = np.zeros((21, 3))
-    for finger, chain in enumerate(layout.FINGERS):
-        x = 20.0 * (finger - 2)
-        h[chain[0]], h[chain[1]] = (x, -100.0, 0.0), (x, -140.0, 0.0)
-        for j, length in ((2, 25.0), (3, 20.0)):  # every finger but the thumb bent 120 deg: folded under
-            h[chain[j]] = h[chain[j - 1]] + length * np.array([0.0, 0.5, -np.sqrt(0.75)])
-    hand = (h + (150.0, 250.0, 0.0)).astype(np.float32)
-    flat = hand.copy()
-    flat[:, 2] = 0.0  # a straight hand (in the image plane): no drawing folds it
-    flat[:, 1] = np.linspace(250.0, 100.0, 21)
-    poses = [AvatarPose(np.zeros((33, 3), np.float32), np.zeros(33, bool), None, hand if i < 8 else flat,
-                        np.zeros(2, np.float32), 1.0) for i in range(12)]  # fmt: skip
-    monkeypatch.setattr(hand_choice, "probe_poses", lambda animator, bodies, limit: poses)
-    monkeypatch.setattr(hand_choice, "_hand_error", lambda read, drawn: float(read[0, 0]))
-    read = {name: 0 for name in names}
-
-    def make_draw(look):
-        name = names[[other for _, other in config.drawings(hands.LOOK)].index(look)]
-
-        def draw(pose):
-            image = np.zeros((16, 16, 3), np.uint8)
-            image[..., 0], image[..., 1] = names.index(name), next(i for i, p in enumerate(poses) if p is pose)
-            return image
-
-        return draw
-
-    class Holistic:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def __call__(self, image):
-            name, pose = names[int(image[8, 8, 0])], int(image[8, 8, 1])
-            read[name] += 1
-            data, confidence = np.zeros((586, 3), np.float32), np.zeros(586, np.float32)
-            if not (name == "folded, fingers x0.85" and pose % 4 == 0):
-                confidence[layout.RIGHT_HAND] = 1.0
-                data[layout.RIGHT_HAND.start, 0] = error[name] if pose < 8 or not name.startswith("folded") else 50.0
-            return data, confidence
-
-    look, record = hand_choice.choose_hands(None, [], hands.LOOK, make_draw, 16, config, Holistic)
-    assert record["chosen"] == "plain, fingers x0.85", record
-    assert look.finger_width == pytest.approx(tuple(0.85 * w for w in hands.LOOK.finger_width))
-    assert look.tuck_deg is None
-    # read three times: the first, the nearest (folded x0.85) and its plain twin; the rest once
-    assert read == {"plain": 36, "plain, fingers x0.85": 36, "plain, fingers x1.15": 12,
-                    "folded": 8, "folded, fingers x0.85": 24, "folded, fingers x1.15": 8}, read  # fmt: skip
-    # it lost 2 of the 8 hands it folds (a sixth of the probe hands, over max_recall_loss); the
-    # straight ones it is not drawn on read as its plain twin's
-    assert record["found"]["folded, fingers x0.85"] == 10.0 and record["found"]["plain"] == 12.0 and record["pairs"] == 10
-    assert record["error_deg"]["folded, fingers x0.85"] == pytest.approx((6 * 8.5 + 4 * 9.0) / 10, abs=0.01)
+    assert record["chosen"] == chosen, record
+    # how sure: the mean paired gain against its standard error, over the probe hands read both ways
+    gain = record["error_deg"]["plain"] - record["error_deg"]["folded"]
+    assert record["pairs"] >= 6 and record["gain_se_deg"] > 0
+    assert (gain > 0) == (chosen == "folded"), record
 
 
 def test_each_probe_hand_is_read_on_every_copy_of_its_frame():
@@ -577,10 +511,10 @@ def test_each_probe_hand_is_read_on_every_copy_of_its_frame():
             confidence[layout.RIGHT_HAND] = 1.0
         return data, confidence
 
-    errors = hand_choice.read_errors([pose, pose], lambda _: image, 160, holistic, copies=(0, 1, 2))
+    errors = hand_choice.read_errors([pose, pose], lambda _: image, 160, holistic, FOLDED, reads=3)
     assert len(seen) == 6
-    assert set(errors) == {(0, 1), (1, 1)} and all(len(e) == 3 for e in errors.values())
-    for first, shifted, scaled in errors.values():
+    assert len(errors) == 2 and all(len(e) == 3 for e in errors)
+    for first, shifted, scaled in errors:
         assert first == pytest.approx(0.0, abs=1e-6) and shifted > 1.0 and scaled is None
 
 
@@ -610,11 +544,10 @@ def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
     assert seen["width"] == out_w
 
 
-def test_keeping_the_first_drawing_leaves_the_output_as_without_the_choice(tmp_path):
-    """Where the first drawing is kept (here: no other may win, ``margin_deg`` 1000), the run
-    writes the very file it writes with the choice off, after probing every drawing: probing
-    animates copies, never the run's own animator (probing with the run's own face half changed
-    the file)."""
+def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
+    """Where the plain drawing is kept (ASL DIFFERENT, as an mp4), the run writes the very file it
+    writes with the choice off: probing animates copies, never the run's own animator (probing with
+    the run's own face half changed the file)."""
     from conftest import first_frames_clip
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
     from signanon.avatar.hand_choice import HandChoiceConfig
@@ -623,11 +556,8 @@ def test_keeping_the_first_drawing_leaves_the_output_as_without_the_choice(tmp_p
     files = {}
     for on in (True, False):
         out = tmp_path / f"choice_{on}.mp4"
-        summary = AvatarAnonymizer(AvatarConfig(hand_choice=HandChoiceConfig(enabled=on, margin_deg=1000.0)))(clip, out, progress=False)
-        record = summary.extra.get("hand_drawing", {})
-        assert record.get("chosen") == ("plain" if on else None)
-        if on:
-            assert len(record["error_deg"]) >= 1 and len(record["first_read_deg"]) >= 3, record  # it did probe
+        summary = AvatarAnonymizer(AvatarConfig(hand_choice=HandChoiceConfig(enabled=on)))(clip, out, progress=False)
+        assert summary.extra.get("hand_drawing", {}).get("chosen") == ("plain" if on else None)
         files[on] = out.read_bytes()
     assert files[True] == files[False]
 

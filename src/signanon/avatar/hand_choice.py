@@ -1,25 +1,17 @@
-"""Which hand drawing this signer's hands read best in: chosen once per video, by reading the
-avatar's own drawing back.
+"""Which hand drawing this signer's folded fingers read best in: chosen once per video, by reading
+the avatar's own drawing back.
 
 A finger folded into the palm is the hardest thing the avatar draws: MediaPipe reads the drawn
 fold as a finger 47-67 deg straighter than the signer's (benchmarks/hands_issue11.txt). Drawing the
 folded bones under the palm (:attr:`~.hands.HandLook.tuck_deg`) reads DGS ZUG's V hand 1.8-2.8 deg
 closer and ASL DIFFERENT's fingers curled at the chin 1.1-2.1 deg further off, and nothing in the
-drawn points told the two apart. The fingers' width splits signers too: drawn 0.85 times as wide,
-ASL DIFFERENT's hands read 8.8 deg from the signer's (10.1 as drawn), the webcam clip's 14.9
-(12.7); 1.15 times as wide, folded, DGS ZUG's read 9.1 (folded as wide as drawn: 9.7) and the
-webcam clip's 11.9 (read back independently, whole clips, three reads; session 30).
-
-What does tell the signers apart is reading the drawing: the calibration draws probe frames of
-this signer (up to ``probe_frames`` with a hand, spread over the clip) in each drawing of
-:meth:`HandChoiceConfig.drawings` (three finger widths, each plain and folded), encodes them as the
-output will be, reads the hands back with MediaPipe Holistic on single images and keeps the
-drawing whose read finger angles come nearest the drawn ones, without losing more than
-``max_recall_loss`` of the hands. Each drawing is read once, as drawn; the first and those within
-``keep_within_deg`` of the nearest are read twice more (shifted half a pixel and scaled 0.97), and
-each hand's errors averaged. Read this way on every frame (one read each) of four clips, the
-drawing read nearest was on all four the one the independent read-back of the whole output read
-nearest (of the six; hands_issue11.txt, session 30).
+drawn points told the two apart. What does tell them apart is reading the drawing: the calibration
+draws probe frames of this signer (the ones with a finger bent past ``tuck_deg``; both drawings are
+the same elsewhere) both ways, encodes them as the output will be, reads the hands back with
+MediaPipe Holistic on single images (each frame three times: as drawn, shifted half a pixel and
+scaled 0.97, each hand's errors averaged), and keeps the folded drawing wherever its read finger
+angles come nearer the drawn ones (by more than ``margin_deg``, 0) without losing more than
+``max_recall_loss`` of the hands.
 
 The probes are drawn at the output's size (a clip under ``min_output_side`` is drawn larger).
 Until session 25 they were drawn at the input's: the 192x144 NGT clip's and DGS ZUG at a third's
@@ -50,50 +42,28 @@ _SIDES = ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND))
 class HandChoiceConfig:
     """Settings of the per-signer hand drawing choice (see the module doc).
 
-    tuck_deg: the middle-joint bend (degrees, 0 = straight) past which the folded drawings fold a
-    finger under. finger_widths: the finger widths tried (times the look's), each drawn plain and
-    folded; the first, drawn plain, is kept unless another drawing reads nearer. margin_deg: how
-    much nearer (mean absolute flexion error over the probe hands every drawing's read-back finds,
-    degrees) another drawing must read to be chosen (0: nearer at all; see the module doc), and
-    max_recall_loss the share of the probe hands it may lose doing so. min_hands: fewer probe
-    hands than this keep the first drawing; fewer with a folded finger than this leave the folded
-    drawings out. probe_frames: at most this many probe frames (with a hand, spread over the
-    clip) are drawn in each drawing. reads: each drawn probe frame is read this many times (up to
-    3), as drawn and as the copies in :data:`READ_COPIES`, and each hand's errors averaged: one
-    read's gain strays by 1-2 deg (DGS ZUG's first 100 frames: 0.6, 1.3 and 2.2 on the three),
+    tuck_deg: the middle-joint bend (degrees, 0 = straight) past which the folded drawing folds a
+    finger under. margin_deg: how much nearer (mean absolute flexion error over the hands both
+    drawings' read-backs find, degrees) the folded drawing must read to be chosen (0: nearer at
+    all; see the module doc), and
+    max_recall_loss the share of the probe hands it may lose doing so. min_hands:
+    fewer probe hands with a folded finger than this keep the plain drawing. probe_frames: at most
+    this many probe frames are drawn each way. reads: each drawn probe frame is read this many
+    times (up to 3), as drawn and as the copies in :data:`READ_COPIES`, and each hand's errors averaged:
+    one read's gain strays by 1-2 deg (DGS ZUG's first 100 frames: 0.6, 1.3 and 2.2 on the three),
     enough that a change to the mouth alone took that clip's one-read gain from 3.4 to 0.5 deg.
-    keep_within_deg: every drawing is read once first; only the first and those whose mean error
-    on that read lies within this of the nearest are read the other times (Holistic's reads are
-    most of the choice's time).
     """
 
     enabled: bool = setting(
-        True, "choose per signer how the hands are drawn (finger width; fingers folded into the palm drawn "
-        "under it or not), by reading the avatar's own drawing back", flag="hand-choice",
+        True, "choose per signer whether fingers folded into the palm are drawn under it, by reading the "
+        "avatar's own drawing back", flag="hand-choice",
     )  # fmt: skip
     tuck_deg: float = 90.0
-    finger_widths: tuple[float, ...] = (1.0, 0.85, 1.15)
-    keep_within_deg: float = 1.0
     margin_deg: float = 0.0
     max_recall_loss: float = 0.05
     min_hands: int = 6
     probe_frames: int = 40
     reads: int = 3
-
-    def __post_init__(self) -> None:
-        if not self.finger_widths or min(self.finger_widths) <= 0:
-            raise ValueError(f"hand choice finger widths must be positive, got {self.finger_widths}")
-
-    def drawings(self, base: HandLook) -> list[tuple[str, HandLook]]:
-        """``(name, look)`` of every drawing tried, ``base`` as drawn first: each finger width plain,
-        then folded (``"plain"``, ``"folded"``, ``"plain, fingers x0.85"``, ...)."""
-        out = []
-        for folded in (False, True):
-            for k in self.finger_widths:
-                look = replace(base, finger_width=tuple(w * k for w in base.finger_width),
-                               tuck_deg=self.tuck_deg if folded else base.tuck_deg)  # fmt: skip
-                out.append((("folded" if folded else "plain") + ("" if k == 1.0 else f", fingers x{k:g}"), look))
-        return out
 
 
 def _hand_error(read: np.ndarray, drawn: np.ndarray) -> float:
@@ -101,16 +71,16 @@ def _hand_error(read: np.ndarray, drawn: np.ndarray) -> float:
     return float(np.mean(np.abs(geometry.flexion_angles(read) - geometry.flexion_angles(drawn))))
 
 
-def probe_poses(animator, bodies: Sequence[tuple[np.ndarray, np.ndarray]], limit: int) -> list[AvatarPose]:
+def probe_poses(animator, bodies: Sequence[tuple[np.ndarray, np.ndarray]], look: HandLook, limit: int) -> list[AvatarPose]:
     """Up to ``limit`` poses (evenly spread) of ``bodies`` (raw ``(data, confidence)`` frames)
-    animated on a copy of ``animator`` (both halves keep state), of those with a hand."""
+    animated on a copy of ``animator`` (both halves keep state), of those with a hand that ``look`` folds."""
     from .animator import AvatarAnimator
 
     probe = AvatarAnimator(copy.deepcopy(animator.retargeter), copy.deepcopy(animator.face))  # the run's own stay as they are
     poses = []
     for data, confidence in bodies:
         pose = probe(data, confidence)
-        if pose is not None and (pose.left_hand is not None or pose.right_hand is not None):
+        if pose is not None and any(h is not None and tucked_fingers(h, look) for h in (pose.left_hand, pose.right_hand)):
             poses.append(pose)
     if len(poses) > limit:
         poses = [poses[i] for i in np.linspace(0, len(poses) - 1, limit).round().astype(int)]
@@ -137,37 +107,26 @@ def read_copies(image: np.ndarray, reads: int) -> list[np.ndarray]:
 
 
 def read_errors(
-    poses: Sequence[AvatarPose], draw: Callable[[AvatarPose], np.ndarray], width: int, holistic,
-    copies: Sequence[int] = (0,), only: Callable[[AvatarPose, np.ndarray], bool] | None = None,
-) -> dict[tuple[int, int], list[float | None]]:
-    """Per probe hand ``(pose index, side)`` (side 0 left, 1 right; the hands ``only(pose, hand)``
-    keeps, default all), per read (``copies`` of ``draw(pose)``, RGB uint8 ``(H, W, 3)``: 0 as
-    drawn, k the k-th of :data:`READ_COPIES`): the flexion error (degrees) of the hand ``holistic``
-    reads against the drawn points; None where that read finds no such hand. Frames without such
-    a hand are not drawn."""
-    out: dict[tuple[int, int], list[float | None]] = {}
-    for i, pose in enumerate(poses):
+    poses: Sequence[AvatarPose], draw: Callable[[AvatarPose], np.ndarray], width: int, holistic, fold: HandLook,
+    reads: int = 1,
+) -> list[list[float | None]]:
+    """Per probe hand that ``fold`` folds (in pose order, left then right), per read (``draw(pose)``,
+    RGB uint8 ``(H, W, 3)``, then its :func:`read_copies`): the flexion error (degrees) of the hand
+    ``holistic`` reads against the drawn points; None where that read finds no such hand."""
+    out: list[list[float | None]] = []
+    for pose in poses:
         sides = [(side, rows, hand) for side, rows in _SIDES
-                 if (hand := (pose.left_hand, pose.right_hand)[side]) is not None and (only is None or only(pose, hand))]  # fmt: skip
+                 if (hand := (pose.left_hand, pose.right_hand)[side]) is not None and tucked_fingers(hand, fold)]  # fmt: skip
         if not sides:
             continue
-        for side, _, _ in sides:
-            out[(i, side)] = []
-        images = read_copies(draw(pose), max(copies) + 1)
-        for image in (images[k] for k in copies):
+        per_hand: list[list[float | None]] = [[] for _ in sides]
+        for image in read_copies(draw(pose), reads):
             data, confidence = holistic(image)
-            for side, rows, hand in sides:
+            for errs, (side, rows, hand) in zip(per_hand, sides):
                 found = geometry.hand_present(confidence, side)
-                out[(i, side)].append(_hand_error(geometry.to_metric(data[rows], width), np.asarray(hand, np.float64)) if found else None)
+                errs.append(_hand_error(geometry.to_metric(data[rows], width), np.asarray(hand, np.float64)) if found else None)
+        out.extend(per_hand)
     return out
-
-
-def _means(errors: dict[str, dict[tuple[int, int], list[float | None]]], hands: Sequence[tuple[int, int]]) -> dict[str, float]:
-    """Each drawing's mean flexion error (degrees) over ``hands``, each hand's reads averaged, over
-    the hands every drawing found on at least one read; empty where there are none."""
-    err = {name: np.array([[np.nan if e is None else e for e in errors[name][h]] for h in hands], np.float64) for name in errors}
-    common = np.all([np.isfinite(e).any(axis=1) for e in err.values()], axis=0)
-    return {name: float(np.nanmean(e[common], axis=1).mean()) for name, e in err.items()} if common.any() else {}
 
 
 def choose_hands(
@@ -179,8 +138,8 @@ def choose_hands(
     config: HandChoiceConfig = HandChoiceConfig(),
     holistic_factory: Callable[[], object] | None = None,
 ) -> tuple[HandLook, dict]:
-    """Of :meth:`HandChoiceConfig.drawings` of ``base``, the one this signer's hands read nearest
-    in (see the module doc), and the record of the choice.
+    """``base`` or ``base`` with ``tuck_deg`` set, whichever this signer's folded fingers read
+    nearer in (see the module doc), and the record of the choice.
 
     bodies: raw MediaPipe Holistic ``(data, confidence)`` frames with a body (float32 ``(586, 3)``,
     ``(586,)``), spread over the video where there are; make_draw(look): the frame of a pose with
@@ -189,16 +148,12 @@ def choose_hands(
     confidence)``); width: the frame width in pixels (the read-back's z unit)."""
     if not config.enabled:
         return base, {}
-    drawings = config.drawings(base)
-    fold = replace(base, tuck_deg=config.tuck_deg)
-    poses = probe_poses(animator, bodies, config.probe_frames)
-    hands = [(i, side) for i, p in enumerate(poses) for side in (0, 1) if (p.left_hand, p.right_hand)[side] is not None]
-    folds = sum(bool(tucked_fingers((poses[i].left_hand, poses[i].right_hand)[side], fold)) for i, side in hands)
-    record: dict = {"chosen": drawings[0][0], "probe_frames": len(poses), "hands": len(hands), "folded_hands": folds}
-    if len(hands) < config.min_hands:  # too few to tell: the first drawing
+    tucked = replace(base, tuck_deg=config.tuck_deg)
+    poses = probe_poses(animator, bodies, tucked, config.probe_frames)
+    folded_hands = sum(h is not None and bool(tucked_fingers(h, tucked)) for p in poses for h in (p.left_hand, p.right_hand))
+    record: dict = {"chosen": "plain", "probe_frames": len(poses), "hands": folded_hands}
+    if folded_hands < config.min_hands:  # too few to tell: not drawn
         return base, record
-    if folds < config.min_hands:  # the folded drawings differ from the plain ones on too few hands to tell
-        drawings = [(name, look) for name, look in drawings if look.tuck_deg == base.tuck_deg]
     if holistic_factory is None:
         from ..landmarks.holistic import HolisticConfig, HolisticEstimator
 
@@ -206,53 +161,34 @@ def choose_hands(
             return HolisticEstimator(HolisticConfig(static_image_mode=True))
 
     reads = max(1, min(config.reads, 1 + len(READ_COPIES)))
-    twin_of = {name: next(n for n, other in drawings if other == replace(look, tuck_deg=base.tuck_deg)) for name, look in drawings}
-    errors: dict[str, dict[tuple[int, int], list[float | None]]] = {name: {} for name, _ in drawings}
-
-    def read(names: Sequence[str], copies: Sequence[int]) -> None:  # each drawing's reads of these copies, added
-        for name in names:
-            look = dict(drawings)[name]
-            if twin_of[name] == name:
-                new = read_errors(poses, make_draw(look), width, holistic, copies)
-            else:  # a folded drawing: only the frames with a finger it folds differ from its plain twin's
-                new = read_errors(poses, make_draw(look), width, holistic, copies,
-                                  only=lambda pose, hand: bool(tucked_fingers(hand, look)))  # fmt: skip
-                new = {h: new.get(h, errors[twin_of[name]][h][-len(copies):]) for h in hands}
-            for h in hands:
-                errors[name].setdefault(h, []).extend(new[h])
-
-    with holistic_factory() as holistic:
-        # every drawing read once; those within keep_within_deg of the nearest, and the first, read again
-        read([n for n, _ in drawings if twin_of[n] == n] + [n for n, _ in drawings if twin_of[n] != n], (0,))
-        first_read = _means(errors, hands)
-        nearest = min(first_read.values(), default=np.inf)
-        kept = [n for n, _ in drawings if n == drawings[0][0] or first_read.get(n, nearest) <= nearest + config.keep_within_deg]
-        kept = [n for n, _ in drawings if n in kept or any(twin_of[k] == n for k in kept)]  # a kept folded drawing's twin too
-        if reads > 1:
-            read([n for n in kept if twin_of[n] == n] + [n for n in kept if twin_of[n] != n], range(1, reads))
-    drawings = [(n, look) for n, look in drawings if n in kept]
-    errors = {n: errors[n] for n in kept}
-    # (probe hands, reads) errors per drawing, NaN where that read missed the hand
-    err = {name: np.array([[np.nan if e is None else e for e in errors[name][h]] for h in hands], np.float64).reshape(-1, reads)
-           for name in errors}  # fmt: skip
+    errors = {}
+    for name, look in (("plain", base), ("folded", tucked)):
+        with holistic_factory() as holistic:
+            errors[name] = read_errors(poses, make_draw(look), width, holistic, tucked, reads)
+    # (probe hands, reads) errors, NaN where that read missed the hand; paired: both drawings found it
+    plain_err, folded_err = (np.array([[np.nan if e is None else e for e in hand] for hand in errors[name]],
+                                      np.float64).reshape(-1, reads) for name in ("plain", "folded"))  # fmt: skip
+    paired = np.isfinite(plain_err) & np.isfinite(folded_err)
+    gain = plain_err - folded_err
     # hands found, in hands: a hand found on 2 of 3 reads counts 2/3
-    found = {name: round(float(np.isfinite(e).sum()) / reads, 2) for name, e in err.items()}
-    # each hand's reads averaged, over the hands every drawing found on at least one read
-    common = np.all([np.isfinite(e).any(axis=1) for e in err.values()], axis=0)
-    record.update(found=found, reads=reads, pairs=int(common.sum()),
-                  first_read_deg={name: round(v, 2) for name, v in first_read.items()})
-    if not common.any():
+    found = {name: round(float(np.isfinite(err).sum()) / reads, 2) for name, err in (("plain", plain_err), ("folded", folded_err))}
+    # the gain each read alone would have measured: how far one read's choice could stray
+    per_read = [round(float(gain[paired[:, k], k].mean()), 2) if paired[:, k].any() else None for k in range(reads)]
+    record.update(found=found, reads=reads, gain_by_read_deg=per_read)
+    hands = paired.any(axis=1)
+    if not hands.any():
         return base, record
-    per_hand = {name: np.nanmean(e[common], axis=1) for name, e in err.items()}
-    mean = {name: float(v.mean()) for name, v in per_hand.items()}
-    first = drawings[0][0]
-    allowed = [name for name, _ in drawings if (found[first] - found[name]) / len(hands) <= config.max_recall_loss]
-    best = min(allowed, key=lambda name: mean[name])
-    if mean[first] - mean[best] <= config.margin_deg:
-        best = first
-    # how sure: the standard error of the mean gain (first - chosen, per probe hand)
-    gains = per_hand[first] - per_hand[best]
+
+    def per_hand(err: np.ndarray) -> np.ndarray:  # each probe hand's paired reads, averaged
+        return np.where(paired, err, 0.0)[hands].sum(axis=1) / paired[hands].sum(axis=1)
+
+    plain, folded = float(per_hand(plain_err).mean()), float(per_hand(folded_err).mean())
+    # how sure: the standard error of the mean paired gain (plain - folded, per probe hand)
+    gains = per_hand(gain)
     se = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else None
-    record.update(chosen=best, error_deg={name: round(v, 2) for name, v in mean.items()},
+    record.update(error_deg={"plain": round(plain, 2), "folded": round(folded, 2)}, pairs=len(gains),
                   gain_se_deg=None if se is None else round(se, 2))
-    return dict(drawings)[best], record
+    if plain - folded > config.margin_deg and (found["plain"] - found["folded"]) / folded_hands <= config.max_recall_loss:
+        record["chosen"] = "folded"
+        return tucked, record
+    return base, record
