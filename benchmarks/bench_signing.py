@@ -213,12 +213,9 @@ def against_goal(rows: list[dict]) -> list[str]:
 
 def _look(row: dict) -> str:
     """The look (palette/face shape) the identity guard chose, ``+fold`` where the hand choice kept
-    fingers folded under the palm, ``+x0.85`` (etc.) where it drew the fingers that much wider;
-    ``?`` without a guard record."""
+    fingers folded under the palm; ``?`` without a guard record."""
     look = ((row.get("guard") or {}).get("look") or {}).get("chosen", "?")
-    chosen = (row.get("hand_drawing") or {}).get("chosen", "")
-    width = chosen.partition(", fingers ")[2]
-    return look + ("+fold" if chosen.startswith("folded") else "") + (f"+{width}" if width else "")
+    return look + ("+fold" if (row.get("hand_drawing") or {}).get("chosen") == "folded" else "")
 
 
 def load_rows(path: Path) -> list[dict]:
