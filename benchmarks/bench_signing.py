@@ -47,15 +47,23 @@ SERIES = ("brow_raise", "brow_furrow", "eye_open", "mouth_open", "mouth_width")
 SHORT = {"brow_raise": "brow", "brow_furrow": "furrow", "eye_open": "eyes", "mouth_open": "mouth", "mouth_width": "width"}
 
 
-def clips(work: Path, max_frames: int, plan: list[tuple[str, str]] | None = None) -> list[tuple[str, Path]]:
-    """(name, path) of every clip to measure: shared clips cut to ``max_frames``, then the framings of
-    ``plan`` ((source file, framing) pairs; default ``make_framings.PLAN``)."""
+def clips(work: Path, max_frames: int | None, plan: list[tuple[str, str]] | None = None) -> list[tuple[str, Path]]:
+    """(name, path) of every clip to measure: the shared clips as they are (``max_frames`` None) or
+    cut to their first ``max_frames`` frames, then the framings of ``plan`` ((source file, framing)
+    pairs; default ``make_framings.PLAN``; whole, or cut to ``max_frames`` frames).
+
+    Whole clips are measured as the files themselves, not re-encoded: re-encoding a clip moves a
+    drawing's read-back angle by up to 1.3 deg (ASL DIFFERENT plain 10.13 on an x264 copy, 11.23 on
+    the gif; hands_issue11.txt, session 31), and a user anonymizes the file they have."""
     framings = load_module(REPO / "tools" / "make_framings.py", "make_framings")
     out = []
     src_dir = work / "sources"
     src_dir.mkdir(parents=True, exist_ok=True)
     for folder in ("video", "talking_face"):
         for src in sorted((SHARED / "data" / folder).iterdir()):
+            if max_frames is None:
+                out.append((src.stem, src))
+                continue
             cut = src_dir / f"{src.stem}.mp4"
             if not cut.exists():
                 frames, fps = framings.read_frames(src, max_frames)
@@ -64,7 +72,7 @@ def clips(work: Path, max_frames: int, plan: list[tuple[str, str]] | None = None
     for clip, framing in framings.PLAN if plan is None else plan:
         path = src_dir / f"{Path(clip).stem}__{framing}.mp4"
         if not path.exists():
-            framings.make(SHARED / "data" / "video" / clip, framing, path, max_frames)
+            framings.make(SHARED / "data" / "video" / clip, framing, path, max_frames or 10**9)
         out.append((path.stem, path))
     return out
 
@@ -335,7 +343,7 @@ def main() -> None:
     machine = machine_line()
     print(machine, flush=True)
     print(header(), flush=True)
-    for name, path in clips(args.out_dir, args.max_frames or 10**9, plan):
+    for name, path in clips(args.out_dir, args.max_frames, plan):
         if args.only and not any(o in name for o in args.only):
             continue
         row = measure(name, path, args.out_dir, readback, not args.no_identity, args.min_output_side)

@@ -210,7 +210,7 @@ def main() -> None:
     bench = load_module(REPO / "benchmarks" / "bench_signing.py", "bench_signing")
     readback = load_readback()
     (args.out_dir / "record").mkdir(parents=True, exist_ok=True)
-    sources = dict(bench.clips(args.out_dir, 10**9))
+    sources = dict(bench.clips(args.out_dir, None))
     print(f"{'variant':<28} {'clip':<24} recall  angle | curled signed   abs | reads (recall/angle)")
     for name in args.clips:
         rec = record(name, sources[name], args.out_dir, readback)
