@@ -25,6 +25,10 @@ Variants:
   undone by drawing them more curled.
 * ``style:FIELD=VALUE,...``: the run's :class:`signanon.avatar.style.AvatarStyle` with these fields
   replaced (e.g. ``style:supersample=4``), the hands drawn as shipped.
+* ``solid[:FIELD=VALUE,...]``: the hand rendered as a solid instead (``solid_hand.py``: spheres
+  along the bones, a slab palm, z-buffered per pixel, Lambert-shaded, dark lines where one part
+  covers another), with ``draw_solid_hand``'s keyword arguments replaced. Tests whether a shaded
+  3-D hand, nearer MediaPipe's synthetic training renders, reads better than the 2-D drawing.
 * ``shutter:S:N``: motion blur, the shipped drawing averaged over ``N`` renders of the pose blended
   towards the previous and next frame's across an exposure of ``S`` frame intervals centred on the
   frame (S = 0.5: a 180-degree shutter). Tests whether the read-back, which reads fast hands of a
@@ -43,6 +47,7 @@ import os
 import pickle
 import sys
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +137,13 @@ def hand_drawer(spec: str):
         return lambda img, hand, side, skin, ss, look=hands.LOOK: hands.draw_hand(
             img, curled_further(hand, k, from_deg, joints), side, skin, ss, look
         )
+    if kind == "solid":
+        import solid_hand
+
+        fields = literal_fields(rest, ",") if rest else {}
+        return lambda img, hand, side, skin, ss, look=hands.LOOK: solid_hand.draw_solid_hand(
+            img, hand, side, skin, ss, look, **fields
+        )
     raise SystemExit(f"unknown variant {spec!r}")
 
 
@@ -164,7 +176,7 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     shipped, body.draw_hand = body.draw_hand, hand_drawer(spec)
     out = work / "drawn.mp4"
     try:
-        with VideoWriter(out, w, h, rec["fps"]) as writer:
+        with VideoWriter(out, w, h, Fraction(rec["fps"]).limit_denominator(100000)) as writer:
             kind, _, rest = spec.partition(":")
             shutter = [float(rest.split(":")[0]), int(rest.split(":")[1])] if kind == "shutter" else None
             for i, pose in enumerate(rec["poses"]):
