@@ -47,7 +47,6 @@ def _border_spheres(poly: np.ndarray, r: float, step: float) -> np.ndarray:
 def spheres(hand: np.ndarray, size: float, look: HandLook, palm_k: float = 0.14) -> np.ndarray:
     """(N, 6) spheres (x, y, z, r, part, bone) of a hand (21, 3) in canvas px; part 0 palm, 1..5
     fingers; bone 0 palm, 1 + 4 * finger + i the finger's i-th bone."""
-    step_k = 0.3
     palm_r = palm_k * size
     out = []
     ps = _border_spheres(palm_outline(hand, size), palm_r, palm_r * 0.25)
