@@ -3,8 +3,8 @@
 Spheres along each finger bone (tapered as :class:`signanon.avatar.hands.HandLook`'s widths), a
 slab palm (the palm polygon's best-fit plane, its border rounded by spheres), the nearest surface
 kept per canvas pixel, Lambert-shaded, with a dark line where one part covers another that is not
-its neighbour and round the silhouette. Read back on asl_webcam it read worse than the 2-D drawing
-(benchmarks/hands_issue11.txt, session 32), so the product does not use it.
+its neighbour and round the silhouette. Read back on asl_webcam, asl_house and dgs_zug it read worse
+than the 2-D drawing (benchmarks/hands_issue11.txt, session 32), so the product does not use it.
 """
 
 from __future__ import annotations
@@ -63,9 +63,11 @@ def spheres(hand: np.ndarray, size: float, look: HandLook, palm_k: float = 0.14)
     return np.concatenate(out)
 
 
-def _palm_slab(h, size, sph, x0, y0, xs, ys, zbuf, nx, ny, nz, part) -> None:
-    """The palm's two flat faces between its rounded border: the front face of a slab of the
-    border spheres' radius about the polygon's best-fit plane, written where nearer."""
+def _palm_slab(h: np.ndarray, size: float, sph: np.ndarray, x0: int, y0: int, xs: np.ndarray, ys: np.ndarray,
+               zbuf: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray, bone: np.ndarray) -> None:
+    """The palm's front face between its rounded border: a slab of the border spheres' radius about
+    the palm polygon's best-fit plane. Written into the (H, W) buffers (depth, normal, bone id;
+    pixel centres ``xs``/``ys`` in canvas px, the box's corner at ``x0``, ``y0``) where nearer."""
     poly = palm_outline(h, size)
     r = float(sph[sph[:, 5] == 0, 3].min())
     c = poly.mean(axis=0)
@@ -83,7 +85,7 @@ def _palm_slab(h, size, sph, x0, y0, xs, ys, zbuf, nx, ny, nz, part) -> None:
     win = (inside > 0) & (z < zbuf)
     zbuf[win] = z[win]
     nx[win], ny[win], nz[win] = n[0], n[1], n[2]
-    part[win] = 0
+    bone[win] = 0
 
 
 def draw_solid_hand(img: np.ndarray, hand: np.ndarray, side: int, skin, ss: int, look: HandLook = LOOK,
@@ -109,7 +111,7 @@ def draw_solid_hand(img: np.ndarray, hand: np.ndarray, side: int, skin, ss: int,
     nx = np.zeros((H, W), np.float32)
     ny = np.zeros((H, W), np.float32)
     nz = np.zeros((H, W), np.float32)
-    part = np.full((H, W), -1, np.int16)
+    bone = np.full((H, W), -1, np.int16)  # per pixel: the id of the nearest sphere's bone (0 palm)
     for cx, cy, cz, r, _, p in sph:
         bx0, by0 = max(0, int(cx - r - x0)), max(0, int(cy - r - y0))
         bx1, by1 = min(W, int(cx + r - x0) + 2), min(H, int(cy + r - y0) + 2)
@@ -127,8 +129,8 @@ def draw_solid_hand(img: np.ndarray, hand: np.ndarray, side: int, skin, ss: int,
         nx[by0:by1, bx0:bx1][win] = dx[win] / r
         ny[by0:by1, bx0:bx1][win] = dy[win] / r
         nz[by0:by1, bx0:bx1][win] = -dz[win] / r
-        part[by0:by1, bx0:bx1][win] = p
-    _palm_slab(h, size, sph, x0, y0, xs, ys, zbuf, nx, ny, nz, part)
+        bone[by0:by1, bx0:bx1][win] = p
+    _palm_slab(h, size, sph, x0, y0, xs, ys, zbuf, nx, ny, nz, bone)
     mask = np.isfinite(zbuf)
     if not mask.any():
         return
@@ -140,15 +142,15 @@ def draw_solid_hand(img: np.ndarray, hand: np.ndarray, side: int, skin, ss: int,
     # finger), and round the silhouette
     zf = np.where(mask, zbuf, np.float32(1e6))
     padz = np.pad(zf, 1, constant_values=1e6)
-    padp = np.pad(part, 1, constant_values=-1)
+    padp = np.pad(bone, 1, constant_values=-1)
     jump = np.zeros((H, W), bool)
     thr = edge_dz * size
     for sy, sx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
         nz_ = padz[1 + sy : 1 + sy + H, 1 + sx : 1 + sx + W]
         np_ = padp[1 + sy : 1 + sy + H, 1 + sx : 1 + sx + W]
-        same_finger = ((part - 1) // 4 == (np_ - 1) // 4) & (part > 0) & (np_ > 0)
-        near_palm = ((part == 0) & (np_ % 4 == 1)) | ((np_ == 0) & (part % 4 == 1))
-        other = (np_ >= 0) & (np_ != part) & ~(same_finger & (np.abs(part - np_) == 1)) & ~near_palm
+        same_finger = ((bone - 1) // 4 == (np_ - 1) // 4) & (bone > 0) & (np_ > 0)
+        near_palm = ((bone == 0) & (np_ % 4 == 1)) | ((np_ == 0) & (bone % 4 == 1))  # a finger's first bone
+        other = (np_ >= 0) & (np_ != bone) & ~(same_finger & (np.abs(bone - np_) == 1)) & ~near_palm
         jump |= other & ((zf - nz_) > thr)
         jump |= np_ < 0  # silhouette
     k = np.where(jump & mask, k * edge_shade, k)
