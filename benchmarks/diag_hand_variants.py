@@ -23,8 +23,9 @@ Variants:
   ``b + K * (b - F0)`` (the bones beyond turned about the joint's own axis, at most to 20 deg of
   the joint's inner angle). Tests whether the read-back's straightening of curled fingers is
   undone by drawing them more curled.
-* ``style:FIELD=VALUE,...``: the run's :class:`signanon.avatar.style.AvatarStyle` with these fields
-  replaced (e.g. ``style:supersample=4``), the hands drawn as shipped.
+* ``style:FIELD=VALUE;...``: the run's :class:`signanon.avatar.style.AvatarStyle` with these fields
+  replaced (e.g. ``style:supersample=4`` or ``"style:background=(60,70,90)"``; ``;`` between fields,
+  so a value may be a tuple), the hands drawn as shipped.
 * ``solid[:FIELD=VALUE,...]``: the hand rendered as a solid instead (``solid_hand.py``: spheres
   along the bones, a slab palm, z-buffered per pixel, Lambert-shaded, dark lines where one part
   covers another), with ``draw_solid_hand``'s keyword arguments replaced. Tests whether a shaded
@@ -169,7 +170,7 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     w, h = rec["size"]
     style = rec["style"]
     if spec.startswith("style:"):  # the whole drawing's style fields, e.g. style:supersample=3
-        fields = literal_fields(spec[len("style:"):], ",")
+        fields = literal_fields(spec[len("style:"):], ";")
         style = replace(style, **fields)
     renderer = AvatarRenderer(w, h, style, rec["canonical"], scale=rec.get("scale", 1.0))
     w, h = renderer.out_width, renderer.out_height  # a small clip is drawn larger
