@@ -280,6 +280,8 @@ def test_a_near_tie_between_looks_keeps_the_earlier_one():
     assert _beats((0.092, -0.6908), earlier, IdentityGuardConfig(tie=0.0, tie_distance=0.0))  # no tie: the cheaper
     with pytest.raises(ValueError, match="tie"):
         IdentityGuardConfig(tie=-0.1)
+    with pytest.raises(ValueError, match="margin"):
+        IdentityGuardConfig(margin=float("nan"))  # every comparison with nan is false: no face would be redrawn
 
 
 def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_face_not_squeezed(monkeypatch, signing):

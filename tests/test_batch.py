@@ -349,6 +349,9 @@ def test_batch_usage_errors(tmp_path, capsys):
     assert "--prompt applies to --method diffusion" in capsys.readouterr().err
     assert main(["batch", str(tmp_path / "c"), "-o", str(tmp_path / "out"), "--workers", "0"]) == 1
     assert "--workers must be 1 or more" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path / "c"), "-o", str(tmp_path / "out"), "--workers", "100000"]) == 1
+    assert "--workers 100000 is more processes than this machine can run" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_interrupt_right_after_the_output_folder_is_made_leaves_no_folder(tmp_path, monkeypatch):

@@ -166,3 +166,33 @@ def test_help_lists_examples() -> None:
     proc = run_cli("anonymize", "--help")
     assert proc.returncode == 0
     assert "examples:" in proc.stdout and "--keep-audio" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        # nan passes every range check (each comparison with it is false): the privacy gate would
+        # never refuse, and the run said "privacy check passed"
+        (("--verify", "--verify-margin", "nan"), ("--verify-margin", "finite", "nan")),
+        (("--verify", "--verify-margin", "inf"), ("--verify-margin", "finite")),
+        # a thousand worker processes asked for by mistake hung the run until memory ran out
+        (("--workers", "100000"), ("--workers", "100000", "at most")),
+        (("--region=-10,0,100,100",), ("negative", "-10,0,100,100")),
+    ],
+    ids=["verify-margin-nan", "verify-margin-inf", "workers-too-many", "region-negative"],
+)
+def test_bad_flag_values_are_refused_before_any_work(tmp_path: Path, out_dir: Path, sample_clip: Path, args, words) -> None:
+    copy = tmp_path / "clip.mp4"
+    copy.write_bytes(sample_clip.read_bytes())
+    before = fingerprint(copy)
+    proc = run_cli("anonymize", str(copy), "-o", str(out_dir / "a.mp4"), *args)
+    assert_one_line_error(proc, *words)
+    assert fingerprint(copy) == before
+    assert list(out_dir.iterdir()) == []
+
+
+def test_summary_path_that_is_a_folder_is_refused_before_the_video_is_written(out_dir: Path, sample_clip: Path) -> None:
+    # it used to fail at the very end, after the video had been written, with an internal error
+    proc = run_cli("anonymize", str(sample_clip), "-o", str(out_dir / "a.mp4"), "--summary", str(out_dir))
+    assert_one_line_error(proc, "summary", "folder")
+    assert list(out_dir.iterdir()) == []

@@ -105,8 +105,9 @@ def test_a_source_recognised_as_the_driver_is_refused_and_settings_are_checked()
     unguarded = DriverGuard(DriverGuardConfig(), embedder=_Brightness())
     assert unguarded.learn_driver([_crop(0.0)]) == 0  # no driver face: nothing to compare with
     assert unguarded.guard(lambda s: _crop(1.0), _crop(0.1)).mean() == 255
-    with pytest.raises(InputError, match="margin"):
-        DriverGuardConfig(margin=-0.1)
+    for bad in (-0.1, float("nan")):  # nan: every comparison false, the guard would never act
+        with pytest.raises(InputError, match="margin"):
+            DriverGuardConfig(margin=bad)
     with pytest.raises(InputError, match="decreasing"):
         DriverGuardConfig(strengths=(0.5, 0.8))
     assert sample_indices(np.array([True, False, True, True, False, True]), 3) == [0, 3, 5]

@@ -170,3 +170,11 @@ def test_a_second_person_left_recognisable_is_refused(tmp_path, data_dir):
     with pytest.raises(ReidentifiedError, match=r"or another person the original shows\) is recognised in 4 of 4"):
         run_job(job, anonymizer=CopyingTranslator(job.config, source=output))
     assert not out.exists()
+
+
+def test_a_margin_that_is_not_a_number_is_refused():
+    # every comparison with nan is false: the gate would never refuse, and the run said it passed
+    for bad in (float("nan"), -0.1):
+        with pytest.raises(ValueError, match="margin"):
+            VerifyConfig(margin=bad)
+    assert VerifyConfig(margin=float("inf")).limit == float("inf")  # refuse everything: fails closed

@@ -16,6 +16,7 @@ Python API only). Nested config dataclasses are walked (:func:`settings_of`).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -102,3 +103,13 @@ def with_settings(config: Any, values: dict[tuple[str, ...], Any]) -> Any:
     for name, sub in nested.items():
         here[name] = with_settings(getattr(config, name), sub)
     return dataclasses.replace(config, **here)
+
+
+PROCESSES_PER_CPU = 4  # more local worker processes than this per CPU only add memory (~70-600 MB each)
+
+
+def max_local_processes() -> int:
+    """The most worker processes a run may start on this machine: PROCESSES_PER_CPU per CPU, at
+    least 8. A thousand processes asked for by mistake exhaust memory and hang the run instead of
+    failing it."""
+    return max(8, PROCESSES_PER_CPU * (os.cpu_count() or 1))

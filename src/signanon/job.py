@@ -111,6 +111,8 @@ def check_job(job: AnonymizeJob) -> None:
             raise OutputError(f"{name} path {path} must differ from the input and the output")
         if not path.expanduser().absolute().parent.is_dir():
             raise OutputError(f"{name} folder {path.parent} does not exist")
+        if path.expanduser().is_dir():
+            raise OutputError(f"{name} path {path} is a folder; give a file name in it")
     if job.ablation is not None:
         if method != "diffusion":
             raise InputError("ablation applies to the diffusion method (the avatar has no face enhancement to ablate)")

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import setting
+from ..config import PROCESSES_PER_CPU, max_local_processes, setting
 from ..errors import InputError
 from ..landmarks.holistic import HolisticConfig
 from ..landmarks.smoothing import SmoothingConfig
@@ -84,7 +84,10 @@ class AvatarConfig:
         if self.min_output_side and not 64 <= self.min_output_side <= 4320:
             raise InputError(f"min_output_side must be 0 (the input's size) or from 64 to 4320 px, got {self.min_output_side}")
         if self.landmark_workers < 1:
-            raise InputError(f"landmark_workers must be at least 1, got {self.landmark_workers}")
+            raise InputError(f"--workers must be at least 1, got {self.landmark_workers}")
+        if self.landmark_workers > max_local_processes():
+            raise InputError(f"--workers {self.landmark_workers} is more processes than this machine can run "
+                             f"(at most {max_local_processes()}: {PROCESSES_PER_CPU} per CPU)")
         for name in ("chunk_overlap", "seam_frames"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be at least 0, got {getattr(self, name)}")

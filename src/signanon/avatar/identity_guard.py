@@ -132,7 +132,7 @@ class IdentityGuardConfig:
     small_face_tie_distance: float = 0.03
 
     def __post_init__(self) -> None:
-        if self.margin < 0:
+        if not self.margin >= 0:  # NaN too: the guard would never redraw a face
             raise ValueError(f"identity guard margin must be 0 or more, got {self.margin}")
         if min(self.tie, self.tie_distance, self.small_face_tie, self.small_face_tie_distance) < 0:
             raise ValueError("identity guard tie, tie_distance and their small_face_ forms must be 0 or more")

@@ -9,6 +9,7 @@ given"), so the dataclass keeps the only default and the help text shows it. Aft
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -95,7 +96,8 @@ def given_settings(args: argparse.Namespace, settings: Iterable[Setting]) -> dic
 def config_from_args(config: Any, args: argparse.Namespace, settings: Iterable[Setting] | None = None) -> Any:
     """``config`` (a class: its defaults; or an instance) with every given flag applied.
 
-    An invalid value (the config's own check) becomes a one-line :class:`InputError`.
+    An invalid value (the config's own check, or a float flag given as nan or inf) becomes a
+    one-line :class:`InputError`.
     """
     base = config() if isinstance(config, type) else config
     chosen = settings if settings is not None else list(settings_of(base))
@@ -103,6 +105,10 @@ def config_from_args(config: Any, args: argparse.Namespace, settings: Iterable[S
     for s, value in given_settings(args, chosen).items():
         if isinstance(value, Path):
             value = str(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            # nan passes every range check (each comparison with it is false): a privacy margin of
+            # nan would switch its gate off
+            raise InputError(f"{s.flag} must be a finite number, got {value}")
         values[s.path] = value
     try:
         return with_settings(base, values)

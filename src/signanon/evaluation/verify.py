@@ -52,7 +52,7 @@ class VerifyConfig:
     def __post_init__(self) -> None:
         if self.every < 1:
             raise ValueError(f"verify.every must be at least 1, got {self.every}")
-        if self.margin < 0:
+        if not self.margin >= 0:  # NaN too: every comparison with it is false, so the gate would never refuse
             raise ValueError(f"verify.margin must be 0 or more (a stricter gate), got {self.margin}")
 
     def applies_to(self, method: str) -> bool:

@@ -61,7 +61,7 @@ class DriverGuardConfig:
     threshold: float = setting(DlibConfig.threshold, "the recogniser's 'same person' distance", cli=False)
 
     def __post_init__(self) -> None:
-        if self.margin < 0:
+        if not self.margin >= 0:  # NaN too: the guard would never weaken the motion
             raise InputError(f"driver margin must be 0 or more (a stricter guard), got {self.margin}")
         if self.samples < 1:
             raise InputError(f"driver guard samples must be at least 1, got {self.samples}")

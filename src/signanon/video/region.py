@@ -42,8 +42,12 @@ class Region:
         """``"X,Y,W,H"`` (e.g. ``"400,200,240,260"`` or ``"0.6,0.5,0.4,0.5"``); one-line
         :class:`~signanon.errors.InputError` otherwise."""
         parts = [p.strip() for p in str(text).split(",")]
-        if len(parts) != 4 or not all(re.fullmatch(r"\d+(\.\d*)?|\.\d+", p) for p in parts):
+        number = r"-?(\d+(\.\d*)?|\.\d+)"
+        if len(parts) != 4 or not all(re.fullmatch(number, p) for p in parts):
             raise InputError(f"region {text!r} must be four numbers X,Y,W,H (pixels, or fractions of the frame from 0 to 1)")
+        if any(p.startswith("-") for p in parts):
+            raise InputError(f"region {text!r} has a negative number: X,Y is the box's top-left corner in the frame "
+                             "(from 0) and W,H its size")
         region = cls(*(float(p) for p in parts))
         if region.w <= 0 or region.h <= 0:
             raise InputError(f"region {text!r} has no area: its width and height must be more than 0")
