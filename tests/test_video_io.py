@@ -40,8 +40,9 @@ SECRETS = {
 
 
 def _encode(path, frames, fps=Fraction(25), *, rotation=None, hflip=False, vflip=False, pts=None,
-            metadata=None, tone_hz=None):
-    """Write RGB frames to an H.264 mp4 with PyAV, optionally rotated/tagged/with a 16 kHz tone."""
+            metadata=None, tone_hz=None, pixel_aspect=None):
+    """Write RGB frames to an H.264 mp4 with PyAV, optionally rotated/tagged/with a 16 kHz tone/
+    with non-square pixels (``pixel_aspect``: the sample aspect ratio, pixel width over height)."""
     options = {"movflags": "use_metadata_tags"} if metadata else {}
     out = av.open(str(path), "w", options=options)
     if metadata:
@@ -53,6 +54,8 @@ def _encode(path, frames, fps=Fraction(25), *, rotation=None, hflip=False, vflip
         video.metadata.update({"title": metadata["title"], "creation_time": metadata["creation_time"]})
     if rotation is not None:
         video.set_display_rotation(rotation, hflip=hflip, vflip=vflip)
+    if pixel_aspect is not None:
+        video.codec_context.sample_aspect_ratio = Fraction(pixel_aspect)
     if pts is not None:
         video.codec_context.time_base = Fraction(1, 1000)
     audio = out.add_stream("aac", rate=16000, layout="mono") if tone_hz else None
@@ -271,6 +274,31 @@ def test_rotated_real_clip_comes_out_upright(tmp_path, webcam_frames):
     _, out = _anonymize_like(src, tmp_path / "out.mp4")
     written = probe_video(out)
     assert (written.width, written.height, written.rotation) == (180, 240, 0)  # no matrix written
+
+
+@pytest.mark.parametrize("sar, rotation", [(Fraction(2), None), (Fraction(16, 15), None), (Fraction(2), -90)])
+def test_anamorphic_clip_is_read_in_square_pixels_at_the_size_a_player_shows(tmp_path, webcam_frames, sar, rotation):
+    # Stored squeezed with a sample aspect ratio (DV and broadcast archives): a player shows it
+    # sar times wider. Read at the stored width, the signer was squeezed and the output (square
+    # pixels) played at the wrong shape.
+    if rotation is None:  # stored 120 wide, shown 120 * sar
+        shown = (int(120 * sar), 240)
+        upright = [cv2.resize(f, shown, interpolation=cv2.INTER_AREA) for f in webcam_frames[:6]]
+        stored = [cv2.resize(f, (120, 240), interpolation=cv2.INTER_AREA) for f in upright]
+    else:  # a portrait phone clip stored on its side, its pixels 2:1 along the stored width (its height)
+        shown = (120, 240)
+        upright = [cv2.resize(f, shown, interpolation=cv2.INTER_AREA) for f in webcam_frames[:6]]
+        stored = [np.ascontiguousarray(np.rot90(cv2.resize(f, (120, 120), interpolation=cv2.INTER_AREA), k=1))
+                  for f in upright]
+    src = _encode(tmp_path / "anamorphic.mp4", stored, rotation=rotation, pixel_aspect=sar)
+    info = probe_video(src)
+    assert (info.width, info.height, info.pixel_aspect) == (*shown, sar)
+    back = list(iter_frames(info))
+    assert back[0].shape == (shown[1], shown[0], 3)
+    assert _mean_abs_diff(back, upright) < 6  # the same picture, not squeezed
+    _, out = _anonymize_like(src, tmp_path / "out.mp4")
+    written = probe_video(out)
+    assert (written.width, written.height, written.pixel_aspect) == (*shown, 1)
 
 
 def test_orientation_from_matrix_snaps_to_quarter_turns():

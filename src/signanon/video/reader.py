@@ -21,7 +21,12 @@ How the reader treats awkward input (the contract the rest of :mod:`signanon` re
   dropped or duplicated).
 * **Still images** (JPEG, PNG, ... opened by FFmpeg's image demuxers) are refused as "not a video".
   A one-frame GIF or mp4 is accepted as a one-frame video.
-* Pixel aspect ratio (anamorphic video) is not applied: frames keep their stored width.
+* **Pixel aspect ratio** (anamorphic video: PAL/NTSC DV, 16:9 stored in 720x576, ...) is applied the
+  way players do it: a frame stored ``w`` wide with sample aspect ratio ``sar`` comes out
+  ``round(w * sar)`` wide, in square pixels, and :class:`VideoInfo` reports that size. Without it a
+  signer was read squeezed (or stretched) and the output, square-pixelled at the stored size,
+  played at the wrong shape (stored 180x480 at 2:1, shown 360x480, came out 480x1280 instead of
+  480x640). A ratio outside 1/4..4 is taken for broken metadata and ignored.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class VideoInfo:
     exactly the number of frames :func:`iter_frames` yields. ``rotation`` is the clockwise angle
     (0, 90, 180 or 270) applied to decoded frames, followed by a left-right mirror when
     ``mirrored``. ``codec`` is FFmpeg's decoder name (``"h264"``, ``"gif"``, ...).
+    ``pixel_aspect``: the source's sample aspect ratio, already applied to the width (1: square).
     """
 
     path: Path
@@ -70,6 +76,7 @@ class VideoInfo:
     has_audio: bool
     codec: str
     mirrored: bool = False
+    pixel_aspect: Fraction = Fraction(1)
 
 
 def _av():
@@ -283,12 +290,14 @@ def _probe(path: Path) -> VideoInfo:
         codec = stream.codec_context.name
         time_base = stream.time_base
         declared = [stream.average_rate, stream.guessed_rate, stream.base_rate]
+        sar = _pixel_aspect(stream)
         pts, durations, first = _decode_all(container, stream, path)
     finally:
         container.close()
     if first is None:
         raise _input_error(path, "has no video frames")
     coded_width, coded_height, matrix = first
+    coded_width = max(1, round(coded_width * sar))  # square pixels: what a player shows
     rotation, mirrored = orientation_from_matrix(matrix)
     width, height = (coded_height, coded_width) if rotation in (90, 270) else (coded_width, coded_height)
     timing = _measure_timing(pts, durations, time_base, declared)
@@ -304,11 +313,23 @@ def _probe(path: Path) -> VideoInfo:
         has_audio=has_audio,
         codec=codec,
         mirrored=mirrored,
+        pixel_aspect=sar,
     )
 
 
+def _pixel_aspect(stream) -> Fraction:
+    """The stream's sample aspect ratio (pixel width over height), 1 when it is unset, square or
+    out of 1/4..4 (broken metadata)."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or sar <= 0:
+        return Fraction(1)
+    sar = Fraction(sar)
+    return sar if Fraction(1, 4) <= sar <= 4 else Fraction(1)
+
+
 def _to_rgb(frame, coded_size: tuple[int, int]) -> np.ndarray:
-    """Decoded frame -> RGB uint8 (H, W, 3) at the probed coded size (a size change is rescaled)."""
+    """Decoded frame -> RGB uint8 (H, W, 3) at the probed size before rotation (a size change, or a
+    non-square pixel aspect, is rescaled to it)."""
     width, height = coded_size
     if frame.width != width or frame.height != height:
         frame = frame.reformat(width=width, height=height)
