@@ -196,3 +196,21 @@ def test_summary_path_that_is_a_folder_is_refused_before_the_video_is_written(ou
     proc = run_cli("anonymize", str(sample_clip), "-o", str(out_dir / "a.mp4"), "--summary", str(out_dir))
     assert_one_line_error(proc, "summary", "folder")
     assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("anonymize", "clip.mp4"), ("-o/--output", "signanon anonymize --help")),
+        (("anonymize", "clip.mp4", "-o", "a.mp4", "--workers", "two"), ("--workers", "'two'")),
+        (("anonymize", "clip.mp4", "-o", "a.mp4", "--palette", "nope"), ("--palette", "nope", "dark-skin")),
+        (("bogus",), ("bogus", "signanon --help")),
+    ],
+    ids=["missing-output", "not-an-int", "unknown-palette", "unknown-command"],
+)
+def test_usage_errors_are_one_line_too(tmp_path: Path, args, words) -> None:
+    # argparse printed its whole usage block (23 lines for anonymize) before the error
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert_one_line_error(proc, *words)
+    assert list(tmp_path.iterdir()) == []

@@ -71,8 +71,17 @@ def _add_pose_parser(sub) -> argparse.ArgumentParser:
     return pose
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors in one line, like every other error (exit status 2, as argparse):
+    ``signanon: error: <problem> (see 'signanon anonymize --help')``, not the whole usage block.
+    The sub-command parsers are of this class too (``add_subparsers`` uses the parent's class)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"signanon: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="signanon",
         description="Anonymize sign-language videos: the signer can no longer be recognised, "
         "the signing (handshapes, movement, facial grammar) survives.",
