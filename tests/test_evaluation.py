@@ -328,3 +328,18 @@ def test_cli_arguments(tmp_path):
                               "-o", str(tmp_path / "out"), "-q"])
     with pytest.raises(InputError, match="not found"):
         run_evaluate(args)
+
+
+def test_the_command_prints_the_reports_warnings_too(tmp_path, capsys):
+    # a frame-count mismatch was only in report.json and on the page: the terminal said nothing
+    from conftest import first_frames_clip
+    from signanon.cli.main import main
+
+    original = first_frames_clip(HOUSE, 12, tmp_path / "original.mp4")
+    shorter = first_frames_clip(HOUSE, 8, tmp_path / "shorter.mp4")
+    assert main(["evaluate", "--original", str(original), "--anonymized", str(shorter), "-o", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    err = capsys.readouterr().err
+    assert any(w.startswith("frame counts differ (original 12, anonymized 8)") for w in report["warnings"])
+    for warning in report["warnings"]:
+        assert f"warning: {warning}" in err

@@ -74,7 +74,8 @@ def _print_pair(report: dict) -> None:
            f"{f(sig['reader_handshape_angle_error_deg'], 1)} deg; out of the goal at the reader's limit: "
            f"{', '.join(sig['out_of_goal_at_reader_limit']) or 'none'}\n" if "reader_hand_recall" in sig else "")
         + f"temporal: warp error {f(tmp['warp_error'], 2)} (input {f(tmp['warp_error_input'], 2)})\n"
-        f"wrote {report['outputs'].get('html') or report['outputs']['json']}",
+        + "".join(f"warning: {w}\n" for w in report["warnings"])  # also in report.json and the page
+        + f"wrote {report['outputs'].get('html') or report['outputs']['json']}",
         file=sys.stderr,
     )
 
