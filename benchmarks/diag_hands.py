@@ -16,7 +16,8 @@ stages, each the mean absolute angle difference over the hands the original read
 
 Also per finger (thumb..pinky) and per joint (base, middle, tip) rows of ``draw`` and ``total``,
 ``draw2d`` (the same with z dropped: what a drawing can show at all), and the drawn palm length in
-output pixels. ``--save`` writes every per-hand record to an npz for further analysis.
+input pixels (the output of a clip under ``min_output_side`` is drawn larger, as ``anonymize`` draws
+it; the look is the default one, not the identity guard's choice, and there is no hand choice). ``--save`` writes every per-hand record to an npz for further analysis.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def run_avatar(path: Path, max_frames: int):
     for f in smoothed:
         pose = animator(f.data, f.confidence) if has_body(f.confidence) else None
         poses.append(fader(pose))
-    renderer = AvatarRenderer(info.width, info.height, cfg.style)
+    # drawn at the product's output size: a clip under min_output_side is drawn larger
+    renderer = AvatarRenderer(info.width, info.height, cfg.style, scale=cfg.draw_scale(info.width, info.height))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"
-        with VideoWriter(out, info.width, info.height, info.fps) as w:
+        with VideoWriter(out, renderer.out_width, renderer.out_height, info.fps) as w:
             for p in poses:
                 w.write(renderer.render(p))
         rb = load_readback()
