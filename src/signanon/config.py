@@ -108,8 +108,13 @@ def with_settings(config: Any, values: dict[tuple[str, ...], Any]) -> Any:
 PROCESSES_PER_CPU = 4  # more local worker processes than this per CPU only add memory (~70-600 MB each)
 
 
-def max_local_processes() -> int:
-    """The most worker processes a run may start on this machine: PROCESSES_PER_CPU per CPU, at
-    least 8. A thousand processes asked for by mistake exhaust memory and hang the run instead of
-    failing it."""
-    return max(8, PROCESSES_PER_CPU * (os.cpu_count() or 1))
+def check_local_processes(count: int, hint: str = "") -> None:
+    """Refuse (one-line InputError) more worker processes than this machine can usefully run:
+    PROCESSES_PER_CPU per CPU, at least 8. A thousand processes asked for by mistake exhausted
+    memory and hung the run instead of failing it. ``hint`` ends the message (e.g. where more run)."""
+    from .errors import InputError
+
+    limit = max(8, PROCESSES_PER_CPU * (os.cpu_count() or 1))
+    if count > limit:
+        raise InputError(f"--workers {count} is more processes than this machine can run "
+                         f"(at most {limit}: {PROCESSES_PER_CPU} per CPU{hint})")

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import PROCESSES_PER_CPU, max_local_processes, setting
+from ..config import check_local_processes, setting
 from ..errors import InputError
 from ..landmarks.holistic import HolisticConfig
 from ..landmarks.smoothing import SmoothingConfig
@@ -85,9 +85,7 @@ class AvatarConfig:
             raise InputError(f"min_output_side must be 0 (the input's size) or from 64 to 4320 px, got {self.min_output_side}")
         if self.landmark_workers < 1:
             raise InputError(f"--workers must be at least 1, got {self.landmark_workers}")
-        if self.landmark_workers > max_local_processes():
-            raise InputError(f"--workers {self.landmark_workers} is more processes than this machine can run "
-                             f"(at most {max_local_processes()}: {PROCESSES_PER_CPU} per CPU)")
+        check_local_processes(self.landmark_workers)
         for name in ("chunk_overlap", "seam_frames"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be at least 0, got {getattr(self, name)}")

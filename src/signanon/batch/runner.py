@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..config import PROCESSES_PER_CPU, max_local_processes, setting, with_settings
+from ..config import check_local_processes, setting, with_settings
 from ..errors import InputError, OutputError
 from ..files import make_folder, remove_empty_folders
 from ..job import method_of
@@ -58,9 +58,8 @@ class BatchConfig:
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
             raise InputError(f"--workers must be 1 or more, got {self.workers}")
-        if self.ray is None and self.workers is not None and self.workers > max_local_processes():
-            raise InputError(f"--workers {self.workers} is more processes than this machine can run "
-                             f"(at most {max_local_processes()}: {PROCESSES_PER_CPU} per CPU; --ray runs more on a cluster)")
+        if self.ray is None and self.workers is not None:
+            check_local_processes(self.workers, "; --ray runs more on a cluster")
 
 
 @dataclass(frozen=True)
