@@ -178,8 +178,12 @@ def test_help_lists_examples() -> None:
         # a thousand worker processes asked for by mistake hung the run until memory ran out
         (("--workers", "100000"), ("--workers", "100000", "at most")),
         (("--region=-10,0,100,100",), ("negative", "-10,0,100,100")),
+        # the configs' checks name their field (min_output_side, verify.every): said as the flag typed
+        (("--min-output-side", "5"), ("--min-output-side must", "got 5")),
+        (("--verify", "--verify-every", "0"), ("--verify-every must", "got 0")),
     ],
-    ids=["verify-margin-nan", "verify-margin-inf", "workers-too-many", "region-negative"],
+    ids=["verify-margin-nan", "verify-margin-inf", "workers-too-many", "region-negative", "min-output-side",
+         "verify-every"],
 )
 def test_bad_flag_values_are_refused_before_any_work(tmp_path: Path, out_dir: Path, sample_clip: Path, args, words) -> None:
     copy = tmp_path / "clip.mp4"

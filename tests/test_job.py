@@ -114,3 +114,21 @@ def test_make_anonymizer_reuses_what_it_can():
     assert other_model.components is None
     avatar = make_anonymizer(AvatarConfig(), previous=first)
     assert avatar.config == AvatarConfig()
+
+
+def test_command_line_errors_name_the_flag_the_user_typed():
+    # the configs' checks name their field; on the command line the same message names the flag
+    from signanon.cli.options import _in_flags
+    from signanon.config import settings_of
+    from signanon.evaluation.verify import VerifyConfig
+
+    settings = {s.name: s for config in (AvatarConfig, VerifyConfig) for s in settings_of(config)}
+    given = [settings["guard.margin"], settings["margin"], settings["min_output_side"]]
+    assert _in_flags("min_output_side must be 0 or from 64", given) == "--min-output-side must be 0 or from 64"
+    assert _in_flags("guard.margin must be 0 or more", given) == "--margin must be 0 or more"
+    assert _in_flags("margin must be 0 or more", given) == "--verify-margin must be 0 or more"
+    # two given flags it could be (guard.margin and margin): left as the config said it
+    assert _in_flags("other.margin must be 0 or more", given) == "other.margin must be 0 or more"
+    # a field that was not given, or not at the start, is not renamed
+    assert _in_flags("every must be at least 1", given) == "every must be at least 1"
+    assert _in_flags("the min_output_side is odd", given) == "the min_output_side is odd"

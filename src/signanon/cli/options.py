@@ -112,8 +112,20 @@ def config_from_args(config: Any, args: argparse.Namespace, settings: Iterable[S
         values[s.path] = value
     try:
         return with_settings(base, values)
-    except (TypeError, ValueError) as err:
-        raise InputError(str(err)) from None
+    except (TypeError, ValueError, InputError) as err:
+        raise InputError(_in_flags(str(err), given_settings(args, chosen))) from None
+
+
+def _in_flags(message: str, given: Iterable[Setting]) -> str:
+    """``message`` with the field it opens with named by the flag the user typed
+    (``verify.every must be ...`` -> ``--verify-every must be ...``). Only a field that was given
+    on the command line, and only as the message's first word, where the configs' checks name it."""
+    first, sep, rest = message.partition(" ")
+    given = list(given)
+    named = [s for s in given if s.name == first] or [s for s in given if first.rsplit(".", 1)[-1] == s.path[-1]]
+    if not sep or len({s.flag for s in named}) != 1:  # none, or two flags it could be: leave it
+        return message
+    return f"{named[0].flag} {rest}"
 
 
 def flag_of(config: Any, name: str) -> str:
