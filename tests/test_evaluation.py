@@ -322,7 +322,7 @@ def test_cli_arguments(tmp_path):
         run_evaluate(args)
     args = parser.parse_args(["evaluate", "--original", str(HOUSE), "--anonymized", str(HOUSE),
                               "-o", str(tmp_path), "--every", "0"])
-    with pytest.raises(InputError, match="identity_every must be 1 or more"):
+    with pytest.raises(InputError, match="--every must be 1 or more"):  # the flag, not the field
         run_evaluate(args)
     args = parser.parse_args(["evaluate", "--original", str(tmp_path / "nope.mp4"), "--anonymized", str(HOUSE),
                               "-o", str(tmp_path / "out"), "-q"])
