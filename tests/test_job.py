@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -77,6 +78,66 @@ def test_job_paths_are_checked_before_any_work(tmp_path, sample_clip):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_summary_path_that_is_the_input_or_the_output_in_another_spelling_is_refused(tmp_path, sample_clip):
+    # a summary written there replaced the input video with JSON (or the finished output)
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    clip = work / "clip.mp4"
+    clip.write_bytes(sample_clip.read_bytes())
+    (work / "link.mp4").symlink_to(clip)
+    os.link(clip, work / "hard.mp4")
+    before = clip.read_bytes()
+    out = work / "out.mp4"
+    cases = [
+        AnonymizeJob(clip, out, summary=work / "sub" / ".." / "clip.mp4"),  # the input, through ..
+        AnonymizeJob(work / "link.mp4", out, summary=clip),  # the input is a symlink to the summary
+        AnonymizeJob(clip, out, summary=work / "hard.mp4"),  # a hard link of the input
+        AnonymizeJob(clip, out, summary=work / "sub" / ".." / "out.mp4"),  # the output, through ..
+    ]
+    for job in cases:
+        with pytest.raises(OutputError, match="summary path .* must differ from the input and the output"):
+            run_job(job)
+    assert clip.read_bytes() == before and not out.exists()
+    assert sorted(p.name for p in work.iterdir()) == ["clip.mp4", "hard.mp4", "link.mp4", "sub"]
+
+
+def test_a_summary_folder_that_cannot_be_written_is_refused_before_the_work(tmp_path, sample_clip):
+    # found only after the video was published, as a raw FileNotFoundError
+    out = tmp_path / "out.mp4"
+    with pytest.raises(OutputError, match=r"summary folder cannot be written .*/proc"):
+        run_job(AnonymizeJob(sample_clip, out, summary="/proc/s.json"))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "changes, error, words",
+    [
+        (dict(keep_audio="no"), InputError, "keep_audio must be True or False"),  # a truthy string kept the voices
+        (dict(keep_audio=1), InputError, "keep_audio must be True or False"),
+        (dict(region=(-10, 0, 100, 100)), InputError, "negative"),
+        (dict(region=(float("nan"), 0, 0.5, 0.5)), InputError, "finite"),
+        (dict(region=5), InputError, "region must be"),
+        (dict(input=None), InputError, "needs an input path"),
+        (dict(output=7), InputError, "output must be a path, got int"),
+        (dict(verify="yes"), InputError, "verify must be a VerifyConfig"),
+    ],
+    ids=["keep-audio-string", "keep-audio-int", "region-negative", "region-nan", "region-int", "no-input",
+         "output-int", "verify-string"],
+)
+def test_job_values_of_the_wrong_kind_are_refused_in_one_line(tmp_path, sample_clip, changes, error, words):
+    values = dict(input=sample_clip, output=tmp_path / "out.mp4") | changes
+    with pytest.raises(error, match=re.escape(words)):
+        AnonymizeJob(**values)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_region_given_as_four_numbers_is_a_region(tmp_path, sample_clip):
+    from signanon.video.region import Region
+
+    job = AnonymizeJob(sample_clip, tmp_path / "out.mp4", region=(0, 0, 0.5, 0.5))
+    assert job.region == Region(0, 0, 0.5, 0.5) and job.region.box(640, 480) == (0, 0, 320, 240)
+
+
 def test_progress_callback_sees_every_frame(tmp_path, sample_clip):
     seen = []
     summary = run_job(AnonymizeJob(sample_clip, tmp_path / "out.mp4", summary=tmp_path / "run.json"), seen.append)
@@ -132,3 +193,24 @@ def test_command_line_errors_name_the_flag_the_user_typed():
     # a field that was not given, or not at the start, is not renamed
     assert _in_flags("every must be at least 1", given) == "every must be at least 1"
     assert _in_flags("the min_output_side is odd", given) == "the min_output_side is odd"
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (dict(landmark_workers=1.5), "landmark_workers must be a whole number"),  # failed in a worker, left a temp folder
+        (dict(landmark_workers="2"), "landmark_workers must be a whole number"),
+        (dict(landmark_workers=float("nan")), "landmark_workers must be a whole number"),  # ran unchecked
+        (dict(calibration_frames=0), "calibration_frames must be a whole number, at least 1"),
+        (dict(seam_frames=float("nan")), "seam_frames must be a whole number"),
+        (dict(min_output_side="480"), "min_output_side must be a whole number"),
+        (dict(fade_seconds=float("nan")), "fade_seconds must be a number of seconds"),  # failed after the landmarks
+        (dict(fade_seconds=-1.0), "fade_seconds must be a number of seconds"),
+        (dict(background=5), "background must be a colour as text"),
+    ],
+)
+def test_avatar_settings_of_the_wrong_kind_are_refused_when_the_config_is_built(changes, words):
+    with pytest.raises(InputError, match=re.escape(words)):
+        AvatarConfig(**changes)
+    # the floors themselves are fine
+    AvatarConfig(min_output_side=0, seam_frames=0, calibration_frames=1, fade_seconds=0.0, landmark_workers=1)

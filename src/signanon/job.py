@@ -30,6 +30,7 @@ from .evaluation.verify import VerifyConfig, refusal_message, skipped_record, ve
 from .progress import ProgressArg
 from .summary import RunSummary
 from .video import check_output_path
+from .video.writer import check_folder_writable, same_file
 from .video.region import Region
 
 METHODS = ("avatar", "diffusion")
@@ -80,10 +81,23 @@ class AnonymizeJob:
     def __post_init__(self) -> None:
         if isinstance(self.region, str):
             object.__setattr__(self, "region", Region.parse(self.region))
+        elif isinstance(self.region, (tuple, list)) and len(self.region) == 4:
+            object.__setattr__(self, "region", Region(*self.region))
+        elif self.region is not None and not isinstance(self.region, Region):
+            raise InputError(f"region must be a Region, 'X,Y,W,H' or four numbers, got {self.region!r}")
         for name in ("input", "output", "summary", "ablation"):
             value = getattr(self, name)
+            if value is None and name in ("input", "output"):
+                raise InputError(f"the job needs an {name} path")
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise InputError(f"{name} must be a path, got {type(value).__name__} {value!r}")
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
+        # a truthy string ("no") kept the voices: only True copies the audio
+        if not isinstance(self.keep_audio, bool):
+            raise InputError(f"keep_audio must be True or False, got {self.keep_audio!r}")
+        if not isinstance(self.verify, VerifyConfig):
+            raise InputError(f"verify must be a VerifyConfig, got {type(self.verify).__name__}")
 
     @property
     def method(self) -> str:
@@ -107,12 +121,16 @@ def check_job(job: AnonymizeJob) -> None:
         path = getattr(job, name)
         if path is None:
             continue
-        if path.expanduser().absolute() in (job.output.expanduser().absolute(), job.input.expanduser().absolute()):
+        # any spelling of the input or the output (.., a symlink, a hard link): a summary written
+        # there replaced the input video with JSON
+        if same_file(path, job.input) or same_file(path, job.output):
             raise OutputError(f"{name} path {path} must differ from the input and the output")
-        if not path.expanduser().absolute().parent.is_dir():
+        folder = path.expanduser().absolute().parent
+        if not folder.is_dir():
             raise OutputError(f"{name} folder {path.parent} does not exist")
         if path.expanduser().is_dir():
             raise OutputError(f"{name} path {path} is a folder; give a file name in it")
+        check_folder_writable(folder, path, name)  # found before the work, not after the video is out
     if job.ablation is not None:
         if method != "diffusion":
             raise InputError("ablation applies to the diffusion method (the avatar has no face enhancement to ablate)")

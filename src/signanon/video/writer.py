@@ -84,7 +84,10 @@ def _resolved(path: str | Path) -> Path:
     return Path(os.path.realpath(Path(path).expanduser()))
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same after resolving symlinks and ``..``, or (both
+    existing) hard links or bind mounts of one file. Neither need exist."""
+    a, b = Path(a).expanduser().absolute(), Path(b).expanduser().absolute()
     if _resolved(a) == _resolved(b):
         return True
     try:
@@ -93,15 +96,16 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _check_folder_writable(folder: Path, output: Path) -> None:
-    """Create and delete a hidden probe file in ``folder``: the only test that holds for root too."""
+def check_folder_writable(folder: Path, output: Path, what: str = "output") -> None:
+    """Create and delete a hidden probe file in ``folder`` (for the file ``output``, called
+    ``what`` in the message): the only test that holds for root too."""
     probe = folder / f".{output.name}.{secrets.token_hex(4)}.probe"
     try:
         with open(probe, "xb"):
             pass
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise OutputError(f"output folder cannot be written ({reason}): {folder}") from None
+        raise OutputError(f"{what} folder cannot be written ({reason}): {folder}") from None
     try:
         probe.unlink()
     except OSError:
@@ -122,7 +126,7 @@ def check_output_path(
     allowed; :class:`VideoWriter` replaces it atomically on success.
     """
     out = Path(output).expanduser().absolute()
-    if input is not None and _same_file(out, Path(input).expanduser().absolute()):
+    if input is not None and same_file(out, input):
         raise OutputError(f"output must not be the input video: {out}")
     if out.is_dir():
         raise OutputError(f"output path is a folder, not a file: {out}")
@@ -135,7 +139,7 @@ def check_output_path(
         raise OutputError(f"output folder is not a folder: {folder}")
     if out.exists() and not out.is_file():
         raise OutputError(f"output path exists and is not a regular file: {out}")
-    _check_folder_writable(folder, out)
+    check_folder_writable(folder, out)
     return Path(os.path.realpath(folder)) / out.name
 
 
