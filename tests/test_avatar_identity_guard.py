@@ -282,6 +282,8 @@ def test_a_near_tie_between_looks_keeps_the_earlier_one():
         IdentityGuardConfig(tie=-0.1)
     with pytest.raises(ValueError, match="margin"):
         IdentityGuardConfig(margin=float("nan"))  # every comparison with nan is false: no face would be redrawn
+    with pytest.raises(ValueError, match="threshold"):
+        IdentityGuardConfig(threshold=float("nan"))  # likewise: no drawn face would ever come near the signer
 
 
 def test_on_a_small_face_the_first_look_is_kept_unless_clearly_further_and_the_face_not_squeezed(monkeypatch, signing):

@@ -108,6 +108,8 @@ def test_a_source_recognised_as_the_driver_is_refused_and_settings_are_checked()
     for bad in (-0.1, float("nan")):  # nan: every comparison false, the guard would never act
         with pytest.raises(InputError, match="margin"):
             DriverGuardConfig(margin=bad)
+        with pytest.raises(InputError, match="threshold"):
+            DriverGuardConfig(threshold=bad)
     with pytest.raises(InputError, match="decreasing"):
         DriverGuardConfig(strengths=(0.5, 0.8))
     assert sample_indices(np.array([True, False, True, True, False, True]), 3) == [0, 3, 5]

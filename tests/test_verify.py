@@ -16,7 +16,7 @@ import pytest
 
 from conftest import first_frames_clip
 from signanon.diffusion.runner import DiffusionConfig
-from signanon.errors import ReidentifiedError
+from signanon.errors import InputError, ReidentifiedError
 from signanon.evaluation.verify import VerifyConfig, verify_video
 from signanon.job import AnonymizeJob, run_job
 from signanon.summary import RunSummary
@@ -172,9 +172,16 @@ def test_a_second_person_left_recognisable_is_refused(tmp_path, data_dir):
     assert not out.exists()
 
 
-def test_a_margin_that_is_not_a_number_is_refused():
+def test_a_margin_or_threshold_that_would_open_the_gate_is_refused():
     # every comparison with nan is false: the gate would never refuse, and the run said it passed
     for bad in (float("nan"), -0.1):
-        with pytest.raises(ValueError, match="margin"):
+        with pytest.raises(InputError, match="margin"):
             VerifyConfig(margin=bad)
     assert VerifyConfig(margin=float("inf")).limit == float("inf")  # refuse everything: fails closed
+    # a nan or negative threshold published an unchanged copy of the input (distance 0.000) as passed
+    for bad in (float("nan"), -1.0, 0.0):
+        with pytest.raises(InputError, match="threshold"):
+            VerifyConfig(enabled=True, threshold=bad)
+    for bad in (0, 1.5, True):
+        with pytest.raises(InputError, match="every"):
+            VerifyConfig(every=bad)

@@ -134,6 +134,8 @@ class IdentityGuardConfig:
     def __post_init__(self) -> None:
         if not self.margin >= 0:  # NaN too: the guard would never redraw a face
             raise ValueError(f"identity guard margin must be 0 or more, got {self.margin}")
+        if not self.threshold > 0:  # NaN or <= 0: no drawn face would come near the signer's
+            raise ValueError(f"identity guard threshold must be more than 0, got {self.threshold}")
         if min(self.tie, self.tie_distance, self.small_face_tie, self.small_face_tie_distance) < 0:
             raise ValueError("identity guard tie, tie_distance and their small_face_ forms must be 0 or more")
         if self.signer_samples < 1 or self.probe_frames < 1:

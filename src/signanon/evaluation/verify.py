@@ -29,6 +29,7 @@ from typing import Any
 
 
 from ..config import setting
+from ..errors import InputError
 from ..recognition import DlibConfig
 from ..progress import ProgressArg, progress_reporter
 from ..video import iter_frames, probe_video
@@ -50,10 +51,12 @@ class VerifyConfig:
     threshold: float = setting(DlibConfig.threshold, "the recogniser's 'same person' distance", cli=False)
 
     def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"verify.every must be at least 1, got {self.every}")
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise InputError(f"verify.every must be a whole number, at least 1, got {self.every!r}")
         if not self.margin >= 0:  # NaN too: every comparison with it is false, so the gate would never refuse
-            raise ValueError(f"verify.margin must be 0 or more (a stricter gate), got {self.margin}")
+            raise InputError(f"verify.margin must be 0 or more (a stricter gate), got {self.margin}")
+        if not self.threshold > 0:  # NaN or <= 0: no distance is under it, so nobody would be recognised
+            raise InputError(f"verify.threshold must be more than 0 (dlib's is 0.6), got {self.threshold}")
 
     def applies_to(self, method: str) -> bool:
         return self.enabled if self.enabled is not None else method == "diffusion"

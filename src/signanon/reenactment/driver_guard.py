@@ -63,6 +63,8 @@ class DriverGuardConfig:
     def __post_init__(self) -> None:
         if not self.margin >= 0:  # NaN too: the guard would never weaken the motion
             raise InputError(f"driver margin must be 0 or more (a stricter guard), got {self.margin}")
+        if not self.threshold > 0:  # NaN or <= 0: the driver would never be found in a frame
+            raise InputError(f"driver guard threshold must be more than 0, got {self.threshold}")
         if self.samples < 1:
             raise InputError(f"driver guard samples must be at least 1, got {self.samples}")
         if any(not 0.0 <= s < 1.0 for s in self.strengths) or list(self.strengths) != sorted(self.strengths, reverse=True):
