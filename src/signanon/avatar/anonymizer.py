@@ -11,6 +11,8 @@ time chunks that run it on several processes, joined at the end (:mod:`.parallel
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -78,17 +80,22 @@ class AvatarConfig:
     fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
 
     def __post_init__(self) -> None:
+        if self.background is not None and not isinstance(self.background, str):
+            raise InputError(f"background must be a colour as text (#rrggbb or r,g,b), got {self.background!r}")
         self.style  # noqa: B018 - a bad palette or colour fails here, when the config is built
         if self.face_shape != AUTO_PALETTE and self.face_shape not in FACE_SHAPES:
             raise InputError(f"unknown avatar face shape {self.face_shape!r}; choose one of: {AUTO_PALETTE}, {', '.join(FACE_SHAPES)}")
+        # whole numbers (a float or a string failed deep in a worker, nan ran unchecked) and their floors
+        for name, low in (("min_output_side", 0), ("landmark_workers", 1), ("chunk_overlap", 0), ("seam_frames", 0),
+                          ("calibration_frames", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise InputError(f"{name} must be a whole number, at least {low}, got {value!r}")
         if self.min_output_side and not 64 <= self.min_output_side <= 4320:
             raise InputError(f"min_output_side must be 0 (the input's size) or from 64 to 4320 px, got {self.min_output_side}")
-        if self.landmark_workers < 1:
-            raise InputError(f"--workers must be at least 1, got {self.landmark_workers}")
         check_local_processes(self.landmark_workers)
-        for name in ("chunk_overlap", "seam_frames"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if not (isinstance(self.fade_seconds, numbers.Real) and 0 <= self.fade_seconds < math.inf):
+            raise InputError(f"fade_seconds must be a number of seconds, 0 or more, got {self.fade_seconds!r}")
 
     def draw_scale(self, width: int, height: int) -> float:
         """How many output pixels the avatar of a ``width`` x ``height`` input is drawn per input

@@ -115,11 +115,11 @@ class WorkerPool:
 
     def __init__(self, count: int):
         ctx = mp.get_context("spawn")
-        self.folder = Path(tempfile.mkdtemp(prefix="signanon-avatar-"))
-        self.counters = [ctx.Value("q", 0, lock=False) for _ in range(count)]
         self.procs = []
         self._outboxes = []
-        try:
+        self.folder = Path(tempfile.mkdtemp(prefix="signanon-avatar-"))
+        try:  # the folder goes with any failure from here on
+            self.counters = [ctx.Value("q", 0, lock=False) for _ in range(count)]
             for counter in self.counters:
                 inbox, outbox = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_worker, args=(inbox, counter, str(self.folder), os.getpid()), daemon=True)

@@ -11,6 +11,8 @@ the frame (other people, captions) is not part of the anonymized video.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +47,18 @@ class Region:
         number = r"-?(\d+(\.\d*)?|\.\d+)"
         if len(parts) != 4 or not all(re.fullmatch(number, p) for p in parts):
             raise InputError(f"region {text!r} must be four numbers X,Y,W,H (pixels, or fractions of the frame from 0 to 1)")
-        if any(p.startswith("-") for p in parts):
-            raise InputError(f"region {text!r} has a negative number: X,Y is the box's top-left corner in the frame "
+        return cls(*(float(p) for p in parts))
+
+    def __post_init__(self) -> None:
+        # the same checks for a Region built in Python as for one parsed from text
+        values = (self.x, self.y, self.w, self.h)
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise InputError(f"region ({', '.join(map(repr, values))}) must be four finite numbers X,Y,W,H")
+        if min(values) < 0:
+            raise InputError(f"region {self} has a negative number: X,Y is the box's top-left corner in the frame "
                              "(from 0) and W,H its size")
-        region = cls(*(float(p) for p in parts))
-        if region.w <= 0 or region.h <= 0:
-            raise InputError(f"region {text!r} has no area: its width and height must be more than 0")
-        return region
+        if self.w <= 0 or self.h <= 0:
+            raise InputError(f"region {self} has no area: its width and height must be more than 0")
 
     @property
     def in_pixels(self) -> bool:
