@@ -54,6 +54,33 @@ def test_session_folder_is_dropped_and_swept_but_not_while_busy(workspace):
     assert not root.exists()
 
 
+def test_a_tab_closed_during_a_job_takes_its_files_with_it_when_the_job_ends(workspace, tmp_path):
+    # the session folder (the original upload among it) stayed for good, and Gradio's copies of the
+    # upload and the result until its hourly cache sweep
+    upload = workspace.gradio_cache / "a1b2" / "my signing.mp4"
+    served = workspace.gradio_cache / "c3d4" / RESULT_NAME
+    other = workspace.gradio_cache / "e5f6" / "someone else.mp4"
+    for path in (upload, served, other):
+        path.parent.mkdir()
+        path.write_bytes(b"video")
+    outside = tmp_path / "not_in_the_cache.mp4"
+    outside.write_bytes(b"video")
+    workspace.own("tab", upload)
+    workspace.own("tab", outside)  # not Gradio's: never deleted
+    with workspace.busy("tab") as folder:
+        (folder / "input.mp4").write_bytes(b"video")
+        workspace.own("tab", served)
+        workspace.drop("tab")  # the tab closes mid-run
+        assert folder.is_dir() and upload.is_file()  # the job still needs them
+    assert not folder.exists() and not upload.parent.exists() and not served.parent.exists()
+    assert other.is_file() and outside.is_file()
+    # a tab closed with no job running: at once
+    workspace.own("idle", other)
+    idle = workspace.folder("idle")
+    workspace.drop("idle")
+    assert not idle.exists() and not other.parent.exists()
+
+
 def test_upload_is_copied_to_a_fixed_name(workspace, sample_clip, tmp_path):
     folder = workspace.folder("s")
     (folder / RESULT_NAME).write_bytes(b"old result")

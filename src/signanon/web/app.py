@@ -183,6 +183,7 @@ def build_app(jobs: WebJobs, limits: WebLimits | None = None):
             return text, gr.Gallery(value=[str(p) for p in images], visible=bool(images))
 
         def finished(path, request: gr.Request):
+            jobs.own(request.session_hash, path)  # Gradio's served copy of the result
             lines = "".join(f"\n- {line}" for line in jobs.outcome(request.session_hash))
             return gr.DownloadButton(value=path, visible=True), "Done. The result plays beside your video." + lines
 

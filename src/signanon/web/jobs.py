@@ -195,6 +195,7 @@ class WebJobs:
         Errors are :class:`SignanonError` with one line naming "the upload", never a server path
         (:class:`~signanon.errors.ReidentifiedError` keeps its type and summary)."""  # fmt: skip
         box = Region.parse(region) if region and region.strip() else None
+        self.workspace.own(session_hash, upload)  # Gradio's copy of the original goes with the session
         with self.workspace.busy(session_hash) as folder:
             for name in (REGION_NAME, OUTCOME_NAME):
                 (folder / name).unlink(missing_ok=True)
@@ -238,6 +239,10 @@ class WebJobs:
             except SignanonError as err:
                 raise InputError(_scrub(err, folder)) from None
             return verdict(report), extract_plots(out)
+
+    def own(self, session_hash: str | None, path: str | Path | None) -> None:
+        """A file Gradio cached for the session (the result it serves) is deleted with it."""
+        self.workspace.own(session_hash, path)
 
     def drop(self, session_hash: str | None) -> None:
         self.workspace.drop(session_hash)

@@ -58,6 +58,8 @@ class Workspace:
         self.sessions = self._private_dir(self.root / "sessions")
         self.gradio_cache = self._private_dir(self.root / "gradio")
         self._busy: dict[str, int] = {}
+        self._dropped: set[str] = set()  # sessions whose tab closed while a job ran in them
+        self._cached: dict[str, set[Path]] = {}  # session -> its entries in Gradio's cache
         self._lock = threading.Lock()
 
     @staticmethod
@@ -90,17 +92,43 @@ class Workspace:
                 self._busy[key] -= 1
                 if not self._busy[key]:
                     del self._busy[key]
-            self.folder(session_hash)
+                closed = key in self._dropped and key not in self._busy
+            if closed:  # the tab closed during the job: its files go now that the job is over
+                self._delete(key)
+            else:
+                self.folder(session_hash)
+
+    def own(self, session_hash: str | None, path: str | Path | None) -> None:
+        """Note that ``path`` (a file Gradio copied into its cache for this session: the upload, the
+        result it serves) belongs to the session, so that :meth:`drop` deletes it too."""
+        if not session_hash or not path:
+            return
+        try:
+            entry = Path(path).resolve().relative_to(self.gradio_cache.resolve()).parts[0]
+        except (ValueError, IndexError, OSError):
+            return  # not in the cache
+        with self._lock:
+            self._cached.setdefault(self._key(session_hash), set()).add(self.gradio_cache / entry)
 
     def drop(self, session_hash: str | None) -> None:
-        """Delete a session's folder (the browser tab closed); a running job keeps it."""
+        """Delete a session's folder and its files in Gradio's cache (the browser tab closed); with
+        a job running, once the job ends."""
         if not session_hash:
             return
         key = self._key(session_hash)
         with self._lock:
             if key in self._busy:
+                self._dropped.add(key)
                 return
+        self._delete(key)
+
+    def _delete(self, key: str) -> None:
+        with self._lock:
+            self._dropped.discard(key)
+            cached = self._cached.pop(key, set())
         shutil.rmtree(self.sessions / key, ignore_errors=True)
+        for entry in cached:
+            _remove(entry)
 
     def sweep(self, max_age_s: float) -> list[Path]:
         """Delete session folders and cached uploads unused for ``max_age_s`` seconds."""
