@@ -102,8 +102,13 @@ def test_upload_limits_give_one_line_messages(workspace, sample_clip, tmp_path):
         stage_upload(sample_clip, folder, WebLimits(max_upload_mb=0.1))
     staged = stage_upload(sample_clip, folder, WebLimits())
     assert check_video(staged, WebLimits()).frame_count == 58
-    with pytest.raises(InputError, match=r"minutes long; this server takes up to 0.01 minutes"):
+    with pytest.raises(InputError, match=r"minutes long; this server takes up to 0.01 minutes") as err:
         check_video(staged, WebLimits(max_minutes=0.01))
+    # said with the digits that show it is over the limit (a 1.9 s clip read "0.0 minutes long")
+    assert float(str(err.value).split()[3]) > 0.01
+    with pytest.raises(InputError, match=r"takes up to 0.03 minutes") as err:
+        check_video(staged, WebLimits(max_minutes=0.03))  # 58 frames at 29.9 fps: 0.0323 minutes
+    assert str(err.value).startswith("the video is 0.032 minutes long")
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
     bad = stage_upload(text, folder, WebLimits())

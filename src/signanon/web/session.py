@@ -177,6 +177,16 @@ class Sweeper(threading.Thread):
         self._stop_event.set()
 
 
+def _over(value: float, limit: float) -> str:
+    """``value`` (over ``limit``) with as many digits as it takes not to print as the limit or
+    under it (a 1.4 MB file against 1 MB said "1 MB; up to 1 MB")."""
+    for digits in range(0 if value >= 10 else 1, 6):
+        text = f"{value:.{digits}f}"
+        if float(text) > limit:
+            return text
+    return f"{value:g}"
+
+
 def stage_upload(upload: str | Path | None, folder: Path, limits: WebLimits) -> Path:
     """Copy an upload into the session folder under a fixed name, after the size check; the
     previous input and results of the session are removed first."""
@@ -187,7 +197,7 @@ def stage_upload(upload: str | Path | None, folder: Path, limits: WebLimits) -> 
         raise InputError("the upload is gone from the server; upload the video again")
     size_mb = source.stat().st_size / 1e6
     if size_mb > limits.max_upload_mb:
-        raise InputError(f"the video is {size_mb:.0f} MB; this server takes up to {limits.max_upload_mb:g} MB")
+        raise InputError(f"the video is {_over(size_mb, limits.max_upload_mb)} MB; this server takes up to {limits.max_upload_mb:g} MB")
     for old in folder.iterdir():
         _remove(old)
     suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_SUFFIXES else ".video"
@@ -209,7 +219,8 @@ def check_video(path: Path, limits: WebLimits):
         raise InputError(str(err).replace(str(path.absolute()), "the upload").replace(str(path), "the upload")) from None
     if info.duration_s > limits.max_minutes * 60:
         raise InputError(
-            f"the video is {info.duration_s / 60:.1f} minutes long; this server takes up to {limits.max_minutes:g} minutes"
+            f"the video is {_over(info.duration_s / 60, limits.max_minutes)} minutes long; this server takes up to "
+            f"{limits.max_minutes:g} minutes"
         )
     return info
 
