@@ -171,6 +171,11 @@ def test_progress_text_and_verdict():
     assert "brow raise 0.80" in text
     report["identity"]["reid_rate"] = 0.0
     assert "passed" in verdict(report)
+    # a clip too short for its chance level, or with no hand read in both videos: no "n/a°"
+    report["signing"]["handshape_angle_error_chance_deg"] = None
+    assert "12.0° per finger joint." in verdict(report) and "n/a" not in verdict(report)
+    report["signing"]["handshape_angle_error_deg"] = None
+    assert "Handshape error:** not measured" in verdict(report) and "°" not in verdict(report).split("Handshape")[1].split("\n")[0]
 
 
 def test_serve_command_line_defaults_to_localhost():

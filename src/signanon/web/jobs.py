@@ -256,6 +256,14 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _handshape_line(sig: dict) -> str:
+    error, chance = sig.get("handshape_angle_error_deg"), sig.get("handshape_angle_error_chance_deg")
+    if error is None:
+        return "**Handshape error:** not measured (no hand found in both videos)."
+    against = "" if chance is None else f" (unrelated handshapes: {chance:.1f}°)"
+    return f"**Handshape error:** {error:.1f}° per finger joint{against}."
+
+
 def verdict(report: dict) -> str:
     """A few short lines: re-identified frames, hands kept, handshape error, facial grammar."""
     ident, sig = report.get("identity", {}), report.get("signing", {})
@@ -271,8 +279,7 @@ def verdict(report: dict) -> str:
     lines = [
         privacy,
         f"**Hands kept:** {_pct(sig.get('hand_recall'))} of the frames with a hand in the original.",
-        f"**Handshape error:** {_num(sig.get('handshape_angle_error_deg'))}° per finger joint "
-        f"(unrelated handshapes: {_num(sig.get('handshape_angle_error_chance_deg'))}°).",
+        _handshape_line(sig),
     ]
     grammar = report.get("face_grammar", {})
     parts = [f"{name.replace('_', ' ')} {_num(v.get('r'), 2)}" for name, v in grammar.items() if isinstance(v, dict)]
