@@ -13,6 +13,7 @@ import pytest
 from signanon.cli.main import build_parser
 from signanon.errors import InputError
 from signanon.web.jobs import PROMPT_PRESETS, build_config, controls, diffusion_readiness, progress_text, verdict
+from signanon.video import probe_video
 from signanon.web.session import RESULT_NAME, WebLimits, Workspace, check_video, find_input, stage_upload
 
 
@@ -79,6 +80,31 @@ def test_a_tab_closed_during_a_job_takes_its_files_with_it_when_the_job_ends(wor
     idle = workspace.folder("idle")
     workspace.drop("idle")
     assert not idle.exists() and not other.parent.exists()
+
+
+def test_a_tab_closed_during_a_job_stops_it(workspace, sample_clip):
+    # the job ran to its end after the tab closed and held the server's single job slot
+    from signanon.errors import SignanonError
+    from signanon.web.jobs import WebJobs
+
+    jobs = WebJobs(workspace, WebLimits())
+    config = build_config("avatar", {"palette": "default", "face_shape": "average"})
+    seen = []
+
+    def closing(p):
+        seen.append(p.done)
+        if len(seen) == 3:
+            jobs.drop("tab")  # the page's unload, from Gradio's thread
+
+    folder = workspace.folder("tab")
+    with pytest.raises(SignanonError, match="the page was closed: the run stopped"):
+        jobs.anonymize("tab", str(sample_clip), config, closing)
+    assert len(seen) == 3 and seen[-1] < probe_video(sample_clip).frame_count  # stopped at the next step
+    assert not folder.exists()  # the staged original and any partial result are gone
+    assert list(workspace.sessions.iterdir()) == []
+    # the next visitor's job runs
+    result = jobs.anonymize("next", str(sample_clip), config)
+    assert probe_video(result).frame_count == probe_video(sample_clip).frame_count
 
 
 def test_upload_is_copied_to_a_fixed_name(workspace, sample_clip, tmp_path):

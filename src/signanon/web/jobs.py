@@ -196,6 +196,15 @@ class WebJobs:
         (:class:`~signanon.errors.ReidentifiedError` keeps its type and summary)."""  # fmt: skip
         box = Region.parse(region) if region and region.strip() else None
         self.workspace.own(session_hash, upload)  # Gradio's copy of the original goes with the session
+
+        def watched(p: Progress) -> None:
+            # a closed tab stops its job at the next progress step: the single job slot is
+            # freed for the next visitor, and the session's files go as the job ends
+            if self.workspace.closed(session_hash):
+                raise SignanonError("the page was closed: the run stopped")
+            if progress is not None:
+                progress(p)
+
         with self.workspace.busy(session_hash) as folder:
             for name in (REGION_NAME, OUTCOME_NAME):
                 (folder / name).unlink(missing_ok=True)
@@ -203,7 +212,7 @@ class WebJobs:
                 source = stage_upload(upload, folder, self.limits)
                 check_video(source, self.limits)
                 output = folder / RESULT_NAME
-                summary = run_job(AnonymizeJob(source, output, config, region=box), progress, anonymizer=self._pipeline(config))
+                summary = run_job(AnonymizeJob(source, output, config, region=box), watched, anonymizer=self._pipeline(config))
                 if box is not None:
                     (folder / REGION_NAME).write_text(str(box))
                 (folder / OUTCOME_NAME).write_text("\n".join(outcome_lines(summary)))

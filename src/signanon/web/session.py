@@ -122,6 +122,14 @@ class Workspace:
                 return
         self._delete(key)
 
+    def closed(self, session_hash: str | None) -> bool:
+        """Whether the session's tab closed while a job ran in it (the job should stop)."""
+        if not session_hash:
+            return False
+        key = self._key(session_hash)
+        with self._lock:
+            return key in self._dropped
+
     def _delete(self, key: str) -> None:
         with self._lock:
             self._dropped.discard(key)
