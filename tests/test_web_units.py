@@ -80,6 +80,14 @@ def test_a_tab_closed_during_a_job_takes_its_files_with_it_when_the_job_ends(wor
     idle = workspace.folder("idle")
     workspace.drop("idle")
     assert not idle.exists() and not other.parent.exists()
+    # a script's session never sends the unload: the time sweep deletes its copy, and it is forgotten
+    stale = workspace.gradio_cache / "a9" / "clip.mp4"
+    stale.parent.mkdir()
+    stale.write_bytes(b"video")
+    workspace.own("script", stale)
+    past = time.time() - 3600
+    os.utime(stale.parent, (past, past))
+    assert workspace.sweep(60) == [stale.parent] and workspace._cached == {}
 
 
 def test_a_tab_closed_during_a_job_stops_it(workspace, sample_clip):

@@ -155,6 +155,11 @@ class Workspace:
                 if age > max_age_s:
                     _remove(entry)
                     removed.append(entry)
+        with self._lock:  # a session whose tab never sent its unload (a script) forgets them too
+            for key, entries in list(self._cached.items()):
+                entries.difference_update(removed)
+                if not entries:
+                    del self._cached[key]
         return removed
 
     def close(self) -> None:
