@@ -16,6 +16,7 @@ Python API only). Nested config dataclasses are walked (:func:`settings_of`).
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -118,3 +119,13 @@ def check_local_processes(count: int, hint: str = "") -> None:
     if count > limit:
         raise InputError(f"--workers {count} is more processes than this machine can run "
                          f"(at most {limit}: {PROCESSES_PER_CPU} per CPU{hint})")
+
+
+def check_whole_number(name: str, value: Any, low: int) -> None:
+    """Refuse (one-line InputError) a ``value`` of the setting ``name`` that is not a whole number
+    (a float, a string, nan, a bool) or is under ``low``: such values failed deep in a run, or ran
+    unchecked."""
+    from .errors import InputError
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise InputError(f"{name} must be a whole number, at least {low}, got {value!r}")

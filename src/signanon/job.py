@@ -30,7 +30,7 @@ from .evaluation.verify import VerifyConfig, refusal_message, skipped_record, ve
 from .progress import ProgressArg
 from .summary import RunSummary
 from .video import check_output_path
-from .video.writer import check_folder_writable, same_file
+from .video.writer import same_file
 from .video.region import Region
 
 METHODS = ("avatar", "diffusion")
@@ -125,12 +125,8 @@ def check_job(job: AnonymizeJob) -> None:
         # there replaced the input video with JSON
         if same_file(path, job.input) or same_file(path, job.output):
             raise OutputError(f"{name} path {path} must differ from the input and the output")
-        folder = path.expanduser().absolute().parent
-        if not folder.is_dir():
-            raise OutputError(f"{name} folder {path.parent} does not exist")
-        if path.expanduser().is_dir():
-            raise OutputError(f"{name} path {path} is a folder; give a file name in it")
-        check_folder_writable(folder, path, name)  # found before the work, not after the video is out
+        # a folder, a missing or unwritable folder: found before the work, not after the video is out
+        check_output_path(path, what=name)
     if job.ablation is not None:
         if method != "diffusion":
             raise InputError("ablation applies to the diffusion method (the avatar has no face enhancement to ablate)")

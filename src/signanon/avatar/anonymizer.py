@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import check_local_processes, setting
+from ..config import check_local_processes, check_whole_number, setting
 from ..errors import InputError
 from ..landmarks.holistic import HolisticConfig
 from ..landmarks.smoothing import SmoothingConfig
@@ -88,9 +88,7 @@ class AvatarConfig:
         # whole numbers (a float or a string failed deep in a worker, nan ran unchecked) and their floors
         for name, low in (("min_output_side", 0), ("landmark_workers", 1), ("chunk_overlap", 0), ("seam_frames", 0),
                           ("calibration_frames", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise InputError(f"{name} must be a whole number, at least {low}, got {value!r}")
+            check_whole_number(name, getattr(self, name), low)
         if self.min_output_side and not 64 <= self.min_output_side <= 4320:
             raise InputError(f"min_output_side must be 0 (the input's size) or from 64 to 4320 px, got {self.min_output_side}")
         check_local_processes(self.landmark_workers)

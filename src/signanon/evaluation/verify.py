@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 
-from ..config import setting
+from ..config import check_whole_number, setting
 from ..errors import InputError
 from ..recognition import DlibConfig
 from ..progress import ProgressArg, progress_reporter
@@ -51,8 +51,7 @@ class VerifyConfig:
     threshold: float = setting(DlibConfig.threshold, "the recogniser's 'same person' distance", cli=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-            raise InputError(f"verify.every must be a whole number, at least 1, got {self.every!r}")
+        check_whole_number("verify.every", self.every, 1)
         if not self.margin >= 0:  # NaN too: every comparison with it is false, so the gate would never refuse
             raise InputError(f"verify.margin must be 0 or more (a stricter gate), got {self.margin}")
         if not self.threshold > 0:  # NaN or <= 0: no distance is under it, so nobody would be recognised

@@ -96,7 +96,7 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
-def check_folder_writable(folder: Path, output: Path, what: str = "output") -> None:
+def _check_folder_writable(folder: Path, output: Path, what: str) -> None:
     """Create and delete a hidden probe file in ``folder`` (for the file ``output``, called
     ``what`` in the message): the only test that holds for root too."""
     probe = folder / f".{output.name}.{secrets.token_hex(4)}.probe"
@@ -113,7 +113,8 @@ def check_folder_writable(folder: Path, output: Path, what: str = "output") -> N
 
 
 def check_output_path(
-    output: str | Path, input: str | Path | None = None, *, suffixes: tuple[str, ...] | None = None
+    output: str | Path, input: str | Path | None = None, *, suffixes: tuple[str, ...] | None = None,
+    what: str = "output",
 ) -> Path:
     """Validate an output path before any work; return it with its folder resolved (absolute,
     no symlinks or ``..``). Raises OutputError. Works for any output file (``.mp4``, ``.pose``...).
@@ -123,23 +124,24 @@ def check_output_path(
     a parent folder that is missing, is not a folder (e.g. a regular file) or cannot be written
     (checked by creating and deleting a hidden file there: that also holds for root, for whom
     permission bits do not count, and catches read-only mounts). An existing output file is
-    allowed; :class:`VideoWriter` replaces it atomically on success.
+    allowed; :class:`VideoWriter` replaces it atomically on success. ``what`` names the file in
+    the messages (``"summary"``: ``summary folder does not exist: ...``).
     """
     out = Path(output).expanduser().absolute()
     if input is not None and same_file(out, input):
-        raise OutputError(f"output must not be the input video: {out}")
+        raise OutputError(f"{what} must not be the input video: {out}")
     if out.is_dir():
-        raise OutputError(f"output path is a folder, not a file: {out}")
+        raise OutputError(f"{what} path is a folder, not a file: {out}")
     if suffixes is not None and out.suffix.lower() not in {x.lower() for x in suffixes}:
-        raise OutputError(f"output file name must end in {' or '.join(suffixes)}: {out}")
+        raise OutputError(f"{what} file name must end in {' or '.join(suffixes)}: {out}")
     folder = out.parent
     if not folder.exists():
-        raise OutputError(f"output folder does not exist: {folder}")
+        raise OutputError(f"{what} folder does not exist: {folder}")
     if not folder.is_dir():
-        raise OutputError(f"output folder is not a folder: {folder}")
+        raise OutputError(f"{what} folder is not a folder: {folder}")
     if out.exists() and not out.is_file():
-        raise OutputError(f"output path exists and is not a regular file: {out}")
-    check_folder_writable(folder, out)
+        raise OutputError(f"{what} path exists and is not a regular file: {out}")
+    _check_folder_writable(folder, out, what)
     return Path(os.path.realpath(folder)) / out.name
 
 
