@@ -378,8 +378,22 @@ def _config_dict(config: EvaluationConfig, embedder: FaceEmbedder) -> dict:
     return out
 
 
+def reidentified_warning(identity: dict) -> str | None:
+    """The verdict when the recogniser still finds the signer: how many judged frames (the
+    original shows a face) the anonymized face of is within the recogniser's own threshold of the
+    original face of that frame (``identity["threshold"]``, dlib's 0.6), or None when none is."""
+    judged = [p for p in identity["per_frame"] if p["original_face"]]
+    hits = sum(bool(p["reidentified"]) for p in judged)
+    if not hits:
+        return None
+    return (
+        f"identity NOT removed: {hits} of {len(judged)} anonymized frames re-identified as the original "
+        f"signer ({identity['embedder']} distance <= {identity['threshold']:g})"
+    )
+
+
 def _warnings(orig: VideoAnalysis, anon: VideoAnalysis, identity: dict) -> list[str]:
-    notes = []
+    notes = [w for w in (reidentified_warning(identity),) if w]
     if orig.frames != anon.frames:
         notes.append(
             f"frame counts differ (original {orig.frames}, anonymized {anon.frames}); "
