@@ -24,10 +24,10 @@ from signanon.video import VideoWriter, iter_frames, probe_video
 DATA = Path(__file__).resolve().parent / "data"
 HOUSE = DATA / "asl_house.gif"
 DIFFERENT = DATA / "asl_different.gif"
-FAST = ["--max-frames", "8", "--every", "2", "--no-video", "--flow", "ultrafast"]
+FAST = ["--max-frames", "16", "--every", "4", "--no-video", "--flow", "ultrafast"]
 
 
-def derived_clip(source: Path, path: Path, change=lambda rgb: rgb, *, frames: int = 8, fps=None) -> Path:
+def derived_clip(source: Path, path: Path, change=lambda rgb: rgb, *, frames: int = 16, fps=None) -> Path:
     """The first ``frames`` frames of ``source``, each passed through ``change`` (RGB uint8 (H, W, 3)
     -> same), written to ``path`` at ``fps`` (default: the source's rate)."""
     info = probe_video(source)
@@ -48,8 +48,8 @@ def evaluate(original: Path, anonymized: Path, out: Path, capsys, *extra: str) -
 
 @pytest.fixture(scope="module")
 def house(tmp_path_factory) -> Path:
-    """The first 8 frames of ASL HOUSE (one signer, face always visible), as an mp4."""
-    return first_frames_clip(HOUSE, 8, tmp_path_factory.mktemp("verdicts") / "house.mp4")
+    """The first 16 frames of ASL HOUSE (one signer, face always visible, mouth and head moving), as an mp4."""
+    return first_frames_clip(HOUSE, 16, tmp_path_factory.mktemp("verdicts") / "house.mp4")
 
 
 # -- 1. identity kept ----------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def test_an_output_that_keeps_the_identity_is_called_so(house, tmp_path, capsys,
     anonymized = derived_clip(house, tmp_path / "anonymized.mp4", blur)
     report, page, err = evaluate(house, anonymized, tmp_path / "r", capsys)
     ident = report["identity"]
-    assert ident["reid_rate"] == 1.0 and ident["frames_judged"] == 4  # 8 frames, every 2nd
+    assert ident["reid_rate"] == 1.0 and ident["frames_judged"] == 4  # 16 frames, every 4th
     expected = "identity NOT removed: 4 of 4 anonymized frames re-identified as the original signer (dlib-resnet distance <= 0.6)"
     assert report["warnings"][0] == expected
     assert f"warning: {expected}" in err
@@ -71,8 +71,56 @@ def test_an_output_that_keeps_the_identity_is_called_so(house, tmp_path, capsys,
 
 
 def test_another_signer_is_not_called_the_original(house, tmp_path, capsys):
-    other = first_frames_clip(DIFFERENT, 8, tmp_path / "other.mp4")
+    other = first_frames_clip(DIFFERENT, 16, tmp_path / "other.mp4")
     report, _, err = evaluate(house, other, tmp_path / "r", capsys)
     assert report["identity"]["reid_rate"] == 0.0
     assert not any("identity NOT removed" in w for w in report["warnings"])
     assert "NOT removed" not in err
+
+
+# -- 2. no face in the output ------------------------------------------------------------------
+
+
+def test_a_series_the_output_cannot_be_read_on_is_lost_not_still():
+    from signanon.evaluation.signing import MIN_SERIES_FRAMES, grammar_entry
+
+    moving = 1.0 + 0.05 * np.sin(np.arange(20))  # std 0.035 inter-ocular distances: moving
+    none, few = np.full(20, np.nan), np.where(np.arange(20) < MIN_SERIES_FRAMES - 1, moving, np.nan)
+    for output in (none, few):
+        entry = grammar_entry("mouth_opening", moving, output)
+        assert entry["moving"] and entry["lost"] and entry["status"] == "lost" and not entry["damped"]
+        assert entry["original_frames"] == 20 and entry["original_std_own"] == pytest.approx(np.std(moving))
+    still = grammar_entry("mouth_opening", np.full(20, 1.0) + 0.001 * np.sin(np.arange(20)), none)
+    assert not still["moving"] and not still["lost"] and still["status"] == "still"
+    kept = grammar_entry("mouth_opening", moving, moving)
+    assert kept["status"] == "ok" and not kept["lost"]
+
+
+def test_an_output_without_a_face_is_called_unmeasured_and_its_grammar_lost(house, tmp_path, capsys):
+    grey = derived_clip(house, tmp_path / "grey.mp4", lambda rgb: np.full_like(rgb, 128))
+    report, page, err = evaluate(house, grey, tmp_path / "r", capsys)
+    expected = "identity could not be measured on 4 of 4 frames: no face found in the anonymized video"
+    assert expected in report["warnings"] and f"warning: {expected}" in err
+    assert f"<li class=warn>{html.escape(expected)}</li>" in page
+    grammar, lost = report["face_grammar"], report["signing"]["lost_series"]
+    assert lost and lost == [k for k, v in grammar.items() if v["original_std_own"] >= (1.0 if "head" in k else 0.01)]
+    for name, entry in grammar.items():  # the original moves it: lost; it does not: still, as before
+        assert entry["status"] == ("lost" if name in lost else "still"), name
+        assert entry["frames"] == 0 and entry["original_frames"] == 16
+    assert f"LOST (no face in the anonymized video to follow them on): {', '.join(lost)}" in err
+    assert "Lost facial grammar:" in page and page.count('<tr class="lost">') == len(lost)
+
+
+def test_a_pixelated_face_is_not_counted_as_hidden_without_a_word(house, tmp_path, capsys):
+    import cv2
+
+    def pixelate(rgb):
+        h, w = rgb.shape[:2]
+        return cv2.resize(cv2.resize(rgb, (w // 16, h // 16), interpolation=cv2.INTER_AREA), (w, h),
+                          interpolation=cv2.INTER_NEAREST)
+
+    report, _, err = evaluate(house, derived_clip(house, tmp_path / "pix.mp4", pixelate), tmp_path / "r", capsys)
+    assert report["identity"]["reid_rate"] == 0.0  # no face found: "not re-identified", which proves little
+    missing = report["identity"]["anonymized_frames_without_face"]
+    assert missing >= 3
+    assert f"warning: identity could not be measured on {missing} of 4 frames: no face found in the anonymized video" in err

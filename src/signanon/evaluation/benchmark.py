@@ -32,7 +32,7 @@ READER_COLUMNS = ("signing.reader_hand_recall", "signing.reader_handshape_angle_
 
 def summary_row(name: str, report: dict) -> dict:
     """One benchmark row: the headline numbers of a report, the mean facial-grammar r, and the
-    damped series (names joined by spaces; "" when none); with the reader check, READER_COLUMNS
+    damped and the lost series (names joined by spaces; "" when none); with the reader check, READER_COLUMNS
     too. A key the report lacks (centred cosine of a non-dlib embedder) is None."""
     row = {"clip": name}
     for section, key in BENCHMARK_COLUMNS:
@@ -40,6 +40,7 @@ def summary_row(name: str, report: dict) -> dict:
     rs = [v["r"] for v in report["face_grammar"].values() if v["r"] is not None]
     row["face_grammar.mean_r"] = float(np.mean(rs)) if rs else None
     row["face_grammar.damped"] = " ".join(k for k, v in report["face_grammar"].items() if v.get("damped"))
+    row["face_grammar.lost"] = " ".join(k for k, v in report["face_grammar"].items() if v.get("lost"))
     if "reader_hand_recall" in report["signing"]:
         row["signing.reader_hand_recall"] = report["signing"]["reader_hand_recall"]
         row["signing.reader_handshape_angle_error_deg"] = report["signing"]["reader_handshape_angle_error_deg"]
@@ -63,7 +64,7 @@ def write_benchmark(rows: list[dict], folder: Path) -> dict:
     result = jsonable({"clips": rows, "mean": _mean_row(rows)})
     write_text_atomic(folder / "benchmark.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
     checked = any("signing.reader_hand_recall" in r for r in rows)
-    columns = (["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "face_grammar.damped"]
+    columns = (["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "face_grammar.damped", "face_grammar.lost"]
                + list(READER_COLUMNS) * checked + ["error"])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")

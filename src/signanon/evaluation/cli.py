@@ -56,6 +56,18 @@ def _check_mode(args: argparse.Namespace) -> None:
         raise InputError("give --original and --anonymized (or --benchmark DIR_OF_PAIRS)")
 
 
+# the facial-grammar flags of report.json's signing section, as the terminal names them
+GRAMMAR_FLAGS = (("damped", "damped_series"), ("exaggerated", "exaggerated_series"),
+                 ("LOST (no face in the anonymized video to follow them on)", "lost_series"))
+
+
+def _grammar_line(sig: dict) -> str:
+    """The facial-grammar series out of the goal (as flagged in report.json), one line."""
+    flagged = [f"{label}: {', '.join(sig[key])}" for label, key in GRAMMAR_FLAGS if sig.get(key)]
+    moving = len(sig.get("moving_series", []))
+    return f"facial grammar: {moving} series moving; {'; '.join(flagged) or 'none damped, exaggerated or lost'}\n"
+
+
 def _print_pair(report: dict) -> None:
     ident, sig, tmp = report["identity"], report["signing"], report["temporal"]
 
@@ -73,6 +85,7 @@ def _print_pair(report: dict) -> None:
         + (f"reader vs itself (the original re-read): hand recall {f(sig['reader_hand_recall'])}, handshape error "
            f"{f(sig['reader_handshape_angle_error_deg'], 1)} deg; out of the goal at the reader's limit: "
            f"{', '.join(sig['out_of_goal_at_reader_limit']) or 'none'}\n" if "reader_hand_recall" in sig else "")
+        + _grammar_line(sig)
         + f"temporal: warp error {f(tmp['warp_error'], 2)} (input {f(tmp['warp_error_input'], 2)})\n"
         + "".join(f"warning: {w}\n" for w in report["warnings"])  # also in report.json and the page
         + f"wrote {report['outputs'].get('html') or report['outputs']['json']}",

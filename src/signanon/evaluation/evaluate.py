@@ -392,8 +392,17 @@ def reidentified_warning(identity: dict) -> str | None:
     )
 
 
+def faceless_warning(identity: dict) -> str | None:
+    """The warning when the recogniser finds no face in the anonymized video in most judged frames
+    (more than half): there the identity was not measured, and a low ``reid_rate`` proves little."""
+    missing, judged = identity["anonymized_frames_without_face"], identity["frames_judged"]
+    if not judged or 2 * missing <= judged:
+        return None
+    return f"identity could not be measured on {missing} of {judged} frames: no face found in the anonymized video"
+
+
 def _warnings(orig: VideoAnalysis, anon: VideoAnalysis, identity: dict) -> list[str]:
-    notes = [w for w in (reidentified_warning(identity),) if w]
+    notes = [w for w in (reidentified_warning(identity), faceless_warning(identity)) if w]
     if orig.frames != anon.frames:
         notes.append(
             f"frame counts differ (original {orig.frames}, anonymized {anon.frames}); "

@@ -88,14 +88,14 @@ def _grammar_row(name: str, v: dict, reader: bool) -> str:
     """One facial-grammar row; a damped series is highlighted. ``reader``: with the reader check's
     columns (the original against its own imperceptible copy)."""
     status = v.get("status", "")
-    cls = ' class="damped"' if v.get("damped") else ' class="exaggerated"' if status == "exaggerated" else ""
-    flag = "DAMPED" if v.get("damped") else status
+    cls = f' class="{status}"' if status in ("damped", "exaggerated", "lost") else ""
+    flag = status.upper() if status in ("damped", "lost") else status
     if v.get("at_reader_limit"):
         flag += ", at the reader's limit"
     check = f"<td>{_fmt(v.get('reader_r'), 2)}</td><td>{_fmt(v.get('reader_gain'), 2)}</td>" if reader else ""
     return (
         f"<tr{cls}><th>{html.escape(name)}</th><td>{_fmt(v['r'], 2)}</td><td>{_fmt(v.get('gain'), 2)}</td>{check}"
-        f"<td>{_fmt(v['original_std'], 4)}</td><td>{_fmt(v['anonymized_std'], 4)}</td>"
+        f"<td>{_fmt(v['original_std'] if v['frames'] else v.get('original_std_own'), 4)}</td><td>{_fmt(v['anonymized_std'], 4)}</td>"
         f"<td>{html.escape(v.get('unit', ''))}</td><td>{'yes' if v.get('moving') else 'no'}</td>"
         f"<td>{v['frames']}</td><td>{html.escape(flag)}</td></tr>"
     )
@@ -108,6 +108,12 @@ def _grammar_html(grammar: dict) -> str:
         "these series and the anonymized video follows them weakly (gain &lt; 0.7) or out of step (r &lt; 0.6).</p>"
         if damped else "<p>No moving facial-grammar series is damped.</p>"
     )
+    lost = [k for k, v in grammar.items() if v.get("lost")]
+    if lost:
+        alert += (
+            f"<p class=warn><b>Lost facial grammar:</b> {html.escape(', '.join(lost))}: the original moves these "
+            "series and the anonymized video shows a face in too few frames (under 5) to follow them on.</p>"
+        )
     exaggerated = [k for k, v in grammar.items() if v.get("status") == "exaggerated"]
     if exaggerated:
         alert += (
@@ -132,8 +138,9 @@ def _grammar_html(grammar: dict) -> str:
         "(brow furrow: the inner brow ends' distance, smaller = drawn together); head angles are "
         "degrees. Gain = std of the anonymized series / std of the original's (1 = full strength; "
         "0.7-1.4 is the goal). A series is moving when the original's std is at least 0.01 "
-        "inter-ocular distances (1 degree for head angles); a moving series is damped when its gain "
-        "is under 0.7 or its r under 0.6. A series that barely moves gives an unstable r and gain.</p>"
+        "inter-ocular distances (1 degree for head angles) over the frames where it shows a face; a moving "
+        "series is damped when its gain is under 0.7 or its r under 0.6, and lost when the anonymized video "
+        "shows a face in fewer than 5 of those frames. A series that barely moves gives an unstable r and gain.</p>"
     )
 
 
@@ -178,6 +185,7 @@ CSS = (
     "font-size:13px;text-align:left}.note{color:#555;font-size:13px}.warn{color:#a40}img{max-width:100%}"
     "tr.damped td,tr.damped th{background:#fdd;color:#900;font-weight:bold}"
     "tr.exaggerated td,tr.exaggerated th{background:#fec;color:#840}"
+    "tr.lost td,tr.lost th{background:#fdd;color:#900;font-weight:bold;font-style:italic}"
 )
 
 

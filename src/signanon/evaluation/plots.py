@@ -53,7 +53,8 @@ def _grammar_title(name: str, entry: dict) -> str:
         return "n/a" if v is None else f"{v:.2f}"
 
     unit = "deg" if entry.get("unit") == "degrees" else "IOD"
-    flag = "  DAMPED" if entry.get("damped") else ("" if entry.get("moving", True) else "  (original barely moves)")
+    flag = ("  DAMPED" if entry.get("damped") else "  LOST (no face in the anonymized video)" if entry.get("lost")
+            else "" if entry.get("moving", True) else "  (original barely moves)")
     return f"{name} ({unit})  r = {num(entry.get('r'))}  gain = {num(entry.get('gain'))}{flag}"
 
 
@@ -66,7 +67,7 @@ def plot_face_grammar(report: dict) -> str:
         ax.plot(_arr(fo[name]), label="original", lw=1.2)
         ax.plot(_arr(fa[name]), label="anonymized", lw=1.2)
         ax.set_title(_grammar_title(name, report["face_grammar"][name]), fontsize=8, loc="left",
-                     color="#c00" if report["face_grammar"][name].get("damped") else "black")
+                     color="#c00" if report["face_grammar"][name].get("status") in ("damped", "lost") else "black")
         ax.tick_params(labelsize=7)
     np.atleast_1d(axes)[0].legend(fontsize=7)
     np.atleast_1d(axes)[-1].set_xlabel("frame")

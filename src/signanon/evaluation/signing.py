@@ -9,7 +9,10 @@ well and still be damped to a faint trace. Hand-to-face contact is compared in f
 
 The series, the gain, "moving" and the contact error follow the definitions of the independent
 read-back (``/work/shared/tools/readback.py``: MediaPipe and dlib, none of signanon's code), from
-which the issues' figures come; ``tests/test_evaluation_readback.py`` checks the two agree.
+which the issues' figures come; ``tests/test_evaluation_readback.py`` checks the two agree. One
+difference: "moving" is judged on every frame where the original shows a face (the read-back: where
+both do; the same wherever the output keeps the face), so that a series the output cannot be read
+on at all (no face, too few faces) is reported lost, not still.
 """
 
 from __future__ import annotations
@@ -179,7 +182,7 @@ def _trajectory_section(traj_o: np.ndarray, traj_a: np.ndarray) -> dict:
 # Facial-grammar strength (gain) and hand-to-face contact: the definitions of the independent
 # read-back (/work/shared/tools/readback.py), computed here with signanon's own regions/geometry.
 
-MIN_SERIES_FRAMES = 5  # fewer frames with a face in both clips: no r and no gain
+MIN_SERIES_FRAMES = 5  # fewer frames with a face in both clips: no r and no gain (a moving series is lost)
 MOVING_STD_IOD = 0.01  # a face series the original "really moves": std >= 0.01 inter-ocular distances
 MOVING_STD_DEG = 1.0  # the same for head angles, in degrees (signanon's own choice; no read-back)
 DAMPED_GAIN = 0.7  # a moving series whose output std is under 0.7 of the original's is damped ...
@@ -208,23 +211,33 @@ def series_gain(original: np.ndarray, anonymized: np.ndarray) -> float | None:
 def grammar_entry(name: str, original: np.ndarray, anonymized: np.ndarray) -> dict:
     """One face_grammar row of report.json: r, gain, stds, whether the original moves it, flags.
 
-    Face series are in inter-ocular distances, head angles (HEAD_SERIES) in degrees. ``moving``:
-    the original's std >= MOVING_STD_IOD (MOVING_STD_DEG for head angles). ``damped``: a moving
-    series with gain < DAMPED_GAIN or r < DAMPED_R (or no r). ``status``: "still", "ok",
-    "damped" or "exaggerated" (gain > EXAGGERATED_GAIN).
+    original, anonymized: float (T,), NaN where that clip shows no face. Face series are in
+    inter-ocular distances, head angles (HEAD_SERIES) in degrees. ``moving``: the original's std
+    over its own face frames (``original_std_own``) >= MOVING_STD_IOD
+    (MOVING_STD_DEG for head angles), whether or not the output shows a face there. ``lost``: a
+    moving series the output shows a face on in fewer than MIN_SERIES_FRAMES of those frames (no
+    r, no gain: nothing to follow it on). ``damped``: a moving series, not lost, with gain <
+    DAMPED_GAIN or r < DAMPED_R (or no r). ``status``: "still", "lost", "ok", "damped" or
+    "exaggerated" (gain > EXAGGERATED_GAIN). r, gain, ``original_std`` and ``anonymized_std`` are
+    over the ``frames`` where both clips show a face (the read-back's).
     """
     a, b = np.asarray(original, np.float64), np.asarray(anonymized, np.float64)
-    both = np.isfinite(a) & np.isfinite(b)
+    own = np.isfinite(a)
+    both = own & np.isfinite(b)
     n = int(both.sum())
     r = pearson(a, b) if n >= MIN_SERIES_FRAMES else float("nan")
     r = r if np.isfinite(r) else None
     gain = series_gain(a, b)
     std_o = float(np.std(a[both])) if n else None
+    std_own = float(np.std(a[own])) if own.any() else None
     is_head = name in HEAD_SERIES
-    moving = std_o is not None and std_o >= (MOVING_STD_DEG if is_head else MOVING_STD_IOD)
-    damped = bool(moving and (gain is None or gain < DAMPED_GAIN or r is None or r < DAMPED_R))
+    moving = std_own is not None and std_own >= (MOVING_STD_DEG if is_head else MOVING_STD_IOD)
+    lost = bool(moving and n < MIN_SERIES_FRAMES)
+    damped = bool(moving and not lost and (gain is None or gain < DAMPED_GAIN or r is None or r < DAMPED_R))
     if not moving:
         status = "still"
+    elif lost:
+        status = "lost"
     elif damped:
         status = "damped"
     else:
@@ -233,11 +246,14 @@ def grammar_entry(name: str, original: np.ndarray, anonymized: np.ndarray) -> di
         "r": r,
         "gain": gain,
         "frames": n,
+        "original_frames": int(own.sum()),
         "original_std": std_o,
+        "original_std_own": std_own,
         "anonymized_std": float(np.std(b[both])) if n else None,
         "unit": "degrees" if is_head else "inter-ocular distances",
         "moving": bool(moving),
         "damped": damped,
+        "lost": lost,
         "status": status,
     }
 
@@ -326,9 +342,12 @@ def compare_signing(original: tuple, anonymized: tuple, fps: float | None = None
     grammar = {name: grammar_entry(name, fs_o[name], fs_a[name]) for name in fs_o}
     signing["moving_series"] = [k for k, v in grammar.items() if v["moving"]]
     signing["damped_series"] = [k for k, v in grammar.items() if v["damped"]]
+    signing["lost_series"] = [k for k, v in grammar.items() if v["lost"]]
     signing["exaggerated_series"] = [k for k, v in grammar.items() if v["status"] == "exaggerated"]
     cont_o, cont_a = contact_series(do, co), contact_series(da, ca)
     signing.update(contact_section(cont_o, cont_a))
+    signing["original_face_frames"] = int(geometry.face_present(co).sum())
+    signing["anonymized_face_frames"] = int(geometry.face_present(ca).sum())
     series = {
         "handshape_error_deg": per_frame_shape,
         # 1 where a hand of the original moves at FAST_HAND_LS or more, else 0 (NaN: no frame rate)
