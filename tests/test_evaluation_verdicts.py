@@ -29,11 +29,13 @@ FAST = ["--max-frames", "16", "--every", "4", "--no-video", "--flow", "ultrafast
 
 def derived_clip(source: Path, path: Path, change=lambda rgb: rgb, *, frames: int = 16, fps=None) -> Path:
     """The first ``frames`` frames of ``source``, each passed through ``change`` (RGB uint8 (H, W, 3)
-    -> same), written to ``path`` at ``fps`` (default: the source's rate)."""
+    -> RGB uint8 (H', W', 3), one size for all), written to ``path`` at ``fps`` (default: the
+    source's rate)."""
     info = probe_video(source)
-    with VideoWriter(path, info.width, info.height, Fraction(fps or info.fps)) as writer:
-        for rgb in itertools.islice(iter_frames(info), frames):
-            writer.write(np.ascontiguousarray(change(rgb)))
+    changed = [np.ascontiguousarray(change(rgb)) for rgb in itertools.islice(iter_frames(info), frames)]
+    with VideoWriter(path, changed[0].shape[1], changed[0].shape[0], Fraction(fps or info.fps)) as writer:
+        for rgb in changed:
+            writer.write(rgb)
     return path
 
 
@@ -76,6 +78,8 @@ def test_another_signer_is_not_called_the_original(house, tmp_path, capsys):
     assert report["identity"]["reid_rate"] == 0.0
     assert not any("identity NOT removed" in w for w in report["warnings"])
     assert "NOT removed" not in err
+    assert report["identity"]["original_frames_with_several_faces"] == 0  # one signer: not a word of two
+    assert not any("the original shows" in w for w in report["warnings"])
 
 
 # -- 2. no face in the output ------------------------------------------------------------------
@@ -124,3 +128,26 @@ def test_a_pixelated_face_is_not_counted_as_hidden_without_a_word(house, tmp_pat
     missing = report["identity"]["anonymized_frames_without_face"]
     assert missing >= 3
     assert f"warning: identity could not be measured on {missing} of 4 frames: no face found in the anonymized video" in err
+
+
+# -- 3. two people in the original -------------------------------------------------------------
+
+
+def two_people_clip(house: Path, path: Path) -> Path:
+    """The signer of ``house`` with a second real person beside them (the talking-woman clip scaled
+    to the same height), 16 frames."""
+    import cv2
+
+    woman = list(itertools.islice(iter_frames(probe_video(DATA / "talking_woman_90.mp4")), 16))
+    frames = iter(woman)
+    return derived_clip(house, path, lambda rgb: np.hstack([rgb, cv2.resize(next(frames), (rgb.shape[0],) * 2)]))
+
+
+def test_a_second_person_in_the_original_is_named(house, tmp_path, capsys):
+    two = two_people_clip(house, tmp_path / "two.mp4")
+    report, page, err = evaluate(two, house, tmp_path / "r", capsys)
+    assert report["identity"]["original_frames_with_several_faces"] == 4
+    expected = ("the original shows 2 faces in 4 of 4 sampled frames; identity was measured on the largest face, "
+                "the signing on the one person the landmark reader follows")
+    assert expected in report["warnings"] and f"warning: {expected}" in err
+    assert f"<li class=warn>{html.escape(expected)}</li>" in page

@@ -401,8 +401,23 @@ def faceless_warning(identity: dict) -> str | None:
     return f"identity could not be measured on {missing} of {judged} frames: no face found in the anonymized video"
 
 
+def several_faces_warning(faces: FaceTrack) -> str | None:
+    """The warning when sampled frames of the original show more than one face (``faces.counts``):
+    the identity measures compare its largest face and the landmark reader follows one person."""
+    several = faces.counts[faces.counts > 1]
+    if not len(several):
+        return None
+    low, high = int(several.min()), int(several.max())
+    return (
+        f"the original shows {low if low == high else f'{low}-{high}'} faces in {len(several)} of "
+        f"{len(faces.frames)} sampled frames; identity was measured on the largest face, the signing on "
+        "the one person the landmark reader follows"
+    )
+
+
 def _warnings(orig: VideoAnalysis, anon: VideoAnalysis, identity: dict) -> list[str]:
-    notes = [w for w in (reidentified_warning(identity), faceless_warning(identity)) if w]
+    notes = [w for w in (reidentified_warning(identity), faceless_warning(identity),
+                         several_faces_warning(orig.faces)) if w]
     if orig.frames != anon.frames:
         notes.append(
             f"frame counts differ (original {orig.frames}, anonymized {anon.frames}); "

@@ -485,6 +485,7 @@ def identity_report(
         "original_frames_without_face": sum(not p.original_face for p in pairs),
         "anonymized_frames_without_face": sum(not p.anonymized_face for p in judged),
         "anonymized_frames_with_several_faces": int(np.sum(anonymized.counts > 1)),
+        "original_frames_with_several_faces": int(np.sum(original.counts > 1)),
         "extra_clips": len(extras),
         "extra_clip_faces": [int(t.found.sum()) for t in extras],
         "per_frame": [asdict(p) for p in pairs],
