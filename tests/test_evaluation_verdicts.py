@@ -70,6 +70,7 @@ def test_an_output_that_keeps_the_identity_is_called_so(house, tmp_path, capsys,
     assert report["warnings"][0] == expected
     assert f"warning: {expected}" in err
     assert f"<li class=warn>{html.escape(expected)}</li>" in page
+    assert not any("frame rates differ" in w for w in report["warnings"])  # both 25 fps
 
 
 def test_another_signer_is_not_called_the_original(house, tmp_path, capsys):
@@ -80,6 +81,7 @@ def test_another_signer_is_not_called_the_original(house, tmp_path, capsys):
     assert "NOT removed" not in err
     assert report["identity"]["original_frames_with_several_faces"] == 0  # one signer: not a word of two
     assert not any("the original shows" in w for w in report["warnings"])
+    assert any(w.startswith("frame rates differ (original 25 fps, anonymized 30 fps)") for w in report["warnings"])
 
 
 # -- 2. no face in the output ------------------------------------------------------------------
@@ -151,3 +153,23 @@ def test_a_second_person_in_the_original_is_named(house, tmp_path, capsys):
                 "the signing on the one person the landmark reader follows")
     assert expected in report["warnings"] and f"warning: {expected}" in err
     assert f"<li class=warn>{html.escape(expected)}</li>" in page
+
+
+# -- 4. frame rates ------------------------------------------------------------------------------
+
+
+def test_frame_rates_that_differ_are_named(house, tmp_path, capsys):
+    faster = derived_clip(house, tmp_path / "faster.mp4", fps=30)  # the same frames, re-timed
+    report, page, err = evaluate(house, faster, tmp_path / "r", capsys)
+    expected = ("frame rates differ (original 25 fps, anonymized 30 fps); frames are compared by number, so the "
+                "two videos are compared out of step")
+    assert expected in report["warnings"] and f"warning: {expected}" in err
+    assert f"<li class=warn>{html.escape(expected)}</li>" in page
+
+
+def test_frame_rates_within_one_percent_are_the_same_rate():
+    from signanon.evaluation.evaluate import frame_rate_warning
+
+    assert frame_rate_warning(Fraction(25), Fraction(25)) is None
+    assert frame_rate_warning(Fraction(30000, 1001), Fraction(30)) is None  # 29.97 vs 30: 0.1%
+    assert frame_rate_warning(Fraction(25), Fraction(25, 2)).startswith("frame rates differ (original 25 fps, anonymized 12.5 fps)")

@@ -415,9 +415,22 @@ def several_faces_warning(faces: FaceTrack) -> str | None:
     )
 
 
+FPS_TOLERANCE = 0.01  # frame rates further apart than 1% of the original's: frames compared out of step
+
+
+def frame_rate_warning(original_fps: float, anonymized_fps: float) -> str | None:
+    """The warning when the two frame rates (frames per second) differ by more than FPS_TOLERANCE
+    of the original's: frames are paired by number, so frame t shows two different moments."""
+    a, b = float(original_fps), float(anonymized_fps)
+    if abs(a - b) <= FPS_TOLERANCE * a:
+        return None
+    return (f"frame rates differ (original {a:.4g} fps, anonymized {b:.4g} fps); frames are compared by "
+            "number, so the two videos are compared out of step")
+
+
 def _warnings(orig: VideoAnalysis, anon: VideoAnalysis, identity: dict) -> list[str]:
     notes = [w for w in (reidentified_warning(identity), faceless_warning(identity),
-                         several_faces_warning(orig.faces)) if w]
+                         several_faces_warning(orig.faces), frame_rate_warning(orig.info.fps, anon.info.fps)) if w]
     if orig.frames != anon.frames:
         notes.append(
             f"frame counts differ (original {orig.frames}, anonymized {anon.frames}); "
