@@ -173,3 +173,78 @@ def test_frame_rates_within_one_percent_are_the_same_rate():
     assert frame_rate_warning(Fraction(25), Fraction(25)) is None
     assert frame_rate_warning(Fraction(30000, 1001), Fraction(30)) is None  # 29.97 vs 30: 0.1%
     assert frame_rate_warning(Fraction(25), Fraction(25, 2)).startswith("frame rates differ (original 25 fps, anonymized 12.5 fps)")
+
+
+# -- 5. an interrupt leaves the report folder as it was -----------------------------------------
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden temporary files too): relative path -> content."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def interrupt_at(monkeypatch, module, name: str) -> None:
+    """Make ``module.name`` raise KeyboardInterrupt, as Ctrl-C arriving while it runs would."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, name, interrupted)
+
+
+def test_an_interrupted_run_leaves_an_existing_report_folder_as_it_was(house, tmp_path, capsys, monkeypatch):
+    import signanon.evaluation.html_page as html_page
+
+    out = tmp_path / "r"
+    video = ["--video"]
+    evaluate(house, derived_clip(house, tmp_path / "grey.mp4", lambda rgb: np.full_like(rgb, 128)), out, capsys, *video)
+    before = snapshot(out)
+    assert set(before) == {"report.json", "report.html", "side_by_side.mp4"}
+    # the page is made last, once report.json and the video were written: Ctrl-C there
+    interrupt_at(monkeypatch, html_page, "render_html")
+    status = main(["evaluate", "--original", str(house), "--anonymized", str(house), "-o", str(out), *FAST, *video])
+    assert status == 130 and "interrupted; no output written" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_outputs_committed_together_are_put_back_when_a_signal_arrives_half_way(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import signanon.files as files
+
+    (tmp_path / "report.json").write_text("old json")
+    (tmp_path / "report.html").write_text("old page")
+    staged = files.StagedFiles()
+    for name in ("report.json", "report.html", "side_by_side.mp4"):
+        staged.write_text(tmp_path / name, f"new {name}")
+    replace, renamed = os.replace, []
+
+    def replace_then_ctrl_c(src, dst):  # Ctrl-C right after the first new file is in place
+        replace(src, dst)
+        renamed.append(dst)
+        if len(renamed) == 2:  # old report.json aside, new one in
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(files.os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        staged.commit()
+    monkeypatch.undo()
+    assert snapshot(tmp_path) == {"report.html": b"old page", "report.json": b"old json"}
+    for name in ("report.json", "side_by_side.mp4"):  # and without a signal: all new at once
+        staged.write_text(tmp_path / name, f"new {name}")
+    staged.commit()
+    assert snapshot(tmp_path) == {"report.html": b"old page", "report.json": b"new report.json",
+                                  "side_by_side.mp4": b"new side_by_side.mp4"}
+
+
+def test_an_interrupted_benchmark_writes_nothing(house, tmp_path, capsys, monkeypatch):
+    import signanon.evaluation.benchmark as benchmark
+
+    pair = tmp_path / "pairs" / "house"
+    pair.mkdir(parents=True)
+    (pair / "original.mp4").symlink_to(house)
+    (pair / "anonymized.mp4").symlink_to(house)
+    interrupt_at(monkeypatch, benchmark, "_mean_row")  # the table, made once every pair is evaluated
+    status = main(["evaluate", "--benchmark", str(tmp_path / "pairs"), "-o", str(tmp_path / "bench"), *FAST])
+    assert status == 130 and "interrupted; no output written" in capsys.readouterr().err
+    assert not (tmp_path / "bench").exists()

@@ -20,7 +20,7 @@ import secrets
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 
 def temp_sibling(path: str | Path, suffix: str = ".tmp") -> Path:
@@ -56,6 +56,121 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         target.discard()
         raise
+
+
+_HELD_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+@contextmanager
+def _signals_held() -> Iterator[Callable[[], bool]]:
+    """Record SIGINT and SIGTERM instead of acting on them while the block runs (main thread only:
+    elsewhere nothing is held); yields a function telling whether one came. The previous handlers
+    are put back as the block ends and a signal that came is raised again for them (Ctrl-C then
+    raises KeyboardInterrupt there). Handlers, not a signal mask: a process-wide signal goes to
+    any thread that does not block it (MediaPipe's, the encoder's), and Python acts on it anyway."""
+    import signal
+    import threading
+
+    came: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in _HELD_SIGNALS:
+            sig = getattr(signal, name)
+            if signal.getsignal(sig) is not None:  # None: a handler set outside Python, left alone
+                previous[sig] = signal.signal(sig, lambda signum, frame: came.append(signum))
+    try:
+        yield lambda: bool(came)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(came):
+            signal.raise_signal(sig)
+
+
+def _put_back(moved: list[tuple[AtomicTarget, Path | None]]) -> None:
+    """Undo :func:`commit_together`'s renames: each new file back to its temporary name, each
+    old file (its backup) back onto its path."""
+    for target, backup in reversed(moved):
+        if target.path.exists() and not target.temp.exists():
+            os.replace(target.path, target.temp)
+        if backup is not None:
+            os.replace(backup, target.path)
+
+
+def commit_together(targets: Sequence[AtomicTarget]) -> None:
+    """Rename every target's temporary file onto its path: all of them, or none (files that only
+    make sense together, such as a report, its page and its video).
+
+    An existing file at a path is moved aside first and deleted only once every rename is done.
+    SIGINT and SIGTERM are held back meanwhile: one that arrived puts every old file back (a path
+    that had none is left without) and is then delivered; the interrupt, like an error while
+    renaming, discards the temporary files, so an interrupted command leaves the folders as they were.
+    """
+    try:
+        while True:
+            with _signals_held() as interrupted:
+                moved: list[tuple[AtomicTarget, Path | None]] = []
+                try:
+                    for target in targets:
+                        backup = temp_sibling(target.path, ".old") if target.path.exists() else None
+                        if backup is not None:
+                            os.replace(target.path, backup)
+                        moved.append((target, backup))
+                        os.replace(target.temp, target.path)
+                except BaseException:
+                    _put_back(moved)
+                    raise
+                if not interrupted():
+                    for _, backup in moved:
+                        if backup is not None:
+                            backup.unlink(missing_ok=True)
+                    return
+                _put_back(moved)  # the held signal is delivered as the block ends ...
+            # ... and here only when its handler let the command go on: commit after all
+    except BaseException:
+        for target in targets:
+            target.discard()
+        raise
+
+
+class StagedFiles:
+    """Files that appear together or not at all: each is written to a hidden temporary name beside
+    its target (:meth:`path`, :meth:`write_text`), and :meth:`commit` renames them all at once
+    (:func:`commit_together`); :meth:`discard` removes what was staged. A path whose temporary file
+    was never created is left out of the commit."""
+
+    def __init__(self) -> None:
+        self.targets: list[AtomicTarget] = []
+
+    def path(self, path: str | Path, suffix: str = ".tmp") -> Path:
+        """A temporary path beside ``path`` to write its content to (the caller creates the file)."""
+        target = AtomicTarget(path, suffix)
+        self.targets.append(target)
+        return target.temp
+
+    def write_bytes(self, path: str | Path, data: bytes) -> None:
+        fd = os.open(self.path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+
+    def write_text(self, path: str | Path, text: str, encoding: str = "utf-8") -> None:
+        self.write_bytes(path, text.encode(encoding))
+
+    def adopt(self, other: "StagedFiles") -> None:
+        """Take over ``other``'s staged files (to commit them with these)."""
+        self.targets.extend(other.targets)
+        other.targets = []
+
+    def commit(self) -> None:
+        try:
+            commit_together([t for t in self.targets if t.temp.exists()])
+        finally:
+            self.discard()  # nothing left after a commit; the new files after an interrupt
+
+    def discard(self) -> None:
+        for target in self.targets:
+            target.discard()
+        self.targets = []
 
 
 def make_folder(folder: str | Path, what: str = "output folder") -> Path:

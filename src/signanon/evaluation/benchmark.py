@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import write_text_atomic
+from ..files import StagedFiles
 from .html_page import CSS, _fmt
 from .report import jsonable
 
@@ -59,10 +59,12 @@ def _mean_row(rows: list[dict]) -> dict:
     return mean
 
 
-def write_benchmark(rows: list[dict], folder: Path) -> dict:
-    """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.html``; return the json content."""
+def write_benchmark(rows: list[dict], folder: Path, staged: StagedFiles | None = None) -> dict:
+    """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.html``, together; return the json
+    content. ``staged``: stage them there for the caller to commit (with the pairs' reports)."""
+    files = StagedFiles() if staged is None else staged
     result = jsonable({"clips": rows, "mean": _mean_row(rows)})
-    write_text_atomic(folder / "benchmark.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
+    files.write_text(folder / "benchmark.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
     checked = any("signing.reader_hand_recall" in r for r in rows)
     columns = (["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "face_grammar.damped", "face_grammar.lost"]
                + list(READER_COLUMNS) * checked + ["error"])
@@ -71,7 +73,7 @@ def write_benchmark(rows: list[dict], folder: Path) -> dict:
     writer.writeheader()
     for row in [*result["clips"], result["mean"]]:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    write_text_atomic(folder / "benchmark.csv", buf.getvalue())
+    files.write_text(folder / "benchmark.csv", buf.getvalue())
     head = "".join(f"<th>{html.escape(c.split('.')[-1])}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{_fmt(row.get(c), 3)}</td>" for c in columns) + "</tr>"
@@ -79,5 +81,7 @@ def write_benchmark(rows: list[dict], folder: Path) -> dict:
     )
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>signanon benchmark</title><style>{CSS}</style>"
             f"</head><body><h1>Benchmark: {len(rows)} clips</h1><table><tr>{head}</tr>{body}</table></body></html>")
-    write_text_atomic(folder / "benchmark.html", page)
+    files.write_text(folder / "benchmark.html", page)
+    if staged is None:
+        files.commit()
     return result

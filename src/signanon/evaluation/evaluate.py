@@ -26,7 +26,7 @@ import numpy as np
 
 from ..config import setting
 from ..errors import InputError
-from ..files import output_folder
+from ..files import StagedFiles, output_folder
 from ..landmarks.holistic import HolisticConfig
 from ..video import VideoInfo, check_output_path, iter_frames, probe_video
 from .identity import FaceEmbedder, FaceTrack, FaceTrackBuilder, identity_report, make_embedder, require_face
@@ -226,8 +226,14 @@ class Evaluator:
         progress: bool = False,
         region=None,
         region_cut: str | Path | None = None,
+        staged: StagedFiles | None = None,
     ) -> dict:
         """Compare one pair; write ``report.json`` (+ html, side-by-side video) into ``out_dir``.
+
+        The files are written to temporary names and appear together once the report is complete:
+        a failure or an interrupt leaves ``out_dir`` as it was (an old report in it untouched).
+        ``staged``: leave them staged there instead, for the caller to commit (a benchmark commits
+        every pair's files with its table).
 
         ``region``: a :class:`~signanon.video.region.Region` of the original to compare (the box
         ``anonymize --region`` was given); it is cut into a temporary video first (or
@@ -238,19 +244,30 @@ class Evaluator:
         OutputError when ``out_dir`` cannot be written (checked before any work).
         """
         started = time.perf_counter()
+        files = StagedFiles()
         if out_dir is None:
-            return self._evaluate(original, anonymized, extras, None, progress, started, region, region_cut)
+            return self._evaluate(original, anonymized, extras, None, files, progress, started, region, region_cut)
         # the report folder exists only if the report is written: a bad input, Ctrl-C or a full
         # disk removes a folder this run created
         with output_folder(out_dir, "report folder", remove_partial=True) as folder:
             check_output_path(folder / "report.json")
-            return self._evaluate(original, anonymized, extras, folder, progress, started, region, region_cut)
+            try:
+                report = self._evaluate(original, anonymized, extras, folder, files, progress, started, region,
+                                        region_cut)
+                if staged is None:
+                    files.commit()
+                else:
+                    staged.adopt(files)
+            finally:
+                files.discard()  # what a failure or an interrupt left staged
+            return report
 
-    def _evaluate(self, original, anonymized, extras, folder: Path | None, progress: bool, started: float,
-                  region=None, region_cut=None) -> dict:
-        """:meth:`evaluate` once the report folder (or None: no files) is ready."""
+    def _evaluate(self, original, anonymized, extras, folder: Path | None, files: StagedFiles, progress: bool,
+                  started: float, region=None, region_cut=None) -> dict:
+        """:meth:`evaluate` once the report folder (or None: no files) is ready; the files are staged
+        in ``files``."""
         if region is None:
-            return self._evaluate_pair(original, anonymized, extras, folder, progress, started, {})
+            return self._evaluate_pair(original, anonymized, extras, folder, files, progress, started, {})
         import tempfile
 
         from ..video.region import crop_video
@@ -258,15 +275,16 @@ class Evaluator:
         info = probe_video(original)
         described = {"path": str(original), "region": list(region.box(info.width, info.height))}
         if region_cut is not None:
-            return self._evaluate_pair(region_cut, anonymized, extras, folder, progress, started, described)
+            return self._evaluate_pair(region_cut, anonymized, extras, folder, files, progress, started, described)
         with tempfile.TemporaryDirectory(prefix="signanon-region-") as tmp:
             cut = crop_video(info, region, Path(tmp) / "original_region.mp4", progress=progress)
-            return self._evaluate_pair(cut, anonymized, extras, folder, progress, started, described)
+            return self._evaluate_pair(cut, anonymized, extras, folder, files, progress, started, described)
 
-    def _evaluate_pair(self, original, anonymized, extras, folder: Path | None, progress: bool, started: float,
-                       original_as: dict) -> dict:
+    def _evaluate_pair(self, original, anonymized, extras, folder: Path | None, files: StagedFiles, progress: bool,
+                       started: float, original_as: dict) -> dict:
         """:meth:`_evaluate` on the videos to compare; ``original_as`` overrides the report's
-        description of the original (its path and region when a cut stands in for it)."""
+        description of the original (its path and region when a cut stands in for it). The files
+        are staged in ``files`` under temporary names (the caller commits them)."""
         from . import report as rpt
 
         # every input is probed (a bad or truncated file refused) before the slow reading starts
@@ -281,8 +299,9 @@ class Evaluator:
         compared = compare_signing((orig.data, orig.conf, orig.info.width), (anon.data, anon.conf, anon.info.width), fps)
         if self.config.reader_check:
             add_reader_check(compared, self._reader_check(orig, progress))
-        video_path = folder / "side_by_side.mp4" if folder is not None and self.config.side_by_side else None
-        temporal = self._joint_pass(orig, anon, identity, video_path, progress)
+        video = folder / "side_by_side.mp4" if folder is not None and self.config.side_by_side else None
+        video_temp = files.path(video, ".mp4") if video is not None else None
+        temporal = self._joint_pass(orig, anon, identity, video_temp, progress)
         report = {
             "inputs": {
                 "original": {**orig.describe(), **original_as},
@@ -301,7 +320,8 @@ class Evaluator:
         }
         report = rpt.jsonable(report)
         if folder is not None:
-            report["outputs"] = rpt.write_report(report, folder, video_path)
+            written = video if video_temp is not None and video_temp.exists() else None
+            report["outputs"] = rpt.write_report(report, folder, written, files)
         return report
 
     def _reader_check(self, orig: VideoAnalysis, progress: bool) -> dict:
@@ -346,23 +366,35 @@ class Evaluator:
         """Evaluate every pair under ``pairs_dir`` (see :func:`find_pairs`); one table for all.
 
         Writes ``out_dir/<pair>/report.json`` (+ html, video as configured) per pair and
-        ``out_dir/benchmark.json``, ``benchmark.csv`` and ``benchmark.html``. A pair that fails
-        (unreadable video, no face) is listed with its error instead of stopping the run.
+        ``out_dir/benchmark.json``, ``benchmark.csv`` and ``benchmark.html``, all at the end and
+        together: an interrupt leaves ``out_dir`` as it was. A pair that fails (unreadable video,
+        no face) is listed with its error instead of stopping the run.
         """
         from ..errors import SignanonError
+        from ..files import remove_empty_folders
         from .benchmark import summary_row, write_benchmark
 
         pairs = find_pairs(pairs_dir)
         with output_folder(out_dir, "report folder") as folder:
             check_output_path(folder / "benchmark.json")
-            rows = []
-            for name, (original, anonymized, extras) in pairs.items():
-                try:
-                    result = self.evaluate(original, anonymized, extras, folder / name, progress=progress)
-                    rows.append(summary_row(name, result))
-                except SignanonError as err:
-                    rows.append({"clip": name, "error": str(err)})
-            return write_benchmark(rows, folder)
+            rows, staged = [], StagedFiles()
+            created = [folder / name for name in pairs if not (folder / name).exists()]
+            try:
+                for name, (original, anonymized, extras) in pairs.items():
+                    try:
+                        result = self.evaluate(original, anonymized, extras, folder / name, progress=progress,
+                                               staged=staged)
+                        rows.append(summary_row(name, result))
+                    except SignanonError as err:
+                        rows.append({"clip": name, "error": str(err)})
+                result = write_benchmark(rows, folder, staged)
+                staged.commit()
+            except BaseException:
+                staged.discard()
+                for sub in created:  # pair folders this run made, holding nothing now
+                    remove_empty_folders(sub)
+                raise
+            return result
 
 
 def _landmarks_at(analysis: VideoAnalysis, t: int):

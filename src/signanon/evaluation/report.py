@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import write_text_atomic
+from ..files import StagedFiles
 
 
 def jsonable(value):
@@ -37,18 +37,26 @@ def jsonable(value):
     return value
 
 
-def write_report(report: dict, folder: Path, video: Path | None) -> dict:
-    """Write ``report.json`` and ``report.html`` into ``folder``; returns the ``outputs`` section."""
+def write_report(report: dict, folder: Path, video: Path | None, staged: StagedFiles | None = None) -> dict:
+    """Write ``report.json`` and ``report.html`` into ``folder``; returns the ``outputs`` section.
+
+    ``video``: the side-by-side video's path when one was written (staged or in place), else None.
+    ``staged``: stage the two files there, under temporary names, for the caller to commit with
+    the video; None: write both now, together.
+    """
     from .html_page import render_html
 
-    has_video = video is not None and video.exists()
+    files = StagedFiles() if staged is None else staged
+    has_video = video is not None
     outputs = {"json": str(folder / "report.json")}
     if has_video:
         outputs["side_by_side"] = str(video)
     if report.get("config", {}).get("html", True):
         outputs["html"] = str(folder / "report.html")
     report["outputs"] = outputs
-    write_text_atomic(folder / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
+    files.write_text(folder / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
     if "html" in outputs:
-        write_text_atomic(folder / "report.html", render_html(report, video.name if has_video else None))
+        files.write_text(folder / "report.html", render_html(report, video.name if has_video else None))
+    if staged is None:
+        files.commit()
     return outputs
