@@ -248,3 +248,52 @@ def test_an_interrupted_benchmark_writes_nothing(house, tmp_path, capsys, monkey
     status = main(["evaluate", "--benchmark", str(tmp_path / "pairs"), "-o", str(tmp_path / "bench"), *FAST])
     assert status == 130 and "interrupted; no output written" in capsys.readouterr().err
     assert not (tmp_path / "bench").exists()
+
+
+# -- 6. a benchmark folder it cannot read --------------------------------------------------------
+
+
+def test_benchmark_names_every_folder_it_leaves_out_and_refuses_ambiguous_ones(house, tmp_path, capsys):
+    pairs = tmp_path / "pairs"
+    layout = {
+        "a_pair": ("original.mp4", "anonymized.mp4"),
+        "b_partner_missing": ("original.mp4",),
+        "c_two_originals": ("original.mp4", "original.mov", "anonymized.mp4"),
+        "d_upper_case": ("Original.MP4", "Anonymized.MP4"),  # a suffix's case never mattered: nor does the name's
+        "e_names_differing_in_case": ("original.mp4", "ORIGINAL.mp4", "anonymized.mp4"),
+        "f_no_videos": (),
+    }
+    for folder, names in layout.items():
+        (pairs / folder).mkdir(parents=True)
+        for name in names:
+            (pairs / folder / name).symlink_to(house)
+    (pairs / "loose_original.mp4").symlink_to(house)
+    status = main(["evaluate", "--benchmark", str(pairs), "-o", str(tmp_path / "bench"), *FAST])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    result = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
+    assert [row["clip"] for row in result["clips"]] == ["a_pair", "d_upper_case"]
+    expected = [
+        ("b_partner_missing", "anonymized.<ext> is missing (original.mp4 alone)"),
+        ("c_two_originals", "2 original videos (original.mov, original.mp4): keep one"),
+        ("e_names_differing_in_case", "2 original videos (ORIGINAL.mp4, original.mp4): keep one"),
+        ("f_no_videos", "no original.<ext> or anonymized.<ext>"),
+        ("loose_original.mp4", "a video beside the pair sub-folders, in none of them"),
+    ]
+    assert [(s["folder"], s["reason"]) for s in result["skipped"]] == expected
+    page = (tmp_path / "bench" / "benchmark.html").read_text()
+    for folder, reason in expected:
+        assert f"skipped: {folder}: {reason}" in err
+        assert f"<li>{html.escape(folder)}: {html.escape(reason)}</li>" in page
+    assert "evaluated 2 pairs (0 failed, 5 skipped)" in err
+    assert not (tmp_path / "bench" / "c_two_originals").exists()
+
+
+def test_a_benchmark_folder_without_a_pair_says_why(tmp_path):
+    from signanon.errors import InputError
+    from signanon.evaluation.evaluate import find_pairs
+
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "anonymized.mp4").write_bytes(b"")
+    with pytest.raises(InputError, match=r"no clip pairs .*; left out: clip: original.<ext> is missing \(anonymized.mp4 alone\)$"):
+        find_pairs(tmp_path)

@@ -59,11 +59,22 @@ def _mean_row(rows: list[dict]) -> dict:
     return mean
 
 
-def write_benchmark(rows: list[dict], folder: Path, staged: StagedFiles | None = None) -> dict:
+def _skipped_html(skipped: list[dict]) -> str:
+    """The sub-folders left out of the table, each with its reason (empty when none)."""
+    if not skipped:
+        return ""
+    items = "".join(f"<li>{html.escape(s['folder'])}: {html.escape(s['reason'])}</li>" for s in skipped)
+    return f"<h2>Left out: {len(skipped)}</h2><ul class=warn>{items}</ul>"
+
+
+def write_benchmark(rows: list[dict], folder: Path, staged: StagedFiles | None = None,
+                    skipped: list[dict] = ()) -> dict:
     """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.html``, together; return the json
-    content. ``staged``: stage them there for the caller to commit (with the pairs' reports)."""
+    content. ``staged``: stage them there for the caller to commit (with the pairs' reports).
+    ``skipped``: the sub-folders left out, ``{"folder", "reason"}`` each (json and page; not the csv,
+    a table of clips)."""
     files = StagedFiles() if staged is None else staged
-    result = jsonable({"clips": rows, "mean": _mean_row(rows)})
+    result = jsonable({"clips": rows, "mean": _mean_row(rows), "skipped": list(skipped)})
     files.write_text(folder / "benchmark.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
     checked = any("signing.reader_hand_recall" in r for r in rows)
     columns = (["clip"] + [f"{s}.{k}" for s, k in BENCHMARK_COLUMNS] + ["face_grammar.mean_r", "face_grammar.damped", "face_grammar.lost"]
@@ -80,7 +91,8 @@ def write_benchmark(rows: list[dict], folder: Path, staged: StagedFiles | None =
         for row in [*result["clips"], result["mean"]]
     )
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>signanon benchmark</title><style>{CSS}</style>"
-            f"</head><body><h1>Benchmark: {len(rows)} clips</h1><table><tr>{head}</tr>{body}</table></body></html>")
+            f"</head><body><h1>Benchmark: {len(rows)} clips</h1><table><tr>{head}</tr>{body}</table>"
+            f"{_skipped_html(result['skipped'])}</body></html>")
     files.write_text(folder / "benchmark.html", page)
     if staged is None:
         files.commit()

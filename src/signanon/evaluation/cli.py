@@ -17,7 +17,8 @@ EPILOG_EVALUATE = """examples:
   signanon evaluate --benchmark pairs/ -o bench/ --every 3 --no-video
 
 --benchmark folder: one sub-folder per clip holding original.<ext>, anonymized.<ext> and
-optionally extra*.<ext> (more clips of the same signer).
+optionally extra*.<ext> (more clips of the same signer). A sub-folder with a partner missing or two
+candidates for one (original.mp4 and original.mov) is left out and named, with why.
 """
 
 
@@ -106,8 +107,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if not args.quiet:
             for row in failed:
                 print(f"failed: {row['clip']}: {row['error']}", file=sys.stderr)
-            print(f"evaluated {len(result['clips']) - len(failed)} pairs ({len(failed)} failed); wrote "
-                  f"{Path(args.output) / 'benchmark.html'}", file=sys.stderr)
+            for left in result["skipped"]:  # also in benchmark.json and on the page
+                print(f"skipped: {left['folder']}: {left['reason']}", file=sys.stderr)
+            print(f"evaluated {len(result['clips']) - len(failed)} pairs ({len(failed)} failed, "
+                  f"{len(result['skipped'])} skipped); wrote {Path(args.output) / 'benchmark.html'}", file=sys.stderr)
         return 1 if failed else 0
     region = Region.parse(args.region) if args.region else None
     report = evaluator.evaluate(args.original, args.anonymized, args.original_extra, args.output, progress=not args.quiet,

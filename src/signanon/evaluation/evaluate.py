@@ -363,7 +363,8 @@ class Evaluator:
     # -- many pairs ------------------------------------------------------------------------------
 
     def benchmark(self, pairs_dir: str | Path, out_dir: str | Path, *, progress: bool = False) -> dict:
-        """Evaluate every pair under ``pairs_dir`` (see :func:`find_pairs`); one table for all.
+        """Evaluate every pair under ``pairs_dir`` (see :func:`scan_pairs`); one table for all, and
+        the sub-folders left out with their reasons (``skipped``).
 
         Writes ``out_dir/<pair>/report.json`` (+ html, video as configured) per pair and
         ``out_dir/benchmark.json``, ``benchmark.csv`` and ``benchmark.html``, all at the end and
@@ -374,7 +375,9 @@ class Evaluator:
         from ..files import remove_empty_folders
         from .benchmark import summary_row, write_benchmark
 
-        pairs = find_pairs(pairs_dir)
+        pairs, skipped = scan_pairs(pairs_dir)
+        if not pairs:
+            raise no_pairs_error(Path(pairs_dir).expanduser(), skipped)
         with output_folder(out_dir, "report folder") as folder:
             check_output_path(folder / "benchmark.json")
             rows, staged = [], StagedFiles()
@@ -387,7 +390,7 @@ class Evaluator:
                         rows.append(summary_row(name, result))
                     except SignanonError as err:
                         rows.append({"clip": name, "error": str(err)})
-                result = write_benchmark(rows, folder, staged)
+                result = write_benchmark(rows, folder, staged, skipped)
                 staged.commit()
             except BaseException:
                 staged.discard()
@@ -506,26 +509,69 @@ def _video_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
 
 
-def find_pairs(pairs_dir: str | Path) -> dict[str, tuple[Path, Path, list[Path]]]:
-    """Pairs of a benchmark folder: one sub-folder per clip holding ``original.<ext>``,
-    ``anonymized.<ext>`` and optionally ``extra*.<ext>`` (more clips of the same signer).
+def _named(files: list[Path], stem: str) -> list[Path]:
+    """The files whose name before the suffix is ``stem``, in any case (as the suffix is)."""
+    return [p for p in files if p.stem.lower() == stem]
 
-    Returns {sub-folder name: (original, anonymized, extras)} in name order; InputError when the
-    folder is missing or holds no complete pair.
+
+def _pair_problem(files: list[Path]) -> str | None:
+    """Why a sub-folder holding the video ``files`` is no pair, or None when it is one: a partner
+    missing, or two candidates for one role (refused: which one was meant is the user's call)."""
+    originals, anonymized = _named(files, "original"), _named(files, "anonymized")
+    for role, found in (("original", originals), ("anonymized", anonymized)):
+        if len(found) > 1:
+            return f"{len(found)} {role} videos ({', '.join(p.name for p in found)}): keep one"
+    if originals and anonymized:
+        return None
+    if originals or anonymized:
+        (have,), missing = originals or anonymized, "anonymized" if originals else "original"
+        return f"{missing}.<ext> is missing ({have.name} alone)"
+    names = ", ".join(p.name for p in files)
+    return "no original.<ext> or anonymized.<ext>" + (f" (holds {names})" if names else "")
+
+
+def scan_pairs(pairs_dir: str | Path) -> tuple[dict[str, tuple[Path, Path, list[Path]]], list[dict[str, str]]]:
+    """The pairs of a benchmark folder, and what was left out of them.
+
+    One sub-folder per clip holds ``original.<ext>``, ``anonymized.<ext>`` (any case, any of
+    VIDEO_SUFFIXES) and optionally ``extra*.<ext>`` (more clips of the same signer). Returns
+    ({sub-folder name: (original, anonymized, extras)} in name order, [{"folder", "reason"}] for
+    every sub-folder that is no pair, and every video lying loose beside the sub-folders); hidden
+    entries are passed over. InputError when ``pairs_dir`` is no folder.
     """
     root = Path(pairs_dir).expanduser()
     if not root.is_dir():
         raise InputError(f"benchmark folder not found: {root}")
-    pairs = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = _video_files(sub)
-        orig = [p for p in files if p.stem == "original"]
-        anon = [p for p in files if p.stem == "anonymized"]
-        if orig and anon:
-            pairs[sub.name] = (orig[0], anon[0], [p for p in files if p.stem.startswith("extra")])
+    pairs, skipped = {}, []
+    for entry in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if not entry.is_dir():
+            if entry.suffix.lower() in VIDEO_SUFFIXES:
+                skipped.append({"folder": entry.name, "reason": "a video beside the pair sub-folders, in none of them"})
+            continue
+        files = _video_files(entry)
+        problem = _pair_problem(files)
+        if problem is not None:
+            skipped.append({"folder": entry.name, "reason": problem})
+            continue
+        pairs[entry.name] = (_named(files, "original")[0], _named(files, "anonymized")[0],
+                             [p for p in files if p.stem.lower().startswith("extra")])
+    return pairs, skipped
+
+
+def find_pairs(pairs_dir: str | Path) -> dict[str, tuple[Path, Path, list[Path]]]:
+    """The pairs of :func:`scan_pairs`; InputError when the folder is missing or holds no
+    complete pair (naming each sub-folder left out, and why)."""
+    root = Path(pairs_dir).expanduser()
+    pairs, skipped = scan_pairs(root)
     if not pairs:
-        raise InputError(
-            f"no clip pairs in {root}: expected sub-folders each holding original.<ext> and "
-            "anonymized.<ext> (and optionally extra*.<ext> of the same signer)"
-        )
+        raise no_pairs_error(root, skipped)
     return pairs
+
+
+def no_pairs_error(root: Path, skipped: list[dict[str, str]]) -> InputError:
+    """The one-line error for a benchmark folder without a complete pair."""
+    left_out = "; ".join(f"{s['folder']}: {s['reason']}" for s in skipped)
+    return InputError(
+        f"no clip pairs in {root}: expected sub-folders each holding original.<ext> and "
+        "anonymized.<ext> (and optionally extra*.<ext> of the same signer)" + (f"; left out: {left_out}" if left_out else "")
+    )
