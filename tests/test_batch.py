@@ -428,3 +428,58 @@ def test_a_manifest_region_anonymizes_poses_and_evaluates_the_inset_alone(tmp_pa
     assert main(["batch", str(manifest), "-o", str(out), "-q", *FIXED_LOOK]) == 0
     assert report(out)["totals"]["done"] == 1
     assert probe_video(out / "v" / "broadcast.mp4").width == 656  # a 320x234 box, drawn at 480 x 656
+
+
+# -- OUT_DIR safety, published paths, odd inputs (a fast stand-in for the method) --------------
+
+
+def _copy_run(job, progress=None, *, anonymizer=None):
+    """A fast stand-in for the method: the input copied as the output, a summary naming both paths
+    as the real run does (an input FFmpeg cannot read fails as it would)."""
+    from signanon.summary import RunSummary
+
+    frames = probe_video(job.input).frame_count
+    shutil.copyfile(job.input, job.output)
+    summary = RunSummary("avatar", str(job.input), str(job.output), frames_in=frames, frames_out=frames)
+    summary.write(job.summary)
+    return summary
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    """Clips run in a blink: no pipeline is built, the output is the input."""
+    monkeypatch.setattr(batch_worker, "run_job", _copy_run)
+    monkeypatch.setattr(batch_worker, "make_anonymizer", lambda config, previous=None: previous or object())
+
+
+def _fast_batch(source: Path, out: Path, batch: BatchConfig = BatchConfig()):
+    return run_corpus(source, out, config_class("avatar")(), batch)
+
+
+def test_a_manifest_batch_refuses_to_write_over_user_files_it_did_not_write(tmp_path, clips, fast):
+    """OUT_DIR is the manifest's folder: clips/a.mov would publish clips/a.mp4, .pose and
+    .summary.json over the user's own files of those names (not listed as clips); refused before
+    any work, naming the file. The batch's own outputs do not stop a re-run."""
+    from signanon.errors import OutputError
+
+    v = tmp_path / "v1"
+    shutil.copy(clips["web10"], (v / "clips").mkdir(parents=True) or v / "clips" / "a.mov")
+    shutil.copy(clips["house10"], v / "clips" / "a.mp4")  # a raw recording, not in the manifest
+    (v / "manifest.csv").write_text("path\nclips/a.mov\n")
+    raw = (v / "clips" / "a.mp4").read_bytes()
+    with pytest.raises(OutputError, match=r"clips/a\.mp4") as err:
+        _fast_batch(v / "manifest.csv", v)
+    assert "\n" not in str(err.value) and "did not write" in str(err.value)
+    assert (v / "clips" / "a.mp4").read_bytes() == raw and not (v / "clips" / "a.summary.json").exists()
+    (v / "clips" / "a.mp4").rename(v / "raw.mp4")
+    for name, text in (("a.pose", "user pose"), ("a.summary.json", "user notes")):
+        (v / "clips" / name).write_text(text)
+        with pytest.raises(OutputError, match=re.escape(f"clips/{name}")):
+            _fast_batch(v / "manifest.csv", v, BatchConfig(pose=True))
+        assert (v / "clips" / name).read_text() == text
+        (v / "clips" / name).unlink()
+    assert _fast_batch(v / "manifest.csv", v).totals["done"] == 1
+    assert _fast_batch(v / "manifest.csv", v).totals["skipped"] == 1  # its own outputs
+    shutil.copy(clips["house10"], v / "clips" / "a.mov")  # changed: redone over its own outputs
+    assert _fast_batch(v / "manifest.csv", v).totals["done"] == 1
+    assert frames_of(v / "clips" / "a.mp4") == 10 and (v / "raw.mp4").read_bytes() == raw

@@ -176,17 +176,38 @@ def faces_file(out_dir: Path, relative: str) -> Path:
     return control_dir(out_dir) / "faces" / (hashlib.sha256(relative.encode()).hexdigest()[:20] + ".npz")
 
 
-def publish(outcome: ClipOutcome, clip: Clip, out_dir: Path) -> dict[str, Any]:
+def output_paths(clip: Clip, out_dir: Path) -> list[Path]:
+    """Every path the batch may publish for ``clip``, in the tree and in ``_quarantine/``."""
+    return [clip.output_in(folder, suffix) for folder in (out_dir, out_dir / QUARANTINE) for suffix in OUTPUT_SUFFIXES]
+
+
+def _under(out_dir: Path, path: Path) -> str:
+    return path.relative_to(out_dir).as_posix()
+
+
+def remove_outputs(clip: Clip, out_dir: Path, state: BatchState) -> list[str]:
+    """Remove what earlier runs published for ``clip`` (only the batch's own files: the run
+    started with :func:`check_outputs_free`); the removed paths relative to ``out_dir``."""
+    removed = []
+    for path in output_paths(clip, out_dir):
+        if os.path.lexists(path):
+            path.unlink()
+            removed.append(_under(out_dir, path))
+    state.disown([_under(out_dir, p) for p in output_paths(clip, out_dir)])
+    return removed
+
+
+def publish(outcome: ClipOutcome, clip: Clip, out_dir: Path, state: BatchState) -> dict[str, Any]:
     """Move a finished clip's files from its work folder into the tree (``_quarantine/`` when
-    quarantined), removing what an earlier run left for it in either place; its report entry."""
+    quarantined), removing what an earlier run left for it in either place; its report entry.
+    The files are recorded in ``state`` as the batch's own before they are moved."""
     entry = base_entry(clip, outcome.status, outcome.reason)
     entry.update(seconds=outcome.seconds, frames=outcome.frames, worker=outcome.worker, **outcome.metrics)
     if outcome.status == "failed":
         return entry
     root = out_dir / QUARANTINE if outcome.status == "quarantined" else out_dir
-    for folder in (out_dir, out_dir / QUARANTINE):
-        for suffix in OUTPUT_SUFFIXES:
-            clip.output_in(folder, suffix).unlink(missing_ok=True)
+    remove_outputs(clip, out_dir, state)
+    state.claim([_under(out_dir, clip.output_in(root, suffix)) for suffix in OUTPUT_SUFFIXES if suffix in outcome.files])
     for suffix in OUTPUT_SUFFIXES:
         if suffix in outcome.files:
             _move(outcome.files[suffix], clip.output_in(root, suffix))
@@ -285,6 +306,22 @@ def check_no_overwrite(corpus: Corpus, out: Path) -> None:
                     )
 
 
+def check_outputs_free(corpus: Corpus, out: Path, state: BatchState) -> None:
+    """Refuse a run that would replace or delete a file it did not write: any path a clip may
+    publish (its video, ``.pose``, ``.summary.json``, ``.report.json``, in the tree or in
+    ``_quarantine/``) that exists and is not recorded in ``state`` as the batch's own (a user's
+    recording beside a manifest's clips, say); OutputError, one line naming the file."""
+    for clip in corpus.clips:
+        if clip.problem is not None:
+            continue  # never run, never published
+        for path in output_paths(clip, out):
+            if os.path.lexists(path) and not state.wrote(_under(out, path)):
+                raise OutputError(
+                    f"output folder {out} already holds {path}, which this batch did not write (it would be "
+                    f"replaced by an output of {clip.relative}); move it away or choose another output folder"
+                )
+
+
 def _forget_lock(out: Path) -> None:
     """Remove the lock file of a run that created ``out`` and is failing (the lock is released;
     without it, a folder holding nothing else is removed whole)."""
@@ -309,6 +346,7 @@ def _run_corpus(source, out: Path, config: Any, batch: BatchConfig, progress: Pr
     with BatchLock(out):
         clean_leftovers(out)
         state = BatchState.load(out)
+        check_outputs_free(corpus, out, state)
         secret = corpus_secret(out) if method_of(config) == "diffusion" and corpus.has_signers else None
         planned = [plan_clip(c, out, config, batch, state, secret, prompt_given) for c in corpus.clips]
         entries = _run_planned(planned, out, config, batch, state, progress, evaluation)
@@ -330,7 +368,7 @@ def _run_planned(planned: list[Planned], out: Path, config: Any, batch: BatchCon
     for count, outcome in enumerate(_outcomes(tasks, config, batch, evaluation), start=1):
         i = index[outcome.relative]
         item = planned[i]
-        entries[i] = publish(outcome, item.clip, out)
+        entries[i] = publish(outcome, item.clip, out, state)
         state.record(outcome.relative, item.key, entries[i])
         clear_work(item.task.work)  # a failed diffusion clip keeps its resume cache for the retry
         _report_progress(progress, count, len(tasks), started)

@@ -4,8 +4,10 @@ Everything lives in one hidden control folder, ``OUT_DIR/.signanon_batch/`` (nev
 secret maps signers to their new identities):
 
 * ``state.json``: per clip (relative input path) the key it was done with (hash of the input's
-  content and of every setting that changes its outputs) and its report entry. Rewritten
-  atomically after every clip, so a kill at any moment leaves the previous or the next version.
+  content and of every setting that changes its outputs) and its report entry; and every file the
+  batch has put in the tree (``published``, written before the files are moved in), so a re-run
+  tells its own outputs from files it must not touch. Rewritten atomically after every clip, so
+  a kill at any moment leaves the previous or the next version.
 * ``secret``: 32 random bytes (hex), made on the first run; per-signer prompts and seeds derive
   from it (:func:`identity_for`), so the mapping cannot be rebuilt from the signer names.
 * ``lock``: held (``flock``) while a run writes to ``OUT_DIR``; a second run is refused.
@@ -72,10 +74,12 @@ def clip_key(content: str, settings: dict[str, Any]) -> str:
 
 @dataclass
 class BatchState:
-    """The resume record: {relative input path: {"key": str, "entry": report entry dict}}."""
+    """The resume record: ``clips`` {relative input path: {"key": str, "entry": report entry dict}}
+    and ``published``: the files (relative to ``OUT_DIR``, POSIX) this batch put in the tree."""
 
     path: Path
     clips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    published: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, out_dir: Path) -> "BatchState":
@@ -84,9 +88,30 @@ class BatchState:
         try:
             data = json.loads(path.read_text())
             clips = data["clips"] if data.get("version") == STATE_VERSION else {}
+            published = set(data.get("published", [])) if data.get("version") == STATE_VERSION else set()
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            clips = {}
-        return cls(path, dict(clips))
+            clips, published = {}, set()
+        return cls(path, dict(clips), published)
+
+    def wrote(self, relative: str) -> bool:
+        """Whether this batch published ``relative`` (a path under ``OUT_DIR``); a state written
+        before ``published`` existed still knows the files of its finished clips."""
+        if relative in self.published:
+            return True
+        return any(relative in (record.get("entry") or {}).get("files", []) for record in self.clips.values())
+
+    def claim(self, relatives: list[str]) -> None:
+        """Record files as the batch's own before they are moved into the tree (a kill in between
+        leaves them known)."""
+        if not set(relatives) <= self.published:
+            self.published.update(relatives)
+            self.save()
+
+    def disown(self, relatives: list[str]) -> None:
+        """Forget files the batch removed from the tree."""
+        if self.published & set(relatives):
+            self.published.difference_update(relatives)
+            self.save()
 
     def done_entry(self, relative: str, key: str) -> dict[str, Any] | None:
         """The stored entry when ``relative`` was finished (done or quarantined) with ``key``."""
@@ -103,7 +128,8 @@ class BatchState:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path, {"version": STATE_VERSION, "clips": self.clips}, indent=None)
+        data = {"version": STATE_VERSION, "clips": self.clips, "published": sorted(self.published)}
+        write_json_atomic(self.path, data, indent=None)
 
 
 class BatchLock:
