@@ -40,6 +40,7 @@ from .face_gains import tune_avatar_face
 from .hand_choice import choose_hands
 from .hands import HandLook
 from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_look, find_signer
+from .mouth_choice import choose_parting
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
 from .style import Look
@@ -88,6 +89,8 @@ class ChunkResult:
     face_gains: dict = field(default_factory=dict)
     # how the hand drawing was chosen (hand_choice.choose_hands's record; from the chunk that calibrated)
     hand_drawing: dict = field(default_factory=dict)
+    # how the lips' rest parting was chosen (mouth_choice.choose_parting's record; likewise)
+    mouth_parting: dict = field(default_factory=dict)
     # what the identity guard did (identity_guard.GuardCounts.as_dict; empty when it is off)
     identity_guard: dict = field(default_factory=dict)
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
@@ -106,6 +109,7 @@ class ChunkResult:
             total.frames_with_several_faces += r.frames_with_several_faces
             total.face_gains = total.face_gains or r.face_gains
             total.hand_drawing = total.hand_drawing or r.hand_drawing
+            total.mouth_parting = total.mouth_parting or r.mouth_parting
             if r.identity_guard:
                 guard = GuardCounts(**total.identity_guard)
                 guard.add(GuardCounts(**r.identity_guard))
@@ -169,6 +173,7 @@ class CalibrateHere:
         self._bodies: list[tuple[np.ndarray, np.ndarray]] = []  # (586, 3) data, (586,) confidence
         self.face_gains: dict = {}  # how the expression gains were measured (tune_avatar_face)
         self.hand_drawing: dict = {}  # how the hand drawing was chosen (hand_choice.choose_hands)
+        self.mouth_parting: dict = {}  # how the lips' rest parting was chosen (mouth_choice.choose_parting)
         self.signer: SignerFace | None = None  # set by render_chunk
         self.result: Calibrated | None = None
 
@@ -207,6 +212,9 @@ class CalibrateHere:
         if self._config.hand_choice.enabled:
             with self._timer("choose hand drawing"):
                 look = self._choose_hands(animator, look, spread + self._bodies)
+        if self._config.mouth_choice.enabled:
+            with self._timer("choose mouth parting"):
+                look = self._choose_parting(animator, look, spread + self._bodies)
         self.result = Calibrated(animator, look, record)
         self._bodies = []
         if self._publish is not None:
@@ -235,6 +243,18 @@ class CalibrateHere:
         return replace(look, style=replace(look.style, hands=hands))
 
 
+    def _choose_parting(self, animator: AvatarAnimator, look: Look, bodies: list[tuple[np.ndarray, np.ndarray]]) -> Look:
+        """``look`` with the rest parting :func:`~.mouth_choice.choose_parting` picks on ``bodies``
+        (the signer's frames spread over the clip, then the calibration's), its probes drawn at the
+        output's size and encoded as the output will be; the record goes to ``self.mouth_parting``."""
+        def drawer(parting: float) -> Callable[[AvatarPose], np.ndarray]:
+            renderer = self._probe_renderer(replace(look, style=replace(look.style, rest_parting=parting)))
+            return lambda pose: as_encoded(renderer.render(pose))
+
+        parting, self.mouth_parting = choose_parting(animator, bodies, look.style.rest_parting, drawer, self._config.mouth_choice)
+        return replace(look, style=replace(look.style, rest_parting=parting))
+
+
 class WaitForCalibration:
     """Loads the animator that :class:`CalibrateHere` publishes at ``path`` (a later chunk of a
     parallel run), as soon as it appears; :meth:`finish` waits for it."""
@@ -242,6 +262,7 @@ class WaitForCalibration:
     reads_past_chunk = False
     face_gains: dict = {}  # measured by the chunk that calibrates
     hand_drawing: dict = {}  # chosen by the chunk that calibrates
+    mouth_parting: dict = {}  # chosen by the chunk that calibrates
 
     def __init__(self, path: Path, timer: StageTimer):
         self._path, self._timer = path, timer
@@ -361,6 +382,7 @@ def render_chunk(
     result.frames_checked_for_faces, result.frames_with_several_faces = faces.count.checked, faces.count.several
     result.face_gains = calibration.face_gains
     result.hand_drawing = calibration.hand_drawing
+    result.mouth_parting = calibration.mouth_parting
     if guarded is not None:
         guarded.counts.look = calibration.result.record
         result.identity_guard = guarded.counts.as_dict()

@@ -1,0 +1,94 @@
+"""The lips' rest parting chosen per signer by reading the avatar's own drawing back
+(:mod:`signanon.avatar.mouth_choice`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signanon.avatar.mouth_choice import MouthChoiceConfig, pick_parting
+
+DATA = Path(__file__).parent / "data"
+NGT = DATA / "ngt_numbers_small.mp4"
+SHIPPED = 0.0175  # the default palette's and dark-skin's own parting
+
+
+def test_the_parting_reading_nearest_the_signer_is_picked():
+    """What the probe read on the NGT clip padded to portrait (gain, r of the read mouth opening
+    against the signer's): the look's own parting reads 1.63 times the signer's movement, no
+    parting (1.26, r 0.90) reads nearest; larger partings read further off or correlate under
+    ``min_r``."""
+    read = {SHIPPED: (1.63, 0.72), 0.0: (1.26, 0.90), 0.035: (1.90, 0.56), 0.05: (1.42, 0.53)}
+    assert pick_parting(read, SHIPPED) == 0.0
+    # a damped read counts as far as an exaggerated one: 0.45 is further from 1 than 1.31
+    assert pick_parting({SHIPPED: (1.31, 0.85), 0.0: (0.45, 0.75)}, 0.0) == SHIPPED
+    # a parting whose read does not follow the signer is never picked, however near 1 its gain
+    assert pick_parting({SHIPPED: (1.6, 0.7), 0.05: (1.0, 0.3)}, SHIPPED) == SHIPPED
+    # none follows the signer, or too few frames were read: the look's own
+    assert pick_parting({SHIPPED: (1.6, 0.5), 0.0: (1.2, 0.4), 0.05: None}, SHIPPED) == SHIPPED
+    # the look's own reads well: kept, though another would read nearer 1
+    assert pick_parting({SHIPPED: (1.16, 0.86), 0.0: (1.0, 0.9)}, SHIPPED) == SHIPPED
+    with pytest.raises(ValueError, match="settle"):
+        MouthChoiceConfig(settle=(1.1, 1.3))
+    with pytest.raises(ValueError, match="partings"):
+        MouthChoiceConfig(partings=(0.0, -0.01))
+
+
+def _portrait_copy(source: Path, path: Path) -> Path:
+    """``source`` placed in a 720x1280 portrait frame at 2.25 times its size (its face ~49 px
+    between the eyes where the 192x144 clip's output draws it at 92), as a phone would frame it."""
+    import cv2
+
+    from signanon.video import VideoWriter, iter_frames, probe_video
+
+    info = probe_video(source)
+    scale = 0.6 * 720 / info.width
+    w, h = round(info.width * scale), round(info.height * scale)
+    x0, y0 = (720 - w) // 2, round(0.45 * 1280 - h / 2)
+    with VideoWriter(path, 720, 1280, info.fps) as writer:
+        for frame in iter_frames(info):
+            canvas = np.full((1280, 720, 3), 128, np.uint8)
+            canvas[y0 : y0 + h, x0 : x0 + w] = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+            writer.write(canvas)
+    return path
+
+
+def test_a_small_mouth_framed_smaller_reads_nearer_the_signers_strength(tmp_path):
+    """The NGT signer mouths numbers with small openings (std 0.009-0.011 inter-ocular distances).
+    In a portrait copy the look's own parting puts the drawn rest mouth at the edge where
+    MediaPipe starts to read it open, and the read flickers between closed and open by more than
+    the signer's mouth moves. The probe reads that and draws another parting. Measured as
+    `evaluate` measures (the read-back's figures, tests/test_evaluation_readback.py), mouth
+    opening r / gain: this copy 0.49 / 1.75 without the choice, 0.87 / 1.53 with it; the shared
+    data's portrait copy (tools/make_framings.py) 0.65 / 1.66 -> 0.89 / 1.22."""
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from signanon.evaluation.evaluate import EvaluationConfig, Evaluator
+    from signanon.evaluation.signing import compare_signing
+
+    clip = _portrait_copy(NGT, tmp_path / "ngt_portrait.mp4")
+    outs, records = {}, {}
+    for on in (True, False):
+        outs[on] = tmp_path / f"choice_{on}.mp4"
+        summary = AvatarAnonymizer(AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=on)))(clip, outs[on], progress=False)
+        records[on] = summary.extra.get("mouth_parting")
+    assert records[False] is None
+    record = records[True]
+    assert record["probe_frames"] >= 30 and record["signer_std"] >= 0.006, record
+    own, chosen = record["own"], record["chosen"]
+    assert own == SHIPPED and chosen != own, record
+    read = {float(p): v for p, v in record["read"].items()}
+    assert abs(np.log(read[chosen][0])) < abs(np.log(read[own][0])), record
+
+    evaluator = Evaluator(EvaluationConfig(identity_every=10**6))  # landmarks only
+    original = evaluator.analyse(clip)
+    mouth = {}
+    for on, out in outs.items():
+        drawn = evaluator.analyse(out)
+        figures = compare_signing((original.data, original.conf, original.info.width),
+                                  (drawn.data, drawn.conf, drawn.info.width))  # fmt: skip
+        mouth[on] = figures["face_grammar"]["mouth_opening"]
+    with_choice, without = mouth[True], mouth[False]
+    assert with_choice["r"] >= 0.6 and with_choice["r"] >= without["r"], mouth
+    assert abs(np.log(with_choice["gain"])) < abs(np.log(without["gain"])), mouth
