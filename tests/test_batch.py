@@ -101,10 +101,10 @@ def test_manifest_columns_relative_paths_and_bad_rows(tmp_path):
     manifest.write_text("path,signer,prompt,seed\nv/one.mp4,ann,,\nv/two.mp4,bob,a robot,7\n/elsewhere/three.mp4,,,x\n")
     corpus = discover(manifest)
     by = {c.relative: c for c in corpus.clips}
-    assert set(by) == {"v/one.mp4", "v/two.mp4", "elsewhere/three.mp4"}
+    assert set(by) == {"v/one.mp4", "v/two.mp4", "three.mp4"}  # outside the folder: by its name alone
     assert by["v/one.mp4"].path == tmp_path / "v/one.mp4" and by["v/one.mp4"].signer == "ann"
     assert (by["v/two.mp4"].prompt, by["v/two.mp4"].seed) == ("a robot", 7)
-    assert "not a whole number" in by["elsewhere/three.mp4"].problem
+    assert "not a whole number" in by["three.mp4"].problem
     assert corpus.has_signers
     (tmp_path / "bad.csv").write_text("file\nx.mp4\n")
     with pytest.raises(InputError, match="no 'path' column"):
@@ -483,3 +483,99 @@ def test_a_manifest_batch_refuses_to_write_over_user_files_it_did_not_write(tmp_
     shutil.copy(clips["house10"], v / "clips" / "a.mov")  # changed: redone over its own outputs
     assert _fast_batch(v / "manifest.csv", v).totals["done"] == 1
     assert frames_of(v / "clips" / "a.mp4") == 10 and (v / "raw.mp4").read_bytes() == raw
+
+
+def test_published_json_names_the_input_by_its_corpus_path_and_outside_clips_mirror_by_name(tmp_path, clips, fast):
+    """The files published beside the outputs name the input relative to the corpus (a clip
+    outside the manifest's folder by its file name) and the output relative to OUT_DIR: no
+    absolute source path (folder names can be signer names), no work path. An outside clip lands
+    at OUT_DIR/<its name>, not under its absolute path; two outside clips of one name collide."""
+    (tmp_path / "anna_mueller").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "m" / "v").mkdir(parents=True)
+    shutil.copy(clips["web10"], tmp_path / "m" / "v" / "in.mp4")
+    shutil.copy(clips["house10"], tmp_path / "anna_mueller" / "meta.mp4")
+    shutil.copy(clips["web10"], tmp_path / "other" / "meta.mp4")
+    manifest = tmp_path / "m" / "corpus.csv"
+    manifest.write_text(f"path\nv/in.mp4\n{tmp_path / 'anna_mueller' / 'meta.mp4'}\n{tmp_path / 'other' / 'meta.mp4'}\n")
+    out = tmp_path / "out"
+    result = _fast_batch(manifest, out)
+    assert result.totals == {"done": 2, "skipped": 0, "failed": 1, "quarantined": 0}  # the second meta.mp4 collides
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mp4")) == ["meta.mp4", "v/in.mp4"]
+    summary = json.loads((out / "meta.summary.json").read_text())
+    assert (summary["input"], summary["output"]) == ("meta.mp4", "meta.mp4")
+    summary = json.loads((out / "v" / "in.summary.json").read_text())
+    assert (summary["input"], summary["output"]) == ("v/in.mp4", "v/in.mp4")
+    rep = report(out)
+    metas = [c for c in rep["clips"] if c["input"] == "meta.mp4"]
+    assert [c["status"] for c in metas] == ["done", "failed"] and "would overwrite the output of meta.mp4" in metas[1]["reason"]
+    for path in out.rglob("*.json"):
+        if ".signanon_batch" not in path.parts and path.name != "batch_report.json":
+            assert str(tmp_path) not in path.read_text(), path
+
+
+def _work_file(out: Path, relative: str) -> Path:
+    from signanon.batch.corpus import Clip
+    from signanon.batch.runner import _work_folder
+
+    return _work_folder(out, Clip(Path(relative), relative)) / "clip.mp4"
+
+
+def test_a_published_clip_report_names_both_videos_by_their_corpus_paths(tmp_path):
+    """The evaluation report published as x.report.json: ``inputs.original.path`` is the corpus
+    path, ``inputs.anonymized.path`` the published video (relative to OUT_DIR), not the work file;
+    a refused clip's reason names its output by the tree path too."""
+    from signanon.batch.corpus import Clip
+    from signanon.batch.runner import publish
+    from signanon.batch.state import BatchState
+    from signanon.batch.worker import REPORT, VIDEO, ClipOutcome
+
+    work, out = tmp_path / "out" / ".signanon_batch" / "work" / "abc", tmp_path / "out"
+    work.mkdir(parents=True)
+    (work / "clip.mp4").write_bytes(b"video")
+    source = tmp_path / "signer_anna" / "a" / "x.mov"
+    (work / "clip.report.json").write_text(json.dumps({"inputs": {
+        "original": {"path": str(source), "region": [0, 0, 8, 8]}, "anonymized": {"path": str(work / "clip.mp4")},
+        "extras": []}, "identity": {"reid_rate": 0.0}}))  # fmt: skip
+    outcome = ClipOutcome("a/x.mov", "quarantined", "re-identified", files={VIDEO: work / "clip.mp4", REPORT: work / "clip.report.json"})
+    published = publish(outcome, Clip(source, "a/x.mov"), out, BatchState(out / ".signanon_batch" / "state.json"))
+    assert published["output"] == "_quarantine/a/x.mp4"
+    refused = ClipOutcome("a/y.mov", "quarantined", f"privacy check failed: ...; nothing was written to {_work_file(out, 'a/y.mov')}")
+    assert publish(refused, Clip(source, "a/y.mov"), out, BatchState(out / "s.json"))["reason"].endswith("written to a/y.mp4")
+    clip_report = json.loads((out / "_quarantine" / "a" / "x.report.json").read_text())
+    assert clip_report["inputs"]["original"] == {"path": "a/x.mov", "region": [0, 0, 8, 8]}
+    assert clip_report["inputs"]["anonymized"]["path"] == "_quarantine/a/x.mp4"
+    assert clip_report["identity"] == {"reid_rate": 0.0} and not (work / "clip.report.json").exists()
+
+
+def test_ray_starts_no_more_actors_than_the_cluster_can_place():
+    """Each Ray actor asks for one CPU (one GPU for diffusion on CUDA). Asked for 4 workers on a
+    2-CPU machine, 4 actors were started, 2 could never be placed and the clips given to them
+    waited for ever; asked for a GPU the cluster lacks, nothing ran and nothing was said."""
+    from signanon.batch.executors import RayPlan, actor_count
+    from signanon.errors import SignanonError
+
+    assert actor_count({"CPU": 2.0}, RayPlan("local", actors=4)) == (2, False)
+    assert actor_count({"CPU": 2.0}, RayPlan("local", actors=1)) == (1, False)
+    assert actor_count({"CPU": 16.0, "GPU": 2.0}, RayPlan("local", gpu=None)) == (2, True)
+    assert actor_count({"CPU": 16.0, "GPU": 2.0}, RayPlan("local", actors=8, gpu=False)) == (8, False)
+    with pytest.raises(SignanonError, match="has no GPU .*--device cuda"):
+        actor_count({"CPU": 2.0}, RayPlan("local", gpu=True))
+
+
+def test_more_ray_workers_than_cpus_still_finish(tmp_path, clips, monkeypatch):
+    """The hang itself, on a real local Ray of 1 CPU: 3 clips and --workers 3 finish."""
+    pytest.importorskip("ray")
+    import ray
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for k in range(3):
+        shutil.copy(clips["web10"], corpus / f"web{k}.mp4")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main(["batch", str(corpus), "-o", str(tmp_path / "out"), "-q", "--ray", "local", "--workers", "3", *FIXED_LOOK]) == 0
+    finally:
+        ray.shutdown()
+    assert report(tmp_path / "out")["totals"]["done"] == 3

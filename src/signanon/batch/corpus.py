@@ -149,11 +149,12 @@ def _manifest_clip(manifest: Path, line: int, row: dict[str, str]) -> Clip | Non
 
 def _mirror_path(path: Path, base: Path) -> str:
     """Where a manifest clip lands in the output tree: relative to the manifest's folder when inside
-    it, else its absolute path without the root (``/data/x/a.mp4`` -> ``data/x/a.mp4``)."""
+    it, else by its file name alone (``/data/anna/a.mp4`` -> ``a.mp4``: folder names outside the
+    corpus are not published; two such clips of one name collide)."""
     try:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
-        return PurePosixPath(*path.resolve().parts[1:]).as_posix()
+        return path.resolve().name
 
 
 def _mark_collisions(clips: list[Clip]) -> tuple[Clip, ...]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any, Iterator
 
 from ..config import check_local_processes, setting, with_settings
 from ..errors import InputError, OutputError
-from ..files import make_folder, remove_empty_folders
+from ..files import make_folder, remove_empty_folders, write_json_atomic
 from ..job import method_of
 from ..progress import Progress, ProgressCallback
 from .corpus import Clip, Corpus, discover
@@ -46,7 +47,7 @@ class BatchConfig:
 
     workers: int | None = setting(
         None, "clips at once, each in its own process that loads the models once; none = 1 here, "
-        "and with --ray one actor per CPU of the cluster (per GPU for diffusion on GPUs)", metavar="N")  # fmt: skip
+        "and with --ray one actor per CPU of the cluster (per GPU for diffusion on GPUs), never more", metavar="N")  # fmt: skip
     ray: str | None = setting(
         None, "run the clips on Ray: 'local' starts Ray on this machine, else the address of a "
         "running cluster whose nodes see INPUT and OUT_DIR (needs the cluster extra)", metavar="local|ADDRESS")  # fmt: skip
@@ -176,6 +177,31 @@ def faces_file(out_dir: Path, relative: str) -> Path:
     return control_dir(out_dir) / "faces" / (hashlib.sha256(relative.encode()).hexdigest()[:20] + ".npz")
 
 
+def published_paths(data: dict[str, Any], relative: str, output: str | None) -> dict[str, Any]:
+    """A clip's summary or evaluation report as published: the input named by its corpus path
+    (``relative``), the output by its path in ``OUT_DIR`` (None when no video was published), never
+    by absolute or work-folder paths (folder names can be signer names)."""
+    data = dict(data)
+    if "input" in data:  # a run summary
+        data.update(input=relative, output=output)
+    inputs = data.get("inputs")
+    if isinstance(inputs, dict):  # an evaluation report
+        data["inputs"] = dict(inputs)
+        if isinstance(inputs.get("original"), dict):
+            data["inputs"]["original"] = dict(inputs["original"], path=relative)
+        if isinstance(inputs.get("anonymized"), dict):
+            data["inputs"]["anonymized"] = dict(inputs["anonymized"], path=output)
+    return data
+
+
+def _publish_json(source: Path, target: Path, relative: str, output: str | None) -> None:
+    """Publish a JSON file of the work folder at ``target`` through :func:`published_paths`."""
+    data = json.loads(source.read_text())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(target, published_paths(data, relative, output))
+    source.unlink()
+
+
 def output_paths(clip: Clip, out_dir: Path) -> list[Path]:
     """Every path the batch may publish for ``clip``, in the tree and in ``_quarantine/``."""
     return [clip.output_in(folder, suffix) for folder in (out_dir, out_dir / QUARANTINE) for suffix in OUTPUT_SUFFIXES]
@@ -197,23 +223,34 @@ def remove_outputs(clip: Clip, out_dir: Path, state: BatchState) -> list[str]:
     return removed
 
 
+def _without_work_paths(reason: str | None, clip: Clip, out_dir: Path) -> str | None:
+    """A clip's reason naming its output by the tree path, not the work file (the privacy gate
+    says "nothing was written to <the work file>")."""
+    work = str(_work_folder(out_dir, clip) / "clip.mp4")
+    return reason if reason is None else reason.replace(work, clip.stem + VIDEO)
+
+
 def publish(outcome: ClipOutcome, clip: Clip, out_dir: Path, state: BatchState) -> dict[str, Any]:
     """Move a finished clip's files from its work folder into the tree (``_quarantine/`` when
     quarantined), removing what an earlier run left for it in either place; its report entry.
     The files are recorded in ``state`` as the batch's own before they are moved."""
-    entry = base_entry(clip, outcome.status, outcome.reason)
+    entry = base_entry(clip, outcome.status, _without_work_paths(outcome.reason, clip, out_dir))
     entry.update(seconds=outcome.seconds, frames=outcome.frames, worker=outcome.worker, **outcome.metrics)
     if outcome.status == "failed":
         return entry
     root = out_dir / QUARANTINE if outcome.status == "quarantined" else out_dir
     remove_outputs(clip, out_dir, state)
     state.claim([_under(out_dir, clip.output_in(root, suffix)) for suffix in OUTPUT_SUFFIXES if suffix in outcome.files])
+    if VIDEO in outcome.files:
+        entry["output"] = _under(out_dir, clip.output_in(root, VIDEO))
     for suffix in OUTPUT_SUFFIXES:
         if suffix in outcome.files:
-            _move(outcome.files[suffix], clip.output_in(root, suffix))
-            entry["files"].append(clip.output_in(root, suffix).relative_to(out_dir).as_posix())
-    if VIDEO in outcome.files:
-        entry["output"] = clip.output_in(root, VIDEO).relative_to(out_dir).as_posix()
+            target = clip.output_in(root, suffix)
+            if suffix in (SUMMARY, REPORT):
+                _publish_json(outcome.files[suffix], target, clip.relative, entry["output"])
+            else:
+                _move(outcome.files[suffix], target)
+            entry["files"].append(_under(out_dir, target))
     if outcome.faces is not None:
         _move(outcome.faces, faces_file(out_dir, clip.relative))
     return entry
