@@ -579,3 +579,22 @@ def test_more_ray_workers_than_cpus_still_finish(tmp_path, clips, monkeypatch):
     finally:
         ray.shutdown()
     assert report(tmp_path / "out")["totals"]["done"] == 3
+
+
+def test_a_changed_input_that_now_fails_leaves_no_old_outputs_in_the_tree(tmp_path, clips, fast):
+    """c2 was done; its file is replaced by garbage and the re-run fails: its earlier outputs
+    (video, summary) are removed from the release tree and its report row says so."""
+    corpus, out = tmp_path / "in", tmp_path / "out"
+    corpus.mkdir()
+    shutil.copy(clips["web10"], corpus / "c1.mp4")
+    shutil.copy(clips["house10"], corpus / "c2.mp4")
+    assert _fast_batch(corpus, out).totals["done"] == 2
+    (corpus / "c2.mp4").write_text("garbage\n")
+    result = _fast_batch(corpus, out)
+    assert result.totals == {"done": 0, "skipped": 1, "failed": 1, "quarantined": 0}
+    assert not (out / "c2.mp4").exists() and not (out / "c2.summary.json").exists()
+    assert (out / "c1.mp4").is_file() and (out / "c1.summary.json").is_file()
+    failed = entry(report(out), "c2.mp4")
+    assert failed["output"] is None and "removed its earlier outputs c2.summary.json, c2.mp4" in failed["reason"]
+    again = entry(report(_fast_batch(corpus, out).report.parent), "c2.mp4")  # nothing left to remove
+    assert again["status"] == "failed" and "removed" not in again["reason"]

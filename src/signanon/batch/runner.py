@@ -72,6 +72,7 @@ class Planned:
     key: str | None = None
     task: ClipTask | None = None
     entry: dict[str, Any] | None = None
+    content: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def plan_clip(clip: Clip, out_dir: Path, config: Any, batch: BatchConfig, state:
     if previous is not None and _files_present(out_dir, previous):
         return Planned(clip, key, entry=dict(previous, status="skipped"))
     task = ClipTask(clip.relative, clip.path, _work_folder(out_dir, clip), own, batch.pose, batch.evaluate, clip.region)
-    return Planned(clip, key, task=task)
+    return Planned(clip, key, task=task, content=content)
 
 
 def base_entry(clip: Clip, status: str, reason: str | None = None) -> dict[str, Any]:
@@ -406,10 +407,22 @@ def _run_planned(planned: list[Planned], out: Path, config: Any, batch: BatchCon
         i = index[outcome.relative]
         item = planned[i]
         entries[i] = publish(outcome, item.clip, out, state)
-        state.record(outcome.relative, item.key, entries[i])
+        if outcome.status == "failed" and state.content_of(item.clip.relative) != item.content:
+            entries[i] = _remove_stale(entries[i], item.clip, out, state)
+        state.record(outcome.relative, item.key, entries[i], item.content)
         clear_work(item.task.work)  # a failed diffusion clip keeps its resume cache for the retry
         _report_progress(progress, count, len(tasks), started)
     return entries
+
+
+def _remove_stale(entry: dict[str, Any], clip: Clip, out: Path, state: BatchState) -> dict[str, Any]:
+    """A clip whose input changed and now fails: remove what its earlier input published (the
+    tree must not keep outputs of content that is no longer the input); the entry says so."""
+    removed = remove_outputs(clip, out, state)
+    faces_file(out, clip.relative).unlink(missing_ok=True)
+    if not removed:
+        return entry
+    return dict(entry, reason=f"{entry['reason']}; the input changed, so removed its earlier outputs {', '.join(removed)}")
 
 
 def _gallery(out: Path, corpus: Corpus, entries: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -74,7 +74,8 @@ def clip_key(content: str, settings: dict[str, Any]) -> str:
 
 @dataclass
 class BatchState:
-    """The resume record: ``clips`` {relative input path: {"key": str, "entry": report entry dict}}
+    """The resume record: ``clips`` {relative input path: {"key": str, "content": input digest,
+    "entry": report entry dict}}
     and ``published``: the files (relative to ``OUT_DIR``, POSIX) this batch put in the tree."""
 
     path: Path
@@ -121,10 +122,15 @@ class BatchState:
         entry = record.get("entry") or {}
         return entry if entry.get("status") in ("done", "quarantined") else None
 
-    def record(self, relative: str, key: str, entry: dict[str, Any]) -> None:
-        """Remember a clip's outcome and write the state file atomically."""
-        self.clips[relative] = {"key": key, "entry": entry}
+    def record(self, relative: str, key: str, entry: dict[str, Any], content: str | None = None) -> None:
+        """Remember a clip's outcome (and the digest of the input's ``content`` it came from) and
+        write the state file atomically."""
+        self.clips[relative] = {"key": key, "content": content, "entry": entry}
         self.save()
+
+    def content_of(self, relative: str) -> str | None:
+        """The input content digest a clip's last recorded outcome came from (None: unknown)."""
+        return (self.clips.get(relative) or {}).get("content")
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
