@@ -161,9 +161,7 @@ def run_ray(tasks: Iterable[ClipTask], plan: RayPlan, evaluation: Any = None) ->
     started = _connect(ray, plan.address)
     actors: list[Any] = []
     try:
-        resources = ray.cluster_resources()
-        gpu = resources.get("GPU", 0) > 0 if plan.gpu is None else plan.gpu
-        count = plan.actors or max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
+        count, gpu = actor_count(ray.cluster_resources(), plan)
         actor_class = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0)(ClipWorker)
         actors = [actor_class.remote(evaluation) for _ in range(min(count, len(pending)))]
         yield from _drive_actors(ray, actors, pending, actor_class, evaluation)
@@ -172,6 +170,21 @@ def run_ray(tasks: Iterable[ClipTask], plan: RayPlan, evaluation: Any = None) ->
             ray.kill(actor)
         if started:
             ray.shutdown()
+
+
+def actor_count(resources: dict[str, float], plan: RayPlan) -> tuple[int, bool]:
+    """How many actors to start on a cluster with ``resources`` (Ray's ``cluster_resources()``),
+    and whether each asks for a GPU. Each actor asks for one CPU (or one GPU), so no more are
+    started than the cluster has: an actor Ray cannot place never starts, and the clips given to
+    it waited for ever (``--workers 4`` on a 2-CPU machine finished 2 clips, then hung). A cluster
+    without the GPU the clips need is a one-line error, not a wait."""
+    gpu = resources.get("GPU", 0) > 0 if plan.gpu is None else plan.gpu
+    kind = "GPU" if gpu else "CPU"
+    have = int(resources.get(kind, 0))
+    if have < 1:
+        raise SignanonError(f"the Ray cluster at {plan.address} has no {kind} for the clips' workers"
+                            + (" (--device cuda asks for one; use --device auto or cpu)" if gpu else ""))
+    return min(plan.actors or have, have), gpu
 
 
 def _drive_actors(ray, actors: list, pending: deque, actor_class, evaluation) -> Iterator[ClipOutcome]:
