@@ -598,3 +598,18 @@ def test_a_changed_input_that_now_fails_leaves_no_old_outputs_in_the_tree(tmp_pa
     assert failed["output"] is None and "removed its earlier outputs c2.summary.json, c2.mp4" in failed["reason"]
     again = entry(report(_fast_batch(corpus, out).report.parent), "c2.mp4")  # nothing left to remove
     assert again["status"] == "failed" and "removed" not in again["reason"]
+
+
+def test_a_file_name_that_is_not_utf8_does_not_stop_the_batch(tmp_path, clips, fast):
+    """``bad\\xffname.mp4`` (not valid UTF-8) is run like any clip; the good clip is done and the
+    reports are written, naming the odd clip with the byte escaped."""
+    corpus, out = tmp_path / "in", tmp_path / "out"
+    corpus.mkdir()
+    shutil.copy(clips["web10"], corpus / "good.mp4")
+    shutil.copy(clips["house10"], os.fsdecode(bytes(corpus) + b"/bad\xffname.mp4"))
+    result = _fast_batch(corpus, out)
+    assert result.totals == {"done": 2, "skipped": 0, "failed": 0, "quarantined": 0}
+    assert frames_of(out / "good.mp4") == 10 and os.path.isfile(os.fsdecode(bytes(out) + b"/bad\xffname.mp4"))
+    assert "bad\\xffname.mp4" in (out / "batch_report.csv").read_text()
+    assert "bad\\xffname.mp4" in (out / "batch_report.html").read_text()
+    assert _fast_batch(corpus, out).totals["skipped"] == 2

@@ -62,9 +62,15 @@ def write_reports(out_dir: Path, report: dict) -> Path:
     """Write the JSON, CSV and HTML reports atomically; returns the JSON path."""
     path = out_dir / f"{REPORT_NAME}.json"
     write_json_atomic(path, report)
-    write_text_atomic(out_dir / f"{REPORT_NAME}.csv", to_csv(report["clips"]))
-    write_text_atomic(out_dir / f"{REPORT_NAME}.html", to_html(report))
+    write_text_atomic(out_dir / f"{REPORT_NAME}.csv", printable(to_csv(report["clips"])))
+    write_text_atomic(out_dir / f"{REPORT_NAME}.html", printable(to_html(report)))
     return path
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: a file name's bytes that are not UTF-8 (kept by Python as
+    surrogates) written as ``\\xff`` escapes (JSON escapes them itself)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _flat(entry: dict[str, Any]) -> dict[str, Any]:

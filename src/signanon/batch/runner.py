@@ -124,8 +124,13 @@ def clip_settings(config: Any, batch: BatchConfig) -> dict[str, Any]:
     }
 
 
+def _name_digest(relative: str) -> str:
+    """A short hash of a clip's relative path (its bytes: a name that is not UTF-8 hashes too)."""
+    return hashlib.sha256(os.fsencode(relative)).hexdigest()[:20]
+
+
 def _work_folder(out_dir: Path, clip: Clip) -> Path:
-    return work_dir(out_dir) / hashlib.sha256(clip.relative.encode()).hexdigest()[:20]
+    return work_dir(out_dir) / _name_digest(clip.relative)
 
 
 def _files_present(out_dir: Path, entry: dict[str, Any]) -> bool:
@@ -175,7 +180,7 @@ def _move(source: Path, target: Path) -> None:
 
 def faces_file(out_dir: Path, relative: str) -> Path:
     """Where a clip's face embeddings are kept for the gallery attack."""
-    return control_dir(out_dir) / "faces" / (hashlib.sha256(relative.encode()).hexdigest()[:20] + ".npz")
+    return control_dir(out_dir) / "faces" / (_name_digest(relative) + ".npz")
 
 
 def published_paths(data: dict[str, Any], relative: str, output: str | None) -> dict[str, Any]:
