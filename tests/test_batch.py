@@ -95,6 +95,21 @@ def test_discover_mirrors_tree_counts_other_files_and_skips_out_dir(tmp_path):
         discover(tmp_path / "empty")
 
 
+def test_folder_discovery_compares_resolved_paths_and_skips_batch_output_trees(tmp_path, monkeypatch):
+    """OUT_DIR is skipped however either path is spelt (``..`` from inside OUT_DIR, ``o/../o``, a
+    symlink), and so is any subfolder holding a batch's control folder (an earlier OUT_DIR)."""
+    for name in ("in/a.mp4", "in/sub/b.mp4", "in/rel/x.mp4", "in/rel/.signanon_batch/state.json", "in2/a.mp4", "in2/o/old.mp4"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    release = tmp_path / "v2" / "release"
+    release.mkdir(parents=True)
+    monkeypatch.chdir(release)
+    assert [c.relative for c in discover(Path("../../in"), Path(".")).clips] == ["a.mp4", "sub/b.mp4"]
+    (tmp_path / "link").symlink_to(tmp_path / "in2" / "o")
+    for out in (tmp_path / "in2" / "o" / ".." / "o", tmp_path / "link"):
+        assert [c.relative for c in discover(tmp_path / "in2", out).clips] == ["a.mp4"], out
+
+
 def test_manifest_columns_relative_paths_and_bad_rows(tmp_path):
     (tmp_path / "v").mkdir()
     manifest = tmp_path / "m.csv"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
+from .state import CONTROL
 from ..video.region import Region
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")
@@ -66,7 +67,8 @@ class Corpus:
 
 
 def discover(source: str | Path, out_dir: str | Path | None = None) -> Corpus:
-    """The corpus of a folder or a CSV manifest; ``out_dir`` (if inside a folder input) is skipped.
+    """The corpus of a folder or a CSV manifest; ``out_dir`` (if inside a folder input) and other
+    batches' output trees (subfolders holding a ``.signanon_batch`` folder) are skipped.
 
     Raises :class:`~signanon.errors.InputError` (one line) when ``source`` is missing, is a file
     that is not a CSV manifest, or holds no clip at all.
@@ -86,17 +88,31 @@ def discover(source: str | Path, out_dir: str | Path | None = None) -> Corpus:
 
 
 def _inside(path: Path, folder: Path | None) -> bool:
-    return folder is not None and (path == folder or folder in path.parents)
+    """Whether ``path`` is ``folder`` or in it, compared resolved (``..``, symlinks)."""
+    if folder is None:
+        return False
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _batch_trees(root: Path) -> set[tuple[str, ...]]:
+    """The subfolders of ``root`` (as relative parts) that hold a batch's control folder: the
+    output trees of earlier batches, not corpus material."""
+    return {p.parent.relative_to(root).parts for p in root.rglob(CONTROL) if p.is_dir() and p.parent != root}
 
 
 def _discover_folder(root: Path, out_dir: Path | None) -> Corpus:
     videos, ignored = [], []
+    trees = _batch_trees(root)
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or _inside(path, out_dir):
+        if not path.is_file():
             continue
         relative = path.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in PurePosixPath(relative).parts):
+        parts = PurePosixPath(relative).parts
+        if any(part.startswith(".") for part in parts):
             continue  # hidden files and folders (editor swap files, temporaries)
+        if any(parts[:n] in trees for n in range(1, len(parts))) or _inside(path, out_dir):
+            continue
         if path.suffix.lower() in VIDEO_SUFFIXES:
             videos.append(Clip(path, relative))
         else:
