@@ -424,3 +424,41 @@ def test_extract_faces_command(tmp_path):
     assert len(folder) == 1 and folder.frame(0, 5).shape == (64, 64, 3)
     with pytest.raises(InputError, match="no videos"):
         train_cli.run_extract_faces(_train_args(["extract-faces", str(out / "house_000"), "-o", str(tmp_path / "x")]))
+
+
+def test_extract_faces_keeps_every_video_and_leaves_no_stale_clip(tmp_path):
+    """Two videos sharing a stem (a.gif, a.mp4) were both cut into a_000, the second overwriting
+    the first's crops; a video named in Latin-1 (not valid UTF-8) crashed the process inside
+    cv2.imwrite; and a re-run into the same folder left the clips the earlier run cut beside the
+    new ones (train-face reads every sub-folder)."""
+    import os
+    import shutil
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(DATA / "asl_house.gif", videos / "a.gif")
+    shutil.copy(DATA / "talking_woman_90.mp4", videos / "a.mp4")
+    latin1 = os.fsdecode(b"M\xfcller.gif")  # a surrogate-escaped name, as Python sees it
+    shutil.copy(DATA / "asl_house.gif", videos / latin1)
+    out = tmp_path / "faces"
+    out.mkdir()
+    (out / "a_007").mkdir()  # a clip an earlier run cut from a.mp4's stem
+    (out / "a_gif_005").mkdir()  # and one from a.gif
+    (out / "notes").mkdir()  # a folder of the user's: left alone
+    train_cli.run_extract_faces(_train_args(["extract-faces", str(videos), "-o", str(out), "--size", "64", "-q"]))
+    clips = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert clips == sorted(["a_gif_000", "a_mp4_000", f"{latin1.rsplit('.', 1)[0]}_000", "a_007", "notes"])
+    # a_007 is not a prefix of this run (the stems collide, so a.mp4's clips are a_mp4_NNN): kept
+    assert len(list((out / "a_gif_000").glob("*.jpg"))) == 73
+    assert len(list((out / "a_mp4_000").glob("*.jpg"))) >= 80
+    summary = json.loads((out / "extract_faces.json").read_text())
+    assert summary["clips"] == 3 and sorted(c for r in summary["per_video"] for c in r["clips"]) == sorted(
+        ["a_gif_000", "a_mp4_000", f"{latin1.rsplit('.', 1)[0]}_000"])
+    assert not (out / train_cli.STAGING).exists()
+    # the same folder again with only one of the videos: its earlier clip is replaced, not kept beside
+    (videos / "a.mp4").unlink()
+    (videos / latin1).unlink()
+    (out / "a_001").mkdir()
+    train_cli.run_extract_faces(_train_args(["extract-faces", str(videos), "-o", str(out), "--size", "64", "-q"]))
+    clips = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert "a_000" in clips and "a_001" not in clips and "a_007" not in clips

@@ -111,8 +111,12 @@ def _write_clip(folder: Path, frames: list[np.ndarray], fmt: str) -> None:
     try:
         partial.mkdir(parents=True)
         for i, frame in enumerate(frames):
-            if not cv2.imwrite(str(partial / f"{i:05d}.{fmt}"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params):
-                raise OutputError(f"cannot write face crops (disk full or not writable): {partial}")
+            # encoded here and written by Python: cv2.imwrite crashed the process (SIGSEGV) on a
+            # folder name that is not valid UTF-8 (a video named in Latin-1, M\xfcller.mp4)
+            ok, data = cv2.imencode(f".{fmt}", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+            if not ok:
+                raise OutputError(f"cannot encode face crops as {fmt}: {folder}")
+            (partial / f"{i:05d}.{fmt}").write_bytes(data.tobytes())
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(partial, folder)
@@ -122,8 +126,9 @@ def _write_clip(folder: Path, frames: list[np.ndarray], fmt: str) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def extract_video_faces(video: Path, out_dir: Path, config: ExtractConfig = ExtractConfig()) -> dict:
-    """Cut one video into face-crop clips under ``out_dir``; returns a record of what was found.
+def extract_video_faces(video: Path, out_dir: Path, config: ExtractConfig = ExtractConfig(), prefix: str | None = None) -> dict:
+    """Cut one video into face-crop clips ``<prefix>_000``, ``_001``, ... under ``out_dir``
+    (prefix: the video's stem unless given); returns a record of what was found.
 
     Raises InputError (unreadable video) or NoPersonError (no face in any frame).
     """
@@ -141,7 +146,7 @@ def extract_video_faces(video: Path, out_dir: Path, config: ExtractConfig = Extr
         if current is not None:
             buffer.append(crop(frame, track.boxes[t], config.size))
             if t + 1 == segments[current][1]:
-                folder = out_dir / f"{video.stem}_{current:03d}"
+                folder = out_dir / f"{prefix or video.stem}_{current:03d}"
                 _write_clip(folder, buffer, config.fmt)
                 clips.append(folder.name)
                 current, buffer = None, []
@@ -169,25 +174,58 @@ def extract_faces(video_dir: Path, out_dir: Path, config: ExtractConfig = Extrac
     if not out_dir.parent.is_dir():
         raise OutputError(f"cannot create {out_dir}: {out_dir.parent} does not exist")
     # a folder this run creates goes again if nothing usable comes out (or on Ctrl-C)
+    prefixes = clip_prefixes(videos)
+    # a folder this run creates goes again if nothing usable comes out (or on Ctrl-C); in one that
+    # exists, the clips are cut into a staging folder and moved in only once every video is done
     with output_folder(out_dir, "output folder", remove_partial=True) as out_dir:
-        records, skipped = [], []
-        with progress_bar(len(videos), enabled=progress, desc="extract-faces", unit="video") as bar:
-            for video in videos:
-                try:
-                    records.append(extract_video_faces(video, out_dir, config))
-                except (InputError, NoPersonError) as err:
-                    skipped.append({"video": video.name, "reason": str(err)})
-                bar.update(1)
-        clips = sum(len(r["clips"]) for r in records)
-        if clips == 0:
-            raise NoPersonError(_no_clips_message(video_dir, len(videos), skipped, config.min_frames))
-        summary = {"videos": len(videos), "clips": clips, "per_video": records, "skipped": skipped,
-                   "min_frames": config.min_frames, "max_gap": config.max_gap, "size": config.size}
+        staging = out_dir / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
         try:
+            staging.mkdir()
+            records, skipped = [], []
+            with progress_bar(len(videos), enabled=progress, desc="extract-faces", unit="video") as bar:
+                for video in videos:
+                    try:
+                        records.append(extract_video_faces(video, staging, config, prefixes[video]))
+                    except (InputError, NoPersonError) as err:
+                        skipped.append({"video": video.name, "reason": str(err)})
+                    bar.update(1)
+            clips = sum(len(r["clips"]) for r in records)
+            if clips == 0:
+                raise NoPersonError(_no_clips_message(video_dir, len(videos), skipped, config.min_frames))
+            summary = {"videos": len(videos), "clips": clips, "per_video": records, "skipped": skipped,
+                       "min_frames": config.min_frames, "max_gap": config.max_gap, "size": config.size}
+            _publish_clips(staging, out_dir, prefixes.values())
             write_text_atomic(out_dir / "extract_faces.json", json.dumps(summary, indent=1) + "\n")
         except OSError as err:
-            raise OutputError(f"cannot write {out_dir / 'extract_faces.json'} ({err.strerror or err})") from None
+            raise OutputError(f"cannot write face clips in {out_dir} ({err.strerror or err})") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+STAGING = ".extract-faces.partial"  # where one run's clips are cut before they are moved in
+
+
+def clip_prefixes(videos: list[Path]) -> dict[Path, str]:
+    """The clip folder prefix of each video: its stem, or stem and suffix where two videos share a
+    stem (a.mp4 and a.mov both cut into a_000, the second overwriting the first's crops)."""
+    stems = [v.stem for v in videos]
+    return {v: v.stem if stems.count(v.stem) == 1 else f"{v.stem}_{v.suffix[1:].lower()}" for v in videos}
+
+
+def _publish_clips(staging: Path, out_dir: Path, prefixes) -> None:
+    """Move the clips cut into ``staging`` into ``out_dir``, first removing the clips an earlier
+    run cut there from the same videos (``<prefix>_NNN``): train-face reads every sub-folder, and
+    a clip the new settings no longer cut must not stay beside the new ones."""
+    import re
+
+    pattern = re.compile("(" + "|".join(re.escape(p) for p in prefixes) + r")_\d{3}")
+    for old in out_dir.iterdir():
+        if old.is_dir() and pattern.fullmatch(old.name):
+            shutil.rmtree(old)
+    for clip in sorted(staging.iterdir()):
+        os.replace(clip, out_dir / clip.name)
 
 
 def _no_clips_message(video_dir: Path, videos: int, skipped: list[dict], min_frames: int) -> str:
