@@ -628,3 +628,25 @@ def test_a_file_name_that_is_not_utf8_does_not_stop_the_batch(tmp_path, clips, f
     assert "bad\\xffname.mp4" in (out / "batch_report.csv").read_text()
     assert "bad\\xffname.mp4" in (out / "batch_report.html").read_text()
     assert _fast_batch(corpus, out).totals["skipped"] == 2
+
+
+def test_duplicate_manifest_rows_for_one_file_are_merged_or_refused(tmp_path, clips, fast, capsys):
+    """``x.mp4`` and ``./x.mp4`` name one file: with the same settings the rows are merged (the
+    clip is done once, said once, and the re-run skips it instead of failing on itself); with
+    different settings the manifest is refused in one line naming both rows."""
+    shutil.copy(clips["web10"], tmp_path / "x.mp4")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,signer\nx.mp4,ann\n./x.mp4,ann\nsub/../x.mp4,ann\n")
+    (tmp_path / "sub").mkdir()
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("name the same file x.mp4") == 1 and "lines 2, 3 and 4" in err
+    rep = report(out)
+    assert rep["totals"] == {"done": 1, "skipped": 0, "failed": 0, "quarantined": 0} and len(rep["clips"]) == 1
+    assert rep["notes"] == ["manifest lines 2, 3 and 4 name the same file x.mp4: it is done once"]
+    assert _fast_batch(manifest, out).totals == {"done": 0, "skipped": 1, "failed": 0, "quarantined": 0}
+    manifest.write_text("path,signer\nx.mp4,ann\n./x.mp4,bob\n")
+    with pytest.raises(InputError, match=r"lines 2 and 3 name the same file x\.mp4 with different settings") as refused:
+        discover(manifest)
+    assert "\n" not in str(refused.value)

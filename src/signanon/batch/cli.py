@@ -75,6 +75,8 @@ def run_batch(args: argparse.Namespace) -> int:
     with tqdm_callback(not args.quiet) as progress:
         result = run_corpus(args.input, args.output, config, batch, progress=progress, prompt_given=_prompt_given(args))
     if not args.quiet:
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
         for entry in result.entries:
             if entry["status"] in ("failed", "quarantined"):
                 print(f"{entry['status']}: {entry['input']}: {entry['reason']}", file=sys.stderr)

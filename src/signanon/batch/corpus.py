@@ -8,6 +8,8 @@ files are counted as ignored), or a CSV manifest with a ``path`` column and opti
 Each clip has a ``relative`` path (POSIX style) that the output tree mirrors:
 ``a/b/clip.mov`` -> ``OUT_DIR/a/b/clip.mp4`` (:meth:`Clip.output_in`). Two inputs that would write
 the same output (``a/x.mov`` and ``a/x.mp4``) are kept with a ``problem``: the later one fails.
+Manifest rows naming one file (``x.mp4``, ``./x.mp4``) are one clip when their settings agree,
+and the manifest is refused when they differ.
 """
 
 from __future__ import annotations
@@ -57,13 +59,15 @@ class Corpus:
     """The clips of one batch input (in path order) and what was left out.
 
     ``source``: the folder or manifest given. ``ignored``: files of the folder that are not videos
-    (relative paths). ``has_signers``: the manifest has a non-empty ``signer`` column.
+    (relative paths). ``has_signers``: the manifest has a non-empty ``signer`` column. ``notes``:
+    one line each on what was done about the input (manifest rows merged).
     """
 
     source: Path
     clips: tuple[Clip, ...]
     ignored: tuple[str, ...] = ()
     has_signers: bool = False
+    notes: tuple[str, ...] = ()
 
 
 def discover(source: str | Path, out_dir: str | Path | None = None) -> Corpus:
@@ -130,9 +134,39 @@ def _read_manifest(manifest: Path) -> Corpus:
         raise InputError(f"cannot read the manifest {manifest}: {err}") from None
     if "path" not in columns:
         raise InputError(f"manifest {manifest} has no 'path' column (columns: {', '.join(columns) or 'none'})")
-    clips = [_manifest_clip(manifest, number, _clean(row)) for number, row in enumerate(rows, start=2)]
-    clips = [c for c in clips if c is not None]
-    return Corpus(manifest, _mark_collisions(clips), (), any(c.signer for c in clips))
+    numbered = [(number, _manifest_clip(manifest, number, _clean(row))) for number, row in enumerate(rows, start=2)]
+    clips, notes = _merge_duplicates(manifest, [(n, c) for n, c in numbered if c is not None])
+    return Corpus(manifest, _mark_collisions(clips), (), any(c.signer for c in clips), notes)
+
+
+def _merge_duplicates(manifest: Path, rows: list[tuple[int, Clip]]) -> tuple[list[Clip], tuple[str, ...]]:
+    """One clip per file: rows naming the same file (``x.mp4``, ``./x.mp4``) with the same settings
+    are one clip (and a note saying so); with different settings, a one-line InputError."""
+    by_file: dict[Path, list[tuple[int, Clip]]] = {}
+    for number, clip in rows:
+        by_file.setdefault(clip.path.resolve(), []).append((number, clip))
+    clips, notes = [], []
+    for same in by_file.values():
+        lines = _lines([n for n, _ in same])
+        first = same[0][1]
+        if any(_settings(c) != _settings(first) for _, c in same[1:]):
+            raise InputError(f"manifest {manifest} lines {lines} name the same file {first.relative} with different "
+                             "settings (signer, prompt, seed or region); keep one row")  # fmt: skip
+        if len(same) > 1:
+            notes.append(f"manifest lines {lines} name the same file {first.relative}: it is done once")
+        clips.append(first)
+    return clips, tuple(notes)
+
+
+def _settings(clip: Clip) -> tuple:
+    """What a manifest row sets for its clip (a bad seed or region: that it has a problem)."""
+    return clip.signer, clip.prompt, clip.seed, None if clip.region is None else str(clip.region), clip.problem is None
+
+
+def _lines(numbers: list[int]) -> str:
+    """``2 and 3``, ``2, 3 and 4``."""
+    text = [str(n) for n in numbers]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
 
 
 def _clean(row: dict) -> dict[str, str]:
@@ -174,8 +208,8 @@ def _mirror_path(path: Path, base: Path) -> str:
 
 
 def _mark_collisions(clips: list[Clip]) -> tuple[Clip, ...]:
-    """Clips in relative-path order; a clip whose output stem another clip already has (or a
-    duplicate row) gets a ``problem`` naming the first one."""
+    """Clips in relative-path order; a clip whose output stem another clip already has gets a
+    ``problem`` naming the first one."""
     first: dict[str, str] = {}
     out = []
     for clip in sorted(clips, key=lambda c: c.relative):

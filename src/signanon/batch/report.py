@@ -53,6 +53,7 @@ def build_report(corpus, entries: list[dict[str, Any]], gallery: dict | None, co
         "batch": dataclasses.asdict(batch),
         "totals": totals_of(entries),
         "ignored_files": list(corpus.ignored),
+        "notes": list(corpus.notes),
         "gallery_attack": gallery,
         "clips": clips,
     }

@@ -78,13 +78,15 @@ class Planned:
 @dataclass(frozen=True)
 class BatchResult:
     """What a run did: ``entries`` (one per input, path order), ``totals`` per status for this run,
-    ``gallery`` (the corpus attack, with evaluation), ``report``: the JSON report's path."""
+    ``gallery`` (the corpus attack, with evaluation), ``report``: the JSON report's path,
+    ``ignored``: files that are not videos, ``notes``: lines on the input (merged manifest rows)."""
 
     entries: tuple[dict[str, Any], ...]
     totals: dict[str, int]
     gallery: dict[str, Any] | None
     report: Path
     ignored: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def failed(self) -> bool:
@@ -397,7 +399,7 @@ def _run_corpus(source, out: Path, config: Any, batch: BatchConfig, progress: Pr
         gallery = _gallery(out, corpus, entries) if batch.evaluate else None
         report = build_report(corpus, entries, gallery, config, batch)
         path = write_reports(out, report)
-    return BatchResult(tuple(entries), report["totals"], gallery, path, corpus.ignored)
+    return BatchResult(tuple(entries), report["totals"], gallery, path, corpus.ignored, corpus.notes)
 
 
 def _run_planned(planned: list[Planned], out: Path, config: Any, batch: BatchConfig, state: BatchState,
