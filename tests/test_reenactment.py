@@ -371,3 +371,35 @@ def test_reenact_and_enhance_with_a_tiny_tpsmm(tmp_path, driver):
     result = enhancer(frames[0], *_landmarks(meshes[50]), original_frame=frames[50])
     assert enhancer.stats.enhanced == 1 and enhancer.stats.failed == 0
     assert not np.array_equal(result, frames[0])
+
+
+def _picture(name: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(DATA / name)), cv2.COLOR_BGR2RGB)
+
+
+def test_the_source_face_is_found_small_in_a_large_picture_and_refused_when_ambiguous_or_tiny():
+    """MediaPipe's face mesh finds only faces that fill much of the picture: a portrait placed
+    small on a large canvas was refused as "no face found" though dlib finds it. A picture of
+    several people had one of them animated without a word, and a 32x32 picture gave a video in
+    which no detector finds a face. Now: the mesh is read around dlib's face, several faces and
+    a face under 40 px are refused in one line."""
+    from signanon.reenactment.face_track import FaceTrackConfig
+    from signanon.reenactment.reenact import source_face
+
+    portrait = _picture("faces/obama/1.jpg")
+    scale = 420 / portrait.shape[0]
+    small = cv2.resize(portrait, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((1428, 2000, 3), 200, np.uint8)
+    y0, x0 = 700, 1300
+    canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    mesh, box = source_face(canvas, FaceTrackConfig())
+    cx, cy = mesh[:, 0].mean(), mesh[:, 1].mean()
+    assert x0 < cx < x0 + small.shape[1] and y0 < cy < y0 + small.shape[0]
+    # the same face as the mesh reads it on the portrait itself, moved and scaled onto the canvas
+    alone, _ = source_face(portrait, FaceTrackConfig())
+    expected = alone[:, :2] * scale + (x0, y0)
+    assert np.abs(mesh[:, :2] - expected).mean() < 0.05 * np.ptp(expected[:, 0])
+    with pytest.raises(InputError, match=r"shows \d faces: give a picture with one face"):
+        source_face(_picture("two_people/obama_and_biden.jpg"), FaceTrackConfig())
+    with pytest.raises(InputError, match="px wide: give a picture whose face is at least 40 px wide"):
+        source_face(cv2.resize(portrait, (32, 32), interpolation=cv2.INTER_AREA), FaceTrackConfig())

@@ -143,13 +143,62 @@ def read_source_image(path: str | Path) -> np.ndarray:
             raise err from None
 
 
+MIN_SOURCE_FACE_PX = 40.0  # narrower source faces come out as blur no face detector finds
+
+
 def source_face(image: np.ndarray, config: FaceTrackConfig, where: str = "the source") -> tuple[np.ndarray, np.ndarray]:
-    """The face mesh ``(478, 3)`` (x, y px, z normalised) and square box ``(4,)`` of a still image."""
+    """The face mesh ``(478, 3)`` (x, y px, z normalised by the image width) and square box
+    ``(4,)`` of a still image (RGB uint8 ``(H, W, 3)``).
+
+    MediaPipe's face mesh finds only faces that fill a good part of the picture; where it finds
+    none, dlib's detector looks for one and the mesh is read on the square around it (a 500-px
+    portrait on a 2000x1428 canvas was refused as showing no face). A picture of two or more
+    people (the second face at least a quarter of the largest's area) is refused: which one would
+    be animated is not the user's choice. A face under :data:`MIN_SOURCE_FACE_PX` wide is
+    refused (a 32x32 picture gave a video in which no detector finds a face)."""
+    faces = _dlib_faces(image)
+    if len(faces) > 1 and faces[1][2] * faces[1][3] >= 0.25 * faces[0][2] * faces[0][3]:
+        raise InputError(f"{where} shows {len(faces)} faces: give a picture with one face (crop it to the face to animate)")
     with FaceMeshEstimator(static=True) as estimator:
         mesh = estimator(image)
+        if mesh is None and faces:
+            mesh = _mesh_around(estimator, image, faces[0])
     if mesh is None:
         raise NoPersonError(f"no face found in {where}: give a picture with one clearly visible face")
+    width = float(np.ptp(mesh[:, 0]))
+    if width < MIN_SOURCE_FACE_PX:
+        raise InputError(f"the face in {where} is {width:.0f} px wide: give a picture whose face is at least {MIN_SOURCE_FACE_PX:.0f} px wide")
     return mesh, face_box(mesh, config.margin, config.min_side)
+
+
+def _dlib_faces(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """dlib's faces in ``image`` as ``(x, y, w, h)`` px, largest first (none when dlib is missing)."""
+    from ..errors import SignanonError
+    from ..recognition import DlibFaceFinder
+
+    try:
+        finder = DlibFaceFinder(upsample=None, model_dir=None)
+    except (SignanonError, ImportError, RuntimeError):  # no dlib here: the mesh alone decides
+        return []
+    return [(r.left(), r.top(), r.width(), r.height()) for r, _ in finder.find(image)]
+
+
+def _mesh_around(estimator, image: np.ndarray, face: tuple[int, int, int, int]) -> np.ndarray | None:
+    """The face mesh read on the square three face widths wide around dlib's ``face`` (x, y, w, h),
+    in the whole image's pixels (z rescaled to its width); None when none is read there."""
+    h, w = image.shape[:2]
+    x, y, fw, fh = face
+    side = 3 * max(fw, fh)
+    x0, y0 = int(max(0, x + fw / 2 - side / 2)), int(max(0, y + fh / 2 - side / 2))
+    x1, y1 = int(min(w, x0 + side)), int(min(h, y0 + side))
+    mesh = estimator(np.ascontiguousarray(image[y0:y1, x0:x1]))
+    if mesh is None:
+        return None
+    mesh = mesh.astype(np.float32).copy()
+    mesh[:, 0] += x0
+    mesh[:, 1] += y0
+    mesh[:, 2] *= (x1 - x0) / w
+    return mesh
 
 
 def resolve_reference(reference: str | int, meshes: np.ndarray, found: np.ndarray, width: int) -> int:
