@@ -605,3 +605,35 @@ def test_documented_defaults_are_the_published_ones():
     assert config.keyframe_interval == 1
     assert config.full_prompt == config.prompt + ", best quality, extremely detailed"
     assert config.control == "hed" and config.resolution == 512
+
+
+def test_doctor_calls_a_stub_hed_file_incomplete(tmp_path, monkeypatch):
+    """A 5-byte ControlNetHED.pth in the cache (an interrupted download) was listed as found."""
+    from signanon.diffusion import weights
+
+    stub = tmp_path / "ControlNetHED.pth"
+    stub.write_bytes(b"junk\n")
+    monkeypatch.setattr(weights, "_cached_file", lambda repo, name: stub)
+    (row,) = [r for r in weights.doctor_report() if r[0] == "HED annotator"]
+    assert row[1] is False and "incomplete (5 bytes)" in row[2] and "hf download" in row[2]
+
+
+def test_a_model_folder_without_weights_is_one_line_with_no_library_log(tmp_path, sample_clip):
+    """A Stable Diffusion folder with its configs but no weights: diffusers logged "An error
+    occurred while trying to fetch ..." and "Defaulting to unsafe serialization ..." before
+    signanon's one-line error, which says the same and how to get the weights."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "sd"
+    toy._unet().save_config(folder / "unet")
+    toy._controlnet().save_pretrained(tmp_path / "controlnet")  # a whole one: the UNet is what is missing
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-m", "signanon.cli.main", "anonymize", str(sample_clip), "-o", str(tmp_path / "o.mp4"),
+                          "--method", "diffusion", "--prompt", "a man", "--model", str(folder), "--control", "canny",
+                          "--controlnet", str(tmp_path / "controlnet")],
+                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 1 and len(lines) == 1, run.stderr
+    assert lines[0].startswith("signanon: error: ") and "weights missing" in lines[0]

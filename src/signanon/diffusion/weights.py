@@ -19,6 +19,8 @@ stays on diffusers' default processor, which is PyTorch's SDPA (flash/memory-eff
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import re
 import tempfile
@@ -296,7 +298,8 @@ def _from_folder(cls, folder: Path, subfolder: str | None, dtype, what: str, rep
     if dtype is not None:
         kwargs["torch_dtype"] = dtype
     try:
-        return cls.from_pretrained(str(folder), **kwargs)
+        with _quiet_loaders():
+            return cls.from_pretrained(str(folder), **kwargs)
     except (OSError, EnvironmentError) as err:
         where = folder / subfolder if subfolder else folder
         command = _download_command(repo_id, None, root)
@@ -304,6 +307,24 @@ def _from_folder(cls, folder: Path, subfolder: str | None, dtype, what: str, rep
             f"{what} weights missing or unreadable in {where} ({_first_line(err)}); "
             f"on a connected machine run: {command}"
         ) from None
+
+
+@contextlib.contextmanager
+def _quiet_loaders():
+    """diffusers' and transformers' own log lines silenced while a model loads: a folder without
+    weights printed "An error occurred while trying to fetch ..." and "Defaulting to unsafe
+    serialization ..." before the one-line error that says the same and how to fix it."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+    diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # the fetch message is logged as an error
+    transformers_logging.set_verbosity(transformers_logging.CRITICAL)
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(levels[0])
+        transformers_logging.set_verbosity(levels[1])
 
 
 def _first_line(err: BaseException) -> str:
@@ -497,5 +518,12 @@ def doctor_report() -> list[tuple[str, bool, str]]:
         else:
             rows.append((name, False, _download_command(repo_id)))
     hed = _cached_file(ANNOTATORS_ID, HED_FILE)
-    rows.append(("HED annotator", hed is not None, str(hed) if hed else _download_command(ANNOTATORS_ID, HED_FILE)))
+    if hed is not None and hed.stat().st_size < MIN_HED_BYTES:  # a stub or an interrupted download
+        rows.append(("HED annotator", False, f"incomplete ({hed.stat().st_size} bytes): {hed}; "
+                                             f"{_download_command(ANNOTATORS_ID, HED_FILE)}"))  # fmt: skip
+    else:
+        rows.append(("HED annotator", hed is not None, str(hed) if hed else _download_command(ANNOTATORS_ID, HED_FILE)))
     return rows
+
+
+MIN_HED_BYTES = 1 << 20  # ControlNetHED.pth is 29 MB: anything under 1 MB is not the annotator
