@@ -30,6 +30,11 @@ def test_the_parting_reading_nearest_the_signer_is_picked():
     assert pick_parting({SHIPPED: (1.6, 0.5), 0.0: (1.2, 0.4), 0.05: None}, SHIPPED) == SHIPPED
     # the look's own reads well: kept, though another would read nearer 1
     assert pick_parting({SHIPPED: (1.16, 0.86), 0.0: (1.0, 0.9)}, SHIPPED) == SHIPPED
+    # another reads only a little nearer (DGS ZUG at a third, whose output read the other way:
+    # 1.34 with the look's own, 1.49 with 0.035): within the probe's noise, the look's own is kept
+    assert pick_parting({SHIPPED: (1.52, 0.96), 0.035: (1.38, 0.94), 0.05: (1.39, 0.94)}, SHIPPED) == SHIPPED
+    # the look's own correlating under min_r is still kept where nothing reads nearer
+    assert pick_parting({SHIPPED: (1.36, 0.69), 0.0: (0.70, 0.72)}, SHIPPED) == SHIPPED
     with pytest.raises(ValueError, match="settle"):
         MouthChoiceConfig(settle=(1.1, 1.3))
     with pytest.raises(ValueError, match="partings"):

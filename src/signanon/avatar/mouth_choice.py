@@ -22,7 +22,8 @@ So, once per video, after the look and the hand drawing are chosen:
 3. the read mouth opening is compared with the signer's own (their raw landmarks): gain = ratio
    of the two standard deviations, r = their correlation;
 4. the look's own parting is kept when it reads within ``settle``; otherwise the candidate whose
-   gain is nearest 1 (in ratio) among those that correlate at least ``min_r`` is drawn.
+   gain is nearest 1 (in ratio) among those that correlate at least ``min_r`` is drawn, where it
+   reads clearly nearer than the look's own (``margin``).
 
 A signer whose mouth hardly moves in the probe frames (std under ``min_series_std``) keeps the
 look's parting: there is nothing to read. The mouth's width does not depend on the parting (the
@@ -54,7 +55,10 @@ class MouthChoiceConfig:
     less than this with the signer is not chosen (on ASL DIFFERENT, whose mouth the read-back
     itself follows at r 0.36 on a copy of the original, every parting read r 0.53-0.64 and the one
     picked at 0.6 damped the output's mouth from gain 0.96 to 0.68). settle: (low, high) gains within which the
-    look's own parting is kept without drawing the others.
+    look's own parting is kept without drawing the others. margin: another parting is drawn only
+    where its gain is nearer 1 than the look's own by more than this (log of the ratio; 0.14 is
+    15 %): the probe's gain strays from the read-back's by about 0.1-0.15 (DGS ZUG at a third:
+    the look's own read 1.52 in the probe and 1.34 in the output, 0.035 read 1.38 and 1.49).
     """
 
     enabled: bool = setting(
@@ -66,6 +70,7 @@ class MouthChoiceConfig:
     min_series_std: float = 0.006
     min_r: float = 0.7
     settle: tuple[float, float] = (0.8, 1.25)
+    margin: float = 0.14
 
     def __post_init__(self) -> None:
         if not self.partings or not all(float(p) >= 0.0 for p in self.partings):
@@ -162,11 +167,20 @@ def settled(read: tuple[float, float] | None, config: MouthChoiceConfig) -> bool
 
 def pick_parting(read: dict[float, tuple[float, float] | None], own: float, config: MouthChoiceConfig = MouthChoiceConfig()) -> float:
     """Of the partings read (``{parting: (gain, r)}``, None where too few frames were read), the
-    one whose gain is nearest 1 (as a ratio) among those correlating at least ``min_r``; ``own``
-    where it settled or where none does."""
-    if settled(read.get(own), config):
+    one whose gain is nearest 1 (as a ratio) among those correlating at least ``min_r``, where it
+    reads nearer than ``own`` by more than ``margin``; else ``own``."""
+    mine = read.get(own)
+    if settled(mine, config):
         return own
-    usable = {p: v for p, v in read.items() if v is not None and v[1] >= config.min_r}
+    usable = {p: v for p, v in read.items() if p != own and v is not None and v[1] >= config.min_r}
     if not usable:
         return own
-    return min(usable, key=lambda p: abs(np.log(max(usable[p][0], 1e-6))))
+    best = min(usable, key=lambda p: _off(usable[p][0]))
+    if mine is not None and _off(usable[best][0]) > _off(mine[0]) - config.margin:
+        return own
+    return best
+
+
+def _off(gain: float) -> float:
+    """How far a gain is from 1, as the log of the ratio (1.25 and 0.8 are equally far)."""
+    return abs(float(np.log(max(gain, 1e-6))))
