@@ -226,8 +226,13 @@ def test_outputs_committed_together_are_put_back_when_a_signal_arrives_half_way(
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(files.os, "replace", replace_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        staged.commit()
+    # Python's own Ctrl-C handler, as in a command: a pytest-xdist worker ignores SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            staged.commit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
     assert snapshot(tmp_path) == {"report.html": b"old page", "report.json": b"old json"}
     for name in ("report.json", "side_by_side.mp4"):  # and without a signal: all new at once

@@ -109,8 +109,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 print(f"failed: {row['clip']}: {row['error']}", file=sys.stderr)
             for left in result["skipped"]:  # also in benchmark.json and on the page
                 print(f"skipped: {left['folder']}: {left['reason']}", file=sys.stderr)
-            print(f"evaluated {len(result['clips']) - len(failed)} pairs ({len(failed)} failed, "
-                  f"{len(result['skipped'])} skipped); wrote {Path(args.output) / 'benchmark.html'}", file=sys.stderr)
+            left_out = f", {len(result['skipped'])} skipped" if result["skipped"] else ""
+            print(f"evaluated {len(result['clips']) - len(failed)} pairs ({len(failed)} failed{left_out}); "
+                  f"wrote {Path(args.output) / 'benchmark.html'}", file=sys.stderr)
         return 1 if failed else 0
     region = Region.parse(args.region) if args.region else None
     report = evaluator.evaluate(args.original, args.anonymized, args.original_extra, args.output, progress=not args.quiet,
