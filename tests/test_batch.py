@@ -654,3 +654,25 @@ def test_duplicate_manifest_rows_for_one_file_are_merged_or_refused(tmp_path, cl
     with pytest.raises(InputError, match=r"lines 2 and 3 name the same file x\.mp4 with different settings") as refused:
         discover(manifest)
     assert "\n" not in str(refused.value)
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_at_once():
+    """ray.init retried an address where nothing listens for about 14 minutes before giving up."""
+    from signanon.batch import executors
+    from signanon.errors import SignanonError
+
+    class NoRay:  # ray.init must not even be tried
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            raise AssertionError("ray.init was called")
+
+    started = time.monotonic()
+    with pytest.raises(SignanonError, match=r"cannot connect to Ray at 127\.0\.0\.1:1: nothing answers there"):
+        executors._connect(NoRay, "127.0.0.1:1")
+    with pytest.raises(SignanonError, match="nothing answers there"):
+        executors._connect(NoRay, "ray://127.0.0.1:1")
+    assert time.monotonic() - started < 15

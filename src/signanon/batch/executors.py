@@ -141,6 +141,8 @@ def _connect(ray, address: str) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False)
+    if address not in ("local", "auto"):
+        _check_reachable(address)
     try:
         if address == "local":
             ray.init(**kwargs)
@@ -149,6 +151,22 @@ def _connect(ray, address: str) -> bool:
     except Exception as err:  # ConnectionError, RuntimeError, ValueError depending on the cause
         raise SignanonError(f"cannot connect to Ray at {address}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line error unless something answers at ``address`` (``host:port`` or
+    ``ray://host:port``) within ``timeout`` seconds: ``ray.init`` retried an address where nothing
+    listens for about 14 minutes, silently, before it gave up."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return  # not host:port: Ray says what is wrong with it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise SignanonError(f"cannot connect to Ray at {address}: nothing answers there ({reason})") from None
 
 
 def run_ray(tasks: Iterable[ClipTask], plan: RayPlan, evaluation: Any = None) -> Iterator[ClipOutcome]:
