@@ -676,3 +676,17 @@ def test_a_ray_address_where_nothing_listens_is_refused_at_once():
     with pytest.raises(SignanonError, match="nothing answers there"):
         executors._connect(NoRay, "ray://127.0.0.1:1")
     assert time.monotonic() - started < 15
+
+
+def test_manifest_rows_are_named_by_their_line_in_the_file(tmp_path):
+    """A blank line shifted every later row's number by one ("manifest line 9" for line 10), and a
+    NUL byte in a path was an internal error (ValueError: embedded null byte)."""
+    for name in ("x.mp4", "y.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,seed\nx.mp4,1\n\n\ny.mp4,abc\n")
+    (bad,) = [c for c in discover(manifest).clips if c.problem]
+    assert bad.problem.startswith("manifest line 5: seed 'abc'"), bad.problem
+    manifest.write_text("path\nx.mp4\ny\x00.mp4\n")
+    with pytest.raises(InputError, match=r"line 3 holds a NUL byte"):
+        discover(manifest)

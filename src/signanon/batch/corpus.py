@@ -128,13 +128,16 @@ def _read_manifest(manifest: Path) -> Corpus:
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            rows = list(reader)
+            rows = [(reader.line_num, row) for row in reader]  # the file's line: blank rows are skipped
             columns = [str(c).strip().lower() for c in reader.fieldnames or []]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"cannot read the manifest {manifest}: {err}") from None
     if "path" not in columns:
         raise InputError(f"manifest {manifest} has no 'path' column (columns: {', '.join(columns) or 'none'})")
-    numbered = [(number, _manifest_clip(manifest, number, _clean(row))) for number, row in enumerate(rows, start=2)]
+    for number, row in rows:
+        if "\x00" in "".join(str(v) for v in row.values() if v):
+            raise InputError(f"manifest {manifest} line {number} holds a NUL byte: not a file name")
+    numbered = [(number, _manifest_clip(manifest, number, _clean(row))) for number, row in rows]
     clips, notes = _merge_duplicates(manifest, [(n, c) for n, c in numbered if c is not None])
     return Corpus(manifest, _mark_collisions(clips), (), any(c.signer for c in clips), notes)
 
