@@ -302,3 +302,14 @@ def test_a_benchmark_folder_without_a_pair_says_why(tmp_path):
     (tmp_path / "clip" / "anonymized.mp4").write_bytes(b"")
     with pytest.raises(InputError, match=r"no clip pairs .*; left out: clip: original.<ext> is missing \(anonymized.mp4 alone\)$"):
         find_pairs(tmp_path)
+
+
+def test_frame_shapes_are_warned_about_not_a_size_the_avatar_chose():
+    """The avatar draws a clip under 480 px larger (192x144 -> 640x480): 'frame sizes differ' was
+    warned about on every such pair, though every measure is in face or frame units."""
+    from signanon.evaluation.evaluate import frame_shape_warning
+
+    assert frame_shape_warning((192, 144), (640, 480)) is None
+    assert frame_shape_warning((640, 480), (640, 480)) is None
+    warning = frame_shape_warning((640, 480), (720, 1280))
+    assert warning is not None and "original 640x480, anonymized 720x1280" in warning

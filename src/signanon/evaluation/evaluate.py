@@ -463,6 +463,17 @@ def frame_rate_warning(original_fps: float, anonymized_fps: float) -> str | None
             "number, so the two videos are compared out of step")
 
 
+def frame_shape_warning(original: tuple[int, int], anonymized: tuple[int, int]) -> str | None:
+    """The warning when the two frames' shapes (width, height px) differ by more than 1 %. The same
+    shape at another size is not warned about: every measure is in face or frame units, and the
+    avatar draws a video under 480 px larger on purpose (192x144 -> 640x480)."""
+    (wa, ha), (wb, hb) = original, anonymized
+    if abs(wa / ha - wb / hb) <= 0.01 * wa / ha:
+        return None
+    return (f"frame shapes differ (original {wa}x{ha}, anonymized {wb}x{hb}); the anonymized video is resized "
+            "for the temporal measure")
+
+
 def _warnings(orig: VideoAnalysis, anon: VideoAnalysis, identity: dict) -> list[str]:
     notes = [w for w in (reidentified_warning(identity), faceless_warning(identity),
                          several_faces_warning(orig.faces), frame_rate_warning(orig.info.fps, anon.info.fps)) if w]
@@ -471,8 +482,9 @@ def _warnings(orig: VideoAnalysis, anon: VideoAnalysis, identity: dict) -> list[
             f"frame counts differ (original {orig.frames}, anonymized {anon.frames}); "
             f"the first {min(orig.frames, anon.frames)} frames are compared"
         )
-    if (orig.info.width, orig.info.height) != (anon.info.width, anon.info.height):
-        notes.append("frame sizes differ; the anonymized video is resized for the temporal measure")
+    shape = frame_shape_warning((orig.info.width, orig.info.height), (anon.info.width, anon.info.height))
+    if shape:
+        notes.append(shape)
     if identity["original_frames_without_face"]:
         notes.append(
             f"{identity['original_frames_without_face']} sampled original frames show no detectable "
