@@ -48,7 +48,7 @@ def build_report(corpus, entries: list[dict[str, Any]], gallery: dict | None, co
     return {
         "signanon": __version__,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "input": str(corpus.source),
+        "input": corpus.source.name,  # its name only: the folders above it can name people
         "method": method_of(config),
         "batch": dataclasses.asdict(batch),
         "totals": totals_of(entries),
