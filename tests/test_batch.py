@@ -692,3 +692,25 @@ def test_manifest_rows_are_named_by_their_line_in_the_file(tmp_path):
     manifest.write_text("path\nx.mp4\ny\x00.mp4\n")
     with pytest.raises(InputError, match=r"line 3 holds a NUL byte"):
         discover(manifest)
+
+
+def test_an_interrupted_batch_says_its_finished_clips_are_kept(tmp_path, clips, fast, monkeypatch, capsys):
+    """Ctrl-C after the first clip was published said "no output written" while that clip stayed
+    in OUT_DIR (as it should: a re-run resumes)."""
+    from signanon.batch import runner
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(clips["web10"], corpus / f"{name}.mp4")
+    publish = runner.publish
+
+    def publish_then_ctrl_c(outcome, clip, out_dir, state):
+        publish(outcome, clip, out_dir, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "publish", publish_then_ctrl_c)
+    assert main(["batch", str(corpus), "-o", str(tmp_path / "out"), "-q"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "signanon: interrupted; the clips finished so far are kept; run the same command again to do the rest")
+    assert (tmp_path / "out" / "a.mp4").is_file()
