@@ -705,12 +705,16 @@ def test_an_interrupted_batch_says_its_finished_clips_are_kept(tmp_path, clips, 
         shutil.copy(clips["web10"], corpus / f"{name}.mp4")
     publish = runner.publish
 
-    def publish_then_ctrl_c(outcome, clip, out_dir, state):
-        publish(outcome, clip, out_dir, state)
-        raise KeyboardInterrupt
+    calls = []
+
+    def publish_then_ctrl_c(outcome, clip, out_dir, state):  # Ctrl-C as the second clip finishes
+        calls.append(clip)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return publish(outcome, clip, out_dir, state)
 
     monkeypatch.setattr(runner, "publish", publish_then_ctrl_c)
     assert main(["batch", str(corpus), "-o", str(tmp_path / "out"), "-q"]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "signanon: interrupted; the clips finished so far are kept; run the same command again to do the rest")
+        f"signanon: interrupted; 1 clip finished in this run kept in {tmp_path / 'out'}; run the same command again to do the rest")
     assert (tmp_path / "out" / "a.mp4").is_file()

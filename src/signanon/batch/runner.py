@@ -410,15 +410,23 @@ def _run_planned(planned: list[Planned], out: Path, config: Any, batch: BatchCon
     tasks = [p.task for p in planned if p.task is not None]
     started = time.perf_counter()
     _report_progress(progress, 0, len(tasks), started)
-    for count, outcome in enumerate(_outcomes(tasks, config, batch, evaluation), start=1):
-        i = index[outcome.relative]
-        item = planned[i]
-        entries[i] = publish(outcome, item.clip, out, state)
-        if outcome.status == "failed" and state.content_of(item.clip.relative) != item.content:
-            entries[i] = _remove_stale(entries[i], item.clip, out, state)
-        state.record(outcome.relative, item.key, entries[i], item.content)
-        clear_work(item.task.work)  # a failed diffusion clip keeps its resume cache for the retry
-        _report_progress(progress, count, len(tasks), started)
+    finished = 0
+    try:
+        for count, outcome in enumerate(_outcomes(tasks, config, batch, evaluation), start=1):
+            i = index[outcome.relative]
+            item = planned[i]
+            entries[i] = publish(outcome, item.clip, out, state)
+            if outcome.status == "failed" and state.content_of(item.clip.relative) != item.content:
+                entries[i] = _remove_stale(entries[i], item.clip, out, state)
+            state.record(outcome.relative, item.key, entries[i], item.content)
+            finished += outcome.status != "failed"
+            clear_work(item.task.work)  # a failed diffusion clip keeps its resume cache for the retry
+            _report_progress(progress, count, len(tasks), started)
+    except KeyboardInterrupt as err:  # what the command's last line says is left (cli.main)
+        if finished:
+            err.left = (f"{finished} clip{'s' if finished > 1 else ''} finished in this run kept in {out}; "
+                        "run the same command again to do the rest")
+        raise
     return entries
 
 

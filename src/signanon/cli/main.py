@@ -268,13 +268,10 @@ def _signals_recorded():
             signal.signal(sig, handler)
 
 
-# what an interrupted command leaves, where it is not "no output written": batch publishes each
-# clip as it finishes and a re-run resumes
-LEFT_WHEN_INTERRUPTED = {"batch": "the clips finished so far are kept; run the same command again to do the rest"}
-
-
-def _interrupted(err: KeyboardInterrupt, hard_exit: bool = False, command: str | None = None) -> int:
+def _interrupted(err: KeyboardInterrupt, hard_exit: bool = False) -> int:
     """The one line and exit status of an interrupted command: 130 for Ctrl-C, 143 for SIGTERM.
+    What the command leaves is "no output written" unless it says otherwise on the interrupt
+    (``err.left``: batch keeps the clips it finished, and a re-run resumes).
 
     ``hard_exit`` (a real command-line process): once the interrupted work is finalised (its
     ``finally`` blocks removed temporaries and stopped worker processes), leave without the
@@ -282,7 +279,7 @@ def _interrupted(err: KeyboardInterrupt, hard_exit: bool = False, command: str |
     (SIGABRT instead of the documented status)."""
     if sys.stderr.isatty():  # a progress bar the interrupt caught half-drawn: clear its line
         sys.stderr.write("\r\x1b[K")
-    left = LEFT_WHEN_INTERRUPTED.get(command or "", "no output written")
+    left = getattr(err, "left", None) or "no output written"
     if isinstance(err, Terminated):
         print(f"signanon: terminated; {left}", file=sys.stderr)
         status = 128 + signal.SIGTERM
@@ -314,12 +311,10 @@ def interrupt_inside(err: BaseException) -> KeyboardInterrupt | None:
 
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("SIGNANON_DEBUG") == "1"
-    command = None
     try:
         with _signals_as_interrupts():
             with _signals_recorded() as received:  # start-up: an interrupt waits for the try above
                 args = build_parser().parse_args(argv)
-                command = args.command
                 if not debug and argv is None:
                     _silence_native_logs()
             if received:
@@ -337,16 +332,16 @@ def main(argv: list[str] | None = None) -> int:
 
         interrupt = interrupt_inside(err.__context__)
         if interrupt is not None:  # Ctrl-C arriving inside a library's setup, reported as failing
-            return _interrupted(interrupt, hard_exit=argv is None, command=command)
+            return _interrupted(interrupt, hard_exit=argv is None)
 
         print(f"signanon: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
     except KeyboardInterrupt as err:
-        return _interrupted(err, hard_exit=argv is None, command=command)
+        return _interrupted(err, hard_exit=argv is None)
     except Exception as err:  # a bug, not bad input: still one line unless debugging
         interrupt = interrupt_inside(err)
         if interrupt is not None:  # Ctrl-C that Python wrapped (e.g. during a class definition)
-            return _interrupted(interrupt, hard_exit=argv is None, command=command)
+            return _interrupted(interrupt, hard_exit=argv is None)
         if debug:
             raise
         print(
