@@ -9,6 +9,7 @@ the real clip.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -179,3 +180,25 @@ def test_the_measured_gain_brings_the_mouth_to_the_signers_strength(dgs_runs):
     record = summary.extra["face_gains"]
     assert record["gains"]["mouth_opening"] < 1.2
     assert "face_gains" not in dgs_runs["fixed"][0].extra
+
+
+def test_the_face_gains_are_measured_at_the_outputs_size(tmp_path, monkeypatch):
+    """A clip under ``min_output_side`` is drawn larger; the face-gain calibration drew its frames
+    at the input's 192x144 (NGT), where the face reads differently from the 640x480 output."""
+    from conftest import first_frames_clip
+    from signanon.avatar import chunk
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+
+    seen = {}
+
+    def spy(animator, frames, renderer, config):
+        seen["size"] = (round(renderer.width * renderer.scale), round(renderer.height * renderer.scale))
+        return animator, {}
+
+    monkeypatch.setattr(chunk, "tune_avatar_face", spy)
+    config = AvatarConfig()
+    config = dataclasses.replace(config, animator=dataclasses.replace(config.animator, face_gains=ON))
+    clip = first_frames_clip(DGS.parent / "ngt_numbers_small.mp4", 24, tmp_path / "ngt.mp4")
+    AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
+    assert config.output_size(192, 144) != (192, 144)  # drawn larger: the check is not vacuous
+    assert seen["size"] == config.output_size(192, 144)

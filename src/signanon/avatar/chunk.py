@@ -196,7 +196,8 @@ class CalibrateHere:
             animator = AvatarAnimator.calibrate(self._bodies, self._info.width, self._info.height, self._config.animator)
         if self._config.animator.face_gains.enabled:
             with self._timer("calibrate face gains"):
-                renderer = AvatarRenderer(self._info.width, self._info.height, self._config.style)
+                w, h = self._info.width, self._info.height  # drawn at the output's size, as the run draws
+                renderer = AvatarRenderer(w, h, self._config.style, scale=self._config.draw_scale(w, h))
                 animator, self.face_gains = tune_avatar_face(animator, self._bodies, renderer, self._config.animator.face_gains)
         looks = self._config.looks
         look, record = looks[0], {}
