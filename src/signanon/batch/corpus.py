@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
-from .state import CONTROL
 from ..video.region import Region
+from .state import CONTROL
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")
 MANIFEST_COLUMNS = ("path", "signer", "prompt", "seed", "region")
