@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from signanon.errors import InputError, NoPersonError, SignanonError
-from signanon.evaluation.evaluate import EvaluationConfig, Evaluator, find_pairs
+from signanon.evaluation.evaluate import EvaluationConfig, Evaluator, scan_pairs
 from signanon.evaluation.identity import ARCFACE, DlibEmbedder, FaceTrack, TorchFaceEmbedder, identity_report
 from signanon.evaluation.report import jsonable
 from signanon.evaluation.temporal import TemporalConfig, WarpErrorMeter
@@ -289,7 +289,8 @@ def test_benchmark_gives_one_table(evaluator, avatar_video, workdir):
         (pairs / name / "original.gif").symlink_to(HOUSE)
         (pairs / name / f"anonymized{anonymized.suffix}").symlink_to(anonymized)
     (pairs / "incomplete").mkdir()
-    assert list(find_pairs(pairs)) == ["avatar", "other_signer"]
+    pairs_found, left_out = scan_pairs(pairs)
+    assert list(pairs_found) == ["avatar", "other_signer"] and [s["folder"] for s in left_out] == ["incomplete"]
     fast = evaluator.reconfigured(EvaluationConfig(identity_every=3, side_by_side=False, html=False,
                                                    temporal=TemporalConfig(preset="ultrafast")))
     result = fast.benchmark(pairs, workdir / "bench")
@@ -306,7 +307,7 @@ def test_benchmark_gives_one_table(evaluator, avatar_video, workdir):
 
 def test_benchmark_folder_without_pairs_is_refused(tmp_path):
     with pytest.raises(InputError, match="no clip pairs"):
-        find_pairs(tmp_path)
+        scan_pairs(tmp_path)
 
 
 def test_cli_arguments(tmp_path):

@@ -296,12 +296,12 @@ def test_benchmark_names_every_folder_it_leaves_out_and_refuses_ambiguous_ones(h
 
 def test_a_benchmark_folder_without_a_pair_says_why(tmp_path):
     from signanon.errors import InputError
-    from signanon.evaluation.evaluate import find_pairs
+    from signanon.evaluation.evaluate import scan_pairs
 
     (tmp_path / "clip").mkdir()
     (tmp_path / "clip" / "anonymized.mp4").write_bytes(b"")
     with pytest.raises(InputError, match=r"no clip pairs .*; left out: clip: original.<ext> is missing \(anonymized.mp4 alone\)$"):
-        find_pairs(tmp_path)
+        scan_pairs(tmp_path)
 
 
 def test_frame_shapes_are_warned_about_not_a_size_the_avatar_chose():

@@ -376,8 +376,6 @@ class Evaluator:
         from .benchmark import summary_row, write_benchmark
 
         pairs, skipped = scan_pairs(pairs_dir)
-        if not pairs:
-            raise no_pairs_error(Path(pairs_dir).expanduser(), skipped)
         with output_folder(out_dir, "report folder") as folder:
             check_output_path(folder / "benchmark.json")
             rows, staged = [], StagedFiles()
@@ -549,7 +547,8 @@ def scan_pairs(pairs_dir: str | Path) -> tuple[dict[str, tuple[Path, Path, list[
     VIDEO_SUFFIXES) and optionally ``extra*.<ext>`` (more clips of the same signer). Returns
     ({sub-folder name: (original, anonymized, extras)} in name order, [{"folder", "reason"}] for
     every sub-folder that is no pair, and every video lying loose beside the sub-folders); hidden
-    entries are passed over. InputError when ``pairs_dir`` is no folder.
+    entries are passed over. InputError when ``pairs_dir`` is no folder or holds no complete pair
+    (naming each sub-folder left out, and why).
     """
     root = Path(pairs_dir).expanduser()
     if not root.is_dir():
@@ -567,23 +566,10 @@ def scan_pairs(pairs_dir: str | Path) -> tuple[dict[str, tuple[Path, Path, list[
             continue
         pairs[entry.name] = (_named(files, "original")[0], _named(files, "anonymized")[0],
                              [p for p in files if p.stem.lower().startswith("extra")])
-    return pairs, skipped
-
-
-def find_pairs(pairs_dir: str | Path) -> dict[str, tuple[Path, Path, list[Path]]]:
-    """The pairs of :func:`scan_pairs`; InputError when the folder is missing or holds no
-    complete pair (naming each sub-folder left out, and why)."""
-    root = Path(pairs_dir).expanduser()
-    pairs, skipped = scan_pairs(root)
     if not pairs:
-        raise no_pairs_error(root, skipped)
-    return pairs
-
-
-def no_pairs_error(root: Path, skipped: list[dict[str, str]]) -> InputError:
-    """The one-line error for a benchmark folder without a complete pair."""
-    left_out = "; ".join(f"{s['folder']}: {s['reason']}" for s in skipped)
-    return InputError(
-        f"no clip pairs in {root}: expected sub-folders each holding original.<ext> and "
-        "anonymized.<ext> (and optionally extra*.<ext> of the same signer)" + (f"; left out: {left_out}" if left_out else "")
-    )
+        left_out = "; ".join(f"{s['folder']}: {s['reason']}" for s in skipped)
+        raise InputError(
+            f"no clip pairs in {root}: expected sub-folders each holding original.<ext> and anonymized.<ext> "
+            "(and optionally extra*.<ext> of the same signer)" + (f"; left out: {left_out}" if left_out else "")
+        )
+    return pairs, skipped
