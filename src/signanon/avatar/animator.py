@@ -53,6 +53,13 @@ class AvatarAnimator:
         face = FaceAnimator.calibrate(faces, width, height, config.face)
         return cls(retargeter, face)
 
+    def probe_copy(self) -> "AvatarAnimator":
+        """A copy whose state (both halves keep some: smoothing, size tracking) moves on its own:
+        the calibration's probes animate it, and the run's own animator stays as it was."""
+        import copy
+
+        return AvatarAnimator(copy.deepcopy(self.retargeter), copy.deepcopy(self.face))
+
     def __call__(self, data: np.ndarray, confidence: np.ndarray) -> AvatarPose | None:
         """The avatar for one frame, or None when the frame shows no body."""
         pose = self.retargeter(data, confidence)

@@ -24,7 +24,6 @@ drawing read 1.6-3.3 deg nearer the signer (benchmarks/signing_issue11.txt, sess
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -74,9 +73,7 @@ def _hand_error(read: np.ndarray, drawn: np.ndarray) -> float:
 def probe_poses(animator, bodies: Sequence[tuple[np.ndarray, np.ndarray]], look: HandLook, limit: int) -> list[AvatarPose]:
     """Up to ``limit`` poses (evenly spread) of ``bodies`` (raw ``(data, confidence)`` frames)
     animated on a copy of ``animator`` (both halves keep state), of those with a hand that ``look`` folds."""
-    from .animator import AvatarAnimator
-
-    probe = AvatarAnimator(copy.deepcopy(animator.retargeter), copy.deepcopy(animator.face))  # the run's own stay as they are
+    probe = animator.probe_copy()
     poses = []
     for data, confidence in bodies:
         pose = probe(data, confidence)

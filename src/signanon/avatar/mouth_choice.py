@@ -32,7 +32,6 @@ webcam clip's width read 1.65-1.86 at every parting), so only the opening is mea
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -83,9 +82,7 @@ def probe_faces(animator, bodies: Sequence[tuple[np.ndarray, np.ndarray]], limit
     """Up to ``limit`` (evenly spread) of ``bodies`` (raw ``(data, confidence)`` frames, float32
     ``(586, 3)`` / ``(586,)``) with a face, animated on a copy of ``animator`` (both halves keep
     state): ``(pose, the signer's mouth opening in inter-ocular distances)`` pairs."""
-    from .animator import AvatarAnimator
-
-    probe = AvatarAnimator(copy.deepcopy(animator.retargeter), copy.deepcopy(animator.face))  # the run's own stay as they are
+    probe = animator.probe_copy()
     faces = []
     for data, confidence in bodies:
         pose = probe(data, confidence)
