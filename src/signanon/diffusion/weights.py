@@ -505,6 +505,9 @@ def _has_weights(folder: Path) -> bool:
     return any(p.suffix in (".safetensors", ".bin") for p in folder.rglob("*") if p.is_file())
 
 
+MIN_HED_BYTES = 1 << 20  # ControlNetHED.pth is 29 MB: anything under 1 MB is not the annotator
+
+
 def doctor_report() -> list[tuple[str, bool, str]]:
     """What the diffusion method can find on this machine: ``(name, found, where or fetch command)``.
 
@@ -525,5 +528,3 @@ def doctor_report() -> list[tuple[str, bool, str]]:
         rows.append(("HED annotator", hed is not None, str(hed) if hed else _download_command(ANNOTATORS_ID, HED_FILE)))
     return rows
 
-
-MIN_HED_BYTES = 1 << 20  # ControlNetHED.pth is 29 MB: anything under 1 MB is not the annotator
