@@ -97,3 +97,32 @@ def test_a_small_mouth_framed_smaller_reads_nearer_the_signers_strength(tmp_path
     with_choice, without = mouth[True], mouth[False]
     assert with_choice["r"] >= 0.6 and with_choice["r"] >= without["r"], mouth
     assert abs(np.log(with_choice["gain"])) < abs(np.log(without["gain"])), mouth
+
+
+def test_probe_frames_are_drawn_ahead_in_order_off_the_callers_thread():
+    """The hand and mouth probes draw the next frames on a worker thread while MediaPipe reads the
+    last one: the frames come in the poses' order, a drawing's error reaches the caller, and a
+    probe that stops early leaves no drawing running."""
+    import threading
+
+    from signanon.avatar.renderer import drawn_ahead
+
+    threads, calls = set(), []
+
+    def draw(k: int) -> np.ndarray:
+        threads.add(threading.get_ident())
+        calls.append(k)
+        if k == 7:
+            raise ValueError("frame 7 cannot be drawn")
+        return np.full((2, 2, 3), k, np.uint8)
+
+    got = [(k, int(image[0, 0, 0])) for k, image in drawn_ahead(range(7), draw)]
+    assert got == [(k, k) for k in range(7)] and calls == list(range(7))
+    assert threading.get_ident() not in threads
+    with pytest.raises(ValueError, match="frame 7"):
+        list(drawn_ahead(range(10), draw))
+    calls.clear()
+    ahead = drawn_ahead(range(100), draw, depth=2)
+    next(ahead)
+    ahead.close()  # waits for what was submitted; nothing more is drawn
+    assert calls == [0, 1, 2], calls

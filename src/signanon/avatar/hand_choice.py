@@ -32,6 +32,7 @@ import numpy as np
 from ..config import setting
 from ..landmarks import geometry, layout
 from .hands import HandLook, tucked_fingers
+from .renderer import drawn_ahead
 from .skeleton import AvatarPose
 
 _SIDES = ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND))
@@ -110,14 +111,15 @@ def read_errors(
     """Per probe hand that ``fold`` folds (in pose order, left then right), per read (``draw(pose)``,
     RGB uint8 ``(H, W, 3)``, then its :func:`read_copies`): the flexion error (degrees) of the hand
     ``holistic`` reads against the drawn points; None where that read finds no such hand."""
+    def folded(pose: AvatarPose) -> list[tuple[int, slice, np.ndarray]]:
+        return [(side, rows, hand) for side, rows in _SIDES
+                if (hand := (pose.left_hand, pose.right_hand)[side]) is not None and tucked_fingers(hand, fold)]  # fmt: skip
+
     out: list[list[float | None]] = []
-    for pose in poses:
-        sides = [(side, rows, hand) for side, rows in _SIDES
-                 if (hand := (pose.left_hand, pose.right_hand)[side]) is not None and tucked_fingers(hand, fold)]  # fmt: skip
-        if not sides:
-            continue
+    for pose, drawn in drawn_ahead([p for p in poses if folded(p)], draw):
+        sides = folded(pose)
         per_hand: list[list[float | None]] = [[] for _ in sides]
-        for image in read_copies(draw(pose), reads):
+        for image in read_copies(drawn, reads):
             data, confidence = holistic(image)
             for errs, (side, rows, hand) in zip(per_hand, sides):
                 found = geometry.hand_present(confidence, side)

@@ -40,6 +40,7 @@ import numpy as np
 from ..config import setting
 from ..landmarks import geometry, layout
 from ..landmarks.grammar import mouth_opening
+from .renderer import drawn_ahead
 from .skeleton import AvatarPose
 
 
@@ -97,8 +98,8 @@ def read_mouth(poses: Sequence[AvatarPose], draw: Callable[[AvatarPose], np.ndar
     """The mouth opening (inter-ocular distances) ``holistic`` reads on ``draw(pose)`` (RGB uint8
     ``(H, W, 3)``) of each pose: float64 ``(len(poses),)``, NaN where it finds no face."""
     out = np.full(len(poses), np.nan)
-    for i, pose in enumerate(poses):
-        data, confidence = holistic(draw(pose))
+    for i, (_, image) in enumerate(drawn_ahead(poses, draw)):
+        data, confidence = holistic(image)
         if geometry.face_present(confidence):
             out[i] = mouth_opening(data[layout.FACE])
     return out
