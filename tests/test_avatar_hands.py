@@ -462,11 +462,13 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, scale, chosen, tmp_path):
     once (11.3 plain, 12.1 folded) and read folded 1.55 nearer with the final drawing (standard
     error 0.8 over 30 hands), while the independent read-back read the folded drawing 1.0 deg
     nearer the signer (9.6 against 10.6, three reads)."""
-    from signanon.avatar.anonymizer import AvatarAnonymizer
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     if scale != 1.0:
         clip = enlarged_copy(clip, scale, tmp_path / "larger.mp4")
-    summary = AvatarAnonymizer()(clip, tmp_path / "out.mp4", progress=False)
+    config = AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=False))  # comes after the hands' (15 s here)
+    summary = AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
     record = summary.extra["hand_drawing"]
     assert record["hands"] >= 6, record
     assert record["reads"] == 3, record
@@ -535,8 +537,10 @@ def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
         return choose(animator, bodies, base, make_draw, width, config)
 
     monkeypatch.setattr(chunk, "choose_hands", spy)
+    from signanon.avatar.mouth_choice import MouthChoiceConfig
+
     clip = first_frames_clip(NGT, 24, tmp_path / "ngt.mp4")
-    config = AvatarConfig()
+    config = AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=False))  # comes after the hands' (10 s here)
     AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
     out_w, out_h = config.output_size(192, 144)
     assert (out_w, out_h) != (192, 144)  # the clip is drawn larger: the check is not vacuous
