@@ -504,6 +504,26 @@ def test_a_manifest_batch_refuses_to_write_over_user_files_it_did_not_write(tmp_
     assert frames_of(v / "clips" / "a.mp4") == 10 and (v / "raw.mp4").read_bytes() == raw
 
 
+def test_a_batch_refuses_to_replace_a_report_it_did_not_write(tmp_path, clips, fast):
+    """A user's own batch_report.csv (or .json, .html) in OUT_DIR before the first run is refused in
+    one line, untouched; the batch's own reports do not stop a re-run."""
+    from signanon.errors import OutputError
+
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    corpus.mkdir()
+    shutil.copy(clips["web10"], corpus / "a.mp4")
+    for name in ("batch_report.csv", "batch_report.json", "batch_report.html"):
+        (out.mkdir(exist_ok=True) or out / name).write_text("the user's own sheet")
+        with pytest.raises(OutputError, match=re.escape(name)) as err:
+            _fast_batch(corpus, out)
+        assert "\n" not in str(err.value) and "did not write" in str(err.value)
+        assert (out / name).read_text() == "the user's own sheet" and not (out / "a.mp4").exists()
+        (out / name).unlink()
+    assert _fast_batch(corpus, out).totals["done"] == 1
+    assert json.loads((out / "batch_report.json").read_text())["totals"]["done"] == 1
+    assert _fast_batch(corpus, out).totals["skipped"] == 1  # over its own reports
+
+
 def test_published_json_names_the_input_by_its_corpus_path_and_outside_clips_mirror_by_name(tmp_path, clips, fast):
     """The files published beside the outputs name the input relative to the corpus (a clip
     outside the manifest's folder by its file name) and the output relative to OUT_DIR: no

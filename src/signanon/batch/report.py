@@ -23,6 +23,7 @@ from ..files import write_json_atomic, write_text_atomic
 from ..job import method_of
 
 REPORT_NAME = "batch_report"
+REPORT_FILES = tuple(f"{REPORT_NAME}.{ext}" for ext in ("json", "csv", "html"))  # in OUT_DIR
 CSV_COLUMNS = ("input", "output", "status", "outcome", "reason", "seconds", "frames", "signer", "region", "reid_rate",
                "hand_recall", "handshape_angle_error_deg", "gallery_rank")  # fmt: skip
 _COLOURS = {"done": "#2e7d32", "skipped": "#90a4ae", "failed": "#c62828", "quarantined": "#ef6c00"}
@@ -61,11 +62,11 @@ def build_report(corpus, entries: list[dict[str, Any]], gallery: dict | None, co
 
 def write_reports(out_dir: Path, report: dict) -> Path:
     """Write the JSON, CSV and HTML reports atomically; returns the JSON path."""
-    path = out_dir / f"{REPORT_NAME}.json"
-    write_json_atomic(path, report)
-    write_text_atomic(out_dir / f"{REPORT_NAME}.csv", printable(to_csv(report["clips"])))
-    write_text_atomic(out_dir / f"{REPORT_NAME}.html", printable(to_html(report)))
-    return path
+    json_name, csv_name, html_name = REPORT_FILES
+    write_json_atomic(out_dir / json_name, report)
+    write_text_atomic(out_dir / csv_name, printable(to_csv(report["clips"])))
+    write_text_atomic(out_dir / html_name, printable(to_html(report)))
+    return out_dir / json_name
 
 
 def printable(text: str) -> str:

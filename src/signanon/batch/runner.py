@@ -355,7 +355,18 @@ def check_outputs_free(corpus: Corpus, out: Path, state: BatchState) -> None:
     """Refuse a run that would replace or delete a file it did not write: any path a clip may
     publish (its video, ``.pose``, ``.summary.json``, ``.report.json``, in the tree or in
     ``_quarantine/``) that exists and is not recorded in ``state`` as the batch's own (a user's
-    recording beside a manifest's clips, say); OutputError, one line naming the file."""
+    recording beside a manifest's clips, say), and likewise the batch's own reports
+    (:data:`~.report.REPORT_FILES`; where the state knows clips, an earlier run of this batch wrote
+    them); OutputError, one line naming the file."""
+    from .report import REPORT_FILES
+
+    for name in REPORT_FILES:
+        path = out / name
+        if os.path.lexists(path) and not (state.wrote(name) or state.clips):
+            raise OutputError(
+                f"output folder {out} already holds {path}, which this batch did not write (the batch's report "
+                "would replace it); move it away or choose another output folder"
+            )
     for clip in corpus.clips:
         if clip.problem is not None:
             continue  # never run, never published
@@ -380,7 +391,7 @@ def _forget_lock(out: Path) -> None:
 def _run_corpus(source, out: Path, config: Any, batch: BatchConfig, progress: ProgressCallback | None,
                 prompt_given: bool, evaluation: Any) -> BatchResult:  # fmt: skip
     """:func:`run_corpus` once ``out`` exists."""
-    from .report import build_report, write_reports
+    from .report import REPORT_FILES, build_report, write_reports
 
     corpus = discover(source, out)
     check_no_overwrite(corpus, out)
@@ -398,6 +409,7 @@ def _run_corpus(source, out: Path, config: Any, batch: BatchConfig, progress: Pr
         remove_empty_work(out)
         gallery = _gallery(out, corpus, entries) if batch.evaluate else None
         report = build_report(corpus, entries, gallery, config, batch)
+        state.claim(list(REPORT_FILES))
         path = write_reports(out, report)
     return BatchResult(tuple(entries), report["totals"], gallery, path, corpus.ignored, corpus.notes)
 
