@@ -204,6 +204,11 @@ def test_an_interrupted_run_leaves_an_existing_report_folder_as_it_was(house, tm
     status = main(["evaluate", "--original", str(house), "--anonymized", str(house), "-o", str(out), *FAST, *video])
     assert status == 130 and "interrupted; no output written" in capsys.readouterr().err
     assert snapshot(out) == before
+    monkeypatch.undo()
+    # run again without the video: the earlier pair's side_by_side.mp4 goes with the new report
+    assert main(["evaluate", "--original", str(house), "--anonymized", str(house), "-o", str(out), *FAST]) == 0
+    after = snapshot(out)
+    assert set(after) == {"report.json", "report.html"} and after["report.json"] != before["report.json"]
 
 
 def test_outputs_committed_together_are_put_back_when_a_signal_arrives_half_way(tmp_path, monkeypatch):
@@ -214,7 +219,9 @@ def test_outputs_committed_together_are_put_back_when_a_signal_arrives_half_way(
 
     (tmp_path / "report.json").write_text("old json")
     (tmp_path / "report.html").write_text("old page")
+    (tmp_path / "old.mp4").write_text("old video")
     staged = files.StagedFiles()
+    staged.remove(tmp_path / "old.mp4")  # removed in the commit: put back with the others
     for name in ("report.json", "report.html", "side_by_side.mp4"):
         staged.write_text(tmp_path / name, f"new {name}")
     replace, renamed = os.replace, []
@@ -222,7 +229,7 @@ def test_outputs_committed_together_are_put_back_when_a_signal_arrives_half_way(
     def replace_then_ctrl_c(src, dst):  # Ctrl-C right after the first new file is in place
         replace(src, dst)
         renamed.append(dst)
-        if len(renamed) == 2:  # old report.json aside, new one in
+        if len(renamed) == 3:  # old.mp4 aside, old report.json aside, new one in
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(files.os, "replace", replace_then_ctrl_c)
@@ -234,7 +241,8 @@ def test_outputs_committed_together_are_put_back_when_a_signal_arrives_half_way(
     finally:
         signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
-    assert snapshot(tmp_path) == {"report.html": b"old page", "report.json": b"old json"}
+    assert snapshot(tmp_path) == {"report.html": b"old page", "report.json": b"old json", "old.mp4": b"old video"}
+    staged.remove(tmp_path / "old.mp4")
     for name in ("report.json", "side_by_side.mp4"):  # and without a signal: all new at once
         staged.write_text(tmp_path / name, f"new {name}")
     staged.commit()

@@ -45,6 +45,14 @@ class AtomicTarget:
         self.temp.unlink(missing_ok=True)
 
 
+class Removal(AtomicTarget):
+    """A path that :func:`commit_together` removes with the others' renames (an output of an
+    earlier run that this one does not write, and that would otherwise be read beside the new
+    files as theirs); it has no temporary file."""
+
+    removes = True
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on any
@@ -116,7 +124,8 @@ def commit_together(targets: Sequence[AtomicTarget]) -> None:
                         if backup is not None:
                             os.replace(target.path, backup)
                         moved.append((target, backup))
-                        os.replace(target.temp, target.path)
+                        if not isinstance(target, Removal):
+                            os.replace(target.temp, target.path)
                 except BaseException:
                     _put_back(moved)
                     raise
@@ -156,6 +165,10 @@ class StagedFiles:
     def write_text(self, path: str | Path, text: str, encoding: str = "utf-8") -> None:
         self.write_bytes(path, text.encode(encoding))
 
+    def remove(self, path: str | Path) -> None:
+        """Remove ``path`` in the commit, with the others' renames (nothing where it is absent)."""
+        self.targets.append(Removal(path))
+
     def adopt(self, other: "StagedFiles") -> None:
         """Take over ``other``'s staged files (to commit them with these)."""
         self.targets.extend(other.targets)
@@ -163,7 +176,7 @@ class StagedFiles:
 
     def commit(self) -> None:
         try:
-            commit_together([t for t in self.targets if t.temp.exists()])
+            commit_together([t for t in self.targets if t.temp.exists() or (isinstance(t, Removal) and t.path.exists())])
         finally:
             self.discard()  # nothing left after a commit; the new files after an interrupt
 

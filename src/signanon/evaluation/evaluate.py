@@ -301,6 +301,8 @@ class Evaluator:
             add_reader_check(compared, self._reader_check(orig, progress))
         video = folder / "side_by_side.mp4" if folder is not None and self.config.side_by_side else None
         video_temp = files.path(video, ".mp4") if video is not None else None
+        if folder is not None and video is None:
+            files.remove(folder / "side_by_side.mp4")  # an earlier run's: it would be read as this pair's
         temporal = self._joint_pass(orig, anon, identity, video_temp, progress)
         report = {
             "inputs": {
