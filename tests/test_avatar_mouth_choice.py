@@ -35,6 +35,15 @@ def test_the_parting_reading_nearest_the_signer_is_picked():
     assert pick_parting({SHIPPED: (1.52, 0.96), 0.035: (1.38, 0.94), 0.05: (1.39, 0.94)}, SHIPPED) == SHIPPED
     # the look's own correlating under min_r is still kept where nothing reads nearer
     assert pick_parting({SHIPPED: (1.36, 0.69), 0.0: (0.70, 0.72)}, SHIPPED) == SHIPPED
+    # where the look's own follows the signer (r >= min_r), a parting at r 0.6-0.7 may be taken: the
+    # NGT clip zoomed in and out (output read back 0.71 / 1.41 with the look's own, 0.75 / 0.82 with 0)
+    zoomed = {SHIPPED: (1.95, 0.76), 0.0: (0.95, 0.65), 0.035: (2.23, 0.76), 0.05: (2.23, 0.78)}
+    assert pick_parting(zoomed, SHIPPED) == 0.0
+    assert pick_parting(zoomed, SHIPPED, MouthChoiceConfig(min_r_trusted=0.7)) == SHIPPED
+    # ... but not where the look's own does not (ASL DIFFERENT: the probe read 1.69 at r 0.64, the
+    # output 0.96; the parting at r 0.60 damped the output to 0.68)
+    different = {0.0: (1.69, 0.64), SHIPPED: (1.6, 0.53), 0.035: (1.23, 0.53), 0.05: (1.2, 0.6)}
+    assert pick_parting(different, 0.0) == 0.0
     with pytest.raises(ValueError, match="settle"):
         MouthChoiceConfig(settle=(1.1, 1.3))
     with pytest.raises(ValueError, match="partings"):

@@ -22,8 +22,9 @@ So, once per video, after the look and the hand drawing are chosen:
 3. the read mouth opening is compared with the signer's own (their raw landmarks): gain = ratio
    of the two standard deviations, r = their correlation;
 4. the look's own parting is kept when it reads within ``settle``; otherwise the candidate whose
-   gain is nearest 1 (in ratio) among those that correlate at least ``min_r`` is drawn, where it
-   reads clearly nearer than the look's own (``margin``).
+   gain is nearest 1 (in ratio) among those that correlate at least ``min_r`` (``min_r_trusted``
+   where the look's own parting correlates at least ``min_r``: the probe follows this signer) is
+   drawn, where it reads clearly nearer than the look's own (``margin``).
 
 A signer whose mouth hardly moves in the probe frames (std under ``min_series_std``) keeps the
 look's parting: there is nothing to read. The mouth's width does not depend on the parting (the
@@ -54,7 +55,13 @@ class MouthChoiceConfig:
     (inter-ocular distances) for a choice to be made. min_r: a parting whose read-back correlates
     less than this with the signer is not chosen (on ASL DIFFERENT, whose mouth the read-back
     itself follows at r 0.36 on a copy of the original, every parting read r 0.53-0.64 and the one
-    picked at 0.6 damped the output's mouth from gain 0.96 to 0.68). settle: (low, high) gains within which the
+    picked at 0.6 damped the output's mouth from gain 0.96 to 0.68; there the look's own parting
+    read r 0.64 and gain 1.69 against the output's 0.96: the probe did not follow that signer).
+    min_r_trusted: where the look's own parting reads at r >= ``min_r`` (the probe follows this
+    signer, so its gains can be compared), another parting needs only this (the goal's own floor):
+    the NGT clip zoomed in and out read its own parting at 1.95 (r 0.76) and no parting at 0.95
+    (r 0.65); its output, read back, 0.71 / 1.41 with the look's own and 0.75 / 0.82 with none.
+    settle: (low, high) gains within which the
     look's own parting is kept without drawing the others. margin: another parting is drawn only
     where its gain is nearer 1 than the look's own by more than this (log of the ratio; 0.14 is
     15 %): the probe's gain strays from the read-back's by about 0.1-0.15 (DGS ZUG at a third:
@@ -69,6 +76,7 @@ class MouthChoiceConfig:
     probe_frames: int = 40
     min_series_std: float = 0.006
     min_r: float = 0.7
+    min_r_trusted: float = 0.6
     settle: tuple[float, float] = (0.8, 1.25)
     margin: float = 0.14
 
@@ -165,12 +173,14 @@ def settled(read: tuple[float, float] | None, config: MouthChoiceConfig) -> bool
 
 def pick_parting(read: dict[float, tuple[float, float] | None], own: float, config: MouthChoiceConfig = MouthChoiceConfig()) -> float:
     """Of the partings read (``{parting: (gain, r)}``, None where too few frames were read), the
-    one whose gain is nearest 1 (as a ratio) among those correlating at least ``min_r``, where it
-    reads nearer than ``own`` by more than ``margin``; else ``own``."""
+    one whose gain is nearest 1 (as a ratio) among those correlating at least ``min_r`` (at least
+    ``min_r_trusted`` where ``own`` reads at ``min_r`` or more), where it reads nearer than ``own``
+    by more than ``margin``; else ``own``."""
     mine = read.get(own)
     if settled(mine, config):
         return own
-    usable = {p: v for p, v in read.items() if p != own and v is not None and v[1] >= config.min_r}
+    floor = config.min_r_trusted if mine is not None and mine[1] >= config.min_r else config.min_r
+    usable = {p: v for p, v in read.items() if p != own and v is not None and v[1] >= floor}
     if not usable:
         return own
     best = min(usable, key=lambda p: _off(usable[p][0]))
