@@ -50,8 +50,6 @@ class Removal(AtomicTarget):
     earlier run that this one does not write, and that would otherwise be read beside the new
     files as theirs); it has no temporary file."""
 
-    removes = True
-
 
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
@@ -146,7 +144,8 @@ class StagedFiles:
     """Files that appear together or not at all: each is written to a hidden temporary name beside
     its target (:meth:`path`, :meth:`write_text`), and :meth:`commit` renames them all at once
     (:func:`commit_together`); :meth:`discard` removes what was staged. A path whose temporary file
-    was never created is left out of the commit."""
+    was never created is left out of the commit. :meth:`remove` stages a removal: an earlier file
+    that goes with the commit (and stays on an interrupt)."""
 
     def __init__(self) -> None:
         self.targets: list[AtomicTarget] = []
