@@ -700,6 +700,23 @@ def test_a_ray_address_where_nothing_listens_is_refused_at_once():
     assert time.monotonic() - started < 15
 
 
+def test_a_local_ray_started_by_the_batch_prints_no_info_lines(monkeypatch, capfd):
+    """``--ray local -q`` printed Ray's own "Started a local Ray instance." among the batch's lines."""
+    pytest.importorskip("ray")
+    import ray
+
+    from signanon.batch import executors
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    assert not ray.is_initialized()
+    try:
+        assert executors._connect(ray, "local") is True
+    finally:
+        ray.shutdown()
+    captured = capfd.readouterr()
+    assert "Started a local Ray instance" not in captured.err + captured.out, captured.err
+
+
 def test_manifest_rows_are_named_by_their_line_in_the_file(tmp_path):
     """A blank line shifted every later row's number by one ("manifest line 9" for line 10), and a
     NUL byte in a path was an internal error (ValueError: embedded null byte)."""

@@ -7,6 +7,7 @@ it was on: that clip fails with a one-line reason and a fresh worker takes its p
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections import deque
 from dataclasses import dataclass
@@ -140,7 +141,8 @@ def _connect(ray, address: str) -> bool:
     """Connect to (or start) Ray; True when this call did it (and must shut it down)."""
     if ray.is_initialized():
         return False
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False)
+    # Ray's own INFO lines ("Started a local Ray instance.") are not the batch's to print, under -q least
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     if address not in ("local", "auto"):
         _check_reachable(address)
     try:
