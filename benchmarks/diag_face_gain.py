@@ -1,6 +1,7 @@
 """Where the avatar's facial-grammar gain is lost (run by hand).
 
-    python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME] [--style 'lips=(100,46,44)'] [--dump OUT.npz]
+    python benchmarks/diag_face_gain.py CLIP [--frames 80] [--palette NAME] [--shape NAME] [--style 'lips=(100,46,44)'] [--face 'mouth_width_gain=1.0']
+        [--dump OUT.npz]
 
 Splits the chain original -> landmarks -> drawn face -> read-back face: for each series prints the
 gain (std ratio) and r of (a) the smoothed landmarks the avatar is given against the original's
@@ -40,6 +41,7 @@ def main() -> None:
     ap.add_argument("--shape", default="average")
     ap.add_argument("--style", default="", help="FIELD=VALUE;... of AvatarStyle replaced in the palette (Python literals)")
     ap.add_argument("--proportions", default="", help="FIELD=VALUE;... of BodyProportions replaced (Python literals)")
+    ap.add_argument("--face", default="", help="FIELD=VALUE;... of FaceConfig (the expression gains) replaced (Python literals)")
     ap.add_argument("--dump", type=Path, help="save the per-frame series (original, drawn, read-back) and the drawn video here (.npz; the video beside it)")
     args = ap.parse_args()
     rb = load_readback()
@@ -81,6 +83,8 @@ def main() -> None:
     animator = an.AvatarConfig().animator
     if args.proportions:
         animator = replace(animator, proportions=replace(animator.proportions, **literal_fields(args.proportions)))
+    if args.face:
+        animator = replace(animator, face=replace(animator.face, **literal_fields(args.face)))
     config = an.AvatarConfig(palette=args.palette, face_shape=args.shape, custom_style=style, animator=animator,
                              guard=IdentityGuardConfig(enabled=False))
     try:
