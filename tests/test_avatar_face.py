@@ -286,6 +286,38 @@ def test_a_wide_mouth_is_boosted_only_up_to_the_drawable_opening():
     assert gap(boosted.expression(*as_frame_rows(drop_jaw(person.copy(), 0.6)))) > cfg.max_mouth_opening  # own, kept
 
 
+def test_a_hard_frown_is_boosted_only_until_the_brows_would_meet():
+    """brow_gain x furrow_gain boosts a slight frown fully; a hard one only down to min_brow_gap
+    of the canonical inner-brow gap (at 4x the boost would draw the brows across each other); a
+    signer whose own brows come nearer than that keeps their own gap. At the largest gain the
+    furrow choice may draw."""
+    from signanon.avatar.furrow_choice import FurrowChoiceConfig
+
+    person = other_person()
+    cfg = E.FaceConfig(furrow_gain=max(FurrowChoiceConfig().gains))
+    plain, boosted = calibrated(person), calibrated(person, config=cfg)
+    canon = C.load_canonical_face().points.astype(np.float64)
+    gap = lambda m: m[285, 0] - m[55, 0]  # noqa: E731  (inner brow ends, face units)
+    floor = cfg.min_brow_gap * gap(canon)
+    boost = cfg.brow_gain * cfg.furrow_gain
+    capped = 0
+    for frown in (0.004, 0.01, 0.02, 0.04, 0.07, 0.1):
+        moved = person.copy()
+        moved[55, 0] += frown
+        moved[285, 0] -= frown
+        rows = as_frame_rows(moved)
+        own, drawn = gap(plain.expression(*rows)), gap(boosted.expression(*rows))
+        wanted = gap(canon) + boost * (own - gap(canon))
+        if wanted >= floor:
+            assert drawn == pytest.approx(wanted, abs=0.004), frown
+        else:
+            capped += 1
+            assert drawn == pytest.approx(min(floor, own), abs=0.004), frown
+            assert drawn < gap(canon) - 0.5 * (gap(canon) - floor)  # still a clear frown
+    assert capped >= 2  # the hard frowns (0.04, 0.07, 0.1)
+    assert own < floor and drawn == pytest.approx(own, abs=0.004)  # the signer's own, kept
+
+
 def test_no_face_gives_the_frontal_canonical_face_at_anchor_and_scale():
     anim = calibrated(other_person())
     out = anim(None, None, ANCHOR, SCALE)

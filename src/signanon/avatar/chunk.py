@@ -40,6 +40,7 @@ from .face_gains import tune_avatar_face
 from .hand_choice import choose_hands
 from .hands import HandLook
 from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_look, find_signer
+from .furrow_choice import choose_furrow
 from .mouth_choice import choose_parting
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose
@@ -91,6 +92,8 @@ class ChunkResult:
     hand_drawing: dict = field(default_factory=dict)
     # how the lips' rest parting was chosen (mouth_choice.choose_parting's record; likewise)
     mouth_parting: dict = field(default_factory=dict)
+    # how the brow furrow's gain was chosen (furrow_choice.choose_furrow's record; likewise)
+    furrow_gain: dict = field(default_factory=dict)
     # what the identity guard did (identity_guard.GuardCounts.as_dict; empty when it is off)
     identity_guard: dict = field(default_factory=dict)
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
@@ -110,6 +113,7 @@ class ChunkResult:
             total.face_gains = total.face_gains or r.face_gains
             total.hand_drawing = total.hand_drawing or r.hand_drawing
             total.mouth_parting = total.mouth_parting or r.mouth_parting
+            total.furrow_gain = total.furrow_gain or r.furrow_gain
             if r.identity_guard:
                 guard = GuardCounts(**total.identity_guard)
                 guard.add(GuardCounts(**r.identity_guard))
@@ -174,6 +178,7 @@ class CalibrateHere:
         self.face_gains: dict = {}  # how the expression gains were measured (tune_avatar_face)
         self.hand_drawing: dict = {}  # how the hand drawing was chosen (hand_choice.choose_hands)
         self.mouth_parting: dict = {}  # how the lips' rest parting was chosen (mouth_choice.choose_parting)
+        self.furrow_gain: dict = {}  # how the brow furrow's gain was chosen (furrow_choice.choose_furrow)
         self.signer: SignerFace | None = None  # set by render_chunk
         self.result: Calibrated | None = None
 
@@ -216,6 +221,12 @@ class CalibrateHere:
         if self._config.mouth_choice.enabled:
             with self._timer("choose mouth parting"):
                 look = self._choose_parting(animator, look, spread + self._bodies)
+        if self._config.furrow_choice.enabled and not self._config.animator.face_gains.enabled:  # else measured above
+            with self._timer("choose brow furrow"):
+                renderer = self._probe_renderer(look)  # the look as chosen: drawn as the output will be
+                animator, self.furrow_gain = choose_furrow(
+                    animator, spread + self._bodies, lambda pose: as_encoded(renderer.render(pose)), self._config.furrow_choice,
+                )  # fmt: skip
         self.result = Calibrated(animator, look, record)
         self._bodies = []
         if self._publish is not None:
@@ -264,6 +275,7 @@ class WaitForCalibration:
     face_gains: dict = {}  # measured by the chunk that calibrates
     hand_drawing: dict = {}  # chosen by the chunk that calibrates
     mouth_parting: dict = {}  # chosen by the chunk that calibrates
+    furrow_gain: dict = {}  # chosen by the chunk that calibrates
 
     def __init__(self, path: Path, timer: StageTimer):
         self._path, self._timer = path, timer
@@ -384,6 +396,7 @@ def render_chunk(
     result.face_gains = calibration.face_gains
     result.hand_drawing = calibration.hand_drawing
     result.mouth_parting = calibration.mouth_parting
+    result.furrow_gain = calibration.furrow_gain
     if guarded is not None:
         guarded.counts.look = calibration.result.record
         result.identity_guard = guarded.counts.as_dict()

@@ -58,7 +58,9 @@ class FaceConfig:
     mouth_gain:      factor on the lips' vertical (and depth) offsets, fading out over
                      ``region_falloff`` (jaw, cheeks); mouth_width_gain on their sideways offsets;
                      brow_gain likewise around the brows; furrow_gain on the brows' sideways
-                     offsets (the inner brows drawn together) on top of brow_gain.
+                     offsets (the inner brows drawn together) on top of brow_gain; how far
+                     MediaPipe follows a drawn furrow depends on the face, so the furrow choice
+                     (:mod:`.furrow_choice`) may draw it at another gain per signer.
                      Set so that MediaPipe, reading the drawn face back, sees the signer's
                      movement at about its own strength (``benchmarks/diag_face_gain.py`` splits the
                      chain). With the neutral mouth at rest (``rest_mouth_quantile``) a drawn mouth
@@ -81,6 +83,11 @@ class FaceConfig:
                      the drawn lids move as far as the signer's in inter-ocular units.
     max_offset:      cap (face units) on any point's expression offset: a hand over the face can
                      throw MediaPipe's mesh far off; a yawn moves the chin ~0.4.
+    min_brow_gap:    floor on the drawn gap between the inner brow ends, as a share of the
+                     canonical face's (0.28 face units): as much of brow_gain x furrow_gain's extra
+                     is taken back as keeps a hard frown above it (the furrow choice may draw the
+                     furrow at 4 times the signer's, which would draw the brows across each other).
+                     A signer whose own brows come nearer keeps their own gap.
     max_mouth_opening: cap (face units) on the drawn inner-lip gap that a mouth_gain above 1 may
                      reach: past ~0.55 the canonical mouth no longer reads as a mouth (a 0.58 yawn
                      drawn at gain 1.6 read back at 0.11, at gain 1 at 0.58). The signer's own
@@ -107,6 +114,7 @@ class FaceConfig:
     max_eye_size: float = 1.5
     max_offset: float = 0.6
     max_mouth_opening: float = 0.55
+    min_brow_gap: float = 0.5
     min_calibration_frames: int = 3
     rest_mouth_quantile: float = 0.15
 
@@ -196,6 +204,7 @@ class FaceAnimator:
         self.gains = offset_gains(canonical.points, config)  # (478, 3) factors on the offsets
         # (478,) where mouth_gain acts, in [0, 1]
         self.mouth_weights = region_weights(canonical.points, _MOUTH, config.region_falloff)
+        self.brow_weights = region_weights(canonical.points, _BROWS, config.region_falloff)  # where the furrow gain acts
         # per eye (its upper lid's first point): eye_size clipped as _transfer_lids uses it
         self.eye_sizes = {} if neutral is None else {
             upper[0]: float(np.clip(eye_size(neutral, canonical.points, upper, lower),
@@ -268,6 +277,7 @@ class FaceAnimator:
         neutral = self.neutral
         offset = self.gains * (mesh - neutral)
         self._cap_mouth_opening(offset, mesh - neutral)
+        self._cap_furrow(offset, mesh - neutral)
         length = np.linalg.norm(offset, axis=1, keepdims=True)
         offset *= np.minimum(1.0, cfg.max_offset / np.maximum(length, 1e-9))
         out = canon + offset
@@ -295,6 +305,26 @@ class FaceAnimator:
         # gap(k) = canon_gap + signer * (1 + k * (mouth_gain - 1)), k in [0, 1] the share kept
         kept = float(np.clip((cfg.max_mouth_opening - canon_gap - signer) / (signer * (cfg.mouth_gain - 1.0)), 0.0, 1.0))
         offset[:, 1:] -= ((1.0 - kept) * extra * self.mouth_weights)[:, None] * change[:, 1:]
+
+    def _cap_furrow(self, offset: np.ndarray, change: np.ndarray) -> None:
+        """Take back as much of brow_gain x furrow_gain's extra (sideways) as keeps the drawn gap
+        between the inner brow ends at least ``min_brow_gap`` of the canonical gap (never below the
+        signer's own gap at gain 1). offset: (478, 3) gained offsets, changed in place; change:
+        (478, 3) mesh - neutral."""
+        cfg = self.config
+        extra = cfg.expression_gain * (cfg.brow_gain * cfg.furrow_gain - 1.0)
+        if extra <= 0:
+            return
+        right, left = BROW_LOWER_R[-1], BROW_LOWER_L[-1]  # the inner brow ends (55, 285)
+        canon_gap = float(self.canonical.points[left, 0] - self.canonical.points[right, 0])
+        floor = cfg.min_brow_gap * canon_gap
+        signer = cfg.expression_gain * float(change[left, 0] - change[right, 0])  # gap change at gain 1
+        gap = canon_gap + float(offset[left, 0] - offset[right, 0])
+        if gap >= floor or signer >= 0:
+            return
+        # gap(k) = canon_gap + signer * (1 + k * extra), k in [0, 1] the share of the extra kept
+        kept = float(np.clip((floor - canon_gap - signer) / (signer * extra), 0.0, 1.0))
+        offset[:, 0] -= (1.0 - kept) * extra * self.brow_weights * change[:, 0]
 
     def _transfer_lids(self, out, mesh, upper, lower) -> None:
         """Eye opening as a ratio of the signer's own neutral opening (a closed eye stays closed).

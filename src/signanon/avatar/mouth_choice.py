@@ -44,6 +44,8 @@ from ..landmarks.grammar import mouth_opening
 from .renderer import drawn_ahead
 from .skeleton import AvatarPose
 
+Measure = Callable[[np.ndarray], float]  # a facial-grammar series of one (478, 3) face mesh (px)
+
 
 @dataclass(frozen=True)
 class MouthChoiceConfig:
@@ -87,33 +89,39 @@ class MouthChoiceConfig:
             raise ValueError(f"settle must be (low, high) with low <= 1 <= high, got {self.settle!r}")
 
 
-def probe_faces(animator, bodies: Sequence[tuple[np.ndarray, np.ndarray]], limit: int) -> list[tuple[AvatarPose, float]]:
+def probe_faces(
+    animator, bodies: Sequence[tuple[np.ndarray, np.ndarray]], limit: int, measure: Measure = mouth_opening
+) -> list[tuple[AvatarPose, float]]:
     """Up to ``limit`` (evenly spread) of ``bodies`` (raw ``(data, confidence)`` frames, float32
     ``(586, 3)`` / ``(586,)``) with a face, animated on a copy of ``animator`` (both halves keep
-    state): ``(pose, the signer's mouth opening in inter-ocular distances)`` pairs."""
+    state): ``(pose, measure(the signer's face))`` pairs (by default the mouth opening, in
+    inter-ocular distances)."""
     probe = animator.probe_copy()
     faces = []
     for data, confidence in bodies:
         pose = probe(data, confidence)
         if pose is not None and pose.face is not None and geometry.face_present(confidence):
-            faces.append((pose, mouth_opening(data[layout.FACE])))
+            faces.append((pose, measure(data[layout.FACE])))
     if len(faces) > limit:
         faces = [faces[i] for i in np.linspace(0, len(faces) - 1, limit).round().astype(int)]
     return faces
 
 
-def read_mouth(poses: Sequence[AvatarPose], draw: Callable[[AvatarPose], np.ndarray], holistic) -> np.ndarray:
-    """The mouth opening (inter-ocular distances) ``holistic`` reads on ``draw(pose)`` (RGB uint8
-    ``(H, W, 3)``) of each pose: float64 ``(len(poses),)``, NaN where it finds no face."""
+def read_mouth(
+    poses: Sequence[AvatarPose], draw: Callable[[AvatarPose], np.ndarray], holistic, measure: Measure = mouth_opening
+) -> np.ndarray:
+    """``measure`` (by default the mouth opening, inter-ocular distances) of the face ``holistic``
+    reads on ``draw(pose)`` (RGB uint8 ``(H, W, 3)``) of each pose: float64 ``(len(poses),)``, NaN
+    where it finds no face."""
     out = np.full(len(poses), np.nan)
     for i, (_, image) in enumerate(drawn_ahead(poses, draw)):
         data, confidence = holistic(image)
         if geometry.face_present(confidence):
-            out[i] = mouth_opening(data[layout.FACE])
+            out[i] = measure(data[layout.FACE])
     return out
 
 
-def _gain_r(signer: np.ndarray, read: np.ndarray) -> tuple[float, float] | None:
+def gain_r(signer: np.ndarray, read: np.ndarray) -> tuple[float, float] | None:
     """(std ratio, correlation) of ``read`` against ``signer`` over the frames read; None under 4."""
     ok = np.isfinite(read)
     if ok.sum() < 4 or signer[ok].std() <= 0:
@@ -158,7 +166,7 @@ def choose_parting(
     read: dict[float, tuple[float, float] | None] = {}
     with holistic_factory() as holistic:
         for parting in candidates:
-            read[parting] = _gain_r(signer, read_mouth(poses, make_draw(parting), holistic))
+            read[parting] = gain_r(signer, read_mouth(poses, make_draw(parting), holistic))
             if parting == own and settled(read[own], config):
                 break  # reads well as it is: the others are not drawn
     record["read"] = {f"{p:g}": (None if v is None else [round(v[0], 2), round(v[1], 2)]) for p, v in read.items()}
@@ -183,12 +191,12 @@ def pick_parting(read: dict[float, tuple[float, float] | None], own: float, conf
     usable = {p: v for p, v in read.items() if p != own and v is not None and v[1] >= floor}
     if not usable:
         return own
-    best = min(usable, key=lambda p: _off(usable[p][0]))
-    if mine is not None and _off(usable[best][0]) > _off(mine[0]) - config.margin:
+    best = min(usable, key=lambda p: off(usable[p][0]))
+    if mine is not None and off(usable[best][0]) > off(mine[0]) - config.margin:
         return own
     return best
 
 
-def _off(gain: float) -> float:
+def off(gain: float) -> float:
     """How far a gain is from 1, as the log of the ratio (1.25 and 0.8 are equally far)."""
     return abs(float(np.log(max(gain, 1e-6))))
