@@ -37,10 +37,10 @@ from ..video.people import FaceCounter
 from ..video.writer import as_encoded
 from .animator import AvatarAnimator, PresenceFader, has_body
 from .face_gains import tune_avatar_face
+from .furrow_choice import choose_furrow
 from .hand_choice import choose_hands
 from .hands import HandLook
 from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_look, find_signer
-from .furrow_choice import choose_furrow
 from .mouth_choice import choose_parting
 from .renderer import AvatarRenderer
 from .skeleton import AvatarPose

@@ -36,7 +36,7 @@ import numpy as np
 from ..config import setting
 from ..landmarks.grammar import brow_furrow
 from .animator import AvatarAnimator
-from .mouth_choice import gain_r, off, probe_faces, read_mouth, settled
+from .mouth_choice import gain_r, off, probe_faces, read_drawn, settled
 from .skeleton import AvatarPose
 
 
@@ -121,7 +121,7 @@ def choose_furrow(
             # the same frames, animated at this gain (the signer's series does not depend on it)
             drawn = faces if gain == own else probe_faces(with_furrow_gain(animator, gain), bodies, config.probe_frames, brow_furrow)
             poses = [p for p, _ in drawn]
-            read[gain] = gain_r(signer, read_mouth(poses, draw, holistic, brow_furrow))
+            read[gain] = gain_r(signer, read_drawn(poses, draw, holistic, brow_furrow))
             if gain == own and settled(read[own], config):
                 break  # reads well as it is: the others are not drawn
     record["read"] = {f"{g:g}": (None if v is None else [round(v[0], 2), round(v[1], 2)]) for g, v in read.items()}

@@ -107,7 +107,7 @@ def probe_faces(
     return faces
 
 
-def read_mouth(
+def read_drawn(
     poses: Sequence[AvatarPose], draw: Callable[[AvatarPose], np.ndarray], holistic, measure: Measure = mouth_opening
 ) -> np.ndarray:
     """``measure`` (by default the mouth opening, inter-ocular distances) of the face ``holistic``
@@ -166,7 +166,7 @@ def choose_parting(
     read: dict[float, tuple[float, float] | None] = {}
     with holistic_factory() as holistic:
         for parting in candidates:
-            read[parting] = gain_r(signer, read_mouth(poses, make_draw(parting), holistic))
+            read[parting] = gain_r(signer, read_drawn(poses, make_draw(parting), holistic))
             if parting == own and settled(read[own], config):
                 break  # reads well as it is: the others are not drawn
     record["read"] = {f"{p:g}": (None if v is None else [round(v[0], 2), round(v[1], 2)]) for p, v in read.items()}
