@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from ..landmarks import geometry, layout
 from ..landmarks.grammar import mouth_opening
 from .renderer import drawn_ahead
 from .skeleton import AvatarPose
+
+if TYPE_CHECKING:
+    from .furrow_choice import FurrowChoiceConfig
 
 Measure = Callable[[np.ndarray], float]  # a facial-grammar series of one (478, 3) face mesh (px)
 
@@ -174,8 +178,9 @@ def choose_parting(
     return record["chosen"], record
 
 
-def settled(read: tuple[float, float] | None, config: MouthChoiceConfig) -> bool:
-    """Whether a parting read as ``(gain, r)`` reads well enough to keep without trying others."""
+def settled(read: tuple[float, float] | None, config: "MouthChoiceConfig | FurrowChoiceConfig") -> bool:
+    """Whether a setting (a parting, a furrow gain) read as ``(gain, r)`` reads well enough to keep
+    without trying others: within ``config.settle`` and at r of at least ``config.min_r``."""
     return read is not None and config.settle[0] <= read[0] <= config.settle[1] and read[1] >= config.min_r
 
 
