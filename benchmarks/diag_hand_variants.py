@@ -35,6 +35,12 @@ Variants:
   frame (S = 0.5: a 180-degree shutter). Tests whether the read-back, which reads fast hands of a
   blurred original one way, reads a blurred avatar hand the same way.
 
+* ``repair:T[:NAME,...]``: each frame drawn as shipped and read once by the product's own
+  still-image Holistic; a hand that read reads more than ``T`` degrees off the drawn points (mean
+  absolute flexion error) or not at all is drawn again in each of the other hand looks of
+  ``REPAIR_LOOKS`` (or the names given), read again, and drawn in the look read nearest. Tests
+  whether choosing the drawing per hand and frame by a self read carries to the read-back.
+
 Printed per clip and variant: hand recall and the mean finger-angle error (degrees, as
 ``bench_signing.py``), the mean over the three reads and each read; then, over the finger joints
 the original's read-back bends to an inner angle under 90 deg (strongly curled), the mean signed
@@ -125,7 +131,7 @@ def hand_drawer(spec: str):
     from signanon.avatar import hands
 
     kind, _, rest = spec.partition(":")
-    if kind in ("base", "shutter", "style"):
+    if kind in ("base", "shutter", "style", "repair"):
         return hands.draw_hand
     if kind == "look":
         fields = literal_fields(rest, ",")
@@ -159,6 +165,78 @@ def exposed(renderer, poses: list, i: int, shutter: float, n: int) -> np.ndarray
     return np.clip(acc / n + 0.5, 0, 255).astype(np.uint8)
 
 
+REPAIR_LOOKS = {  # name: HandLook fields replaced (finger_width scaled by "x")
+    "plain": {}, "folded": {"tuck_deg": 90.0}, "x0.85": {"x": 0.85}, "x1.15": {"x": 1.15},
+    "folded x0.85": {"tuck_deg": 90.0, "x": 0.85}, "folded x1.15": {"tuck_deg": 90.0, "x": 1.15},
+    "x0.72": {"x": 0.72}, "x1.3": {"x": 1.3},
+}
+
+
+def _repair_look(base, fields: dict):
+    f = dict(fields)
+    x = f.pop("x", 1.0)
+    return replace(base, finger_width=tuple(w * x for w in base.finger_width), **f)
+
+
+def repair_choices(rec: dict, renderer, threshold: float, names: list[str]) -> dict:
+    """Per (frame, side): the look the product's own still-image read finds nearest the drawn
+    hand, tried only where the run's drawing reads more than ``threshold`` deg off (mean abs
+    flexion error) or is not found."""
+    from signanon.avatar import body
+    from signanon.avatar.hand_choice import _hand_error
+    from signanon.landmarks import geometry, layout
+    from signanon.landmarks.holistic import HolisticConfig, HolisticEstimator
+    from signanon.video.writer import as_encoded
+
+    base = renderer.style.hands
+    looks = {n: _repair_look(base, REPAIR_LOOKS[n]) for n in names}
+    override: dict = {}
+    shipped = body.draw_hand
+
+    def drawer(img, hand, side, skin, ss, look=None):
+        shipped(img, hand, side, skin, ss, override.get(side, look))
+
+    body.draw_hand = drawer
+    chosen, stats = {}, {"tried": 0, "hands": 0, "changed": 0, "base_err": [], "best_err": []}
+    rows = {0: layout.LEFT_HAND, 1: layout.RIGHT_HAND}
+    w = renderer.out_width
+    try:
+        with HolisticEstimator(HolisticConfig(static_image_mode=True)) as holistic:
+            def errors(pose):
+                data, conf = holistic(as_encoded(renderer.render(pose)))
+                out = {}
+                for side, hand in ((0, pose.left_hand), (1, pose.right_hand)):
+                    if hand is None:
+                        continue
+                    found = geometry.hand_present(conf, side)
+                    out[side] = _hand_error(geometry.to_metric(data[rows[side]], w), np.asarray(hand, np.float64)) if found else 90.0
+                return out
+            for i, pose in enumerate(rec["poses"]):
+                override.clear()
+                errs = errors(pose)
+                stats["hands"] += len(errs)
+                bad = [s for s, e in errs.items() if e > threshold]
+                for side in bad:
+                    stats["tried"] += 1
+                    best, best_err = None, errs[side]
+                    for n, look in looks.items():
+                        if n == "plain":
+                            continue
+                        override.clear(); override[side] = look
+                        e = errors(pose).get(side, 90.0)
+                        if e < best_err:
+                            best, best_err = n, e
+                    stats["base_err"].append(errs[side]); stats["best_err"].append(best_err)
+                    if best is not None:
+                        chosen[(i, side)] = looks[best]
+                        stats["changed"] += 1
+    finally:
+        body.draw_hand = shipped
+    print(f"   repair: {stats['hands']} hands, {stats['tried']} over {threshold} deg, {stats['changed']} changed; "
+          f"self err {np.mean(stats['base_err'] or [0]):.1f} -> {np.mean(stats['best_err'] or [0]):.1f}", flush=True)
+    return chosen
+
+
 def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
     """The read-back of the recorded poses drawn with variant ``spec``: as is, shifted, scaled."""
     import cv2
@@ -174,13 +252,26 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
         style = replace(style, **fields)
     renderer = AvatarRenderer(w, h, style, rec["canonical"], scale=rec.get("scale", 1.0))
     w, h = renderer.out_width, renderer.out_height  # a small clip is drawn larger
-    shipped, body.draw_hand = body.draw_hand, hand_drawer(spec)
+    kind, _, rest = spec.partition(":")
+    chosen = {}
+    if kind == "repair":  # repair:T[:name,name,...]
+        parts = rest.split(":")
+        names = ["plain", *(parts[1].split(",") if len(parts) > 1 else [n for n in REPAIR_LOOKS if n != "plain"])]
+        chosen = repair_choices(rec, renderer, float(parts[0]), names)
+    frame_side: dict = {}
+    plain_drawer = hand_drawer(spec)
+
+    def drawer(img, hand, side, skin, ss, look=None):
+        pick = chosen.get((frame_side.get("i"), side))
+        plain_drawer(img, hand, side, skin, ss, pick if pick is not None else look)
+
+    shipped, body.draw_hand = body.draw_hand, drawer
     out = work / "drawn.mp4"
     try:
         with VideoWriter(out, w, h, Fraction(rec["fps"]).limit_denominator(100000)) as writer:
-            kind, _, rest = spec.partition(":")
             shutter = [float(rest.split(":")[0]), int(rest.split(":")[1])] if kind == "shutter" else None
             for i, pose in enumerate(rec["poses"]):
+                frame_side["i"] = i
                 writer.write(renderer.render(pose) if shutter is None else exposed(renderer, rec["poses"], i, *shutter))
     finally:
         body.draw_hand = shipped
