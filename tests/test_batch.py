@@ -528,31 +528,46 @@ def test_published_json_names_the_input_by_its_corpus_path_and_outside_clips_mir
     """The files published beside the outputs name the input relative to the corpus (a clip
     outside the manifest's folder by its file name) and the output relative to OUT_DIR: no
     absolute source path (folder names can be signer names), no work path. An outside clip lands
-    at OUT_DIR/<its name>, not under its absolute path; two outside clips of one name collide."""
+    at OUT_DIR/<its name>, not under its absolute path; a second outside clip of that name (or one
+    whose name a clip inside the folder has) lands numbered, with a note naming the manifest lines,
+    and both are done; a re-run skips all of them."""
     (tmp_path / "anna_mueller").mkdir()
     (tmp_path / "other").mkdir()
     (tmp_path / "m" / "v").mkdir(parents=True)
     shutil.copy(clips["web10"], tmp_path / "m" / "v" / "in.mp4")
+    shutil.copy(clips["house15"], tmp_path / "m" / "in.mov")
     shutil.copy(clips["house10"], tmp_path / "anna_mueller" / "meta.mp4")
     shutil.copy(clips["web10"], tmp_path / "other" / "meta.mp4")
+    shutil.copy(clips["diff15"], tmp_path / "other" / "in.mp4")
     manifest = tmp_path / "m" / "corpus.csv"
-    manifest.write_text(f"path\nv/in.mp4\n{tmp_path / 'anna_mueller' / 'meta.mp4'}\n{tmp_path / 'other' / 'meta.mp4'}\n")
+    manifest.write_text(f"path\nv/in.mp4\n{tmp_path / 'anna_mueller' / 'meta.mp4'}\n{tmp_path / 'other' / 'meta.mp4'}\n"
+                        f"{tmp_path / 'other' / 'in.mp4'}\nin.mov\n")
     out = tmp_path / "out"
     result = _fast_batch(manifest, out)
-    assert result.totals == {"done": 2, "skipped": 0, "failed": 1, "quarantined": 0}  # the second meta.mp4 collides
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mp4")) == ["meta.mp4", "v/in.mp4"]
+    assert result.totals == {"done": 5, "skipped": 0, "failed": 0, "quarantined": 0}
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mp4")) == [
+        "in-2.mp4", "in.mp4", "meta-2.mp4", "meta.mp4", "v/in.mp4"]  # fmt: skip
+    for name, source in (("meta.mp4", "anna_mueller/meta.mp4"), ("meta-2.mp4", "other/meta.mp4"),
+                         ("in-2.mp4", "other/in.mp4"), ("in.mp4", "m/in.mov")):  # fmt: skip
+        assert (out / name).read_bytes() == (tmp_path / source).read_bytes(), name
+    assert result.notes == (
+        "manifest line 4: line 3's clip has the name meta, so this meta.mp4 is published as meta-2.mp4",
+        "manifest line 5: line 6's clip has the name in, so this in.mp4 is published as in-2.mp4",
+    )
     summary = json.loads((out / "meta.summary.json").read_text())
     assert (summary["input"], summary["output"]) == ("meta.mp4", "meta.mp4")
+    summary = json.loads((out / "meta-2.summary.json").read_text())
+    assert (summary["input"], summary["output"]) == ("meta-2.mp4", "meta-2.mp4")
     summary = json.loads((out / "v" / "in.summary.json").read_text())
     assert (summary["input"], summary["output"]) == ("v/in.mp4", "v/in.mp4")
     rep = report(out)
-    metas = [c for c in rep["clips"] if c["input"] == "meta.mp4"]
-    assert [c["status"] for c in metas] == ["done", "failed"] and "would overwrite the output of meta.mp4" in metas[1]["reason"]
+    assert rep["notes"] == list(result.notes)
     published = [p for p in out.rglob("*") if p.is_file() and ".signanon_batch" not in p.parts and p.suffix != ".mp4"]
     assert {p.name for p in published} >= {"batch_report.json", "batch_report.csv", "batch_report.html"}
     for path in published:  # the corpus report too: its input by name, not by the folders above it
-        assert str(tmp_path) not in path.read_text(), path
+        assert str(tmp_path) not in path.read_text() and "anna_mueller" not in path.read_text(), path
     assert rep["input"] == "corpus.csv"
+    assert _fast_batch(manifest, out).totals["skipped"] == 5
 
 
 def _work_file(out: Path, relative: str) -> Path:

@@ -138,13 +138,15 @@ def _read_manifest(manifest: Path) -> Corpus:
         if "\x00" in "".join(str(v) for v in row.values() if v):
             raise InputError(f"manifest {manifest} line {number} holds a NUL byte: not a file name")
     numbered = [(number, _manifest_clip(manifest, number, _clean(row))) for number, row in rows]
-    clips, notes = _merge_duplicates(manifest, [(n, c) for n, c in numbered if c is not None])
-    return Corpus(manifest, _mark_collisions(clips), (), any(c.signer for c in clips), notes)
+    merged, notes = _merge_duplicates(manifest, [(n, c) for n, c in numbered if c is not None])
+    clips, renamed = _name_outside_clips(manifest, merged)
+    return Corpus(manifest, _mark_collisions(clips), (), any(c.signer for c in clips), notes + renamed)
 
 
-def _merge_duplicates(manifest: Path, rows: list[tuple[int, Clip]]) -> tuple[list[Clip], tuple[str, ...]]:
+def _merge_duplicates(manifest: Path, rows: list[tuple[int, Clip]]) -> tuple[list[tuple[int, Clip]], tuple[str, ...]]:
     """One clip per file: rows naming the same file (``x.mp4``, ``./x.mp4``) with the same settings
-    are one clip (and a note saying so); with different settings, a one-line InputError."""
+    are one clip, numbered by its first row (and a note saying so); with different settings, a
+    one-line InputError."""
     by_file: dict[Path, list[tuple[int, Clip]]] = {}
     for number, clip in rows:
         by_file.setdefault(clip.path.resolve(), []).append((number, clip))
@@ -157,8 +159,34 @@ def _merge_duplicates(manifest: Path, rows: list[tuple[int, Clip]]) -> tuple[lis
                              "settings (signer, prompt, seed or region); keep one row")  # fmt: skip
         if len(same) > 1:
             notes.append(f"manifest lines {lines} name the same file {first.relative}: it is done once")
-        clips.append(first)
+        clips.append(same[0])
     return clips, tuple(notes)
+
+
+def _name_outside_clips(manifest: Path, rows: list[tuple[int, Clip]]) -> tuple[list[Clip], tuple[str, ...]]:
+    """The clips, those outside the manifest's folder (mirrored by file name alone) renamed where
+    another clip has their output stem: ``/data/anna/a.mp4`` and ``/data/bob/a.mp4`` land as
+    ``a.mp4`` and ``a-2.mp4`` (in manifest order; a clip inside the folder keeps its own path),
+    each with a note naming the manifest lines, never the folders (which can name people)."""
+    base = manifest.parent
+    owner = {}  # output stem -> the manifest line of the clip that has it
+    for number, clip in rows:
+        if _inside(clip.path, base):
+            owner.setdefault(clip.stem, number)
+    out, notes = [], []
+    for number, clip in rows:
+        if not _inside(clip.path, base):
+            name, stem, k = PurePosixPath(clip.relative), clip.stem, 1
+            while stem in owner:
+                k += 1
+                stem = f"{name.stem}-{k}"
+            if k > 1:
+                notes.append(f"manifest line {number}: line {owner[clip.stem]}'s clip has the name {name.stem}, "
+                             f"so this {name.name} is published as {stem}{name.suffix}")  # fmt: skip
+                clip = replace(clip, relative=stem + name.suffix)
+            owner[stem] = number
+        out.append(clip)
+    return out, tuple(notes)
 
 
 def _settings(clip: Clip) -> tuple:
@@ -203,7 +231,7 @@ def _manifest_clip(manifest: Path, line: int, row: dict[str, str]) -> Clip | Non
 def _mirror_path(path: Path, base: Path) -> str:
     """Where a manifest clip lands in the output tree: relative to the manifest's folder when inside
     it, else by its file name alone (``/data/anna/a.mp4`` -> ``a.mp4``: folder names outside the
-    corpus are not published; two such clips of one name collide)."""
+    corpus are not published; :func:`_name_outside_clips` renames one that another's name takes)."""
     try:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
