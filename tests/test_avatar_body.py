@@ -255,7 +255,8 @@ def test_bone_lengths_are_canonical():
     assert _len(pose, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
     assert _len(pose, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
     # same canonical body from a signer with other proportions
-    rt2 = Retargeter.calibrate([synthetic_frame(upper=125.0, fore=140.0)] * 5, W, H, prop)
+    # (a taller frame: this signer's hand reaches past 480 px, and a hand past the edge is moved)
+    rt2 = Retargeter.calibrate([synthetic_frame(upper=125.0, fore=140.0)] * 5, W, 800, prop)
     pose2 = rt2(*synthetic_frame(upper=125.0, fore=140.0))
     assert _len(pose2, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
     assert _len(pose2, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
@@ -343,18 +344,24 @@ def _hand_gap(left: np.ndarray, right: np.ndarray) -> float:
     return float(gaps.min() / (0.5 * (palm_length(left) + palm_length(right))))
 
 
-def test_two_hands_close_together_keep_their_gap_in_palms():
+@pytest.fixture(scope="module")
+def dgs_marks():
+    """DGS ZUG's first 100 frames read by MediaPipe Holistic: ([(data, confidence)], width, height)."""
+    from signanon.landmarks.holistic import HolisticEstimator
+
+    frames = read_frames(ROOT / "tests" / "data" / "dgs_zug_100.mp4")
+    with HolisticEstimator() as est:
+        return [est(f) for f in frames], frames[0].shape[1], frames[0].shape[0]
+
+
+def test_two_hands_close_together_keep_their_gap_in_palms(dgs_marks):
     """DGS ZUG: the hands held about a palm apart. The canonical arms alone put the avatar's hands
     0.06-0.4 palms apart there (they overlapped, and MediaPipe lost one); with the hands' gap kept,
     within 0.1 palms of the signer's (measured when written on 32 frames: at most 0.02; without
     it, median 0.84)."""
     from signanon.landmarks import geometry
-    from signanon.landmarks.holistic import HolisticEstimator
 
-    frames = read_frames(ROOT / "tests" / "data" / "dgs_zug_100.mp4")
-    h, w = frames[0].shape[:2]
-    with HolisticEstimator() as est:
-        marks = [est(f) for f in frames]
+    marks, w, h = dgs_marks
     rt = Retargeter.calibrate(marks[:90], w, h)
     apart = Retargeter(rt.calibration, BodyProportions(hand_contact_near=-2.0, hand_contact_far=-1.0))
     kept, off = [], []
@@ -371,6 +378,59 @@ def test_two_hands_close_together_keep_their_gap_in_palms():
     assert len(kept) >= 20
     assert max(kept) <= 0.15 and np.median(kept) <= 0.1
     assert np.median(off) > 0.3  # the problem this solves, on this clip
+
+
+def test_a_hand_the_canonical_arm_puts_past_the_frames_edge_is_moved_back_in():
+    """A short-armed signer's hand held low, 20 px above the frame's bottom edge: the canonical
+    arms (longer than this signer's) put the avatar's hand past the edge, half out of the frame
+    (DGS ZUG at a third, rotated: the read-back lost such hands). It is moved back in as far as
+    the signer's is, at most half a palm, its shape unchanged and its elbow following half-way;
+    a hand the signer has past the edge is not pulled further in than the signer's."""
+    frame = synthetic_frame(upper=110.0, fore=90.0, arm_angles=(92.0, 88.0))
+    src = frame[0][layout.LEFT_HAND, :2].astype(np.float64)
+    height = int(np.ceil(src[:, 1].max())) + 20
+    calib = [synthetic_frame(upper=110.0, fore=90.0)] * 5
+    kept = Retargeter.calibrate(calib, W, height)(*frame)
+    free = Retargeter(Retargeter.calibrate(calib, W, height).calibration, BodyProportions(hand_edge_margin=None))(*frame)
+    assert free.left_hand[:, 1].max() > height + 10  # the problem: past the edge
+    palm = float(np.linalg.norm(kept.left_hand[9, :2] - kept.left_hand[0, :2]))
+    room = height - kept.left_hand[:, 1].max()
+    assert room == pytest.approx(min(20.0, 0.5 * palm), abs=1.5)
+    assert np.allclose(kept.left_hand - kept.left_hand[0], free.left_hand - free.left_hand[0], atol=1e-3)
+    shift = kept.body[15, :2] - free.body[15, :2]
+    assert shift[1] < -10 and np.allclose(kept.body[13, :2] - free.body[13, :2], 0.5 * shift, atol=1e-3)
+    assert np.allclose(kept.body[11:13], free.body[11:13]) and kept.right_hand is None
+    # the signer's own hand 15 px past the edge: the avatar's ends as far out, no further in
+    low = int(np.ceil(src[:, 1].max())) - 15
+    cut = Retargeter.calibrate(calib, W, low)(*frame)
+    assert low - cut.left_hand[:, 1].max() == pytest.approx(-15.0, abs=1.5)
+
+
+def test_the_signers_hands_held_low_are_drawn_no_further_out_of_the_frame(dgs_marks):
+    """DGS ZUG holds her hands at the waist; at frames 59-61 they dip past the frame's bottom edge
+    by up to 40 px. The canonical arms (longer than hers) drew them 14-23 px further out, cut off
+    where hers are whole or nearly (read back, the whole clip's hand recall was 0.954, and 0.907 at
+    a third of its size, 0.857 rotated too). Kept in the frame: no hand comes nearer the edge, or
+    further past it, than hers (or half a palm from it) by more than 2 px (read back 0.989, 0.969
+    and 0.958; benchmarks/hands_issue11.txt, session 37)."""
+    from signanon.avatar.retarget import palm_length
+    from signanon.landmarks import geometry
+
+    marks, w, h = dgs_marks
+    rt = Retargeter.calibrate(marks[:90], w, h)
+    free = Retargeter(rt.calibration, BodyProportions(hand_edge_margin=None))
+    short = {"kept": 0, "free": 0}
+    for data, conf in marks:  # in order: the retargeters follow the signer's size
+        poses = {"kept": rt(data, conf), "free": free(data, conf)}
+        for k, rows in ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND)):
+            if not geometry.hand_present(conf, k):
+                continue
+            room = h - float(data[rows, 1].max())  # the signer's hand's room to the bottom edge, px
+            for name, pose in poses.items():
+                hand = pose.left_hand if k == 0 else pose.right_hand
+                wanted = min(room, 0.5 * palm_length(hand))
+                short[name] += bool(h - float(hand[:, 1].max()) < wanted - 2.0)
+    assert short["kept"] == 0 and short["free"] >= 4, short
 
 
 def test_no_body_raises_and_missing_frames_return_none():

@@ -83,6 +83,12 @@ class BodyProportions:
     # apart where the signer's were 1.0-1.3, and MediaPipe lost one of the overlapping hands.
     hand_contact_near: float = 1.5
     hand_contact_far: float = 3.0
+    # The canonical arms can put a hand past the frame's edge where the signer's is inside it
+    # (DGS ZUG at a third, rotated: hands held at the waist near the bottom edge drawn half out of
+    # the frame, and the read-back lost them). A hand whose points come nearer an edge than the
+    # signer's do (or than hand_edge_margin palms, whichever is less) is moved back in, with its
+    # wrist and half its elbow; two hands near each other move together. None: never.
+    hand_edge_margin: float | None = 0.5
 
 
 @dataclass(frozen=True)
@@ -413,6 +419,7 @@ class Retargeter:
             hands[side] = self._arm(p, confidence, side, body, valid, (anchor, face_scale, src_anchor), cal)
         if hands[0] is not None and hands[1] is not None:
             self._keep_hand_gap(p, confidence, hands, body, valid, src_anchor, cal)
+        self._keep_hands_in_frame(p, hands, body, valid, cal)
         self._hips(centre, tilt, body, valid, cal.shoulder_width)
         self._face_points(p, confidence, anchor, face_scale, src_anchor, body, valid, cal)
         body[:, 2] -= body[[layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER], 2].mean()
@@ -673,6 +680,43 @@ class Retargeter:
             body[el, :2] += 0.5 * shift
             body[wr, :2] += shift
             self._pose_hand_points(hands[side], side, body, valid)
+
+    def _keep_hands_in_frame(
+        self, p: np.ndarray, hands: list[np.ndarray | None], body: np.ndarray, valid: np.ndarray, cal: Calibration,
+    ) -> None:
+        """Move each hand (21, 3) output px, changed in place with its wrist, half its elbow and its
+        pose points, back inside the frame as far as the signer's hand is inside it, up to
+        ``hand_edge_margin`` palms from each edge (see :class:`BodyProportions`). Two hands whose
+        nearest points are within ``hand_contact_far`` palms move as one, keeping their offset."""
+        margin = self.proportions.hand_edge_margin
+        present = [side for side in (0, 1) if hands[side] is not None]
+        if margin is None or not present:
+            return
+        src = {side: p[_SIDES[side][3]][:, :2] for side in present}
+        out = {side: np.asarray(hands[side])[:, :2] for side in present}
+        groups = [present]
+        if len(present) == 2:
+            palm = 0.5 * (palm_length(hands[0]) + palm_length(hands[1]))
+            gap = float(np.linalg.norm(out[0][:, None] - out[1][None], axis=-1).min())
+            if gap > self.proportions.hand_contact_far * palm:
+                groups = [[0], [1]]
+        size = np.array([cal.width, cal.height], np.float64)
+        for group in groups:
+            s_pts = np.concatenate([src[side] for side in group])
+            o_pts = np.concatenate([out[side] for side in group])
+            cap = margin * max(palm_length(hands[side]) for side in group)
+            # room left to the low (0) and high (size) edge on each axis, signer's and avatar's
+            want_lo, want_hi = np.minimum(s_pts.min(axis=0), cap), np.minimum(size - s_pts.max(axis=0), cap)
+            have_lo, have_hi = o_pts.min(axis=0), size - o_pts.max(axis=0)
+            shift = np.maximum(want_lo - have_lo, 0.0) - np.maximum(want_hi - have_hi, 0.0)
+            if not shift.any():
+                continue
+            for side in group:
+                _, el, wr, _ = _SIDES[side]
+                hands[side][:, :2] += shift
+                body[wr, :2] += shift
+                body[el, :2] += 0.5 * shift
+                self._pose_hand_points(hands[side], side, body, valid)
 
     def _hips(self, centre: np.ndarray, tilt: float, body: np.ndarray, valid: np.ndarray, s: float) -> None:
         prop = self.proportions
