@@ -60,7 +60,7 @@ class Corpus:
 
     ``source``: the folder or manifest given. ``ignored``: files of the folder that are not videos
     (relative paths). ``has_signers``: the manifest has a non-empty ``signer`` column. ``notes``:
-    one line each on what was done about the input (manifest rows merged).
+    one line each on what was done about the input (manifest rows merged, outside clips renamed).
     """
 
     source: Path

@@ -79,7 +79,7 @@ class Planned:
 class BatchResult:
     """What a run did: ``entries`` (one per input, path order), ``totals`` per status for this run,
     ``gallery`` (the corpus attack, with evaluation), ``report``: the JSON report's path,
-    ``ignored``: files that are not videos, ``notes``: lines on the input (merged manifest rows)."""
+    ``ignored``: files that are not videos, ``notes``: lines on the input (merged manifest rows, renamed outside clips)."""
 
     entries: tuple[dict[str, Any], ...]
     totals: dict[str, int]
