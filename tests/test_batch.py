@@ -4,6 +4,7 @@ and the gallery attack, Ray on a simulated two-node cluster. Clips are 10-20 fra
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import re
@@ -562,6 +563,8 @@ def test_published_json_names_the_input_by_its_corpus_path_and_outside_clips_mir
     assert (summary["input"], summary["output"]) == ("v/in.mp4", "v/in.mp4")
     rep = report(out)
     assert rep["notes"] == list(result.notes)
+    page = (out / "batch_report.html").read_text()
+    assert all(html.escape(note) in page for note in result.notes)  # shown where a user looks
     published = [p for p in out.rglob("*") if p.is_file() and ".signanon_batch" not in p.parts and p.suffix != ".mp4"]
     assert {p.name for p in published} >= {"batch_report.json", "batch_report.csv", "batch_report.html"}
     for path in published:  # the corpus report too: its input by name, not by the folders above it

@@ -145,6 +145,7 @@ def to_html(report: dict) -> str:
         "padding:2px 6px;font-size:12px}</style></head><body>"
         f"<h1>signanon batch report</h1><p>{html.escape(report['input'])}, method {report['method']}, "
         f"written {report['written']}: {totals}.</p>"
-        f"{_gallery_html(report.get('gallery_attack'))}<h2>Seconds per clip</h2>{seconds_plot(report['clips'])}"
+        + "".join(f"<p>note: {html.escape(note)}</p>" for note in report.get("notes", []))
+        + f"{_gallery_html(report.get('gallery_attack'))}<h2>Seconds per clip</h2>{seconds_plot(report['clips'])}"
         f"<h2>Clips</h2><table><tr>{head}</tr>{body}</table></body></html>\n"
     )
