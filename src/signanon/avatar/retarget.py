@@ -612,12 +612,7 @@ class Retargeter:
                 continue
             hand = np.array(hands[side], np.float64)
             target = pose.face[f, :2] + (p[rows][k, :2] - src_face[f, :2]) / unit * pose.face_scale
-            shift = w * (target - hand[k, :2])
-            hand[:, :2] += shift
-            _, el, wr, _ = _SIDES[side]
-            body[wr, :2] += shift
-            body[el, :2] += 0.5 * shift
-            self._pose_hand_points(hand, side, body, valid)
+            self._move_hand(hand, side, w * (target - hand[k, :2]), body, valid)
             hands[side] = hand.astype(np.float32)
         return replace(pose, body=body.astype(np.float32), body_valid=valid, left_hand=hands[0], right_hand=hands[1])
 
@@ -674,12 +669,7 @@ class Retargeter:
         if free[0] + free[1] < 1e-6:
             return
         for side, share in ((0, -free[0]), (1, free[1])):
-            shift = share / (free[0] + free[1]) * delta
-            _, el, wr, _ = _SIDES[side]
-            hands[side][:, :2] += shift
-            body[el, :2] += 0.5 * shift
-            body[wr, :2] += shift
-            self._pose_hand_points(hands[side], side, body, valid)
+            self._move_hand(hands[side], side, share / (free[0] + free[1]) * delta, body, valid)
 
     def _keep_hands_in_frame(
         self, p: np.ndarray, hands: list[np.ndarray | None], body: np.ndarray, valid: np.ndarray, cal: Calibration,
@@ -712,11 +702,7 @@ class Retargeter:
             if not shift.any():
                 continue
             for side in group:
-                _, el, wr, _ = _SIDES[side]
-                hands[side][:, :2] += shift
-                body[wr, :2] += shift
-                body[el, :2] += 0.5 * shift
-                self._pose_hand_points(hands[side], side, body, valid)
+                self._move_hand(hands[side], side, shift, body, valid)
 
     def _hips(self, centre: np.ndarray, tilt: float, body: np.ndarray, valid: np.ndarray, s: float) -> None:
         prop = self.proportions
@@ -758,6 +744,16 @@ class Retargeter:
             body[i, :2] = anchor + np.array([x, y]) * face_scale
             body[i, 2] = 0.0
             valid[i] = True
+
+    @classmethod
+    def _move_hand(cls, hand: np.ndarray, side: int, shift: np.ndarray, body: np.ndarray, valid: np.ndarray) -> None:
+        """Move ``hand`` (21, 3) output px by the 2-D ``shift`` in place, its wrist with it and its
+        elbow half-way (so the arm does not flip), and set its pose points."""
+        _, el, wr, _ = _SIDES[side]
+        hand[:, :2] += shift
+        body[wr, :2] += shift
+        body[el, :2] += 0.5 * shift
+        cls._pose_hand_points(hand, side, body, valid)
 
     @staticmethod
     def _pose_hand_points(hand: np.ndarray, side: int, body: np.ndarray, valid: np.ndarray) -> None:
