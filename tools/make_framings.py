@@ -28,6 +28,8 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
 * ``lowbit``:    a heavily compressed upload: H.264 at crf 38 instead of 18.
 * ``gray``:      monochrome (an archival recording): luma only, in all three channels.
 * ``tint``:      a warm colour cast (tungsten light, no white balance): red x1.2, green x0.95, blue x0.65.
+* ``tight``:     a tight frame: the top 70% of the frame's height and its middle 60% of the width (the
+  hands often at or past the bottom and side edges, as a webcam held close frames a signer).
 * ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
   up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
@@ -170,6 +172,12 @@ def _shake(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (w, h), 1.05, (0.5 + dx * h / w, 0.5 + dy), angle=float(angle))
 
 
+def _tight(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    x0 = round(w * 0.2)
+    return np.ascontiguousarray(frame[: round(h * 0.7), x0 : w - x0])
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -178,7 +186,8 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror),
                                 Framing("wide", _wide), Framing("hd", _hd), Framing("dark", _dark), Framing("soft", _soft),
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
-                                Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake))}
+                                Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
+                                Framing("tight", _tight))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
