@@ -433,6 +433,66 @@ def test_the_signers_hands_held_low_are_drawn_no_further_out_of_the_frame(dgs_ma
     assert short["kept"] == 0 and short["free"] >= 4, short
 
 
+def _guessed_arm(width: int, visibility: float) -> AvatarPose:
+    """The synthetic signer with her left hand unseen and the pose model's guess of that arm bent
+    up past the right edge of a ``width`` px frame (the elbow at x 549, the wrist at 609, 209)."""
+    rt = Retargeter.calibrate([synthetic_frame()] * 5, width, H)
+    data, conf = synthetic_frame(arm_angles=(5.0, -60.0))
+    conf = conf.copy()
+    conf[layout.LEFT_HAND] = 0.0
+    conf[layout.LEFT_WRIST] = visibility
+    return rt(data, conf)
+
+
+def test_an_unseen_arm_guessed_past_the_frames_edge_hangs_at_rest():
+    """A hand MediaPipe does not see, whose arm the pose model guesses past the frame's edge at a
+    low visibility, hangs at rest from the shoulder (the upper arm 9 deg out from straight down,
+    the wrist below the elbow) instead of following the guess up beside the face; a visible guess,
+    or the same arm inside the frame, is followed as before."""
+    rest = _guessed_arm(580, 0.15)
+    upper = rest.body[layout.LEFT_ELBOW, :2] - rest.body[layout.LEFT_SHOULDER, :2]
+    assert rest.left_hand is None
+    assert np.degrees(np.arctan2(upper[0], upper[1])) == pytest.approx(9.0, abs=0.5)
+    assert rest.body[layout.LEFT_WRIST, 1] > rest.body[layout.LEFT_ELBOW, 1] > rest.body[layout.LEFT_SHOULDER, 1]
+    for followed in (_guessed_arm(580, 0.9), _guessed_arm(640, 0.15)):  # seen well; in the frame
+        assert followed.body[layout.LEFT_WRIST, 1] < followed.body[layout.LEFT_ELBOW, 1] - 50  # raised
+    half = _guessed_arm(580, 0.5)  # between: between the two
+    assert rest.body[layout.LEFT_WRIST, 1] > half.body[layout.LEFT_WRIST, 1] > _guessed_arm(580, 0.9).body[layout.LEFT_WRIST, 1]
+    right = [layout.RIGHT_SHOULDER, layout.RIGHT_ELBOW, layout.RIGHT_WRIST]
+    assert np.allclose(rest.body[right], half.body[right])  # the seen right arm is left alone
+
+
+def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(sample_clip):
+    """The sample clip cut to its top 70% and middle 60% (a webcam framing the signer tight, as
+    ``tools/make_framings.py`` 'tight' does): her left arm is out of the frame and its hand never
+    seen. Following the pose model's guess of that arm (elbow past the edge, wrist visibility
+    0.06-0.3) drew a relaxed hand rising into the frame beside the face on 39 arm-frames (the read-
+    back found it there and lost the signing hand beside it). Hanging at rest: none or nearly."""
+    from signanon.avatar.body import _hand_for, _shoulder_frame
+    from signanon.landmarks.holistic import HolisticEstimator
+
+    frames = read_frames(sample_clip)
+    h, w = frames[0].shape[:2]
+    x0 = round(w * 0.2)
+    tight = [np.ascontiguousarray(f[: round(h * 0.7), x0 : w - x0]) for f in frames]
+    with HolisticEstimator() as est:
+        marks = [est(f) for f in tight]
+    height, width = tight[0].shape[:2]
+    rt = Retargeter.calibrate(marks, width, height)
+    free = Retargeter(rt.calibration, BodyProportions(unseen_arm_rest=None))
+    shown = {"rest": 0, "free": 0}
+    for data, conf in marks:  # in order: the retargeters follow the signer's size
+        for name, pose in (("rest", rt(data, conf)), ("free", free(data, conf))):
+            top = float(pose.body[[layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER], 1].min())
+            for side, hand in enumerate((pose.left_hand, pose.right_hand)):
+                if hand is not None or geometry.hand_present(conf, side):
+                    continue
+                relaxed = _hand_for(pose, side, _shoulder_frame(pose.body.astype(np.float64))[1])[:, :2]
+                inside = (relaxed[:, 0] >= 0) & (relaxed[:, 0] <= width) & (relaxed[:, 1] >= 0) & (relaxed[:, 1] < top)
+                shown[name] += bool(inside.any())
+    assert shown["free"] >= 20 and shown["rest"] <= 2, shown
+
+
 def test_no_body_raises_and_missing_frames_return_none():
     empty = (np.zeros((layout.NUM_POINTS, 3), np.float32), np.zeros(layout.NUM_POINTS, np.float32))
     with pytest.raises(NoPersonError):

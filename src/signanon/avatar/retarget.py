@@ -89,6 +89,15 @@ class BodyProportions:
     # signer's do (or than hand_edge_margin palms, whichever is less) is moved back in, with its
     # wrist and half its elbow; two hands near each other move together. None: never.
     hand_edge_margin: float | None = 0.5
+    # An arm whose hand MediaPipe does not see and whose pose elbow or wrist lies past the frame's
+    # edge is the pose model's guess (wrist visibility 0.03-0.3 on clips cut tight). Followed, a
+    # guess that bent the arm up drew a relaxed hand beside the face where the signer shows none
+    # (the sample clip cut to its top 70%: 39 arm-frames). Such an arm hangs at rest from the
+    # shoulder instead, blended with the guess by the wrist's visibility: at rest under
+    # unseen_arm_rest[0], followed over unseen_arm_rest[1], fading in over unseen_arm_fade shoulder
+    # widths past the edge (an arm in the frame is always followed). None: always followed.
+    unseen_arm_rest: tuple[float, float] | None = (0.35, 0.65)
+    unseen_arm_fade: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -252,6 +261,20 @@ def _wrist_source(p: np.ndarray, conf: np.ndarray, side: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------
 # relaxed hand
+
+
+def rest_arm(across: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit image directions ``(2,)`` of an arm hanging relaxed: (upper arm, forearm), the upper
+    arm 9 degrees out from straight down, the forearm 4 degrees in. across: unit ``(2,)`` from the
+    right shoulder to the left (the image's +x for an upright signer); side: 0 left, 1 right."""
+    across = np.asarray(across, np.float64)
+    down = np.array([-across[1], across[0]])
+    if down[1] < 0:
+        down = -down
+    out = across if side == 0 else -across
+    upper = down * np.cos(np.radians(9)) + out * np.sin(np.radians(9))
+    fore = down * np.cos(np.radians(4)) - out * np.sin(np.radians(4))
+    return upper, fore
 
 
 def relaxed_hand(wrist: np.ndarray, direction: np.ndarray, palm: float, side: int) -> np.ndarray:
@@ -445,8 +468,7 @@ class Retargeter:
         for side, (sh, el, wr, _) in enumerate(_SIDES):
             sign = 1.0 if side == 0 else -1.0  # signer's left is the image's right
             body[sh, :2] = c + [sign * s / 2, 0.0]
-            up = np.array([sign * np.sin(np.radians(9)), np.cos(np.radians(9))])
-            fo = np.array([sign * np.sin(np.radians(-4)), np.cos(np.radians(-4))])
+            up, fo = rest_arm(np.array([1.0, 0.0]), side)
             body[el, :2] = body[sh, :2] + up * prop.upper_arm * s
             body[wr, :2] = body[el, :2] + fo * prop.forearm * s
             body[el, 2], body[wr, 2] = -0.05 * s, -0.1 * s
@@ -556,9 +578,16 @@ class Retargeter:
         ua_ref, fa_ref = cal.bone_refs[side]
         sh_out = body[sh, :2]
         d1, n1 = _unit(p[el, :2] - p[sh, :2])
-        elbow = sh_out + d1 * prop.upper_arm * s * self._fore(n1, ua_ref)
         src_wrist = _wrist_source(p, conf, side)
         d2, n2 = _unit(src_wrist[:2] - p[el, :2])
+        trust = self._arm_trust(p, conf, side, cal)
+        if trust < 1.0:  # a guessed arm: towards the arm at rest, at full length
+            across, _ = _unit(body[layout.LEFT_SHOULDER, :2] - body[layout.RIGHT_SHOULDER, :2])
+            r1, r2 = rest_arm(across, side)
+            d1, _ = _unit(trust * d1 + (1.0 - trust) * r1)
+            d2, _ = _unit(trust * d2 + (1.0 - trust) * r2)
+            n1, n2 = trust * n1 + (1.0 - trust) * ua_ref, trust * n2 + (1.0 - trust) * fa_ref
+        elbow = sh_out + d1 * prop.upper_arm * s * self._fore(n1, ua_ref)
         wrist = elbow + d2 * prop.forearm * s * self._fore(n2, fa_ref)
         body[el] = (*elbow, p[el, 2])
         body[wr] = (*wrist, p[wr, 2])
@@ -581,6 +610,19 @@ class Retargeter:
                 body[wr, :2] = wrist + shift
         self._pose_hand_points(hand, side, body, valid)
         return hand
+
+    def _arm_trust(self, p: np.ndarray, conf: np.ndarray, side: int, cal: Calibration) -> float:
+        """How far ``side``'s arm follows the pose model (1) rather than hanging at rest (0): 1 where
+        its hand is seen or its pose elbow and wrist are in the frame; else by the wrist's
+        visibility (see ``BodyProportions.unseen_arm_rest``)."""
+        prop = self.proportions
+        _, el, wr, rows = _SIDES[side]
+        if prop.unseen_arm_rest is None or _hand_present(conf, rows):
+            return 1.0
+        x, y = p[[el, wr], 0], p[[el, wr], 1]
+        past = float(np.max([-x, x - cal.width, -y, y - cal.height, np.zeros(2)])) / cal.shoulder_width
+        guessed = _smoothstep(past, 0.0, prop.unseen_arm_fade) if prop.unseen_arm_fade > 0 else float(past > 0)
+        return 1.0 - guessed * (1.0 - _smoothstep(float(conf[wr]), *prop.unseen_arm_rest))
 
     def keep_face_contact(self, pose: AvatarPose, data: np.ndarray, confidence: np.ndarray) -> AvatarPose:
         """``pose`` with each hand near the signer's face moved to the same place on the avatar's
