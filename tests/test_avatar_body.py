@@ -466,8 +466,9 @@ def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(sample
     """The sample clip cut to its top 70% and middle 60% (a webcam framing the signer tight, as
     ``tools/make_framings.py`` 'tight' does): her left arm is out of the frame and its hand never
     seen. Following the pose model's guess of that arm (elbow past the edge, wrist visibility
-    0.06-0.3) drew a relaxed hand rising into the frame beside the face on 39 arm-frames (the read-
-    back found it there and lost the signing hand beside it). Hanging at rest: none or nearly."""
+    0.06-0.3) drew a relaxed hand rising into the frame beside the face on 39 arm-frames, a hand
+    the signer does not show (the read-back took it for her left hand). Hanging at rest: at most 2
+    (measured when written: 1, the right hand lost for a frame inside the frame)."""
     from signanon.avatar.body import _hand_for, _shoulder_frame
     from signanon.landmarks.holistic import HolisticEstimator
 
