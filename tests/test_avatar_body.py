@@ -460,6 +460,9 @@ def test_an_unseen_arm_guessed_past_the_frames_edge_hangs_at_rest():
     assert rest.body[layout.LEFT_WRIST, 1] > half.body[layout.LEFT_WRIST, 1] > _guessed_arm(580, 0.9).body[layout.LEFT_WRIST, 1]
     right = [layout.RIGHT_SHOULDER, layout.RIGHT_ELBOW, layout.RIGHT_WRIST]
     assert np.allclose(rest.body[right], half.body[right])  # the seen right arm is left alone
+    for bad in ({"unseen_arm_rest": (0.5, 0.5)}, {"unseen_arm_rest": (0.6, 0.3)}, {"unseen_arm_fade": -0.1}):
+        with pytest.raises(ValueError, match="unseen_arm"):
+            BodyProportions(**bad)
 
 
 def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(sample_clip):

@@ -99,6 +99,13 @@ class BodyProportions:
     unseen_arm_rest: tuple[float, float] | None = (0.35, 0.65)
     unseen_arm_fade: float = 0.1
 
+    def __post_init__(self) -> None:
+        band = self.unseen_arm_rest
+        if band is not None and not (len(band) == 2 and 0.0 <= band[0] < band[1] <= 1.0):
+            raise ValueError(f"unseen_arm_rest must be (low, high) visibilities with 0 <= low < high <= 1, got {band!r}")
+        if self.unseen_arm_fade < 0.0:
+            raise ValueError(f"unseen_arm_fade must be >= 0 shoulder widths, got {self.unseen_arm_fade!r}")
+
 
 @dataclass(frozen=True)
 class ScaleTracking:
