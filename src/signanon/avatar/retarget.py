@@ -270,17 +270,15 @@ def _wrist_source(p: np.ndarray, conf: np.ndarray, side: int) -> np.ndarray:
 # relaxed hand
 
 
-def rest_arm(across: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+def rest_arm(tilt: float, side: int) -> tuple[np.ndarray, np.ndarray]:
     """Unit image directions ``(2,)`` of an arm hanging relaxed: (upper arm, forearm), the upper
-    arm 9 degrees out from straight down, the forearm 4 degrees in. across: unit ``(2,)`` from the
-    right shoulder to the left (the image's +x for an upright signer); side: 0 left, 1 right."""
-    across = np.asarray(across, np.float64)
-    down = np.array([-across[1], across[0]])
-    if down[1] < 0:
-        down = -down
-    out = across if side == 0 else -across
-    upper = down * np.cos(np.radians(9)) + out * np.sin(np.radians(9))
-    fore = down * np.cos(np.radians(4)) - out * np.sin(np.radians(4))
+    arm 9 degrees out from straight down, the forearm 4 degrees in, turned with the shoulder line.
+    tilt: the shoulder line's angle (radians, right shoulder to left; 0 = level, as
+    :meth:`Retargeter._shoulders` gives it); side: 0 left (the image's right), 1 right."""
+    out = 1.0 if side == 0 else -1.0
+    r = _rot(tilt)
+    upper = r @ np.array([out * np.sin(np.radians(9)), np.cos(np.radians(9))])
+    fore = r @ np.array([-out * np.sin(np.radians(4)), np.cos(np.radians(4))])
     return upper, fore
 
 
@@ -446,7 +444,7 @@ class Retargeter:
         anchor, face_scale, src_anchor = self._head(p, confidence, centre, tilt, cal)
         hands: list[np.ndarray | None] = [None, None]
         for side in (0, 1):
-            hands[side] = self._arm(p, confidence, side, body, valid, (anchor, face_scale, src_anchor), cal)
+            hands[side] = self._arm(p, confidence, side, body, valid, (anchor, face_scale, src_anchor), cal, tilt)
         if hands[0] is not None and hands[1] is not None:
             self._keep_hand_gap(p, confidence, hands, body, valid, src_anchor, cal)
         self._keep_hands_in_frame(p, hands, body, valid, cal)
@@ -475,7 +473,7 @@ class Retargeter:
         for side, (sh, el, wr, _) in enumerate(_SIDES):
             sign = 1.0 if side == 0 else -1.0  # signer's left is the image's right
             body[sh, :2] = c + [sign * s / 2, 0.0]
-            up, fo = rest_arm(np.array([1.0, 0.0]), side)
+            up, fo = rest_arm(0.0, side)
             body[el, :2] = body[sh, :2] + up * prop.upper_arm * s
             body[wr, :2] = body[el, :2] + fo * prop.forearm * s
             body[el, 2], body[wr, 2] = -0.05 * s, -0.1 * s
@@ -573,10 +571,12 @@ class Retargeter:
         valid: np.ndarray,
         head: tuple[np.ndarray, float, np.ndarray | None],
         cal: Calibration,
+        tilt: float,
     ) -> np.ndarray | None:
         """Place one arm in ``body``; the hand (21, 3) output px, or None when the hand is unseen.
 
-        head: (face anchor (2,), face scale, the source's point 168 or None) from :meth:`_head`.
+        head: (face anchor (2,), face scale, the source's point 168 or None) from :meth:`_head`;
+        tilt: the shoulder line's angle from :meth:`_shoulders`.
         """
         prop = self.proportions
         anchor, face_scale, src_anchor = head
@@ -589,8 +589,7 @@ class Retargeter:
         d2, n2 = _unit(src_wrist[:2] - p[el, :2])
         trust = self._arm_trust(p, conf, side, cal)
         if trust < 1.0:  # a guessed arm: towards the arm at rest, at full length
-            across, _ = _unit(body[layout.LEFT_SHOULDER, :2] - body[layout.RIGHT_SHOULDER, :2])
-            r1, r2 = rest_arm(across, side)
+            r1, r2 = rest_arm(tilt, side)
             d1, _ = _unit(trust * d1 + (1.0 - trust) * r1)
             d2, _ = _unit(trust * d2 + (1.0 - trust) * r2)
             n1, n2 = trust * n1 + (1.0 - trust) * ua_ref, trust * n2 + (1.0 - trust) * fa_ref
