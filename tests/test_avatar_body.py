@@ -248,14 +248,15 @@ def _len(pose: AvatarPose, a: int, b: int) -> float:
 def test_bone_lengths_are_canonical():
     prop = BodyProportions()
     calib = [synthetic_frame(upper=150.0, fore=110.0)]
-    rt = Retargeter.calibrate(calib * 5, W, H, prop)
+    # (a taller frame than H: these signers' hands reach past 480 px, and a hand the frame cuts
+    # is moved, see test_a_hand_the_frame_cuts_reaches_as_far_into_the_frame_as_the_signers)
+    rt = Retargeter.calibrate(calib * 5, W, 800, prop)
     pose = rt(*calib[0])
     sw = _len(pose, 11, 12)
     assert sw == pytest.approx(160.0, rel=1e-3)  # the avatar fills the frame like the signer
     assert _len(pose, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
     assert _len(pose, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
     # same canonical body from a signer with other proportions
-    # (a taller frame: this signer's hand reaches past 480 px, and a hand past the edge is moved)
     rt2 = Retargeter.calibrate([synthetic_frame(upper=125.0, fore=140.0)] * 5, W, 800, prop)
     pose2 = rt2(*synthetic_frame(upper=125.0, fore=140.0))
     assert _len(pose2, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
@@ -465,14 +466,10 @@ def test_an_unseen_arm_guessed_past_the_frames_edge_hangs_at_rest():
             BodyProportions(**bad)
 
 
-def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(sample_clip):
+@pytest.fixture(scope="module")
+def tight_marks(sample_clip):
     """The sample clip cut to its top 70% and middle 60% (a webcam framing the signer tight, as
-    ``tools/make_framings.py`` 'tight' does): her left arm is out of the frame and its hand never
-    seen. Following the pose model's guess of that arm (elbow past the edge, wrist visibility
-    0.06-0.3) drew a relaxed hand rising into the frame beside the face on 39 arm-frames, a hand
-    the signer does not show (the read-back took it for her left hand). Hanging at rest: at most 2
-    (measured when written: 1, the right hand lost for a frame inside the frame)."""
-    from signanon.avatar.body import _hand_for, _shoulder_frame
+    ``tools/make_framings.py`` 'tight' does), read by our Holistic: (marks, width, height)."""
     from signanon.landmarks.holistic import HolisticEstimator
 
     frames = read_frames(sample_clip)
@@ -481,7 +478,18 @@ def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(sample
     tight = [np.ascontiguousarray(f[: round(h * 0.7), x0 : w - x0]) for f in frames]
     with HolisticEstimator() as est:
         marks = [est(f) for f in tight]
-    height, width = tight[0].shape[:2]
+    return marks, tight[0].shape[1], tight[0].shape[0]
+
+
+def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(tight_marks):
+    """The sample clip cut tight: her left arm is out of the frame and its hand never seen.
+    Following the pose model's guess of that arm (elbow past the edge, wrist visibility 0.06-0.3)
+    drew a relaxed hand rising into the frame beside the face on 39 arm-frames, a hand the signer
+    does not show (the read-back took it for her left hand). Hanging at rest: at most 2 (measured
+    when written: 1, the right hand lost for a frame inside the frame)."""
+    from signanon.avatar.body import _hand_for, _shoulder_frame
+
+    marks, width, height = tight_marks
     rt = Retargeter.calibrate(marks, width, height)
     free = Retargeter(rt.calibration, BodyProportions(unseen_arm_rest=None))
     shown = {"rest": 0, "free": 0}
@@ -496,6 +504,37 @@ def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(sample
                 shown[name] += bool(inside.any())
     assert shown["free"] >= 20 and shown["rest"] <= 2, shown
 
+
+
+def test_a_hand_the_frame_cuts_reaches_as_far_into_the_frame_as_the_signers(tight_marks):
+    """Cut tight, the sample clip's signer holds her right hand low, near the camera, its wrist
+    below the frame's bottom edge and its fingers rising into the frame (frames 26 and 35-39), and
+    on other frames past the left edge. The avatar's hand is drawn at its canonical size (0.65 of
+    hers here) from its own arm, so with its outer end as far out as hers it reached 11-44 px less
+    far into the frame and showed too little of itself: the read-back lost it or read it 52 deg
+    off. Now, where the signer's hand crosses an edge, the avatar's inner end comes as far in as
+    hers (read back, mean of 3 reads: tight 0.667 / 19.2 deg -> 0.722 / 18.1, the uncut clip
+    0.933 -> 0.983; benchmarks/hands_issue11.txt, session 39)."""
+    marks, width, height = tight_marks
+    rt = Retargeter.calibrate(marks, width, height)
+    free = Retargeter(rt.calibration, BodyProportions(hand_edge_reach=False))
+    size = np.array([width, height], np.float64)
+    short = {"reach": [], "free": []}
+    for data, conf in marks:  # in order: the retargeters follow the signer's size
+        poses = {"reach": rt(data, conf), "free": free(data, conf)}
+        for side, rows in ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND)):
+            src = data[rows, :2].astype(np.float64)
+            if not geometry.hand_present(conf, side) or ((src >= 0) & (src <= size)).all():
+                continue
+            for name, pose in poses.items():
+                out = (pose.left_hand, pose.right_hand)[side][:, :2]
+                # how much less far in the avatar's hand reaches, from each edge the signer's crosses
+                lo = np.where(src.min(0) < 0, src.max(0) - out.max(0), -np.inf)
+                hi = np.where(src.max(0) > size, out.min(0) - src.min(0), -np.inf)
+                short[name].append(float(max(lo.max(), hi.max())))
+    assert len(short["reach"]) >= 10
+    assert max(short["reach"]) <= 1.0, short["reach"]
+    assert sum(s > 10.0 for s in short["free"]) >= 4, short["free"]  # the problem, on this clip
 
 def test_no_body_raises_and_missing_frames_return_none():
     empty = (np.zeros((layout.NUM_POINTS, 3), np.float32), np.zeros(layout.NUM_POINTS, np.float32))

@@ -89,6 +89,11 @@ class BodyProportions:
     # signer's do (or than hand_edge_margin palms, whichever is less) is moved back in, with its
     # wrist and half its elbow; two hands near each other move together. None: never.
     hand_edge_margin: float | None = 0.5
+    # A signer's hand that an edge cuts (near the camera: the sample clip cut tight holds her hand
+    # low, wrist below the frame, fingers rising into it) is bigger than the canonical one, so the
+    # avatar's, with its outer end as far out as hers, reached 11-44 px less far into the frame and
+    # the read-back lost it. Its inner end now comes as far into the frame as hers.
+    hand_edge_reach: bool = True
     # An arm whose hand MediaPipe does not see and whose pose elbow or wrist lies past the frame's
     # edge is the pose model's guess (wrist visibility 0.03-0.3 on clips cut tight). Followed, a
     # guess that bent the arm up drew a relaxed hand beside the face where the signer shows none
@@ -724,8 +729,10 @@ class Retargeter:
     ) -> None:
         """Move each hand (21, 3) output px, changed in place with its wrist, half its elbow and its
         pose points, back inside the frame as far as the signer's hand is inside it, up to
-        ``hand_edge_margin`` palms from each edge (see :class:`BodyProportions`). Two hands whose
-        nearest points are within ``hand_contact_far`` palms move as one, keeping their offset."""
+        ``hand_edge_margin`` palms from each edge; where an edge cuts the signer's hand, until the
+        avatar's reaches as far into the frame as hers (``hand_edge_reach``; see
+        :class:`BodyProportions`). Two hands whose nearest points are within ``hand_contact_far``
+        palms move as one, keeping their offset."""
         margin = self.proportions.hand_edge_margin
         present = [side for side in (0, 1) if hands[side] is not None]
         if margin is None or not present:
@@ -746,7 +753,12 @@ class Retargeter:
             # room left to the low (0) and high (size) edge on each axis, signer's and avatar's
             want_lo, want_hi = np.minimum(s_pts.min(axis=0), cap), np.minimum(size - s_pts.max(axis=0), cap)
             have_lo, have_hi = o_pts.min(axis=0), size - o_pts.max(axis=0)
-            shift = np.maximum(want_lo - have_lo, 0.0) - np.maximum(want_hi - have_hi, 0.0)
+            up_lo, up_hi = want_lo - have_lo, want_hi - have_hi  # px to move away from each edge
+            if self.proportions.hand_edge_reach:
+                # a signer's hand the edge cuts: the avatar's inner end as far in as hers
+                up_lo = np.where(s_pts.min(axis=0) < 0, np.maximum(up_lo, s_pts.max(axis=0) - o_pts.max(axis=0)), up_lo)
+                up_hi = np.where(s_pts.max(axis=0) > size, np.maximum(up_hi, o_pts.min(axis=0) - s_pts.min(axis=0)), up_hi)
+            shift = np.maximum(up_lo, 0.0) - np.maximum(up_hi, 0.0)
             if not shift.any():
                 continue
             for side in group:
