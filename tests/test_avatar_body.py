@@ -536,6 +536,44 @@ def test_a_hand_the_frame_cuts_reaches_as_far_into_the_frame_as_the_signers(tigh
     assert max(short["reach"]) <= 1.0, short["reach"]
     assert sum(s > 10.0 for s in short["free"]) >= 4, short["free"]  # the problem, on this clip
 
+
+def test_a_face_near_the_frames_top_edge_keeps_its_brows_in_the_frame():
+    """The 192x144 NGT clip with its top 15% cut off (``tools/make_framings.py`` 'crown': a camera
+    tilted down): the signer's brows are 1-3 px below the top edge. The canonical neck, with the
+    anchor the small-face boost raises, put the avatar's brows 9-12 px above the edge on every
+    frame: eyes and brows cut off, the facial grammar gone. The head now comes down until its brows
+    are as far below the edge as the signer's (at most ``face_edge_margin`` face units), and the
+    neck is still there: the brows stay above the shoulder line by over a face unit."""
+    from signanon.avatar.canonical import load_canonical_face
+    from signanon.avatar.retarget import BROW_UPPER
+    from signanon.landmarks.holistic import HolisticEstimator
+
+    prop = BodyProportions()
+    assert -float(load_canonical_face().points[list(BROW_UPPER), 1].min()) == pytest.approx(prop.brow_height, abs=0.01)
+    frames = read_frames(ROOT / "tests" / "data" / "ngt_numbers_small.mp4")[:60]
+    cut = [np.ascontiguousarray(f[round(f.shape[0] * 0.15) :]) for f in frames]
+    with HolisticEstimator() as est:
+        marks = [est(f) for f in cut]
+    height, width = cut[0].shape[:2]
+    rt = Retargeter.calibrate(marks, width, height)
+    free = Retargeter(rt.calibration, BodyProportions(face_edge_margin=None))
+    gaps = {"kept": [], "free": []}
+    for data, conf in marks:  # in order: the retargeters follow the signer's size
+        if not geometry.face_present(conf):
+            continue
+        room = float(data[layout.FACE.start + np.array(BROW_UPPER), 1].min())  # the signer's brows, px
+        for name, pose in (("kept", rt(data, conf)), ("free", free(data, conf))):
+            brows = float(pose.face_anchor[1]) - prop.brow_height * pose.face_scale
+            gaps[name].append(brows - min(room, prop.face_edge_margin * pose.face_scale))
+            if name == "kept":
+                shoulders = float(pose.body[[layout.LEFT_SHOULDER, layout.RIGHT_SHOULDER], 1].min())
+                assert shoulders - brows > pose.face_scale
+    assert len(gaps["kept"]) >= 50
+    assert min(gaps["kept"]) >= -0.5, min(gaps["kept"])
+    assert sum(g < -5.0 for g in gaps["free"]) >= 40, gaps["free"]  # the problem: cut off on this clip
+    with pytest.raises(ValueError, match="face_edge_margin"):
+        BodyProportions(face_edge_margin=-0.1)
+
 def test_no_body_raises_and_missing_frames_return_none():
     empty = (np.zeros((layout.NUM_POINTS, 3), np.float32), np.zeros(layout.NUM_POINTS, np.float32))
     with pytest.raises(NoPersonError):

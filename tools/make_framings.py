@@ -30,6 +30,8 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
 * ``tint``:      a warm colour cast (tungsten light, no white balance): red x1.2, green x0.95, blue x0.65.
 * ``tight``:     a tight frame: the top 70% of the frame's height and its middle 60% of the width (the
   hands often at or past the bottom and side edges, as a webcam held close frames a signer).
+* ``crown``:     the top 15% of the frame's height cut off (a webcam tilted down or a phone held low: the
+  top of the head out of the frame, the brows near the top edge on a close or small framing).
 * ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
   up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
@@ -178,6 +180,11 @@ def _tight(frame: np.ndarray, t: float) -> np.ndarray:
     return np.ascontiguousarray(frame[: round(h * 0.7), x0 : w - x0])
 
 
+def _crown(frame: np.ndarray, t: float) -> np.ndarray:
+    h = frame.shape[0]
+    return np.ascontiguousarray(frame[round(h * 0.15) :])
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -187,7 +194,7 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("wide", _wide), Framing("hd", _hd), Framing("dark", _dark), Framing("soft", _soft),
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
-                                Framing("tight", _tight))}
+                                Framing("tight", _tight), Framing("crown", _crown))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),

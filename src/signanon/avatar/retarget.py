@@ -20,7 +20,9 @@ import numpy as np
 
 from ..errors import NoPersonError
 from ..landmarks import geometry, layout
-from ..landmarks.regions import BODY_FACE_POINTS, BODY_HAND_POINTS, EYE_OUTER, HAND_POINTS_IN_BODY, NOSE_BRIDGE
+from ..landmarks.regions import (
+    BODY_FACE_POINTS, BODY_HAND_POINTS, BROW_UPPER_L, BROW_UPPER_R, EYE_OUTER, HAND_POINTS_IN_BODY, NOSE_BRIDGE,
+)
 from .skeleton import AvatarPose
 
 FACE_ANCHOR = NOSE_BRIDGE  # the face-mesh point the avatar's face hangs from
@@ -103,6 +105,15 @@ class BodyProportions:
     # widths past the edge (an arm in the frame is always followed). None: always followed.
     unseen_arm_rest: tuple[float, float] | None = (0.35, 0.65)
     unseen_arm_fade: float = 0.1
+    # The canonical neck (and the small-face boost's raised anchor) can put the avatar's brows above
+    # the frame's top edge where the signer's are inside it: the 192x144 NGT clip with its top 15%
+    # cut off (brows 1-3 px below the edge) drew the avatar's 9-12 px above it on every frame, the
+    # eyes and brows cut off. The head is moved down (the neck shortens) until its brows are as far
+    # below the top edge as the signer's, or face_edge_margin face units, whichever is less.
+    # brow_height: the avatar's brows' top above point 168 in face units (the canonical face
+    # asset's upper brow points). None: never.
+    face_edge_margin: float | None = 0.3
+    brow_height: float = 0.2
 
     def __post_init__(self) -> None:
         band = self.unseen_arm_rest
@@ -110,6 +121,8 @@ class BodyProportions:
             raise ValueError(f"unseen_arm_rest must be (low, high) visibilities with 0 <= low < high <= 1, got {band!r}")
         if self.unseen_arm_fade < 0.0:
             raise ValueError(f"unseen_arm_fade must be >= 0 shoulder widths, got {self.unseen_arm_fade!r}")
+        if self.face_edge_margin is not None and self.face_edge_margin < 0.0:
+            raise ValueError(f"face_edge_margin must be >= 0 face units or None, got {self.face_edge_margin!r}")
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,9 @@ def _wrist_source(p: np.ndarray, conf: np.ndarray, side: int) -> np.ndarray:
     if _hand_present(conf, rows):
         return p[rows.start]
     return p[wrist]
+
+
+BROW_UPPER = BROW_UPPER_L + BROW_UPPER_R  # face-mesh rows of the upper brows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -565,7 +581,19 @@ class Retargeter:
             return centre[:2] + _rot(tilt) @ rest + lift, face_scale, None
         motion = (src - centre[:2]) / s - cal.head_offset
         anchor = centre[:2] + rest + motion * s + lift
-        return anchor, face_scale, src
+        return self._keep_face_in_frame(p, conf, anchor, face_scale), face_scale, src
+
+    def _keep_face_in_frame(self, p: np.ndarray, conf: np.ndarray, anchor: np.ndarray, face_scale: float) -> np.ndarray:
+        """``anchor`` (2,) output px, moved down as far as brings the avatar's brows (``brow_height``
+        face units above it) as far below the top edge as the signer's upper brows are, at most
+        ``face_edge_margin`` face units (see :class:`BodyProportions`)."""
+        prop = self.proportions
+        if prop.face_edge_margin is None or not _face_present(conf):
+            return anchor
+        room = float(p[layout.FACE.start + np.array(BROW_UPPER), 1].min())  # the signer's brows to the top edge
+        want = min(room, prop.face_edge_margin * face_scale)
+        have = float(anchor[1]) - prop.brow_height * face_scale
+        return anchor + np.array([0.0, max(want - have, 0.0)])
 
     def _arm(
         self,
