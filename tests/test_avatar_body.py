@@ -545,7 +545,7 @@ def test_a_face_near_the_frames_top_edge_keeps_its_brows_in_the_frame():
     are as far below the edge as the signer's (at most ``face_edge_margin`` face units), and the
     neck is still there: the brows stay above the shoulder line by over a face unit."""
     from signanon.avatar.canonical import load_canonical_face
-    from signanon.avatar.retarget import BROW_UPPER
+    from signanon.landmarks.regions import BROW_UPPER
     from signanon.landmarks.holistic import HolisticEstimator
 
     prop = BodyProportions()

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import NoPersonError
 from ..landmarks import geometry, layout
 from ..landmarks.regions import (
-    BODY_FACE_POINTS, BODY_HAND_POINTS, BROW_UPPER_L, BROW_UPPER_R, EYE_OUTER, HAND_POINTS_IN_BODY, NOSE_BRIDGE,
+    BODY_FACE_POINTS, BODY_HAND_POINTS, BROW_UPPER, EYE_OUTER, HAND_POINTS_IN_BODY, NOSE_BRIDGE,
 )
 from .skeleton import AvatarPose
 
@@ -94,7 +94,8 @@ class BodyProportions:
     # A signer's hand that an edge cuts (near the camera: the sample clip cut tight holds her hand
     # low, wrist below the frame, fingers rising into it) is bigger than the canonical one, so the
     # avatar's, with its outer end as far out as hers, reached 11-44 px less far into the frame and
-    # the read-back lost it. Its inner end now comes as far into the frame as hers.
+    # the read-back lost it. Its inner end now comes as far into the frame as hers (where
+    # hand_edge_margin is set).
     hand_edge_reach: bool = True
     # An arm whose hand MediaPipe does not see and whose pose elbow or wrist lies past the frame's
     # edge is the pose model's guess (wrist visibility 0.03-0.3 on clips cut tight). Followed, a
@@ -282,9 +283,6 @@ def _wrist_source(p: np.ndarray, conf: np.ndarray, side: int) -> np.ndarray:
     if _hand_present(conf, rows):
         return p[rows.start]
     return p[wrist]
-
-
-BROW_UPPER = BROW_UPPER_L + BROW_UPPER_R  # face-mesh rows of the upper brows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -584,9 +582,9 @@ class Retargeter:
         return self._keep_face_in_frame(p, conf, anchor, face_scale), face_scale, src
 
     def _keep_face_in_frame(self, p: np.ndarray, conf: np.ndarray, anchor: np.ndarray, face_scale: float) -> np.ndarray:
-        """``anchor`` (2,) output px, moved down as far as brings the avatar's brows (``brow_height``
-        face units above it) as far below the top edge as the signer's upper brows are, at most
-        ``face_edge_margin`` face units (see :class:`BodyProportions`)."""
+        """``anchor`` (2,) output px, moved down until the avatar's brows (``brow_height`` face units
+        above it) are as far below the top edge as the signer's upper brows, or ``face_edge_margin``
+        face units, whichever is less; never moved up (see :class:`BodyProportions`)."""
         prop = self.proportions
         if prop.face_edge_margin is None or not _face_present(conf):
             return anchor

@@ -51,6 +51,7 @@ LID_CENTRE_L = (LID_UPPER_L[3], LID_LOWER_L[3])  # 386, 374
 BROW_UPPER_R = (70, 63, 105, 66, 107)
 BROW_LOWER_R = (46, 53, 52, 65, 55)
 BROW_UPPER_L = (300, 293, 334, 296, 336)
+BROW_UPPER = BROW_UPPER_R + BROW_UPPER_L  # both upper brows
 BROW_LOWER_L = (276, 283, 282, 295, 285)
 
 # --- face mesh: mouth (from the right mouth corner, 61 / 78, to the left one, 291 / 308) ---------
