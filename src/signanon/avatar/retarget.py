@@ -97,15 +97,15 @@ class BodyProportions:
     # the read-back lost it. Its inner end now comes as far into the frame as hers (where
     # hand_edge_margin is set).
     hand_edge_reach: bool = True
-    # An arm whose hand MediaPipe does not see, with a wrist the pose model itself rates unlikely
-    # visible, is the pose model's guess: past the frame's edge on clips cut tight (wrist visibility
-    # 0.03-0.3), or inside the picture where bars pad it (the sample clip cut tight and pillarboxed
-    # to 16:9: 0.27-0.33). Followed, a guess that bent the arm up drew a relaxed hand beside the
-    # face where the signer shows none (cut tight: 39 arm-frames; pillarboxed, read back: 49 hands
-    # the original does not show). Such an arm hangs at rest from the shoulder instead, blended
-    # with the guess by the wrist's visibility: at rest under unseen_arm_rest[0], followed over
-    # unseen_arm_rest[1]. None: always followed.
+    # An arm whose hand MediaPipe does not see and whose pose elbow or wrist lies past the frame's
+    # edge is the pose model's guess (wrist visibility 0.03-0.3 on clips cut tight). Followed, a
+    # guess that bent the arm up drew a relaxed hand beside the face where the signer shows none
+    # (the sample clip cut to its top 70%: 39 arm-frames). Such an arm hangs at rest from the
+    # shoulder instead, blended with the guess by the wrist's visibility: at rest under
+    # unseen_arm_rest[0], followed over unseen_arm_rest[1], fading in over unseen_arm_fade shoulder
+    # widths past the edge (an arm in the frame is always followed). None: always followed.
     unseen_arm_rest: tuple[float, float] | None = (0.35, 0.65)
+    unseen_arm_fade: float = 0.1
     # The canonical neck (and the small-face boost's raised anchor) can put the avatar's brows above
     # the frame's top edge where the signer's are inside it: the 192x144 NGT clip with its top 15%
     # cut off (brows 1-3 px below the edge) drew the avatar's 9-12 px above it on every frame, the
@@ -120,6 +120,8 @@ class BodyProportions:
         band = self.unseen_arm_rest
         if band is not None and not (len(band) == 2 and 0.0 <= band[0] < band[1] <= 1.0):
             raise ValueError(f"unseen_arm_rest must be (low, high) visibilities with 0 <= low < high <= 1, got {band!r}")
+        if self.unseen_arm_fade < 0.0:
+            raise ValueError(f"unseen_arm_fade must be >= 0 shoulder widths, got {self.unseen_arm_fade!r}")
         if self.face_edge_margin is not None and self.face_edge_margin < 0.0:
             raise ValueError(f"face_edge_margin must be >= 0 face units or None, got {self.face_edge_margin!r}")
 
@@ -616,7 +618,7 @@ class Retargeter:
         d1, n1 = _unit(p[el, :2] - p[sh, :2])
         src_wrist = _wrist_source(p, conf, side)
         d2, n2 = _unit(src_wrist[:2] - p[el, :2])
-        trust = self._arm_trust(conf, side)
+        trust = self._arm_trust(p, conf, side, cal)
         if trust < 1.0:  # a guessed arm: towards the arm at rest, at full length
             r1, r2 = rest_arm(tilt, side)
             d1, _ = _unit(trust * d1 + (1.0 - trust) * r1)
@@ -646,14 +648,18 @@ class Retargeter:
         self._pose_hand_points(hand, side, body, valid)
         return hand
 
-    def _arm_trust(self, conf: np.ndarray, side: int) -> float:
+    def _arm_trust(self, p: np.ndarray, conf: np.ndarray, side: int, cal: Calibration) -> float:
         """How far ``side``'s arm follows the pose model (1) rather than hanging at rest (0): 1 where
-        its hand is seen, else by the wrist's visibility (see ``BodyProportions.unseen_arm_rest``)."""
+        its hand is seen or its pose elbow and wrist are in the frame; else by the wrist's
+        visibility (see ``BodyProportions.unseen_arm_rest``)."""
         prop = self.proportions
-        _, _, wr, rows = _SIDES[side]
+        _, el, wr, rows = _SIDES[side]
         if prop.unseen_arm_rest is None or _hand_present(conf, rows):
             return 1.0
-        return _smoothstep(float(conf[wr]), *prop.unseen_arm_rest)
+        x, y = p[[el, wr], 0], p[[el, wr], 1]
+        past = float(np.max([-x, x - cal.width, -y, y - cal.height, np.zeros(2)])) / cal.shoulder_width
+        guessed = _smoothstep(past, 0.0, prop.unseen_arm_fade) if prop.unseen_arm_fade > 0 else float(past > 0)
+        return 1.0 - guessed * (1.0 - _smoothstep(float(conf[wr]), *prop.unseen_arm_rest))
 
     def keep_face_contact(self, pose: AvatarPose, data: np.ndarray, confidence: np.ndarray) -> AvatarPose:
         """``pose`` with each hand near the signer's face moved to the same place on the avatar's
