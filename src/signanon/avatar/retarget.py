@@ -26,6 +26,7 @@ from ..landmarks.regions import (
 from .skeleton import AvatarPose
 
 FACE_ANCHOR = NOSE_BRIDGE  # the face-mesh point the avatar's face hangs from
+_BROW_ROWS = layout.FACE.start + np.array(BROW_UPPER)  # the upper brows' rows in the shared layout
 NECK_BELOW_ANCHOR = 1.25  # face units from the face anchor down to the neck's top (as body.py draws it)
 
 # (shoulder, elbow, wrist, hand rows) per side, MediaPipe Pose indices.
@@ -588,7 +589,7 @@ class Retargeter:
         prop = self.proportions
         if prop.face_edge_margin is None or not _face_present(conf):
             return anchor
-        room = float(p[layout.FACE.start + np.array(BROW_UPPER), 1].min())  # the signer's brows to the top edge
+        room = float(p[_BROW_ROWS, 1].min())  # the signer's brows to the top edge
         want = min(room, prop.face_edge_margin * face_scale)
         have = float(anchor[1]) - prop.brow_height * face_scale
         return anchor + np.array([0.0, max(want - have, 0.0)])
