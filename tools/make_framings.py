@@ -185,6 +185,16 @@ def _crown(frame: np.ndarray, t: float) -> np.ndarray:
     return np.ascontiguousarray(frame[round(h * 0.15) :])
 
 
+def _pillarbox(frame: np.ndarray, t: float) -> np.ndarray:
+    # a portrait phone video uploaded as 16:9 landscape: the picture at full height between black bars
+    h, w = frame.shape[:2]
+    width = max(w, int(round(h * 16 / 9 / 2)) * 2)
+    out = np.zeros((h, width, 3), frame.dtype)
+    x0 = (width - w) // 2
+    out[:, x0 : x0 + w] = frame
+    return out
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -194,7 +204,8 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("wide", _wide), Framing("hd", _hd), Framing("dark", _dark), Framing("soft", _soft),
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
-                                Framing("tight", _tight), Framing("crown", _crown))}
+                                Framing("tight", _tight), Framing("crown", _crown),
+                                Framing("pillarbox", _pillarbox))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),

@@ -107,6 +107,12 @@ class BodyProportions:
     # widths past the edge (an arm in the frame is always followed). None: always followed.
     unseen_arm_rest: tuple[float, float] | None = (0.35, 0.65)
     unseen_arm_fade: float = 0.1
+    # An unseen hand's arm guessed INSIDE the frame: a portrait video pillarboxed into a landscape
+    # frame puts the cut-off arm over a black bar, where the pose model guesses it with elbow
+    # visibility 0.10-0.19 (arms the signer shows: 0.29-0.99 on the shared clips). Such an arm hangs
+    # at rest too, by its elbow's visibility: at rest under unseen_elbow_rest[0], followed over
+    # unseen_elbow_rest[1] (the arm's trust is the lesser of this and the edge rule's). None: never.
+    unseen_elbow_rest: tuple[float, float] | None = (0.2, 0.3)
     # The canonical neck (and the small-face boost's raised anchor) can put the avatar's brows above
     # the frame's top edge where the signer's are inside it: the 192x144 NGT clip with its top 15%
     # cut off (brows 1-3 px below the edge) drew the avatar's 9-12 px above it on every frame, the
@@ -118,9 +124,10 @@ class BodyProportions:
     brow_height: float = 0.2
 
     def __post_init__(self) -> None:
-        band = self.unseen_arm_rest
-        if band is not None and not (len(band) == 2 and 0.0 <= band[0] < band[1] <= 1.0):
-            raise ValueError(f"unseen_arm_rest must be (low, high) visibilities with 0 <= low < high <= 1, got {band!r}")
+        for name in ("unseen_arm_rest", "unseen_elbow_rest"):
+            band = getattr(self, name)
+            if band is not None and not (len(band) == 2 and 0.0 <= band[0] < band[1] <= 1.0):
+                raise ValueError(f"{name} must be (low, high) visibilities with 0 <= low < high <= 1, got {band!r}")
         if self.unseen_arm_fade < 0.0:
             raise ValueError(f"unseen_arm_fade must be >= 0 shoulder widths, got {self.unseen_arm_fade!r}")
         if self.face_edge_margin is not None and self.face_edge_margin < 0.0:
@@ -651,16 +658,22 @@ class Retargeter:
 
     def _arm_trust(self, p: np.ndarray, conf: np.ndarray, side: int, cal: Calibration) -> float:
         """How far ``side``'s arm follows the pose model (1) rather than hanging at rest (0): 1 where
-        its hand is seen or its pose elbow and wrist are in the frame; else by the wrist's
-        visibility (see ``BodyProportions.unseen_arm_rest``)."""
+        its hand is seen; else the lesser of the edge rule's trust (by the wrist's visibility where
+        the pose elbow or wrist lies past the frame's edge, ``BodyProportions.unseen_arm_rest``)
+        and the elbow's visibility's (``unseen_elbow_rest``)."""
         prop = self.proportions
         _, el, wr, rows = _SIDES[side]
-        if prop.unseen_arm_rest is None or _hand_present(conf, rows):
-            return 1.0
-        x, y = p[[el, wr], 0], p[[el, wr], 1]
-        past = float(np.max([-x, x - cal.width, -y, y - cal.height, np.zeros(2)])) / cal.shoulder_width
-        guessed = _smoothstep(past, 0.0, prop.unseen_arm_fade) if prop.unseen_arm_fade > 0 else float(past > 0)
-        return 1.0 - guessed * (1.0 - _smoothstep(float(conf[wr]), *prop.unseen_arm_rest))
+        trust = 1.0
+        if _hand_present(conf, rows):
+            return trust
+        if prop.unseen_arm_rest is not None:
+            x, y = p[[el, wr], 0], p[[el, wr], 1]
+            past = float(np.max([-x, x - cal.width, -y, y - cal.height, np.zeros(2)])) / cal.shoulder_width
+            guessed = _smoothstep(past, 0.0, prop.unseen_arm_fade) if prop.unseen_arm_fade > 0 else float(past > 0)
+            trust = 1.0 - guessed * (1.0 - _smoothstep(float(conf[wr]), *prop.unseen_arm_rest))
+        if prop.unseen_elbow_rest is not None:
+            trust = min(trust, _smoothstep(float(conf[el]), *prop.unseen_elbow_rest))
+        return trust
 
     def keep_face_contact(self, pose: AvatarPose, data: np.ndarray, confidence: np.ndarray) -> AvatarPose:
         """``pose`` with each hand near the signer's face moved to the same place on the avatar's
