@@ -195,6 +195,16 @@ def _pillarbox(frame: np.ndarray, t: float) -> np.ndarray:
     return out
 
 
+def _letterbox(frame: np.ndarray, t: float) -> np.ndarray:
+    # a landscape video posted as a 9:16 phone video: the picture at full width between black bars
+    h, w = frame.shape[:2]
+    height = max(h, int(round(w * 16 / 9 / 2)) * 2)
+    out = np.zeros((height, w, 3), frame.dtype)
+    y0 = (height - h) // 2
+    out[y0 : y0 + h] = frame
+    return out
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -205,7 +215,7 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
                                 Framing("tight", _tight), Framing("crown", _crown),
-                                Framing("pillarbox", _pillarbox))}
+                                Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
