@@ -185,24 +185,22 @@ def _crown(frame: np.ndarray, t: float) -> np.ndarray:
     return np.ascontiguousarray(frame[round(h * 0.15) :])
 
 
-def _pillarbox(frame: np.ndarray, t: float) -> np.ndarray:
-    # a portrait phone video uploaded as 16:9 landscape: the picture at full height between black bars
+def _between_bars(frame: np.ndarray, wide: bool) -> np.ndarray:
+    """The frame at full height (``wide``: in a 16:9 frame) or full width (else: 9:16) between black bars."""
     h, w = frame.shape[:2]
-    width = max(w, int(round(h * 16 / 9 / 2)) * 2)
-    out = np.zeros((h, width, 3), frame.dtype)
-    x0 = (width - w) // 2
-    out[:, x0 : x0 + w] = frame
+    size = (max(w, int(round(h * 16 / 9 / 2)) * 2), h) if wide else (w, max(h, int(round(w * 16 / 9 / 2)) * 2))
+    out = np.zeros((size[1], size[0], 3), frame.dtype)
+    x0, y0 = (size[0] - w) // 2, (size[1] - h) // 2
+    out[y0 : y0 + h, x0 : x0 + w] = frame
     return out
+
+
+def _pillarbox(frame: np.ndarray, t: float) -> np.ndarray:
+    return _between_bars(frame, wide=True)  # a portrait phone video uploaded as 16:9 landscape
 
 
 def _letterbox(frame: np.ndarray, t: float) -> np.ndarray:
-    # a landscape video posted as a 9:16 phone video: the picture at full width between black bars
-    h, w = frame.shape[:2]
-    height = max(h, int(round(w * 16 / 9 / 2)) * 2)
-    out = np.zeros((height, w, 3), frame.dtype)
-    y0 = (height - h) // 2
-    out[y0 : y0 + h] = frame
-    return out
+    return _between_bars(frame, wide=False)  # a landscape video posted as a 9:16 phone video
 
 
 def _same(frame: np.ndarray, t: float) -> np.ndarray:

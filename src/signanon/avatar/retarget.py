@@ -104,7 +104,7 @@ class BodyProportions:
     # (the sample clip cut to its top 70%: 39 arm-frames). Such an arm hangs at rest from the
     # shoulder instead, blended with the guess by the wrist's visibility: at rest under
     # unseen_arm_rest[0], followed over unseen_arm_rest[1], fading in over unseen_arm_fade shoulder
-    # widths past the edge (an arm in the frame is always followed). None: always followed.
+    # widths past the edge (an arm in the frame: see unseen_elbow_rest). None: always followed.
     unseen_arm_rest: tuple[float, float] | None = (0.35, 0.65)
     unseen_arm_fade: float = 0.1
     # An unseen hand's arm guessed INSIDE the frame: a portrait video pillarboxed into a landscape
