@@ -511,9 +511,10 @@ def _relaxed_hands_shown(marks, width: int, height: int, proportions: BodyPropor
 def test_the_sample_clip_cut_tight_draws_no_hand_the_signer_does_not_show(tight_marks):
     """The sample clip cut tight: her left arm is out of the frame and its hand never seen.
     Following the pose model's guess of that arm (elbow past the edge, wrist visibility 0.06-0.3)
-    drew a relaxed hand rising into the frame beside the face on 39 arm-frames, a hand the signer
-    does not show (the read-back took it for her left hand). Hanging at rest: at most 2 (measured
-    when written: 1, the right hand lost for a frame inside the frame)."""
+    drew a relaxed hand rising into the frame beside the face on 39 arm-frames (34 in session 40,
+    with the elbow rule off too), a hand the signer does not show (the read-back took it for her
+    left hand). Hanging at rest: at most 2 (measured when written: 1, the right hand lost for a
+    frame inside the frame; 2 in session 40, with or without the elbow rule)."""
     marks, width, height = tight_marks
     free = _relaxed_hands_shown(marks, width, height, BodyProportions(unseen_arm_rest=None, unseen_elbow_rest=None))
     rest = _relaxed_hands_shown(marks, width, height, BodyProportions(unseen_elbow_rest=None))
