@@ -407,6 +407,25 @@ def test_a_hand_the_canonical_arm_puts_past_the_frames_edge_is_moved_back_in():
     assert low - cut.left_hand[:, 1].max() == pytest.approx(-15.0, abs=1.5)
 
 
+def test_a_clip_between_black_bars_keeps_hands_in_its_picture():
+    """The same low hand in a clip letterboxed with a 200 px bar below the picture: the hand is
+    kept in the picture (Calibration.picture) exactly as in the unpadded clip, not in the frame;
+    with ``hands_in_picture`` off it is kept in the frame only. A "bar" that the signer's hand
+    crosses during the calibration is a dark backdrop, not padding: no picture then."""
+    frame = synthetic_frame(upper=110.0, fore=90.0, arm_angles=(92.0, 88.0))
+    src = frame[0][layout.LEFT_HAND, :2].astype(np.float64)
+    height = int(np.ceil(src[:, 1].max())) + 20
+    calib = [synthetic_frame(upper=110.0, fore=90.0)] * 5
+    unpadded = Retargeter.calibrate(calib, W, height)(*frame)
+    boxed = Retargeter.calibrate(calib, W, height + 200, picture=(0, 0, W, height))
+    assert boxed.calibration.picture == (0.0, 0.0, float(W), float(height))
+    assert np.allclose(boxed(*frame).left_hand, unpadded.left_hand)
+    in_frame = Retargeter(boxed.calibration, BodyProportions(hands_in_picture=False))(*frame)
+    assert in_frame.left_hand[:, 1].max() > height + 10  # the canonical arm's hand, over the bar
+    crossing = Retargeter.calibrate(calib + [frame], W, height + 200, picture=(0, 0, W, height - 120))
+    assert crossing.calibration.picture is None
+
+
 def test_the_signers_hands_held_low_are_drawn_no_further_out_of_the_frame(dgs_marks):
     """DGS ZUG holds her hands at the waist; at frames 59-61 they dip past the frame's bottom edge
     by up to 40 px. The canonical arms (longer than hers) drew them 14-23 px further out, cut off

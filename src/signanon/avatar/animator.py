@@ -46,9 +46,11 @@ class AvatarAnimator:
         width: int,
         height: int,
         config: AnimatorConfig = AnimatorConfig(),
+        picture: tuple[float, float, float, float] | None = None,
     ) -> "AvatarAnimator":
-        """Measure the signer on ``frames`` (raises NoPersonError when no frame has a body)."""
-        retargeter = Retargeter.calibrate(frames, width, height, config.proportions, config.scale)
+        """Measure the signer on ``frames`` (raises NoPersonError when no frame has a body);
+        ``picture``: the box inside black bars, if any (see :meth:`Retargeter.calibrate`)."""
+        retargeter = Retargeter.calibrate(frames, width, height, config.proportions, config.scale, picture)
         faces = [(d[layout.FACE], c[layout.FACE]) for d, c in frames]
         face = FaceAnimator.calibrate(faces, width, height, config.face)
         return cls(retargeter, face)

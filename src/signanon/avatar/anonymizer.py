@@ -206,6 +206,8 @@ class AvatarAnonymizer:
             summary.extra["hand_drawing"] = result.hand_drawing
         if result.mouth_parting:
             summary.extra["mouth_parting"] = result.mouth_parting
+        if result.picture:
+            summary.extra["picture_inside_bars"] = result.picture
         if result.furrow_gain:
             summary.extra["furrow_gain"] = result.furrow_gain
         if result.identity_guard:

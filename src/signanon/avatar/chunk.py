@@ -33,6 +33,7 @@ from ..landmarks.smoothing import LandmarkFrame, LandmarkProcessor, LandmarkStat
 from ..recognition import DlibConfig, DlibEmbedder
 from ..summary import StageTimer
 from ..video import VideoInfo, iter_selected_frames
+from ..video.bars import BarFinder
 from ..video.people import FaceCounter
 from ..video.writer import as_encoded
 from .animator import AvatarAnimator, PresenceFader, has_body
@@ -94,6 +95,8 @@ class ChunkResult:
     mouth_parting: dict = field(default_factory=dict)
     # how the brow furrow's gain was chosen (furrow_choice.choose_furrow's record; likewise)
     furrow_gain: dict = field(default_factory=dict)
+    # the picture's box inside black bars, [x0, y0, x1, y1] px (video.bars; likewise; empty: none)
+    picture: list = field(default_factory=list)
     # what the identity guard did (identity_guard.GuardCounts.as_dict; empty when it is off)
     identity_guard: dict = field(default_factory=dict)
     seconds_per_stage: dict[str, float] = field(default_factory=dict)
@@ -114,6 +117,7 @@ class ChunkResult:
             total.hand_drawing = total.hand_drawing or r.hand_drawing
             total.mouth_parting = total.mouth_parting or r.mouth_parting
             total.furrow_gain = total.furrow_gain or r.furrow_gain
+            total.picture = total.picture or r.picture
             if r.identity_guard:
                 guard = GuardCounts(**total.identity_guard)
                 guard.add(GuardCounts(**r.identity_guard))
@@ -181,6 +185,8 @@ class CalibrateHere:
         self.furrow_gain: dict = {}  # how the brow furrow's gain was chosen (furrow_choice.choose_furrow)
         self.signer: SignerFace | None = None  # set by render_chunk
         self.result: Calibrated | None = None
+        self.bars = BarFinder()  # offered the decoded frames until the calibration (chunk_poses)
+        self.picture: list = []  # the picture's box the calibration kept, [x0, y0, x1, y1] px
 
     def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
         """Take the next frame; the animator once enough frames with a body were seen."""
@@ -198,7 +204,10 @@ class CalibrateHere:
 
     def _calibrate(self) -> AvatarAnimator:
         with self._timer("calibrate"):
-            animator = AvatarAnimator.calibrate(self._bodies, self._info.width, self._info.height, self._config.animator)
+            picture = self.bars.box()  # a clip between black bars: the picture inside them
+            animator = AvatarAnimator.calibrate(self._bodies, self._info.width, self._info.height, self._config.animator, picture)
+            kept = animator.retargeter.calibration.picture  # None where the signer crosses a "bar"
+            self.picture = [] if kept is None else [round(v) for v in kept]
         if self._config.animator.face_gains.enabled:
             with self._timer("calibrate face gains"):
                 w, h = self._info.width, self._info.height  # drawn at the output's size, as the run draws
@@ -276,6 +285,7 @@ class WaitForCalibration:
     hand_drawing: dict = {}  # chosen by the chunk that calibrates
     mouth_parting: dict = {}  # chosen by the chunk that calibrates
     furrow_gain: dict = {}  # chosen by the chunk that calibrates
+    picture: list = []  # found by the chunk that calibrates
 
     def __init__(self, path: Path, timer: StageTimer):
         self._path, self._timer = path, timer
@@ -397,6 +407,7 @@ def render_chunk(
     result.hand_drawing = calibration.hand_drawing
     result.mouth_parting = calibration.mouth_parting
     result.furrow_gain = calibration.furrow_gain
+    result.picture = calibration.picture
     if guarded is not None:
         guarded.counts.look = calibration.result.record
         result.identity_guard = guarded.counts.as_dict()
@@ -419,17 +430,23 @@ def chunk_poses(
     is offered to ``faces`` (the several-faces count then needs no decoding of its own)."""
     processor = LandmarkProcessor(float(info.fps), config.smoothing)
     fade_frames = max(1, round(config.fade_seconds * float(info.fps)))
-    with closing(_landmark_rows(info, config.holistic, chunk.warm, timer, faces)) as rows:
+    calibrating = calibration if isinstance(calibration, CalibrateHere) else None
+    with closing(_landmark_rows(info, config.holistic, chunk.warm, timer, faces, calibrating)) as rows:
         frames = _counted(processor.process(rows), processor, chunk, result)
         yield from _poses(frames, chunk, calibration, fade_frames, timer, result)
 
 
 def _landmark_rows(
-    info: VideoInfo, holistic: HolisticConfig, first: int, timer: StageTimer, faces: FaceCounter | None
+    info: VideoInfo,
+    holistic: HolisticConfig,
+    first: int,
+    timer: StageTimer,
+    faces: FaceCounter | None,
+    calibrating: CalibrateHere | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Raw ``(data, confidence)`` (float32 ``(586, 3)``, ``(586,)``) of frames ``first`` ... on, in
     order, from one MediaPipe Holistic; frames are decoded only as far as they are asked for, and
-    each is offered to ``faces``."""
+    each is offered to ``faces``, and to ``calibrating``'s bar finder until it has calibrated."""
     with HolisticEstimator(holistic) as estimator:
         frames = iter_selected_frames(info, range(first, info.frame_count))
         while True:
@@ -442,6 +459,8 @@ def _landmark_rows(
             if faces is not None:
                 with timer("count faces"):
                     faces.offer(*item)
+            if calibrating is not None and calibrating.result is None:
+                calibrating.bars.offer(item[1])
             yield row
 
 

@@ -122,6 +122,12 @@ class BodyProportions:
     # asset's upper brow points). None: never.
     face_edge_margin: float | None = 0.3
     brow_height: float = 0.2
+    # A clip between black bars (a portrait video uploaded as 16:9, a landscape one posted as 9:16)
+    # shows the signer in its picture, not its frame: the rule that keeps hands in the frame
+    # (hand_edge_margin, hand_edge_reach) keeps them in the picture's box (Calibration.picture),
+    # where the run found one. DGS ZUG cut tight and letterboxed: the avatar held her low hands
+    # 20-28 px below the picture, over the bar, and the read-back lost 13 of 55.
+    hands_in_picture: bool = True
 
     def __post_init__(self) -> None:
         for name in ("unseen_arm_rest", "unseen_elbow_rest"):
@@ -203,6 +209,7 @@ class Calibration:
     face_unit:       median 3-D distance between the outer eye corners.
     head_offset:     (2,) median (point 168 - shoulder centre) in shoulder widths.
     eyes_to_anchor:  (2,) median (point 168 - mid of the pose eyes) in face units.
+    picture:         (x0, y0, x1, y1) the picture's box inside black bars, or None (no bars).
     """
 
     width: int
@@ -214,6 +221,7 @@ class Calibration:
     face_unit: float
     head_offset: np.ndarray
     eyes_to_anchor: np.ndarray
+    picture: tuple[float, float, float, float] | None = None
 
     def scaled(self, ratio: float) -> "Calibration":
         """The same signer ``ratio`` times as large in the frame (every pixel length scaled)."""
@@ -352,7 +360,11 @@ def _robust_high(values: list[float], fallback: float) -> float:
 
 
 def _calibrate(
-    frames: Sequence[tuple[np.ndarray, np.ndarray]], width: int, height: int, prop: BodyProportions
+    frames: Sequence[tuple[np.ndarray, np.ndarray]],
+    width: int,
+    height: int,
+    prop: BodyProportions,
+    picture: tuple[float, float, float, float] | None = None,
 ) -> Calibration:
     sw, centres = [], []
     bones: list[list[list[float]]] = [[[], []], [[], []]]
@@ -414,7 +426,30 @@ def _calibrate(
         face_unit=fu,
         head_offset=head,
         eyes_to_anchor=eyes,
+        picture=_checked_picture(picture, frames, width, height),
     )
+
+
+def _checked_picture(
+    picture: tuple[float, float, float, float] | None, frames: Sequence[tuple[np.ndarray, np.ndarray]], width: int, height: int,
+) -> tuple[float, float, float, float] | None:
+    """``picture`` where the middle of every face and hand MediaPipe found on ``frames`` lies
+    inside it (give or take 5 % of the frame), else None: a signer seen over a "bar" is in front
+    of a dark backdrop, not beside padding. Single points are not checked: a hand the picture's
+    edge cuts has its hidden points guessed past it, and the pose's body points over a real bar
+    are the pose model's guesses."""
+    if picture is None:
+        return None
+    lo, hi = np.array(picture[:2]), np.array(picture[2:])
+    tol = 0.05 * np.array([width, height])
+    for data, conf in frames:
+        for rows in (layout.FACE, layout.LEFT_HAND, layout.RIGHT_HAND):
+            seen = conf[rows] > 0
+            if seen.any():
+                middle = data[rows][seen, :2].mean(axis=0)
+                if (middle < lo - tol).any() or (middle > hi + tol).any():
+                    return None
+    return (float(picture[0]), float(picture[1]), float(picture[2]), float(picture[3]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -442,12 +477,15 @@ class Retargeter:
         height: int,
         proportions: BodyProportions = BodyProportions(),
         scale: ScaleTracking = ScaleTracking(),
+        picture: tuple[float, float, float, float] | None = None,
     ) -> "Retargeter":
         """Measure the signer on the first frames: each ``(data (586,3) float32, confidence (586,))``.
+        ``picture``: the picture's box ``(x0, y0, x1, y1)`` px inside black bars, if the clip has
+        them (:class:`~signanon.video.bars.BarFinder`).
 
         Frames with missing parts are fine; raises NoPersonError if no frame shows the shoulders.
         """
-        return cls(_calibrate(frames, width, height, proportions), proportions, scale)
+        return cls(_calibrate(frames, width, height, proportions, picture), proportions, scale)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -785,19 +823,21 @@ class Retargeter:
             gap = float(np.linalg.norm(out[0][:, None] - out[1][None], axis=-1).min())
             if gap > self.proportions.hand_contact_far * palm:
                 groups = [[0], [1]]
-        size = np.array([cal.width, cal.height], np.float64)
+        lo, hi = np.zeros(2), np.array([cal.width, cal.height], np.float64)  # the frame's edges
+        if cal.picture is not None and self.proportions.hands_in_picture:
+            lo, hi = np.array(cal.picture[:2], np.float64), np.array(cal.picture[2:], np.float64)
         for group in groups:
             s_pts = np.concatenate([src[side] for side in group])
             o_pts = np.concatenate([out[side] for side in group])
             cap = margin * max(palm_length(hands[side]) for side in group)
-            # room left to the low (0) and high (size) edge on each axis, signer's and avatar's
-            want_lo, want_hi = np.minimum(s_pts.min(axis=0), cap), np.minimum(size - s_pts.max(axis=0), cap)
-            have_lo, have_hi = o_pts.min(axis=0), size - o_pts.max(axis=0)
+            # room left to the low and high edge on each axis, signer's and avatar's
+            want_lo, want_hi = np.minimum(s_pts.min(axis=0) - lo, cap), np.minimum(hi - s_pts.max(axis=0), cap)
+            have_lo, have_hi = o_pts.min(axis=0) - lo, hi - o_pts.max(axis=0)
             up_lo, up_hi = want_lo - have_lo, want_hi - have_hi  # px to move away from each edge
             if self.proportions.hand_edge_reach:
                 # a signer's hand the edge cuts: the avatar's inner end as far in as hers
-                up_lo = np.where(s_pts.min(axis=0) < 0, np.maximum(up_lo, s_pts.max(axis=0) - o_pts.max(axis=0)), up_lo)
-                up_hi = np.where(s_pts.max(axis=0) > size, np.maximum(up_hi, o_pts.min(axis=0) - s_pts.min(axis=0)), up_hi)
+                up_lo = np.where(s_pts.min(axis=0) < lo, np.maximum(up_lo, s_pts.max(axis=0) - o_pts.max(axis=0)), up_lo)
+                up_hi = np.where(s_pts.max(axis=0) > hi, np.maximum(up_hi, o_pts.min(axis=0) - s_pts.min(axis=0)), up_hi)
             shift = np.maximum(up_lo, 0.0) - np.maximum(up_hi, 0.0)
             if not shift.any():
                 continue
