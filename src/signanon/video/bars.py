@@ -29,7 +29,7 @@ class BarFinder:
         """One decoded frame, ``(H, W, 3)`` uint8 RGB."""
         brightest = frame.max(axis=2)
         rows, cols = brightest.max(axis=1), brightest.max(axis=0)
-        if self._rows is None or self._rows.shape != rows.shape or self._cols.shape != cols.shape:
+        if self._rows is None:  # every frame of a video has the first one's size
             self._rows, self._cols = rows, cols
         else:
             np.maximum(self._rows, rows, out=self._rows)
