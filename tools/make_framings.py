@@ -32,6 +32,10 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
   hands often at or past the bottom and side edges, as a webcam held close frames a signer).
 * ``crown``:     the top 15% of the frame's height cut off (a webcam tilted down or a phone held low: the
   top of the head out of the frame, the brows near the top edge on a close or small framing).
+* ``enter``:     the signer slides in from the right edge over the first quarter of the clip (the
+  first frames show the empty room: a recording started before the signer stepped in).
+* ``leave``:     the signer slides out through the left edge over the last 30% of the clip (the last
+  frames show the empty room).
 * ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
   up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
@@ -203,6 +207,16 @@ def _letterbox(frame: np.ndarray, t: float) -> np.ndarray:
     return _between_bars(frame, wide=False)  # a landscape video posted as a 9:16 phone video
 
 
+def _enter(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (w, h), 1.0, (float(np.interp(t, [0, 0.25, 1], [1.45, 0.5, 0.5])), 0.5))
+
+
+def _leave(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (w, h), 1.0, (float(np.interp(t, [0, 0.7, 1], [0.5, 0.5, -0.45])), 0.5))
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -213,7 +227,8 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
                                 Framing("tight", _tight), Framing("crown", _crown),
-                                Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox))}
+                                Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox),
+                                Framing("enter", _enter), Framing("leave", _leave))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
