@@ -17,50 +17,90 @@ from signanon.summary import StageTimer
 from signanon.video import VideoWriter, iter_frames, probe_video
 
 EMPTY_FRAMES = 45  # 1.5 s at 29.97 fps: longer than the 1 s fade
+LEAD_FRAMES = 12  # nobody there yet when the clip starts
+FADE_FRAMES = 30  # AvatarConfig.fade_seconds (1 s) at 29.97 fps
 
 
 @pytest.fixture(scope="module")
-def signer_then_empty_room(tmp_path_factory, sample_clip: Path) -> tuple[Path, Path, dict]:
-    """The real sample clip followed by 45 frames in which nobody is seen, anonymized."""
+def empty_room_around_signer(tmp_path_factory, sample_clip: Path) -> tuple[Path, Path, dict]:
+    """An empty room (12 frames), the real sample clip (58), the empty room again (45), anonymized."""
     tmp = tmp_path_factory.mktemp("presence")
-    clip = tmp / "leaves.mp4"
+    clip = tmp / "comes_and_goes.mp4"
     info = probe_video(sample_clip)
     frames = list(iter_frames(info))
     # nobody there: a flat frame in the clip's mean colour
     room = np.empty_like(frames[0])
     room[:] = frames[0].reshape(-1, 3).mean(axis=0).astype(np.uint8)
     with VideoWriter(clip, info.width, info.height, info.fps) as writer:
-        for frame in frames:
+        for frame in [room] * LEAD_FRAMES + frames + [room] * EMPTY_FRAMES:
             writer.write(frame)
-        for _ in range(EMPTY_FRAMES):
-            writer.write(room)
-    out = tmp / "leaves_anon.mp4"
+    out = tmp / "comes_and_goes_anon.mp4"
     summary = tmp / "run.json"
     assert main(["anonymize", str(clip), "-o", str(out), "--summary", str(summary), "-q"]) == 0
     return clip, out, json.loads(summary.read_text())
 
 
-def test_empty_frames_are_drawn_and_counted(signer_then_empty_room):
-    clip, out, summary = signer_then_empty_room
+def _backdrop(frames: np.ndarray) -> np.ndarray:
+    """(3,) the avatar's backdrop colour: the top-left corner of the signing frames (nothing is drawn there)."""
+    return np.median(frames[LEAD_FRAMES : LEAD_FRAMES + 58, :8, :8].reshape(-1, 3), axis=0)
+
+
+def test_empty_frames_are_counted_and_show_the_empty_backdrop(empty_room_around_signer):
+    clip, out, summary = empty_room_around_signer
     n_in = probe_video(clip).frame_count
-    assert summary["frames_out"] == n_in == 58 + EMPTY_FRAMES
-    assert summary["frames_without_person"] == EMPTY_FRAMES
-    frames = list(iter_frames(probe_video(out)))
-    assert len(frames) == n_in
-    # the avatar stays on screen while nobody is there: MediaPipe still finds a body and a face
-    with HolisticEstimator() as estimator:
-        found = [estimator(f)[1] for f in frames[-EMPTY_FRAMES:: 5]]
-    assert all(c[layout.BODY].max() > 0 and c[layout.FACE].max() > 0 for c in found)
-
-
-def test_empty_frames_fade_to_a_still_neutral_pose(signer_then_empty_room):
-    _, out, _ = signer_then_empty_room
+    assert summary["frames_out"] == n_in == LEAD_FRAMES + 58 + EMPTY_FRAMES
+    assert summary["frames_without_person"] == LEAD_FRAMES + EMPTY_FRAMES
     frames = np.stack([f.astype(np.int16) for f in iter_frames(probe_video(out))])
-    empty = frames[58:]
-    steps = np.abs(np.diff(empty, axis=0)).mean(axis=(1, 2, 3))
-    # it moves while fading (the first second), then holds still
-    assert steps[:20].max() > 0.05
-    assert steps[-10:].max() < 0.05
+    assert len(frames) == n_in
+    backdrop = _backdrop(frames)
+    off = np.abs(frames - backdrop).max(axis=3)  # (N, H, W) grey levels from the backdrop
+    # before the signer comes in and once the avatar has faded out: the backdrop alone (encoder noise)
+    assert off[:LEAD_FRAMES].max() <= 3 and off[LEAD_FRAMES + 58 + FADE_FRAMES :].max() <= 3
+    # while the signer is there the avatar is: thousands of pixels far from the backdrop
+    assert (off[LEAD_FRAMES : LEAD_FRAMES + 58] > 40).sum(axis=(1, 2)).min() > 10_000
+    # and MediaPipe finds nobody in the empty frames, somebody in the signing ones
+    with HolisticEstimator() as estimator:
+        bodies = [estimator(frames[i].astype(np.uint8))[1][layout.BODY].max() > 0 for i in (0, 6, LEAD_FRAMES + 20, n_in - 5)]
+    assert bodies == [False, False, True, False]
+
+
+def test_the_avatar_fades_out_where_it_was_last_seen(empty_room_around_signer):
+    """The last pose is held in place and faded into the backdrop: it does not walk back to the
+    middle of the frame (as it did when it faded to a neutral pose), and fades steadily."""
+    _, out, _ = empty_room_around_signer
+    frames = np.stack([f.astype(np.float32) for f in iter_frames(probe_video(out))])
+    backdrop = _backdrop(frames)
+    last = LEAD_FRAMES + 58 - 1  # the last frame with the signer
+    ink = frames[last] - backdrop  # the avatar as last drawn, over the backdrop
+    strong = np.abs(ink).max(axis=2) > 40
+    shares = []
+    for i in range(last + 1, last + FADE_FRAMES):
+        faded = frames[i] - backdrop
+        # the same picture, weaker: a least-squares share of the last frame's ink
+        share = float((faded[strong] * ink[strong]).sum() / (ink[strong] ** 2).sum())
+        assert np.abs(faded[strong] - share * ink[strong]).mean() < 2.5, i  # not moved, only faded (walking back: 4-14)
+        shares.append(share)
+    assert shares[0] > 0.9 and shares[-1] < 0.1
+    assert all(b <= a + 0.02 for a, b in zip(shares, shares[1:]))  # fading steadily, never back
+
+
+def test_an_empty_frame_blended_at_a_seam_fades_the_other_pose_in_place():
+    """A parallel run cross-fades chunks with AvatarPose.blend: an empty frame (presence 0) has no
+    place of its own, so the avatar it is blended with fades where it stands, not towards the
+    empty frame's placeholder pose."""
+    from signanon.avatar.skeleton import AvatarPose
+
+    def pose(x: float, presence: float) -> AvatarPose:
+        return AvatarPose(body=np.full((33, 3), x, np.float32), body_valid=np.ones(33, bool), left_hand=None,
+                          right_hand=None, face_anchor=np.full(2, x, np.float32), face_scale=10.0, presence=presence)
+
+    here, empty = pose(100.0, 1.0), pose(0.0, 0.0)
+    for a, b, t, presence in ((here, empty, 0.25, 0.75), (empty, here, 0.25, 0.25)):
+        mixed = a.blend(b, t)
+        assert mixed.presence == pytest.approx(presence)
+        assert np.all(mixed.body == 100.0) and np.all(mixed.face_anchor == 100.0)
+    both = here.blend(pose(0.0, 1.0), 0.25)  # two avatars: geometry blended as before
+    assert both.presence == 1.0 and np.all(both.body == 75.0)
 
 
 def test_render_worker_keeps_order_and_reports_errors():

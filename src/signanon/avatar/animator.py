@@ -7,7 +7,7 @@ neutral face); :class:`PresenceFader` covers the frames in which nobody is seen.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -81,14 +81,18 @@ class AvatarAnimator:
 
 
 class PresenceFader:
-    """Fills frames without a person: the last pose, fading to the neutral pose over ``fade_frames``.
+    """Fills frames without a person: the last pose, held where the signer was last seen and faded
+    into the empty backdrop over ``fade_frames`` (smoothstep), then the empty backdrop.
 
-    Before anyone has been seen the neutral pose is shown. Nothing of the source is ever shown: a
-    frame without landmarks is drawn from earlier landmarks, never passed through.
+    Before anyone has been seen the backdrop is empty too, so an avatar enters and leaves the frame
+    where and when the signer does (it used to stand in the middle of an empty room, and to walk
+    back there after the signer left through an edge). ``empty`` is any pose of the run (the
+    neutral one): it is drawn at presence 0, the backdrop alone. Nothing of the source is ever
+    shown: a frame without landmarks is drawn from earlier landmarks, never passed through.
     """
 
-    def __init__(self, neutral: AvatarPose, fade_frames: int):
-        self.neutral = neutral
+    def __init__(self, empty: AvatarPose, fade_frames: int):
+        self.empty = replace(empty, presence=0.0)
         self.fade_frames = max(1, int(fade_frames))
         self._last: AvatarPose | None = None
         self._missing = 0
@@ -98,8 +102,8 @@ class PresenceFader:
             self._last, self._missing = pose, 0
             return pose
         self._missing += 1
-        if self._last is None:
-            return self.neutral
-        t = min(1.0, self._missing / self.fade_frames)
+        if self._last is None or self._missing >= self.fade_frames:
+            return self.empty
+        t = self._missing / self.fade_frames
         t = t * t * (3.0 - 2.0 * t)  # smoothstep: starts and ends gently
-        return self._last.blend(self.neutral, t)
+        return replace(self._last, presence=float(self._last.presence * (1.0 - t)))

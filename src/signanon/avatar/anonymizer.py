@@ -81,7 +81,7 @@ class AvatarConfig:
     chunk_overlap: int = 0  # extra frames of MediaPipe tracking warm-up before a later chunk (see parallel.warm_up_frames)
     seam_frames: int = 10  # frames over which one chunk's avatar fades into the next one's (chunk.Seams)
     calibration_frames: int = 90  # frames with a body used to measure the signer
-    fade_seconds: float = 1.0  # when the person leaves, fade to the neutral pose over this long
+    fade_seconds: float = 1.0  # when the person leaves, the avatar fades into the empty backdrop over this long
 
     def __post_init__(self) -> None:
         if self.background is not None and not isinstance(self.background, str):

@@ -393,8 +393,9 @@ class GuardedRenderer:
         frame = self.renderer.render(pose)
         with self._lock:
             index, self._drawn = self._drawn, self._drawn + 1
-            due = pose.face is not None and self.signer.found and self._due(index)
-            if pose.face is not None and not self.signer.found:
+            drawn = pose.face is not None and pose.presence > 0.0  # an empty frame has no face to check
+            due = drawn and self.signer.found and self._due(index)
+            if drawn and not self.signer.found:
                 self.counts.unchecked += 1
         if not due:
             return frame

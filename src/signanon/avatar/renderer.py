@@ -73,7 +73,24 @@ class AvatarRenderer:
         often than a smaller one enlarged (ASL HOUSE 2x: 0.86 of hands against 0.98; DGS ZUG's
         poses drawn at 1440x1080: 0.87, drawn at 640x480 and enlarged: 0.94; the clip scaled up
         2.25 times, whole runs: 0.82 -> 0.93 with palms drawn at 32 px; hands_issue11.txt,
-        session 28)."""
+        session 28).
+
+        A pose's ``presence`` under 1 fades the frame into the empty backdrop (0: the backdrop
+        alone, nothing drawn)."""
+        if pose.presence <= 0.0:
+            return self._empty()
+        frame = self._render(pose, face_features)
+        if pose.presence < 1.0:
+            backdrop = self._empty()
+            frame = (backdrop + pose.presence * (frame.astype(np.float32) - backdrop)).round().astype(np.uint8)
+        return frame
+
+    def _empty(self) -> np.ndarray:
+        """The empty backdrop at the output's size (a new array)."""
+        return self._filled((self.out_height, self.out_width, 3))
+
+    def _render(self, pose: AvatarPose, face_features: bool) -> np.ndarray:
+        """The frame of ``pose`` as :meth:`render` draws it at presence 1."""
         k = self.hand_drawing_scale(pose)
         if self.scale == 1.0:
             big = self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)

@@ -34,6 +34,9 @@ class AvatarPose:
     hand_scale:  factor (>= 1) on the canonical palm (0.24 shoulder widths) at which this frame's
                  hands are drawn; the drawer gives a relaxed hand the same size (hands grown on a
                  small signer: :attr:`~.retarget.BodyProportions.min_palm_px`).
+    presence:    how much of the avatar is drawn, in [0, 1]: 1 the avatar as it is, 0 the empty
+                 backdrop (nobody in the frame), between them the avatar faded into the backdrop
+                 (:class:`~.animator.PresenceFader`, when the signer leaves the frame).
     """
 
     body: np.ndarray
@@ -44,6 +47,7 @@ class AvatarPose:
     face_scale: float
     face: np.ndarray | None = None
     hand_scale: float = 1.0
+    presence: float = 1.0
 
     def with_face(self, face: np.ndarray | None) -> "AvatarPose":
         return replace(self, face=face)
@@ -59,7 +63,13 @@ class AvatarPose:
                        face_anchor=times(self.face_anchor), face_scale=float(self.face_scale) * k, face=times(self.face))
 
     def blend(self, other: "AvatarPose", t: float) -> "AvatarPose":
-        """Linear blend: t=0 gives self, t=1 gives other (used to fade towards a neutral pose)."""
+        """Linear blend: t=0 gives self, t=1 gives other (a parallel run's seams cross-fade chunks with it).
+        An empty frame's pose (presence 0) has no place: blended with one, the other pose keeps its
+        place and fades."""
+        if other.presence <= 0.0 < self.presence:
+            return replace(self, presence=float((1.0 - t) * self.presence))
+        if self.presence <= 0.0 < other.presence:
+            return replace(other, presence=float(t * other.presence))
         return AvatarPose(
             body=_lerp(self.body, other.body, t),
             body_valid=self.body_valid | other.body_valid,
@@ -69,4 +79,5 @@ class AvatarPose:
             face_scale=float((1.0 - t) * self.face_scale + t * other.face_scale),
             face=_lerp(self.face, other.face, t),
             hand_scale=float((1.0 - t) * self.hand_scale + t * other.hand_scale),
+            presence=float((1.0 - t) * self.presence + t * other.presence),
         )
