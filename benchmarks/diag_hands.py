@@ -58,12 +58,12 @@ def run_avatar(path: Path, max_frames: int):
             d, c = est(frame)
             raw.append((d.copy(), c.copy()))
     smoothed = list(LandmarkProcessor(float(info.fps), cfg.smoothing).process(iter(raw)))
-    with_body = [(f.data, f.confidence) for f in smoothed if has_body(f.confidence)][: cfg.calibration_frames]
+    with_body = [(f.data, f.confidence) for f in smoothed if has_body(f.confidence, f.data)][: cfg.calibration_frames]
     animator = AvatarAnimator.calibrate(with_body, info.width, info.height, cfg.animator)
     fader = PresenceFader(animator.neutral(), max(1, round(cfg.fade_seconds * float(info.fps))))
     poses = []
     for f in smoothed:
-        pose = animator(f.data, f.confidence) if has_body(f.confidence) else None
+        pose = animator(f.data, f.confidence) if has_body(f.confidence, f.data) else None
         poses.append(fader(pose))
     # drawn at the product's output size: a clip under min_output_side is drawn larger
     renderer = AvatarRenderer(info.width, info.height, cfg.style, scale=cfg.draw_scale(info.width, info.height))

@@ -48,7 +48,7 @@ def _signer(path: Path, limit: int):
     info = probe_video(path)
     with HolisticEstimator() as holistic:
         bodies = [holistic(f) for _, f in zip(range(limit), iter_frames(info))]
-    bodies = [(d, c) for d, c in bodies if has_body(c)]
+    bodies = [(d, c) for d, c in bodies if has_body(c, d)]
     return bodies, AvatarAnimator.calibrate(bodies, info.width, info.height), info
 
 

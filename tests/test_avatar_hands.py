@@ -103,8 +103,8 @@ def run_clip(path: Path, limit: int) -> dict:
     with HolisticEstimator(cfg.holistic) as est:
         raw = [est(f) for f in frames]
     marks = [(f.data, f.confidence) for f in LandmarkProcessor(fps, cfg.smoothing).process(iter(raw))]
-    animator = AvatarAnimator.calibrate([m for m in marks if has_body(m[1])], w, h, cfg.animator)
-    poses = [animator(d, c) if has_body(c) else None for d, c in marks]
+    animator = AvatarAnimator.calibrate([m for m in marks if has_body(m[1], m[0])], w, h, cfg.animator)
+    poses = [animator(d, c) if has_body(c, d) else None for d, c in marks]
     return {"marks": marks, "poses": poses, "w": w, "h": h, "style": cfg.style}
 
 

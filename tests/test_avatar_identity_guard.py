@@ -51,7 +51,7 @@ def _first_frames(factor: int = 1):
             if factor != 1:
                 rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
             row = estimate(rgb)
-            if has_body(row[1]):
+            if has_body(row[1], row[0]):
                 frames.append((rgb, row))
     return frames, AvatarAnimator.calibrate([row for _, row in frames], w, h)
 
@@ -94,7 +94,7 @@ def test_the_signer_is_found_on_frames_spread_over_the_clip(embedder):
     with HolisticEstimator(HolisticConfig(static_image_mode=True)) as estimate:
         rows = [estimate(frames[i]) for i in picks]
     for (data, confidence), (want, want_confidence) in zip(signer.bodies, rows, strict=True):
-        assert has_body(confidence) and data.shape == (586, 3)
+        assert has_body(confidence, data) and data.shape == (586, 3)
         np.testing.assert_allclose(data, want, atol=1e-3)
         np.testing.assert_array_equal(confidence, want_confidence)
 

@@ -632,6 +632,37 @@ def test_region_groups_are_valid_and_mirrored():
 # --- geometry and the per-frame type ---------------------------------------------------------------
 
 
+def test_a_body_upside_down_or_lying_is_not_a_signer():
+    """upright_body_present: both shoulders, the nose at least 0.2 shoulder widths above their
+    middle, and the shoulders' line within 45 degrees of level."""
+    from signanon.landmarks import geometry, layout
+
+    def body(nose, left, right, nose_found=True):
+        data = np.zeros((layout.NUM_POINTS, 3), np.float32)
+        conf = np.zeros(layout.NUM_POINTS, np.float32)
+        conf[layout.BODY] = 1.0
+        data[layout.NOSE, :2], data[layout.LEFT_SHOULDER, :2], data[layout.RIGHT_SHOULDER, :2] = nose, left, right
+        conf[layout.NOSE] = 1.0 if nose_found else 0.0
+        return conf, data
+
+    # shoulders 100 px apart at y 100 (the left one on the image's right)
+    assert geometry.upright_body_present(*body((150, 40), (200, 100), (100, 100)))  # nose 0.6 widths up
+    assert geometry.upright_body_present(*body((150, 80), (200, 100), (100, 100)))  # 0.2: the limit
+    assert not geometry.upright_body_present(*body((150, 81), (200, 100), (100, 100)))  # just under it
+    assert not geometry.upright_body_present(*body((150, 160), (200, 100), (100, 100)))  # upside down
+    assert geometry.upright_body_present(*body((150, 160), (200, 100), (100, 100), nose_found=False))
+    # shoulders tilted 40 degrees (nose well up) pass, 50 degrees do not
+    for tilt, ok in ((40, True), (50, False)):
+        t = np.radians(tilt)
+        right = (100.0, 100.0)
+        left = (100 + 100 * np.cos(t), 100 - 100 * np.sin(t))
+        nose = ((right[0] + left[0]) / 2, (right[1] + left[1]) / 2 - 60)
+        assert geometry.upright_body_present(*body(nose, left, right)) is ok, tilt
+    conf, data = body((150, 40), (200, 100), (100, 100))
+    conf[layout.RIGHT_SHOULDER] = 0
+    assert not geometry.upright_body_present(conf, data)
+
+
 def test_presence_rules_one_per_part():
     from signanon.landmarks import geometry, layout
 

@@ -84,6 +84,89 @@ def test_the_avatar_fades_out_where_it_was_last_seen(empty_room_around_signer):
     assert all(b <= a + 0.02 for a, b in zip(shares, shares[1:]))  # fading steadily, never back
 
 
+ENTER_FRAMES = 30  # the NGT signer slid in from the right: found from frame 19 (23 once encoded)
+
+
+def _ngt_slid_in(data_dir: Path) -> tuple[list[np.ndarray], float]:
+    """The first 30 frames of the 192x144 NGT clip sliding in from past the right edge over its
+    first 40 frames (``tools/make_framings.py`` 'enter'), on grey: (H, W, 3) uint8 RGB, fps."""
+    import cv2
+
+    info = probe_video(data_dir / "ngt_numbers_small.mp4")
+    out = []
+    for i, frame in enumerate(iter_frames(info)):
+        if i >= ENTER_FRAMES:
+            break
+        h, w = frame.shape[:2]
+        shift = (float(np.interp(i / 160, [0, 0.25, 1], [1.45, 0.5, 0.5])) - 0.5) * w
+        out.append(cv2.warpAffine(frame, np.float32([[1, 0, shift], [0, 1, 0]]), (w, h),
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(118, 118, 118)))
+    return out, float(info.fps)
+
+
+def test_a_hand_coming_in_at_the_edge_is_not_taken_for_a_body(data_dir):
+    """MediaPipe reads the signer's hand and forearm coming in at the edge as a tiny body, upside
+    down or lying (read here on frames 10-16); the landmark clean-up drops those, so neither the
+    avatar nor the gap filling and smoothing of the real body that follows see them."""
+    from signanon.landmarks import geometry
+    from signanon.landmarks.smoothing import LandmarkProcessor, SmoothingConfig
+
+    frames, fps = _ngt_slid_in(data_dir)
+    with HolisticEstimator() as estimator:
+        marks = [estimator(f) for f in frames]
+    false = [i for i, (d, c) in enumerate(marks) if geometry.body_present(c) and not geometry.upright_body_present(c, d)]
+    real = [i for i, (d, c) in enumerate(marks) if geometry.upright_body_present(c, d)]
+    assert len(false) >= 4 and max(false) < min(real) and len(real) >= 5  # the misreading this guards against
+
+    def shoulder_widths(config):
+        out = LandmarkProcessor(fps, config).process(iter(marks))
+        return [float(np.linalg.norm(f.data[11, :2] - f.data[12, :2])) if f.has_body else None for f in out]
+
+    kept, dropped = shoulder_widths(SmoothingConfig(upright_body=False)), shoulder_widths(SmoothingConfig())
+    assert all(kept[i] is not None and kept[i] < 25 for i in false)  # the tiny body, 2-19 px wide
+    assert all(w is None for w in dropped[: min(real)])
+    raw = np.linalg.norm(marks[min(real)][0][11, :2] - marks[min(real)][0][12, :2])
+    assert dropped[min(real)] == pytest.approx(raw, rel=0.02)  # the real body's first frame as read
+    # kept, the gap before the real body was filled from the tiny one: bodies a third to two thirds its size
+    assert min(w for w in kept[max(false) + 1 : min(real)] if w is not None) < 0.7 * raw
+
+
+def test_a_signer_coming_in_is_drawn_full_size_from_the_frame_they_are_found(tmp_path, data_dir):
+    frames, fps = _ngt_slid_in(data_dir)
+    clip = tmp_path / "slides_in.mp4"
+    with VideoWriter(clip, frames[0].shape[1], frames[0].shape[0], fps) as writer:
+        for frame in frames:
+            writer.write(frame)
+    out = tmp_path / "slides_in_anon.mp4"
+    assert main(["anonymize", str(clip), "-o", str(out), "-q"]) == 0
+    drawn = np.stack([f.astype(np.int16) for f in iter_frames(probe_video(out))])
+    backdrop = np.median(drawn[-1, :4, :4].reshape(-1, 3), axis=0)  # the top-left corner: nothing drawn there
+    ink = np.abs(drawn - backdrop).max(axis=3) > 40  # (N, H, W) the avatar's pixels
+    shown = [i for i in range(len(drawn)) if ink[i].sum() > 0.02 * ink[i].size]
+    assert shown and shown == list(range(shown[0], len(drawn)))  # nobody, then the avatar from then on
+    assert shown[0] >= 15  # not before the signer's body is in the frame
+    for i in shown:  # never the tumbling tiny body, nor an avatar calibrated on it: most of the frame's height
+        rows = np.flatnonzero(ink[i].any(axis=1))
+        assert rows[-1] - rows[0] > 0.6 * drawn.shape[1], i  # (before: 79-274 of 480 rows, all 30 frames)
+
+
+def test_a_video_on_its_side_says_so_in_one_line(tmp_path, sample_clip, capsys):
+    """The sample clip turned a quarter with no rotation tag: the signer lies on her side, which is
+    no signer's body; the run stops with one line that says why, and writes nothing."""
+    info = probe_video(sample_clip)
+    clip = tmp_path / "on_its_side.mp4"
+    with VideoWriter(clip, info.height, info.width, info.fps) as writer:
+        for i, frame in enumerate(iter_frames(info)):
+            if i >= 12:
+                break
+            writer.write(np.ascontiguousarray(np.rot90(frame)))
+    out = tmp_path / "on_its_side_anon.mp4"
+    assert main(["anonymize", str(clip), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no upright person found" in err[0] and "on its side or upside down" in err[0], err
+    assert not out.exists()
+
+
 def test_an_empty_frame_blended_at_a_seam_fades_the_other_pose_in_place():
     """A parallel run cross-fades chunks with AvatarPose.blend: an empty frame (presence 0) has no
     place of its own, so the avatar it is blended with fades where it stands, not towards the

@@ -26,10 +26,11 @@ class AnimatorConfig:
     scale: ScaleTracking = ScaleTracking()
 
 
-def has_body(confidence: np.ndarray) -> bool:
-    """True when the frame shows a body: the shared rule, both shoulders
-    (:func:`~signanon.landmarks.geometry.body_present`). ``confidence``: (586,) float32."""
-    return bool(geometry.body_present(confidence))
+def has_body(confidence: np.ndarray, data: np.ndarray) -> bool:
+    """True when the frame shows a signer's body: the shared rule, both shoulders and the head up
+    (:func:`~signanon.landmarks.geometry.upright_body_present`). ``confidence``: (586,) float32,
+    ``data``: (586, 3) float32."""
+    return geometry.upright_body_present(confidence, data)
 
 
 class AvatarAnimator:

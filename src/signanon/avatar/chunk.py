@@ -190,7 +190,7 @@ class CalibrateHere:
 
     def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
         """Take the next frame; the animator once enough frames with a body were seen."""
-        if has_body(frame.confidence):
+        if has_body(frame.confidence, frame.data):
             self._bodies.append((frame.data, frame.confidence))
             if len(self._bodies) >= self._config.calibration_frames:
                 return self._calibrate()
@@ -433,7 +433,16 @@ def chunk_poses(
     calibrating = calibration if isinstance(calibration, CalibrateHere) else None
     with closing(_landmark_rows(info, config.holistic, chunk.warm, timer, faces, calibrating)) as rows:
         frames = _counted(processor.process(rows), processor, chunk, result)
-        yield from _poses(frames, chunk, calibration, fade_frames, timer, result)
+        try:
+            yield from _poses(frames, chunk, calibration, fade_frames, timer, result)
+        except NoPersonError:
+            if not processor.bodies_not_upright:
+                raise
+            raise NoPersonError(
+                f"no upright person found in {info.path}: {processor.bodies_not_upright} frames show a body lying on "
+                "its side or upside down; if the video is turned, turn it upright first (ffmpeg -vf transpose=1 turns it a "
+                "quarter clockwise)"
+            ) from None
 
 
 def _landmark_rows(
@@ -510,7 +519,7 @@ def _poses(
 
     for index, frame in enumerate(frames, chunk.warm):
         if index < chunk.stop:
-            pending.append(frame if has_body(frame.confidence) else None)
+            pending.append(frame if has_body(frame.confidence, frame.data) else None)
         if animator is None:
             animator = calibration.offer(frame)
             if animator is not None:

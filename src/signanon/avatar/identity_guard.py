@@ -222,7 +222,7 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
     the whole clip, not on its first seconds (on a talking head, probes from the first 90 frames
     chose a look whose faces came within the guard's limit on 43 of 216 frames; with probes spread
     over the clip and :func:`choose_look`'s cost, 17)."""
-    from ..landmarks.geometry import body_present
+    from ..landmarks.geometry import upright_body_present
     from ..landmarks.holistic import HolisticEstimator
     from ..video import iter_selected_frames
     from ..video.people import sampled_indices
@@ -239,7 +239,7 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
                 every += [f.embedding for f in faces]
             if estimator is not None and k in probes:
                 data, confidence = estimator(rgb)
-                if body_present(confidence):
+                if upright_body_present(confidence, data):
                     bodies.append((data, confidence))
     signer = np.array(samples, np.float64).reshape(-1, 128)
     if not len(signer):

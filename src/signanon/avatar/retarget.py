@@ -371,7 +371,7 @@ def _calibrate(
     palms: list[list[float]] = [[], []]
     face_units, head_offsets, eye_offsets = [], [], []
     for data, conf in frames:
-        if not geometry.body_present(conf):
+        if not geometry.upright_body_present(conf, data):
             continue
         p = geometry.to_metric(data, width)
         ls, rs = p[layout.LEFT_SHOULDER, :2], p[layout.RIGHT_SHOULDER, :2]
@@ -495,11 +495,11 @@ class Retargeter:
         return self.calibration.shoulder_width
 
     def __call__(self, data: np.ndarray, confidence: np.ndarray) -> AvatarPose | None:
-        """The avatar for one frame; None when the frame has no body (no shoulders).
+        """The avatar for one frame; None when the frame has no body (no shoulders, or not head up).
 
         Frames must come in video order: the signer's size is tracked from frame to frame.
         """
-        if not geometry.body_present(confidence):
+        if not geometry.upright_body_present(confidence, data):
             return None
         p = geometry.to_metric(data, self.calibration.width)
         cal = self.calibration.scaled(self.scale(p, confidence))  # the signer's size now

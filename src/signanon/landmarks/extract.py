@@ -26,7 +26,7 @@ class PoseExtractionConfig:
 
     @property
     def effective_smoothing(self) -> SmoothingConfig:
-        return replace(self.smoothing, enabled=False, max_gap=0) if self.raw else self.smoothing
+        return replace(self.smoothing, enabled=False, max_gap=0, upright_body=False) if self.raw else self.smoothing
 
 
 def extract_pose(

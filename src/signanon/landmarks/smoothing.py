@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from ..errors import InputError
-from . import layout, regions
+from . import geometry, layout, regions
 from .frame import LandmarkFrame
 
 COMPONENT_NAMES: tuple[str, ...] = tuple(name for name, _ in layout.COMPONENTS)
@@ -68,6 +68,11 @@ class SmoothingConfig:
     face_ref_px: a face whose outer eye corners are ``d`` px apart (3-D, z scaled like x), ``d``
                 under this, has its points' speed counted ``face_ref_px / d`` times: its speed in
                 face sizes, as a face this big moves. None: plain px/s.
+    upright_body: a body whose head is below its shoulders
+                (:func:`~.geometry.upright_body_present`) is dropped as missing before the gaps are
+                filled and the points smoothed: MediaPipe's reading of a hand at the frame's edge
+                as a tiny body upside down, which the filters would otherwise carry into the next
+                frames of the real body (``signanon pose --raw`` keeps it).
 
     Defaults, measured at 30 fps: a point moving at a constant 60 px/s trails by 0.48 frames in
     steady state (0.73 at worst, while the filter picks up the speed), at 300 px/s by 0.10 (0.25);
@@ -94,6 +99,7 @@ class SmoothingConfig:
     d_cutoff: float = 2.0
     enabled: bool = True
     face_ref_px: float | None = 100.0
+    upright_body: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_gap, int) or self.max_gap < 0:
@@ -333,6 +339,7 @@ class LandmarkProcessor:
         self.size = None if size is None else (int(size[0]), int(size[1]))  # (width, height) px
         self._counts = np.zeros((len(COMPONENT_NAMES), 3), np.int64)
         self._frames = 0
+        self.bodies_not_upright = 0  # frames whose body was dropped as not a signer's (SmoothingConfig.upright_body)
 
     @property
     def stats(self) -> LandmarkStats:
@@ -346,10 +353,16 @@ class LandmarkProcessor:
         """Yield one :class:`LandmarkFrame` per ``(data, confidence)`` pair, in order."""
         self._counts[:] = 0
         self._frames = 0
+        self.bodies_not_upright = 0
         filler = _GapFiller(self.config.max_gap)
         filters = {name: self._new_filter() for name in COMPONENT_NAMES}
         for index, (data, confidence) in enumerate(frames):
-            for held in filler.push(_Pending(index, *_checked(data, confidence))):
+            data, confidence = _checked(data, confidence)
+            if self.config.upright_body and geometry.body_present(confidence) and not geometry.upright_body_present(confidence, data):
+                confidence[layout.BODY] = confidence[layout.BODY_WORLD] = 0.0  # not a signer's body
+                data[layout.BODY] = data[layout.BODY_WORLD] = 0.0
+                self.bodies_not_upright += 1
+            for held in filler.push(_Pending(index, data, confidence)):
                 yield self._finish(held, filters)
         for held in filler.flush():
             yield self._finish(held, filters)
