@@ -37,9 +37,11 @@ RH = layout.RIGHT_HAND
 
 
 def _still_sequence(frames: int, seed: int = 0, noise: float = 0.0):
-    """Every component present at fixed random positions (+ optional Gaussian noise, px)."""
+    """Every component present at fixed random positions (+ optional Gaussian noise, px), but the
+    body stands head up (nose and shoulders placed), as the clean-up keeps only such bodies."""
     rng = np.random.default_rng(seed)
     base = rng.uniform(50, 500, (N, 3)).astype(np.float32)
+    base[layout.NOSE, :2], base[layout.LEFT_SHOULDER, :2], base[layout.RIGHT_SHOULDER, :2] = (250, 150), (350, 300), (150, 300)
     data = np.repeat(base[None], frames, axis=0)
     data = data + rng.normal(0, noise, data.shape).astype(np.float32) if noise else data
     conf = np.ones((frames, N), np.float32)

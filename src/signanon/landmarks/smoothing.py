@@ -68,11 +68,12 @@ class SmoothingConfig:
     face_ref_px: a face whose outer eye corners are ``d`` px apart (3-D, z scaled like x), ``d``
                 under this, has its points' speed counted ``face_ref_px / d`` times: its speed in
                 face sizes, as a face this big moves. None: plain px/s.
-    upright_body: a body whose head is below its shoulders
-                (:func:`~.geometry.upright_body_present`) is dropped as missing before the gaps are
-                filled and the points smoothed: MediaPipe's reading of a hand at the frame's edge
-                as a tiny body upside down, which the filters would otherwise carry into the next
-                frames of the real body (``signanon pose --raw`` keeps it).
+    upright_body: a body that does not stand head up (:func:`~.geometry.upright_body_present`:
+                the nose too low for its shoulders, or the shoulders' line too steep) is dropped as
+                missing before the gaps are filled and the points smoothed: MediaPipe's reading of
+                a hand at the frame's edge as a tiny body upside down or lying, which the gap
+                filler and the filters would otherwise carry into the frames of the real body
+                (``signanon pose --raw`` keeps it).
 
     Defaults, measured at 30 fps: a point moving at a constant 60 px/s trails by 0.48 frames in
     steady state (0.73 at worst, while the filter picks up the speed), at 300 px/s by 0.10 (0.25);
