@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from signanon.avatar.anonymizer import AvatarConfig
 from signanon.avatar.worker import RenderWorker
 from signanon.cli.main import main
 from signanon.landmarks import layout, pose_to_frames, read_pose
@@ -18,7 +19,7 @@ from signanon.video import VideoWriter, iter_frames, probe_video
 
 EMPTY_FRAMES = 45  # 1.5 s at 29.97 fps: longer than the 1 s fade
 LEAD_FRAMES = 12  # nobody there yet when the clip starts
-FADE_FRAMES = 30  # AvatarConfig.fade_seconds (1 s) at 29.97 fps
+FADE_FRAMES = round(AvatarConfig().fade_seconds * 29.97)  # the fade-out at the sample clip's rate (30)
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +121,14 @@ def test_a_hand_coming_in_at_the_edge_is_not_taken_for_a_body(data_dir):
 
     def shoulder_widths(config):
         out = LandmarkProcessor(fps, config).process(iter(marks))
-        return [float(np.linalg.norm(f.data[11, :2] - f.data[12, :2])) if f.has_body else None for f in out]
+        return [float(np.linalg.norm(f.data[layout.LEFT_SHOULDER, :2] - f.data[layout.RIGHT_SHOULDER, :2])) if f.has_body else None
+                for f in out]
 
     kept, dropped = shoulder_widths(SmoothingConfig(upright_body=False)), shoulder_widths(SmoothingConfig())
     assert all(kept[i] is not None and kept[i] < 25 for i in false)  # the tiny body, 2-19 px wide
     assert all(w is None for w in dropped[: min(real)])
-    raw = np.linalg.norm(marks[min(real)][0][11, :2] - marks[min(real)][0][12, :2])
+    first = marks[min(real)][0]
+    raw = np.linalg.norm(first[layout.LEFT_SHOULDER, :2] - first[layout.RIGHT_SHOULDER, :2])
     assert dropped[min(real)] == pytest.approx(raw, rel=0.02)  # the real body's first frame as read
     # kept, the gap before the real body was filled from the tiny one: bodies a third to two thirds its size
     assert min(w for w in kept[max(false) + 1 : min(real)] if w is not None) < 0.7 * raw

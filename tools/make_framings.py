@@ -36,6 +36,8 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
   first frames show the empty room: a recording started before the signer stepped in).
 * ``leave``:     the signer slides out through the left edge over the last 30% of the clip (the last
   frames show the empty room).
+* ``rise``:      the signer rises into the frame from below its bottom edge over the first quarter of
+  the clip (sitting down in front of a camera already recording; the head comes in first).
 * ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
   up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
@@ -217,6 +219,11 @@ def _leave(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (w, h), 1.0, (float(np.interp(t, [0, 0.7, 1], [0.5, 0.5, -0.45])), 0.5))
 
 
+def _rise(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (w, h), 1.0, (0.5, float(np.interp(t, [0, 0.25, 1], [1.5, 0.5, 0.5]))))
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -228,7 +235,7 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
                                 Framing("tight", _tight), Framing("crown", _crown),
                                 Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox),
-                                Framing("enter", _enter), Framing("leave", _leave))}
+                                Framing("enter", _enter), Framing("leave", _leave), Framing("rise", _rise))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
