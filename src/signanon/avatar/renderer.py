@@ -53,6 +53,7 @@ class AvatarRenderer:
             self._big_ss = ss * math.ceil(self.scale)
             self._big_background = self._filled((height * self._big_ss, width * self._big_ss, 3))
         self._small_backgrounds: dict[tuple[int, int], np.ndarray] = {}  # (w, h) -> background of a smaller drawing
+        self._backdrop = self._filled((self.out_height, self.out_width, 3))  # an empty frame, copied from
 
     def _filled(self, shape: tuple[int, int, int]) -> np.ndarray:
         image = np.empty(shape, np.uint8)
@@ -86,8 +87,8 @@ class AvatarRenderer:
         return frame
 
     def _empty(self) -> np.ndarray:
-        """The empty backdrop at the output's size (a new array)."""
-        return self._filled((self.out_height, self.out_width, 3))
+        """The empty backdrop at the output's size (a new array: a copy, not a fill, per frame)."""
+        return self._backdrop.copy()
 
     def _render(self, pose: AvatarPose, face_features: bool) -> np.ndarray:
         """The frame of ``pose`` as :meth:`render` draws it at presence 1."""
