@@ -38,6 +38,12 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
   frames show the empty room).
 * ``rise``:      the signer rises into the frame from below its bottom edge over the first quarter of
   the clip (sitting down in front of a camera already recording; the head comes in first).
+* ``tilt``:      a camera held 20 degrees crooked: the frame turned 20 degrees counter-clockwise about
+  its centre, scaled 0.85 so the signer stays in it (``tiltcw``: 20 degrees clockwise).
+* ``side``:      the signer off centre: the frame scaled 0.8 with its centre at 28% of the width (the
+  signer's far side and the padding fill the right; an interview cut to one of two people).
+* ``inset``:     a picture-in-picture interpreter: the frame at 38% of the height in the lower right
+  corner of a 1280x720 grey frame (as broadcasts show an interpreter beside the programme).
 * ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
   up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
@@ -224,6 +230,26 @@ def _rise(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (w, h), 1.0, (0.5, float(np.interp(t, [0, 0.25, 1], [1.5, 0.5, 0.5]))))
 
 
+def _tilt(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (w, h), 0.85, (0.5, 0.5), angle=20.0)
+
+
+def _tiltcw(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (w, h), 0.85, (0.5, 0.5), angle=-20.0)
+
+
+def _side(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (w, h), 0.8, (0.28, 0.5))
+
+
+def _inset(frame: np.ndarray, t: float) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return place(frame, (1280, 720), 0.38 * 720 / h, (0.83, 0.78))
+
+
 def _same(frame: np.ndarray, t: float) -> np.ndarray:
     return frame
 
@@ -235,7 +261,9 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
                                 Framing("tight", _tight), Framing("crown", _crown),
                                 Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox),
-                                Framing("enter", _enter), Framing("leave", _leave), Framing("rise", _rise))}
+                                Framing("enter", _enter), Framing("leave", _leave), Framing("rise", _rise),
+                                Framing("tilt", _tilt), Framing("tiltcw", _tiltcw), Framing("side", _side),
+                                Framing("inset", _inset))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),

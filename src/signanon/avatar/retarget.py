@@ -128,8 +128,22 @@ class BodyProportions:
     # where the run found one. DGS ZUG cut tight and letterboxed: the avatar held her low hands
     # 20-28 px below the picture, over the bar, and the read-back lost 13 of 55.
     hands_in_picture: bool = True
+    # The canonical neck stands upright in the frame. A camera held crooked turns the whole
+    # picture: a 20-degree turn left the avatar's head 0.23 shoulder widths beside the signer's,
+    # over a skewed bare neck. Where the signer's head (median over the calibration) leans from
+    # upright over their shoulders by more than lean_follow[0] degrees, the neck leans that way,
+    # fully past lean_follow[1]. A head held within 10 degrees of upright is posture (the shared
+    # clips' signers: -1.7 to 8.3), drawn upright as before. None: always upright.
+    lean_follow: tuple[float, float] | None = (10.0, 16.0)
 
     def __post_init__(self) -> None:
+        if self.lean_follow is not None and not (
+            len(self.lean_follow) == 2 and 0.0 <= self.lean_follow[0] < self.lean_follow[1] <= geometry.UPRIGHT_SHOULDER_TILT
+        ):
+            raise ValueError(
+                f"lean_follow must be (from, full) degrees with 0 <= from < full <= {geometry.UPRIGHT_SHOULDER_TILT:g}, "
+                f"got {self.lean_follow!r}"
+            )
         for name in ("unseen_arm_rest", "unseen_elbow_rest"):
             band = getattr(self, name)
             if band is not None and not (len(band) == 2 and 0.0 <= band[0] < band[1] <= 1.0):
@@ -207,7 +221,8 @@ class Calibration:
     bone_refs:       (2, 2) reference 2-D lengths [side][upper arm, forearm] (high percentile).
     palm_refs:       (2,) median 3-D palm length per hand (left, right).
     face_unit:       median 3-D distance between the outer eye corners.
-    head_offset:     (2,) median (point 168 - shoulder centre) in shoulder widths.
+    head_offset:     (2,) median (point 168 - shoulder centre) in shoulder widths: where the signer
+                     holds their head over their shoulders (a camera turned about its axis turns it).
     eyes_to_anchor:  (2,) median (point 168 - mid of the pose eyes) in face units.
     picture:         (x0, y0, x1, y1) the picture's box inside black bars, or None (no bars).
     """
@@ -548,7 +563,7 @@ class Retargeter:
             self._pose_hand_points(hand, side, body, valid)
         self._hips(c, 0.0, body, valid, s)
         face_scale, raise_by = self._face_size(s)
-        anchor = c + np.array([0.0, -prop.neck * s - raise_by])
+        anchor = c + self._neck_direction() * prop.neck * s + np.array([0.0, -raise_by])
         self._rest_face_points(anchor, face_scale, body, valid)
         return AvatarPose(
             body=body.astype(np.float32),
@@ -616,16 +631,30 @@ class Retargeter:
             src = p[layout.FACE.start + FACE_ANCHOR, :2]
         elif _has(conf, 2, 5):
             src = (p[2, :2] + p[5, :2]) / 2 + cal.eyes_to_anchor * cal.face_unit
-        # rest place: canonical neck, upright (the signer's shoulder tilt reaches the head through
-        # ``motion``, the signer's own head offset minus their median one)
-        rest = np.array([0.0, -prop.neck]) * s
         face_scale, raise_by = self._face_size(s)
         lift = _rot(tilt) @ np.array([0.0, -raise_by])
-        if src is None:
-            return centre[:2] + _rot(tilt) @ rest + lift, face_scale, None
+        if src is None:  # the canonical neck, square to the shoulders
+            return centre[:2] + _rot(tilt) @ np.array([0.0, -prop.neck * s]) + lift, face_scale, None
+        # rest place: the canonical neck, upright or leaning with the signer's head (a camera held
+        # crooked: BodyProportions.lean_follow); the signer's shoulder tilt and head movement reach
+        # the head through ``motion``, the signer's own head offset minus their median one
+        rest = self._neck_direction() * prop.neck * s
         motion = (src - centre[:2]) / s - cal.head_offset
         anchor = centre[:2] + rest + motion * s + lift
         return self._keep_face_in_frame(p, conf, anchor, face_scale), face_scale, src
+
+    def _neck_direction(self) -> np.ndarray:
+        """(2,) unit vector from the shoulders' centre up the avatar's neck: upright, or leaning
+        with the signer's head as :attr:`BodyProportions.lean_follow` says (clipped to the upright
+        body rule's :data:`~signanon.landmarks.geometry.UPRIGHT_SHOULDER_TILT`)."""
+        follow = self.proportions.lean_follow
+        offset = self.calibration.head_offset
+        lean = float(np.degrees(np.arctan2(offset[0], -offset[1])))  # > 0: the head towards the image's right
+        if follow is None or abs(lean) <= follow[0]:
+            return np.array([0.0, -1.0])
+        lean = float(np.clip(lean, -geometry.UPRIGHT_SHOULDER_TILT, geometry.UPRIGHT_SHOULDER_TILT))
+        lean = np.radians(lean * _smoothstep(abs(lean), follow[0], follow[1]))
+        return np.array([np.sin(lean), -np.cos(lean)])
 
     def _keep_face_in_frame(self, p: np.ndarray, conf: np.ndarray, anchor: np.ndarray, face_scale: float) -> np.ndarray:
         """``anchor`` (2,) output px, moved down until the avatar's brows (``brow_height`` face units
