@@ -85,6 +85,36 @@ def test_the_avatar_fades_out_where_it_was_last_seen(empty_room_around_signer):
     assert all(b <= a + 0.02 for a, b in zip(shares, shares[1:]))  # fading steadily, never back
 
 
+def test_a_parallel_run_fades_out_across_its_chunks_as_one_process_does(empty_room_around_signer, tmp_path):
+    """``--workers 3`` on the same clip: the last chunk starts 13 frames into the fade (its warm-up
+    in the signing), the one before it sees the signer leave, the first starts in the empty room.
+    The output shows what the one-process run shows: the same frames without a person, the empty
+    backdrop before and after, and the fade of the same pose in the same place across the seam."""
+    from signanon.avatar.parallel import plan_chunks, warm_up_frames
+
+    clip, single, summary = empty_room_around_signer
+    n = LEAD_FRAMES + 58 + EMPTY_FRAMES
+    last = LEAD_FRAMES + 58 - 1  # the last frame with the signer
+    chunks = plan_chunks(n, 3, warm_up_frames(AvatarConfig()))
+    assert chunks[1].start < last < chunks[2].start < last + FADE_FRAMES and chunks[2].warm < last  # what this tests
+    out, run = tmp_path / "parallel.mp4", tmp_path / "parallel.json"
+    assert main(["anonymize", str(clip), "-o", str(out), "--summary", str(run), "-q", "--workers", "3"]) == 0
+    assert json.loads(run.read_text())["frames_without_person"] == summary["frames_without_person"]
+    one = np.stack([f.astype(np.float32) for f in iter_frames(probe_video(single))])
+    many = np.stack([f.astype(np.float32) for f in iter_frames(probe_video(out))])
+    assert many.shape == one.shape
+    backdrop = _backdrop(one)
+    empty = np.r_[0:LEAD_FRAMES, last + FADE_FRAMES : n]
+    assert np.abs(many[empty] - backdrop).max() <= 3
+    # the fade: the one-process run's picture, frame by frame (measured: the same to the grey level
+    # on all 30 frames; MediaPipe restarted in a later chunk may read the signer a few pixels
+    # apart elsewhere, hence the tolerance). A last chunk that began with nobody seen would show
+    # the empty backdrop from its first frame: 35 grey levels from this picture on average there.
+    diff = np.abs(many[last : last + FADE_FRAMES] - one[last : last + FADE_FRAMES]).mean(axis=(1, 2, 3))
+    ink = np.abs(one[last : last + FADE_FRAMES] - backdrop).mean(axis=(1, 2, 3))
+    assert (diff <= 0.1 * ink + 0.5).all(), (diff.round(2), ink.round(2))
+
+
 ENTER_FRAMES = 30  # the NGT signer slid in from the right: found from frame 19 (23 once encoded)
 
 
