@@ -663,11 +663,14 @@ def _angle(v: np.ndarray) -> float:
 @pytest.mark.parametrize("degrees", [0.0, -20.0, 20.0])
 def test_a_camera_held_crooked_leans_the_avatars_neck_with_the_signers(dgs_marks, degrees):
     """DGS ZUG as a camera held 20 degrees crooked sees her: the avatar's head stands over its
-    shoulders the way hers does (measured: within 0.2 degrees on every frame). Before, the canonical neck stood
-    upright in the frame whatever the picture's turn and the head was drawn 0.23 shoulder widths
-    beside hers (here 18-22 degrees off; the webcam clip turned 20 degrees, looked at: the face beside the signer's, over a
-    skewed bare neck). Held straight (her head 1.6 degrees from upright), the neck stays upright
-    as before: a head within ``lean_follow[0]`` of upright is posture."""
+    shoulders the way hers does (measured: within 0.2 degrees on every frame). Before, the
+    canonical neck stood upright in the frame whatever the picture's turn: 18-22 degrees off here,
+    and on the webcam clip turned 20 degrees (looked at) the face was drawn 0.23 shoulder widths
+    beside the signer's, over a skewed bare neck. Held straight (her head 1.6 degrees from
+    upright), the neck stays upright as before: a head within ``lean_follow[0]`` of upright is
+    posture."""
+    from signanon.landmarks.regions import NOSE_BRIDGE
+
     marks, w, h = dgs_marks
     marks, side = _turned(marks, w, h, degrees)
     rt = Retargeter.calibrate(marks[:90], side, side)
@@ -677,7 +680,8 @@ def test_a_camera_held_crooked_leans_the_avatars_neck_with_the_signers(dgs_marks
         if not geometry.face_present(conf):
             continue
         p = geometry.to_metric(data, side)
-        signer = p[layout.FACE.start + 168, :2] - (p[layout.LEFT_SHOULDER, :2] + p[layout.RIGHT_SHOULDER, :2]) / 2
+        shoulders = (p[layout.LEFT_SHOULDER, :2] + p[layout.RIGHT_SHOULDER, :2]) / 2
+        signer = p[layout.FACE.start + NOSE_BRIDGE, :2] - shoulders  # point 168, the avatar's face anchor
         pose, old = rt(data, conf), upright(data, conf)
         off.append(_angle(_neck(pose)) - _angle(signer))
         off_upright.append(_angle(_neck(old)) - _angle(signer))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from signanon.avatar.anonymizer import AvatarConfig
+from signanon.avatar.parallel import plan_chunks, warm_up_frames
 from signanon.avatar.worker import RenderWorker
 from signanon.cli.main import main
 from signanon.landmarks import layout, pose_to_frames, read_pose
@@ -90,8 +91,6 @@ def test_a_parallel_run_fades_out_across_its_chunks_as_one_process_does(empty_ro
     in the signing), the one before it sees the signer leave, the first starts in the empty room.
     The output shows what the one-process run shows: the same frames without a person, the empty
     backdrop before and after, and the fade of the same pose in the same place across the seam."""
-    from signanon.avatar.parallel import plan_chunks, warm_up_frames
-
     clip, single, summary = empty_room_around_signer
     n = LEAD_FRAMES + 58 + EMPTY_FRAMES
     last = LEAD_FRAMES + 58 - 1  # the last frame with the signer

@@ -230,14 +230,14 @@ def _rise(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (w, h), 1.0, (0.5, float(np.interp(t, [0, 0.25, 1], [1.5, 0.5, 0.5]))))
 
 
-def _tilt(frame: np.ndarray, t: float) -> np.ndarray:
-    h, w = frame.shape[:2]
-    return place(frame, (w, h), 0.85, (0.5, 0.5), angle=20.0)
+def _tilted(angle: float) -> Callable[[np.ndarray, float], np.ndarray]:
+    """A framing turning the frame ``angle`` degrees (counter-clockwise > 0), scaled 0.85."""
 
+    def fn(frame: np.ndarray, t: float) -> np.ndarray:
+        h, w = frame.shape[:2]
+        return place(frame, (w, h), 0.85, (0.5, 0.5), angle=angle)
 
-def _tiltcw(frame: np.ndarray, t: float) -> np.ndarray:
-    h, w = frame.shape[:2]
-    return place(frame, (w, h), 0.85, (0.5, 0.5), angle=-20.0)
+    return fn
 
 
 def _side(frame: np.ndarray, t: float) -> np.ndarray:
@@ -262,7 +262,7 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("tight", _tight), Framing("crown", _crown),
                                 Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox),
                                 Framing("enter", _enter), Framing("leave", _leave), Framing("rise", _rise),
-                                Framing("tilt", _tilt), Framing("tiltcw", _tiltcw), Framing("side", _side),
+                                Framing("tilt", _tilted(20.0)), Framing("tiltcw", _tilted(-20.0)), Framing("side", _side),
                                 Framing("inset", _inset))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
