@@ -355,6 +355,28 @@ def dgs_marks():
         return [est(f) for f in frames], frames[0].shape[1], frames[0].shape[0]
 
 
+def test_a_clip_at_twice_the_frame_rate_is_measured_over_as_long(dgs_marks):
+    """DGS ZUG at 50 fps (each frame twice): 90 frames are 1.8 s there, before her hands come up,
+    and the calibration took her arms from the canonical prior (upper arm 139 px where hers
+    measure 171 over 3.6 s at 25 fps). The calibration window is at least ``calibration_seconds``
+    long: at 50 fps it measures her over the same 3 s as 75 frames at 25 fps do (within 1%), and
+    near the 25 fps run's own 90 frames (3.6 s; measured: arms within 3.4%, palms 7.9%)."""
+    from signanon.avatar.anonymizer import AvatarConfig
+
+    marks, w, h = dgs_marks
+    config = AvatarConfig()
+    assert [config.calibration_window(fps) for fps in (12.5, 25, 30, 50, 59.94)] == [90, 90, 90, 150, 180]
+    doubled = [m for m in marks for _ in (0, 1)]
+    at_25 = Retargeter.calibrate(marks[: config.calibration_window(25)], w, h).calibration
+    same_seconds = Retargeter.calibrate(marks[:75], w, h).calibration
+    at_50 = Retargeter.calibrate(doubled[: config.calibration_window(50)], w, h).calibration
+    frames_90 = Retargeter.calibrate(doubled[:90], w, h).calibration
+    for got, want, arms, palms in ((at_50, same_seconds, 0.01, 0.01), (at_50, at_25, 0.05, 0.1)):
+        assert np.allclose(got.bone_refs, want.bone_refs, rtol=arms), (got.bone_refs, want.bone_refs)
+        assert np.allclose(got.palm_refs, want.palm_refs, rtol=palms), (got.palm_refs, want.palm_refs)
+    assert frames_90.bone_refs[0, 0] < 0.85 * at_25.bone_refs[0, 0]  # the old window, on this clip
+
+
 def test_two_hands_close_together_keep_their_gap_in_palms(dgs_marks):
     """DGS ZUG: the hands held about a palm apart. The canonical arms alone put the avatar's hands
     0.06-0.4 palms apart there (they overlapped, and MediaPipe lost one); with the hands' gap kept,

@@ -104,7 +104,7 @@ def _seam_arms(folder: str) -> tuple[np.ndarray, np.ndarray, int, int]:
     info = probe_video(looped_clip(tmp / "clip.mp4", 120))
     config = AvatarConfig()
     first, second = plan_chunks(120, 2, warm_up_frames(config))
-    assert first.stop < config.calibration_frames  # worker 0 must read on to calibrate
+    assert first.stop < config.calibration_window(info.fps)  # worker 0 must read on to calibrate
     animator = tmp / "animator.pkl"
     one = [pose for _, pose in chunk_poses(info, config, Chunk(0, 0, 0, 120), CalibrateHere(info, config, StageTimer(), animator), StageTimer(), ChunkResult())]  # fmt: skip
     seams = Seams(tmp, config.seam_frames, 2)

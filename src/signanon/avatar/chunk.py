@@ -7,7 +7,7 @@ before ``start`` go through MediaPipe, smoothing and animation (so the tracker, 
 avatar's scale tracking have warmed up by ``start``) and are not drawn. Every stage streams; the
 frames kept are the ones waiting for the calibration (landmarks only, about 9.4 kB a frame).
 
-The calibration measures the signer once per video, on the first ``calibration_frames`` frames
+The calibration measures the signer once per video, on the first ``calibration_window(fps)`` frames
 with a body (all of them when there are fewer). :class:`CalibrateHere` does that on the chunk's own
 frames, reading on past ``stop`` if the chunk has too few (so the result is the one a single
 process gets) and optionally publishing the calibrated animator as a pickle;
@@ -164,13 +164,13 @@ def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer, prob
     if not (config.guard.enabled or len(config.looks) > 1):
         return None
     with timer("find the signer's face"):
-        spread = probe and len(config.looks) > 1 and info.frame_count > config.calibration_frames
+        spread = probe and len(config.looks) > 1 and info.frame_count > config.calibration_window(info.fps)
         holistic = config.holistic if spread else None
         return find_signer(info, config.guard, dlib_factory(config)(), holistic)
 
 
 class CalibrateHere:
-    """Measures the signer on the first ``config.calibration_frames`` frames with a body (all of
+    """Measures the signer on the first ``config.calibration_window(fps)`` frames with a body (all of
     them, if the video has fewer) and, with ``publish``, pickles the calibrated animator there
     (atomically) for the other chunks. Reads on past its chunk until it has them."""
 
@@ -192,7 +192,7 @@ class CalibrateHere:
         """Take the next frame; the animator once enough frames with a body were seen."""
         if has_body(frame.confidence, frame.data):
             self._bodies.append((frame.data, frame.confidence))
-            if len(self._bodies) >= self._config.calibration_frames:
+            if len(self._bodies) >= self._config.calibration_window(self._info.fps):
                 return self._calibrate()
         return None
 
