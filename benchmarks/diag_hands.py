@@ -59,7 +59,7 @@ def run_avatar(path: Path, max_frames: int):
             raw.append((d.copy(), c.copy()))
     smoothed = list(LandmarkProcessor(float(info.fps), cfg.smoothing).process(iter(raw)))
     with_body = [(f.data, f.confidence) for f in smoothed if has_body(f.confidence, f.data)][: cfg.calibration_window(info.fps)]
-    animator = AvatarAnimator.calibrate(with_body, info.width, info.height, cfg.animator)
+    animator = AvatarAnimator.calibrate(with_body, info.width, info.height, cfg.animator.at_rate(info.fps))
     fader = PresenceFader(animator.neutral(), max(1, round(cfg.fade_seconds * float(info.fps))))
     poses = []
     for f in smoothed:

@@ -358,8 +358,8 @@ def dgs_marks():
 def test_a_clip_at_twice_the_frame_rate_is_measured_over_as_long(dgs_marks):
     """DGS ZUG at 50 fps (each frame twice): 90 frames are 1.8 s there, before her hands come up,
     and the calibration took her arms from the canonical prior (upper arm 139 px where hers
-    measure 171 over 3.6 s at 25 fps). The calibration window is at least ``calibration_seconds``
-    long: at 50 fps it measures her over the same 3 s as 75 frames at 25 fps do (within 1%), and
+    measure 171 over 3.6 s at 25 fps). The calibration window, 90 frames at 30 fps, is as long in
+    seconds above: at 50 fps it measures her over the same 3 s as 75 frames at 25 fps do (within 1%), and
     near the 25 fps run's own 90 frames (3.6 s; measured: arms within 3.4%, palms 7.9%)."""
     from signanon.avatar.anonymizer import AvatarConfig
 
@@ -375,6 +375,38 @@ def test_a_clip_at_twice_the_frame_rate_is_measured_over_as_long(dgs_marks):
         assert np.allclose(got.bone_refs, want.bone_refs, rtol=arms), (got.bone_refs, want.bone_refs)
         assert np.allclose(got.palm_refs, want.palm_refs, rtol=palms), (got.palm_refs, want.palm_refs)
     assert frames_90.bone_refs[0, 0] < 0.85 * at_25.bone_refs[0, 0]  # the old window, on this clip
+
+
+def test_a_clip_at_twice_the_frame_rate_tracks_the_signers_size_over_as_long(dgs_marks):
+    """DGS ZUG's real landmarks with her face read 1.4 times too large on 3 frames (0.12 s), as a
+    hand passing over the face throws the eye corners off. At 25 fps the size tracking's running
+    median of 9 frames outvotes them (measured: the size moves 0.1%). Doubled to 50 fps they were
+    6 of those 9 frames, and the avatar grew 31% for a moment (measured: 0.273 in log size).
+    ``ScaleTracking.at_rate`` keeps the window and the smoothing as long in seconds (15 frames,
+    weight 0.159 at 50 fps): the 50 fps sizes are the 25 fps ones within 1% (measured: 0.3%)."""
+    from signanon.avatar.retarget import ScaleTracker, ScaleTracking
+
+    marks, w, h = dgs_marks
+    calibration = Retargeter.calibrate(marks[:90], w, h).calibration
+    glitched = []
+    for t, (data, conf) in enumerate(marks):
+        if t in (40, 41, 42):
+            face = data[layout.FACE]
+            data = data.copy()
+            data[layout.FACE] = face.mean(axis=0) + 1.4 * (face - face.mean(axis=0))
+        glitched.append((data, conf))
+    doubled = [m for m in glitched for _ in (0, 1)]
+
+    def sizes(frames, config: ScaleTracking) -> np.ndarray:
+        tracker = ScaleTracker(calibration, config)
+        return np.log([tracker(geometry.to_metric(data, w), conf) for data, conf in frames])
+
+    assert ScaleTracking().at_rate(25) == ScaleTracking()  # tuned at 30 fps: used as it is below
+    at_25 = sizes(glitched, ScaleTracking())
+    assert np.abs(at_25 - sizes(marks, ScaleTracking())).max() < 0.01  # the glitch outvoted
+    at_50 = sizes(doubled, ScaleTracking().at_rate(50))[1::2]
+    assert np.abs(at_50 - at_25).max() < 0.01
+    assert np.abs(sizes(doubled, ScaleTracking())[1::2] - at_25).max() > 0.15  # the frame-counted window
 
 
 def test_two_hands_close_together_keep_their_gap_in_palms(dgs_marks):

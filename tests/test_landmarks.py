@@ -541,6 +541,30 @@ def test_real_clip_interpolation_only_fills_short_raw_gaps(webcam_raw, webcam_pr
     assert total >= 3
 
 
+def test_a_clip_at_twice_the_frame_rate_bridges_the_same_gaps(webcam_raw, webcam_processed):
+    """The webcam clip with each frame twice, as a phone filming at 60 fps shows the same signing:
+    its right hand's raw gaps of 1, 3 and 5 frames are 2, 6 and 10 frames there. ``max_gap`` (8) is
+    counted at 30 fps: at 60 fps the gap filler bridges as many seconds (16 frames), so the same
+    gaps are filled and the hand is seen on the same frames (before, the 10-frame gap stayed
+    missing: the avatar dropped that hand for a sixth of a second)."""
+    from signanon.landmarks.rate import frames_at_rate
+
+    data, conf, fps = webcam_raw
+    frames, stats = webcam_processed
+    assert SmoothingConfig().gap_frames(fps) == SmoothingConfig().max_gap == 8  # 29.9 fps: as tuned
+    assert SmoothingConfig().gap_frames(2 * fps) == frames_at_rate(8, 2 * fps) == 16
+    rh = dict(layout.COMPONENTS)["RIGHT_HAND_LANDMARKS"]
+    gaps = [stop - start for start, stop in _runs(~(conf[:, rh] > 0).any(axis=1)) if start > 0 and stop < len(conf)]
+    assert max(gaps) * 2 > SmoothingConfig().max_gap  # what this tests: a gap the old count dropped
+    proc = LandmarkProcessor(2 * fps)
+    doubled = list(proc.process(zip(np.repeat(data, 2, axis=0), np.repeat(conf, 2, axis=0))))
+    for name, rows in layout.COMPONENTS:
+        seen = np.array([(f.confidence[rows] > 0).any() for f in frames])
+        seen_doubled = np.array([(f.confidence[rows] > 0).any() for f in doubled])
+        np.testing.assert_array_equal(seen_doubled, np.repeat(seen, 2), err_msg=name)
+        assert proc.stats.components[name].interpolated == 2 * stats.components[name].interpolated, name
+
+
 def test_real_clip_face_jitter_drops_and_values_stay_close(webcam_raw, webcam_processed):
     data, conf, _ = webcam_raw
     frames, _ = webcam_processed

@@ -79,8 +79,10 @@ def test_the_identity_guards_counts_of_the_chunks_add_up():
 
 def test_chunks_cover_every_frame_once_and_share_the_work():
     config = AvatarConfig()
-    warm_up = warm_up_frames(config)
+    warm_up = warm_up_frames(config, 30.0)
     assert warm_up == 0 + 9 + 9 + 10  # extra MediaPipe, gap filler, scale median window, seam
+    assert warm_up_frames(config, 25.0) == warm_up  # the counts are tuned at 30 fps and used as they are below
+    assert warm_up_frames(config, 59.94) == 0 + 17 + 18 + 20  # as many seconds at 60 fps
     chunks = plan_chunks(900, 2, warm_up)
     assert [(c.warm, c.start, c.stop) for c in chunks] == [(0, 0, 460), (432, 460, 900)]
     # the later chunk draws fewer frames: its 28 warm-up frames cost 0.7 of a drawn frame each
@@ -103,11 +105,11 @@ def _seam_arms(folder: str) -> tuple[np.ndarray, np.ndarray, int, int]:
     tmp = Path(folder)
     info = probe_video(looped_clip(tmp / "clip.mp4", 120))
     config = AvatarConfig()
-    first, second = plan_chunks(120, 2, warm_up_frames(config))
+    first, second = plan_chunks(120, 2, warm_up_frames(config, info.fps))
     assert first.stop < config.calibration_window(info.fps)  # worker 0 must read on to calibrate
     animator = tmp / "animator.pkl"
     one = [pose for _, pose in chunk_poses(info, config, Chunk(0, 0, 0, 120), CalibrateHere(info, config, StageTimer(), animator), StageTimer(), ChunkResult())]  # fmt: skip
-    seams = Seams(tmp, config.seam_frames, 2)
+    seams = Seams(tmp, config.seam_window(info.fps), 2)
     later = list(seams.drawn(chunk_poses(info, config, second, WaitForCalibration(animator, StageTimer()), StageTimer(), ChunkResult()), second, StageTimer()))  # fmt: skip
     two = list(seams.drawn(iter(list(enumerate(one))[: first.stop]), first, StageTimer())) + later
     arms = lambda poses: np.stack([pose.body[11:17, :2] for pose in poses])  # noqa: E731
@@ -250,7 +252,7 @@ def test_anonymize_with_two_workers_matches_one_worker(one_and_two):
     a = np.stack(list(iter_frames(a_info))).astype(np.int16)
     b = np.stack(list(iter_frames(b_info))).astype(np.int16)
     config = AvatarConfig()
-    first = plan_chunks(320, 2, warm_up_frames(config))[0]
+    first = plan_chunks(320, 2, warm_up_frames(config, a_info.fps))[0]
     per_frame = np.abs(a - b).mean(axis=(1, 2, 3))
     assert per_frame[: first.stop - config.seam_frames - 10].mean() < 0.2  # the first chunk: same landmarks
     assert per_frame[first.stop :].mean() < 3.0  # later: same signing, a re-started tracker

@@ -94,7 +94,7 @@ def test_a_parallel_run_fades_out_across_its_chunks_as_one_process_does(empty_ro
     clip, single, summary = empty_room_around_signer
     n = LEAD_FRAMES + 58 + EMPTY_FRAMES
     last = LEAD_FRAMES + 58 - 1  # the last frame with the signer
-    chunks = plan_chunks(n, 3, warm_up_frames(AvatarConfig()))
+    chunks = plan_chunks(n, 3, warm_up_frames(AvatarConfig(), probe_video(clip).fps))
     assert chunks[1].start < last < chunks[2].start < last + FADE_FRAMES and chunks[2].warm < last  # what this tests
     out, run = tmp_path / "parallel.mp4", tmp_path / "parallel.json"
     assert main(["anonymize", str(clip), "-o", str(out), "--summary", str(run), "-q", "--workers", "3"]) == 0

@@ -25,6 +25,11 @@ class AnimatorConfig:
     face_gains: FaceGainCalibration = FaceGainCalibration()
     scale: ScaleTracking = ScaleTracking()
 
+    def at_rate(self, fps: float) -> "AnimatorConfig":
+        """These settings for video at ``fps`` frames/s (the frame-counted ones, tuned at 30 fps,
+        kept as long in seconds: :meth:`ScaleTracking.at_rate`)."""
+        return replace(self, scale=self.scale.at_rate(fps))
+
 
 def has_body(confidence: np.ndarray, data: np.ndarray) -> bool:
     """True when the frame shows a signer's body: the shared rule, both shoulders and the head up

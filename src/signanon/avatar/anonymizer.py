@@ -22,6 +22,7 @@ from ..config import check_local_processes, check_whole_number, setting
 from ..errors import InputError
 from ..landmarks.holistic import HolisticConfig
 from ..landmarks.smoothing import SmoothingConfig
+from ..landmarks.rate import frames_at_rate
 from ..progress import ProgressArg, progress_reporter
 from ..summary import RunSummary, StageTimer
 from ..video import VideoInfo, VideoWriter, check_output_path, probe_video
@@ -79,12 +80,12 @@ class AvatarConfig:
         "per process use one)", flag="workers", metavar="N",
     )  # fmt: skip
     chunk_overlap: int = 0  # extra frames of MediaPipe tracking warm-up before a later chunk (see parallel.warm_up_frames)
+    # The frame counts here are tuned at 30 fps; above it they cover as many seconds (landmarks.rate).
     seam_frames: int = 10  # frames over which one chunk's avatar fades into the next one's (chunk.Seams)
-    calibration_frames: int = 90  # frames with a body used to measure the signer, at least ...
-    # ... and at least this long (calibration_window): at 50 fps 90 frames were 1.8 s, and on DGS
-    # ZUG doubled to 50 fps they ended before her hands came up (the palm and arm lengths taken
-    # from the canonical prior: upper arm 139 px where hers is 171, palm 45 where hers is 34-42)
-    calibration_seconds: float = 3.0
+    # frames with a body used to measure the signer (calibration_window). As 90 frames at 50 fps
+    # (1.8 s), DGS ZUG doubled to 50 fps ended before her hands came up (the palm and arm lengths
+    # taken from the canonical prior: upper arm 139 px where hers is 171, palm 45 where hers is 34-42)
+    calibration_frames: int = 90
     fade_seconds: float = 1.0  # when the person leaves, the avatar fades into the empty backdrop over this long
 
     def __post_init__(self) -> None:
@@ -100,16 +101,18 @@ class AvatarConfig:
         if self.min_output_side and not 64 <= self.min_output_side <= 4320:
             raise InputError(f"min_output_side must be 0 (the input's size) or from 64 to 4320 px, got {self.min_output_side}")
         check_local_processes(self.landmark_workers)
-        for name in ("fade_seconds", "calibration_seconds"):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Real) and 0 <= value < math.inf):
-                raise InputError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+        if not (isinstance(self.fade_seconds, numbers.Real) and 0 <= self.fade_seconds < math.inf):
+            raise InputError(f"fade_seconds must be a number of seconds, 0 or more, got {self.fade_seconds!r}")
 
     def calibration_window(self, fps: float) -> int:
         """Frames with a body the calibration measures the signer on at ``fps`` frames/s:
-        ``calibration_frames``, or ``calibration_seconds`` of them where that is more (above
-        30 fps by default)."""
-        return max(self.calibration_frames, round(self.calibration_seconds * float(fps)))
+        ``calibration_frames`` at 30 fps and below, as many seconds (3 s) above: 150 at 50 fps."""
+        return frames_at_rate(self.calibration_frames, fps)
+
+    def seam_window(self, fps: float) -> int:
+        """Frames over which a parallel run's chunk fades into the next at ``fps`` frames/s:
+        ``seam_frames`` at 30 fps and below, as many seconds above."""
+        return frames_at_rate(self.seam_frames, fps)
 
     def draw_scale(self, width: int, height: int) -> float:
         """How many output pixels the avatar of a ``width`` x ``height`` input is drawn per input
@@ -200,7 +203,7 @@ class AvatarAnonymizer:
             pool.close()  # a clip too short to share
         with progress_reporter(info.frame_count, progress, desc="anonymize") as bar:
             if workers > 1:
-                chunks = plan_chunks(info.frame_count, workers, warm_up_frames(self.config))
+                chunks = plan_chunks(info.frame_count, workers, warm_up_frames(self.config, info.fps))
                 summary.frames_out, result = render_in_parallel(
                     info, self.config, chunks, output, keep_audio=keep_audio, on_frames=bar.update, timer=timer, pool=pool
                 )

@@ -205,7 +205,9 @@ class CalibrateHere:
     def _calibrate(self) -> AvatarAnimator:
         with self._timer("calibrate"):
             picture = self.bars.box()  # a clip between black bars: the picture inside them
-            animator = AvatarAnimator.calibrate(self._bodies, self._info.width, self._info.height, self._config.animator, picture)
+            animator = AvatarAnimator.calibrate(
+                self._bodies, self._info.width, self._info.height, self._config.animator.at_rate(self._info.fps), picture,
+            )
             kept = animator.retargeter.calibration.picture  # None where the signer crosses a "bar"
             self.picture = [] if kept is None else [round(v) for v in kept]
         if self._config.animator.face_gains.enabled:

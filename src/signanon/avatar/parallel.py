@@ -3,11 +3,11 @@
 
 The worker processes start before the clip is probed (:class:`WorkerPool`), so that their imports
 overlap the probe. The clip is cut into N contiguous chunks (:func:`plan_chunks`). Worker ``k``
-decodes its frames, runs MediaPipe Holistic from ``warm = start - warm_up_frames(config)`` (worker 0 from frame 0) so
+decodes its frames, runs MediaPipe Holistic from ``warm = start - warm_up_frames(config, fps)`` (worker 0 from frame 0) so
 that the stateful stages have settled by its first frame, and encodes frames ``[start, stop)`` to
 its own H.264 segment with the output's settings (no audio) in the run's private temporary folder.
 MediaPipe started at another frame never quite joins the track a single process has, so the last
-``seam_frames`` frames of each chunk fade into the next chunk's avatar (:class:`~.chunk.Seams`).
+``seam_window(fps)`` frames of each chunk fade into the next chunk's avatar (:class:`~.chunk.Seams`).
 There is one calibration for the whole clip, the one a single process makes: worker 0 measures the
 signer on the clip's first frames with a body and pickles the calibrated animator into the folder;
 the other workers find their landmarks meanwhile and animate once it is there. The main process
@@ -58,21 +58,22 @@ _ORPHAN_POLL_S = 0.5
 _ANIMATOR = "animator.pkl"
 
 
-def warm_up_frames(config: "AvatarConfig") -> int:
-    """Frames a chunk after the first reads before its first drawn frame: extra MediaPipe tracking
+def warm_up_frames(config: "AvatarConfig", fps: float) -> int:
+    """Frames a chunk after the first reads before its first drawn frame of a ``fps`` frames/s video: extra MediaPipe tracking
     (``chunk_overlap``), the gap filler's look-back (``max_gap + 1``) and the running median of the
     avatar's scale tracking (``ScaleTracking.window``) on tracked landmarks (the One-Euro filters
     settle meanwhile: a still point's start shrinks to ~1 % in 24 frames at 30 fps, a moving
     point's much faster), then the ``seam_frames`` poses that the chunk before fades into
-    (:class:`~.chunk.Seams`). 0 + 9 + 9 + 10 = 28 frames by default.
+    (:class:`~.chunk.Seams`). 0 + 9 + 9 + 10 = 28 frames by default at 30 fps and below; above,
+    each covers as many seconds (55 frames at 60 fps: :mod:`~signanon.landmarks.rate`).
 
     MediaPipe started at another frame never quite joins a single process's track. Measured on a
     540x720 clip (the seam test), the later chunk's avatar arms were 12 / 8 / 5 px from the
     one-process avatar in its first 10 / next 10 / remaining frames with 28 warm-up frames, and
     4 / 5 / 6 px with 58; either way the seam fades without a jump. Each 30 warm-up frames cost ~3 %
     of a 900-frame run's CPU, and with two workers on two cores ~5 % of its wall time."""
-    settle = config.chunk_overlap + config.smoothing.max_gap + 1 + config.animator.scale.window
-    return settle + config.seam_frames
+    settle = config.chunk_overlap + config.smoothing.gap_frames(fps) + 1
+    return settle + config.animator.scale.at_rate(fps).window + config.seam_window(fps)
 
 
 def plan_chunks(frame_count: int, workers: int, warm_up: int) -> list[Chunk]:
@@ -273,7 +274,7 @@ def _render(job: _WorkerJob, counter) -> ChunkResult:
     def on_frame() -> None:
         counter.value += 1
 
-    seams = Seams(Path(job.folder), job.config.seam_frames, job.chunks)
+    seams = Seams(Path(job.folder), job.config.seam_window(info.fps), job.chunks)
     with VideoWriter(job.path("segment"), *job.config.output_size(info.width, info.height), info.fps) as writer:
         result = render_chunk(info, job.config, job.chunk, calibration, writer.write, timer, on_frame, seams)
     result.frames = writer.frames_written

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import NoPersonError
 from ..landmarks import geometry, layout
+from ..landmarks.rate import frames_at_rate, weight_at_rate
 from ..landmarks.regions import (
     BODY_FACE_POINTS, BODY_HAND_POINTS, BROW_UPPER, EYE_OUTER, HAND_POINTS_IN_BODY, NOSE_BRIDGE,
 )
@@ -161,6 +162,8 @@ class ScaleTracking:
     the outer eye corners when the face is seen (turning the head or body barely changes it), else
     the 2-D shoulder width. The ratio's running median over ``window`` frames (a hand over the face
     throws single frames off) is smoothed in the log domain with weight ``smoothing`` per frame.
+    ``window`` and ``smoothing`` are tuned at 30 fps: :meth:`at_rate` keeps them as long in seconds
+    on faster video.
 
     enabled:  False keeps the calibration's size for the whole video.
     limits:   (min, max) ratio to the calibration size.
@@ -170,6 +173,12 @@ class ScaleTracking:
     window: int = 9
     smoothing: float = 0.25
     limits: tuple[float, float] = (0.2, 5.0)
+
+    def at_rate(self, fps: float) -> "ScaleTracking":
+        """These settings for video at ``fps`` frames/s: the same at 30 fps and below; above, the
+        median over as many seconds and the smoothing as fast in seconds (:mod:`~signanon.landmarks.rate`:
+        at 60 fps a window of 18 frames, weight 0.134)."""
+        return replace(self, window=frames_at_rate(self.window, fps), smoothing=weight_at_rate(self.smoothing, fps))
 
 
 class ScaleTracker:

@@ -8,8 +8,9 @@ Two steps, per component (body, face, left hand, right hand, world body; each is
 
 1. **Gap interpolation.** A component that is missing for at most ``max_gap`` frames between two
    frames where it is present is filled in linearly, point by point (a point must be present at
-   both ends). Longer gaps, and gaps at the start or end of the video, stay missing. To decide
-   this the processor holds back at most ``max_gap + 1`` frames, never the whole video.
+   both ends); above 30 fps, for as many seconds (:func:`~.rate.frames_at_rate`: 16 frames at 60
+   fps). Longer gaps, and gaps at the start or end of the video, stay missing. To decide this the
+   processor holds back at most that many frames + 1, never the whole video.
 2. **One-Euro smoothing** (Casiez, Roussel & Vogel, CHI 2012), causal, per coordinate. The cutoff
    frequency adapts to the point's image-plane speed, so still points are smoothed hard (less
    jitter) while fast movements pass with well under a frame of lag. A point's filter restarts
@@ -35,6 +36,7 @@ import numpy as np
 from ..errors import InputError
 from . import geometry, layout, regions
 from .frame import LandmarkFrame
+from .rate import frames_at_rate
 
 COMPONENT_NAMES: tuple[str, ...] = tuple(name for name, _ in layout.COMPONENTS)
 _WORLD = "POSE_WORLD_LANDMARKS"
@@ -57,8 +59,10 @@ _SHORT_NAMES = MappingProxyType(
 class SmoothingConfig:
     """Settings of :class:`LandmarkProcessor`.
 
-    max_gap:    longest run of missing frames (per component) that is interpolated; 0 turns gap
-                filling off. The processor's delay is at most ``max_gap + 1`` frames.
+    max_gap:    longest run of missing frames (per component) that is interpolated, at up to 30
+                fps; above, as many seconds (:func:`~.rate.frames_at_rate`; before, a hand lost
+                for 0.2 s was bridged at 30 fps and not at 60). 0 turns gap filling off. The
+                processor's delay is at most ``gap_frames(fps) + 1`` frames.
     min_cutoff: One-Euro cutoff frequency in Hz for a still point (lower = smoother, more lag
                 on slow drifts).
     beta:       cutoff increase in Hz per px/s of image speed, i.e. unit 1/px (higher = less lag
@@ -113,6 +117,10 @@ class SmoothingConfig:
             raise InputError(f"beta must be a number >= 0, got {self.beta!r}")
         if self.face_ref_px is not None and not (math.isfinite(self.face_ref_px) and self.face_ref_px > 0):
             raise InputError(f"face_ref_px must be a positive number of pixels or None, got {self.face_ref_px!r}")
+
+    def gap_frames(self, fps: float) -> int:
+        """The longest gap bridged at ``fps`` frames/s: ``max_gap`` at 30 fps and below, as many seconds above."""
+        return frames_at_rate(self.max_gap, fps)
 
 
 @dataclass(frozen=True)
@@ -265,7 +273,7 @@ class _Pending:
 
 
 class _GapFiller:
-    """Holds frames back while any component has an open gap of at most ``max_gap`` frames."""
+    """Holds frames back while any component has an open gap of at most ``max_gap`` frames (here: frames at the video's rate)."""
 
     def __init__(self, max_gap: int):
         self._max_gap = max_gap
@@ -355,7 +363,7 @@ class LandmarkProcessor:
         self._counts[:] = 0
         self._frames = 0
         self.bodies_not_upright = 0
-        filler = _GapFiller(self.config.max_gap)
+        filler = _GapFiller(self.config.gap_frames(self.fps))
         filters = {name: self._new_filter() for name in COMPONENT_NAMES}
         for index, (data, confidence) in enumerate(frames):
             data, confidence = _checked(data, confidence)
