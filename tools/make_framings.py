@@ -44,6 +44,10 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
   signer's far side and the padding fill the right; an interview cut to one of two people).
 * ``inset``:     a picture-in-picture interpreter: the frame at 38% of the height in the lower right
   corner of a 1280x720 grey frame (as broadcasts show an interpreter beside the programme).
+* ``interlaced``: broadcast or camcorder video stored as two fields (50i / 60i): each frame woven from
+  the frame itself (top field, the even lines) and the picture half-way to the next frame (bottom
+  field, the odd lines; DIS optical flow), as a camera filming fields half a frame apart records
+  them, written as interlaced H.264 (top field first), which decoders flag as interlaced.
 * ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
   up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
@@ -79,14 +83,20 @@ def read_frames(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
     return out, fps
 
 
-def write_frames(path: Path, frames: list[np.ndarray], fps: float, crf: int = 18, exact_rate: bool = False) -> Path:
+def write_frames(path: Path, frames: list[np.ndarray], fps: float, crf: int = 18, exact_rate: bool = False,
+                 interlaced: bool = False) -> Path:
     """Write RGB uint8 frames as H.264 mp4 (even sizes) at quality ``crf``. The rate is rounded to
-    whole frames per second (as every framing before ``halfrate`` was written) unless ``exact_rate``."""
+    whole frames per second (as every framing before ``halfrate`` was written) unless ``exact_rate``.
+    ``interlaced``: coded as interlaced, top field first (frames from :func:`weave_fields`)."""
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001) if exact_rate else round(fps))
         s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        s.options = x264_options(crf, "medium")  # byte-stable cuts (x264's own default preset)
+        options = x264_options(crf, "medium")  # byte-stable cuts (x264's own default preset)
+        if interlaced:
+            options["flags"] = "+ilme+ildct"
+            options["x264-params"] = ":".join(filter(None, (options.get("x264-params"), "tff=1")))
+        s.options = options
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")))
         c.mux(s.encode())
@@ -103,6 +113,25 @@ def place(frame: np.ndarray, size: tuple[int, int], scale: float, centre: tuple[
                           borderMode=cv2.BORDER_CONSTANT, borderValue=PAD)
 
 
+def weave_fields(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Interlaced frames (RGB uint8, (H, W, 3)) from progressive ones: frame k's even lines (the top
+    field) as they are, its odd lines (the bottom field) from the picture half-way to frame k + 1,
+    frame k moved along half of the DIS optical flow between the two (the last frame: itself)."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    h, w = frames[0].shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = []
+    for k, frame in enumerate(frames):
+        after = frames[min(k + 1, len(frames) - 1)]
+        flow = dis.calc(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.cvtColor(after, cv2.COLOR_RGB2GRAY), None)
+        half = cv2.remap(frame, xs - 0.5 * flow[..., 0], ys - 0.5 * flow[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        woven = frame.copy()
+        woven[1::2] = half[1::2]
+        out.append(woven)
+    return out
+
+
 @dataclass(frozen=True)
 class Framing:
     """A named per-frame transform: (frame, t in [0, 1]) -> frame."""
@@ -111,6 +140,7 @@ class Framing:
     fn: Callable[[np.ndarray, float], np.ndarray]
     frame_step: int = 1  # keep every frame_step-th frame, at the rate divided by frame_step
     crf: int = 18  # H.264 quality the framing is written at
+    interlaced: bool = False  # then woven into fields (weave_fields) and coded interlaced
 
 
 def _zoom(frame: np.ndarray, t: float) -> np.ndarray:
@@ -263,7 +293,7 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox),
                                 Framing("enter", _enter), Framing("leave", _leave), Framing("rise", _rise),
                                 Framing("tilt", _tilted(20.0)), Framing("tiltcw", _tilted(-20.0)), Framing("side", _side),
-                                Framing("inset", _inset))}
+                                Framing("inset", _inset), Framing("interlaced", _same, interlaced=True))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
@@ -279,8 +309,11 @@ def make(source: Path, framing: str, out: Path, max_frames: int = 120) -> Path:
     spec = FRAMINGS[framing]
     frames = frames[:: spec.frame_step]
     n = max(1, len(frames) - 1)
-    return write_frames(out, [spec.fn(f, i / n) for i, f in enumerate(frames)], fps / spec.frame_step, spec.crf,
-                        exact_rate=spec.frame_step > 1)
+    frames = [spec.fn(f, i / n) for i, f in enumerate(frames)]
+    if spec.interlaced:
+        frames = weave_fields(frames)
+    return write_frames(out, frames, fps / spec.frame_step, spec.crf, exact_rate=spec.frame_step > 1,
+                        interlaced=spec.interlaced)
 
 
 def main() -> None:

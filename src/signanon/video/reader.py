@@ -27,6 +27,10 @@ How the reader treats awkward input (the contract the rest of :mod:`signanon` re
   signer was read squeezed (or stretched) and the output, square-pixelled at the stored size,
   played at the wrong shape (stored 180x480 at 2:1, shown 360x480, came out 480x1280 instead of
   480x640). A ratio outside 1/4..4 is taken for broken metadata and ignored.
+* **Interlaced video** (broadcast 50i/60i, DV, digitised tape: frames the decoder flags as
+  interlaced, ``VideoInfo.interlaced``) is deinterlaced as it is read (:mod:`.deinterlace`: FFmpeg's
+  yadif, one frame out per frame in), so a moving hand is read as one hand, not two fields combed
+  together.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class VideoInfo:
     (0, 90, 180 or 270) applied to decoded frames, followed by a left-right mirror when
     ``mirrored``. ``codec`` is FFmpeg's decoder name (``"h264"``, ``"gif"``, ...).
     ``pixel_aspect``: the source's sample aspect ratio, already applied to the width (1: square).
+    ``interlaced``: some frames are stored as two fields; :func:`iter_frames` deinterlaces them.
     """
 
     path: Path
@@ -77,6 +82,7 @@ class VideoInfo:
     codec: str
     mirrored: bool = False
     pixel_aspect: Fraction = Fraction(1)
+    interlaced: bool = False
 
 
 def _av():
@@ -236,24 +242,42 @@ def _measure_timing(
 
 
 def _decode_all(container, stream, path: Path):
-    """Decode every frame once, keeping only timestamps, sizes and the first frame's matrix."""
+    """Decode every frame once, keeping only timestamps, sizes, the first frame's matrix and
+    whether any frame is interlaced."""
     av = _av()
     pts: list[int | None] = []
     durations: list[int] = []
     first = None
+    interlaced = False
     try:
-        for packet in container.demux(stream):
-            if packet.is_corrupt:
-                raise _input_error(path, "is truncated or corrupt (damaged packet)")
-            for frame in packet.decode():
-                if first is None:
-                    first = (frame.width, frame.height, _display_matrix(frame))
-                pts.append(frame.pts)
-                durations.append(int(frame.duration or 0))
+        for frame in _stream_frames(container, stream, path):
+            if first is None:
+                first = (frame.width, frame.height, _display_matrix(frame))
+            pts.append(frame.pts)
+            durations.append(int(frame.duration or 0))
+            interlaced = interlaced or bool(frame.interlaced_frame)
     except av.FFmpegError as err:
         detail = _describe_av_error(err)
         raise _input_error(path, f"is truncated or corrupt ({detail})") from None
-    return pts, durations, first
+    return pts, durations, first, interlaced
+
+
+def _stream_frames(container, stream, path: Path) -> Iterator[object]:
+    """The stream's decoded ``av.VideoFrame`` s in order; a damaged packet raises InputError."""
+    for packet in container.demux(stream):
+        if packet.is_corrupt:
+            raise _input_error(path, "is truncated or corrupt (damaged packet)")
+        yield from packet.decode()
+
+
+def _deinterlaced(frames: Iterator[object], time_base: Fraction | None) -> Iterator[object]:
+    """``frames`` with the interlaced ones deinterlaced, one out per frame in (:mod:`.deinterlace`)."""
+    from .deinterlace import Deinterlacer
+
+    deinterlacer = Deinterlacer(time_base)
+    for frame in frames:
+        yield from deinterlacer.push(frame)
+    yield from deinterlacer.flush()
 
 
 # Probes of unchanged files, keyed by (path, device, inode, size, mtime_ns): one run probes its input
@@ -291,7 +315,7 @@ def _probe(path: Path) -> VideoInfo:
         time_base = stream.time_base
         declared = [stream.average_rate, stream.guessed_rate, stream.base_rate]
         sar = _pixel_aspect(stream)
-        pts, durations, first = _decode_all(container, stream, path)
+        pts, durations, first, interlaced = _decode_all(container, stream, path)
     finally:
         container.close()
     if first is None:
@@ -314,6 +338,7 @@ def _probe(path: Path) -> VideoInfo:
         codec=codec,
         mirrored=mirrored,
         pixel_aspect=sar,
+        interlaced=interlaced,
     )
 
 
@@ -338,8 +363,8 @@ def _to_rgb(frame, coded_size: tuple[int, int]) -> np.ndarray:
 
 def _decoded(info: VideoInfo, stop: int | None = None) -> Iterator[tuple[int, object]]:
     """``(index, av.VideoFrame)`` for frames ``0 .. stop-1`` (all ``info.frame_count`` when None),
-    decoded but not converted. Raises InputError if the file can no longer be decoded or now holds
-    fewer frames than when probed."""
+    decoded (and deinterlaced, where ``info.interlaced``) but not converted. Raises InputError if the
+    file can no longer be decoded or now holds fewer frames than when probed."""
     av = _av()
     path = info.path
     _check_input_file(path)
@@ -348,14 +373,14 @@ def _decoded(info: VideoInfo, stop: int | None = None) -> Iterator[tuple[int, ob
     yielded = 0
     try:
         stream = _video_stream(container, path)
-        for packet in container.demux(stream):
-            if packet.is_corrupt:
-                raise _input_error(path, "is truncated or corrupt (damaged packet)")
-            for frame in packet.decode():
-                if yielded == wanted:
-                    return
-                yield yielded, frame
-                yielded += 1
+        frames = _stream_frames(container, stream, path)
+        if info.interlaced:
+            frames = _deinterlaced(frames, stream.time_base)
+        for frame in frames:
+            if yielded == wanted:
+                return
+            yield yielded, frame
+            yielded += 1
     except av.FFmpegError as err:
         detail = _describe_av_error(err)
         raise _input_error(path, f"is truncated or corrupt ({detail})") from None
