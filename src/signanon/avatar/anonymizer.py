@@ -21,8 +21,8 @@ from pathlib import Path
 from ..config import check_local_processes, check_whole_number, setting
 from ..errors import InputError
 from ..landmarks.holistic import HolisticConfig
-from ..landmarks.smoothing import SmoothingConfig
 from ..landmarks.rate import frames_at_rate
+from ..landmarks.smoothing import SmoothingConfig
 from ..progress import ProgressArg, progress_reporter
 from ..summary import RunSummary, StageTimer
 from ..video import VideoInfo, VideoWriter, check_output_path, probe_video

@@ -3,9 +3,10 @@
 
 The worker processes start before the clip is probed (:class:`WorkerPool`), so that their imports
 overlap the probe. The clip is cut into N contiguous chunks (:func:`plan_chunks`). Worker ``k``
-decodes its frames, runs MediaPipe Holistic from ``warm = start - warm_up_frames(config, fps)`` (worker 0 from frame 0) so
-that the stateful stages have settled by its first frame, and encodes frames ``[start, stop)`` to
-its own H.264 segment with the output's settings (no audio) in the run's private temporary folder.
+decodes its frames, runs MediaPipe Holistic from ``warm = start - warm_up_frames(config, fps)``
+(worker 0 from frame 0) so that the stateful stages have settled by its first frame, and encodes
+frames ``[start, stop)`` to its own H.264 segment with the output's settings (no audio) in the
+run's private temporary folder.
 MediaPipe started at another frame never quite joins the track a single process has, so the last
 ``seam_window(fps)`` frames of each chunk fade into the next chunk's avatar (:class:`~.chunk.Seams`).
 There is one calibration for the whole clip, the one a single process makes: worker 0 measures the
@@ -59,13 +60,14 @@ _ANIMATOR = "animator.pkl"
 
 
 def warm_up_frames(config: "AvatarConfig", fps: float) -> int:
-    """Frames a chunk after the first reads before its first drawn frame of a ``fps`` frames/s video: extra MediaPipe tracking
-    (``chunk_overlap``), the gap filler's look-back (``max_gap + 1``) and the running median of the
-    avatar's scale tracking (``ScaleTracking.window``) on tracked landmarks (the One-Euro filters
-    settle meanwhile: a still point's start shrinks to ~1 % in 24 frames at 30 fps, a moving
-    point's much faster), then the ``seam_frames`` poses that the chunk before fades into
-    (:class:`~.chunk.Seams`). 0 + 9 + 9 + 10 = 28 frames by default at 30 fps and below; above,
-    each covers as many seconds (55 frames at 60 fps: :mod:`~signanon.landmarks.rate`).
+    """Frames a chunk after the first reads before its first drawn frame, in a ``fps`` frames/s
+    video: extra MediaPipe tracking (``chunk_overlap``), the gap filler's look-back (``max_gap +
+    1``) and the running median of the avatar's scale tracking (``ScaleTracking.window``) on tracked
+    landmarks (the One-Euro filters settle meanwhile: a still point's start shrinks to ~1 % in 24
+    frames at 30 fps, a moving point's much faster), then the ``seam_frames`` poses that the chunk
+    before fades into (:class:`~.chunk.Seams`). 0 + 9 + 9 + 10 = 28 frames by default at 30 fps
+    and below; above, the last three cover as many seconds (55 frames at 60 fps:
+    :mod:`~signanon.landmarks.rate`).
 
     MediaPipe started at another frame never quite joins a single process's track. Measured on a
     540x720 clip (the seam test), the later chunk's avatar arms were 12 / 8 / 5 px from the

@@ -273,7 +273,8 @@ class _Pending:
 
 
 class _GapFiller:
-    """Holds frames back while any component has an open gap of at most ``max_gap`` frames (here: frames at the video's rate)."""
+    """Holds frames back while any component has an open gap of at most ``max_gap`` frames (the
+    count at the video's rate: :meth:`SmoothingConfig.gap_frames`)."""
 
     def __init__(self, max_gap: int):
         self._max_gap = max_gap

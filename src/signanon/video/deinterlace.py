@@ -23,7 +23,7 @@ _YADIF = "mode=send_frame:parity=auto:deint=interlaced"
 
 
 class Deinterlacer:
-    """Deinterlaces decoded ``av.VideoFrame`` s in order (see the module doc).
+    """Deinterlaces decoded ``av.VideoFrame`` objects in order (see the module doc).
 
     :meth:`push` one frame at a time; it returns the frames ready, in order (yadif looks one frame
     ahead, so a frame comes back once the next one is pushed); :meth:`flush` returns the rest at the
