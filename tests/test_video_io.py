@@ -822,3 +822,29 @@ def test_an_interlaced_signers_hands_are_read_as_in_the_progressive_clip(interla
     assert found["combed"] < 0.85 * found["progressive"]  # what this tests (64 of 81)
     assert found["read"] >= 0.9 * found["progressive"]
     assert angle_error("read") < 0.75 * angle_error("combed")
+
+
+@pytest.mark.parametrize("suffix, codec, size", [(".ts", "mpeg2video", (640, 480)), (".avi", "dvvideo", (720, 576))])
+def test_broadcast_and_dv_interlaced_files_are_deinterlaced_too(tmp_path, interlaced_dgs, suffix, codec, size):
+    """Interlaced MPEG-2 in a transport stream (broadcast, DVD) and PAL DV (camcorders, tape; 720x576
+    stored, 768x576 shown): flagged, read frame for frame, the comb gone (30 frames as her hands
+    move; measured 0.56 and 0.51 grey levels as read, 0.96 and 0.89 as decoded)."""
+    _, progressive, combed = interlaced_dgs
+    path = tmp_path / f"fields{suffix}"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.options = {"flags": "+ilme+ildct", "top": "1"}
+        for frame in combed[40:70]:  # the woven fields, padded by an even number of lines (fields kept apart)
+            top, left = (size[1] - 480) // 2, (size[0] - 640) // 2
+            rgb = cv2.copyMakeBorder(frame, top, size[1] - 480 - top, left, size[0] - 640 - left, cv2.BORDER_REPLICATE)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    info = probe_video(path)
+    assert info.interlaced and info.frame_count == 30
+    frames = list(iter_frames(info))
+    assert len(frames) == 30 and frames[0].shape == (info.height, info.width, 3)
+    with av.open(str(path)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    read, as_decoded = np.mean([_comb(f) for f in frames]), np.mean([_comb(f) for f in decoded])
+    assert read < 0.8 * as_decoded
