@@ -27,8 +27,9 @@ class Deinterlacer:
 
     :meth:`push` one frame at a time; it returns the frames ready, in order (yadif looks one frame
     ahead, so a frame comes back once the next one is pushed); :meth:`flush` returns the rest at the
-    end. Every frame pushed comes back exactly once, at its decoded size and pixel format. A change
-    of frame size or format mid-stream starts a fresh filter.
+    end. Every frame pushed comes back exactly once, at its decoded size (an RGB-stored frame may
+    come back planar, gbrp: the reader converts to RGB anyway). A change of frame size or format
+    mid-stream starts a fresh filter.
     """
 
     def __init__(self, time_base: Fraction | None):

@@ -263,7 +263,7 @@ def _decode_all(container, stream, path: Path):
 
 
 def _stream_frames(container, stream, path: Path) -> Iterator[object]:
-    """The stream's decoded ``av.VideoFrame`` s in order; a damaged packet raises InputError."""
+    """The stream's decoded ``av.VideoFrame`` objects in order; a damaged packet raises InputError."""
     for packet in container.demux(stream):
         if packet.is_corrupt:
             raise _input_error(path, "is truncated or corrupt (damaged packet)")
