@@ -412,6 +412,67 @@ def test_large_hands_read_back_better_drawn_smaller_and_enlarged(dgs, tmp_path):
     assert err <= err_big + 0.5, f"drawn smaller {err:.1f} deg, at full size {err_big:.1f} deg"
 
 
+def _drawn_larger(clip: dict, scale: float, style) -> list[np.ndarray]:
+    """``clip``'s poses drawn ``scale`` times larger than its frame (as ``min_output_side`` draws
+    a small clip), in ``style``: RGB uint8 frames of the output's size."""
+    from signanon.avatar.renderer import AvatarRenderer
+
+    r = AvatarRenderer(clip["w"], clip["h"], style, scale=scale)
+    blank = np.full((r.out_height, r.out_width, 3), style.background, np.uint8)
+    return [r.render(p) if p is not None else blank for p in clip["poses"]]
+
+
+def test_tiny_hands_on_a_frame_drawn_larger_are_drawn_at_min_palm_px_and_enlarged_less(house):
+    """ASL HOUSE's poses at a third of their size (107x80, palms 8-12 px) drawn at 480 lines (6x):
+    each frame's hands come from a drawing whose larger palm is 1-1.19 times ``min_palm_px``, not
+    from the 107x80 drawing enlarged 6x; never past the output's own size. Where every palm is
+    already over the floor, or the frame is drawn at the input's size, nothing changes."""
+    from signanon.avatar.renderer import AvatarRenderer
+
+    style, floor = house["style"], house["style"].min_palm_px
+    assert floor is not None and floor <= style.max_palm_px
+    off = dataclasses.replace(style, min_palm_px=None)
+    tiny = _scaled_clip(house, 1 / 3)
+    renderer = AvatarRenderer(tiny["w"], tiny["h"], style, scale=6.0)
+    seen = [p for p in tiny["poses"] if p is not None and (p.left_hand is not None or p.right_hand is not None)]
+    assert len(seen) >= 30
+    for pose in seen:
+        palm = max(hands.hand_size(h) for h in (pose.left_hand, pose.right_hand) if h is not None)
+        k = renderer.hand_drawing_scale(pose)
+        assert palm < floor and floor <= k * palm <= 1.19 * floor + 1e-9 and k <= 6.0, (palm, k)
+        assert AvatarRenderer(tiny["w"], tiny["h"], off, scale=6.0).hand_drawing_scale(pose) == 1.0
+    # a floor the output's own size cannot reach: the hands are drawn at the output's size
+    at_two = AvatarRenderer(tiny["w"], tiny["h"], dataclasses.replace(style, min_palm_px=style.max_palm_px), scale=2.0)
+    assert at_two.hand_drawing_scale(seen[0]) == 2.0
+    assert not np.array_equal(at_two.render(seen[0]), AvatarRenderer(tiny["w"], tiny["h"], off, scale=2.0).render(seen[0]))
+    # palms over the floor, or no enlargement: the frame is the one drawn without the floor
+    pose = next(p for p in house["poses"] if p is not None and p.left_hand is not None and p.right_hand is not None)
+    k = 1.2 * floor / min(hands.hand_size(h) for h in (pose.left_hand, pose.right_hand))
+    big = pose.scaled(k)
+    size = (round(house["w"] * k), round(house["h"] * k))
+    assert np.array_equal(AvatarRenderer(*size, style, scale=2.0).render(big), AvatarRenderer(*size, off, scale=2.0).render(big))
+    small = seen[0]
+    assert np.array_equal(AvatarRenderer(tiny["w"], tiny["h"], style).render(small), AvatarRenderer(tiny["w"], tiny["h"], off).render(small))
+
+
+def test_tiny_hands_read_back_better_drawn_at_min_palm_px_than_enlarged_from_the_input(house, tmp_path):
+    """ASL HOUSE's poses at a third of their size (107x80, palms 8-12 px, as its 106x80 copy),
+    drawn at 480 lines: enlarged 6x from the 107x80 drawing the hands are soft blobs and a fresh
+    Holistic loses a fifth of them; drawn with their palms at ``min_palm_px`` and enlarged ~2.5x it
+    finds them as the default drawing finds larger hands (measured 0.78 -> 0.92 of 63 hands, 8.0
+    and 7.9 deg, read once after x264; the independent read-back of the 106x80 copy, whole runs, 3
+    reads: 0.85 -> 0.93, benchmarks/hands_issue11.txt, session 44)."""
+    tiny = _scaled_clip(house, 1 / 3)
+    read_as = {**tiny, "w": round(tiny["w"] * 6.0)}  # the read's points are in output pixels
+    off = dataclasses.replace(tiny["style"], min_palm_px=None)
+    recall_off, err_off, n = read_back(read_as, through_x264(_drawn_larger(tiny, 6.0, off), tmp_path / "off.mp4"))
+    recall, err, _ = read_back(read_as, through_x264(_drawn_larger(tiny, 6.0, tiny["style"]), tmp_path / "floor.mp4"))
+    assert n >= 50
+    assert recall >= RECALL_MIN, f"drawn at min_palm_px: recall {recall:.2f} of {n} hands"
+    assert recall >= recall_off + 0.08, f"drawn at min_palm_px {recall:.2f}, enlarged from the input's size {recall_off:.2f}"
+    assert err <= err_off + 0.5, f"drawn at min_palm_px {err:.1f} deg, enlarged from the input's size {err_off:.1f} deg"
+
+
 # ----------------------------------------------------------------------------------------------
 # fingers folded into the palm: drawn under it where this signer's hands read better so
 

@@ -99,6 +99,8 @@ class AvatarRenderer:
                 return big
         else:
             big = self._drawn(self._big_background, self._big_ss, (self.out_width, self.out_height), pose, face_features)
+        if k >= self.scale:  # the hands drawn at the output's own size
+            return big
         enlarge = self.scale / k  # output px per px of the small drawing
         region = self._hand_region(pose, enlarge)
         if region is None:
@@ -117,16 +119,23 @@ class AvatarRenderer:
         return big
 
     def hand_drawing_scale(self, pose: AvatarPose) -> float:
-        """Pixels of the frame the hands are drawn in per pose (input) pixel, in (0, 1]: 1 (the
-        input's size) unless a seen hand's palm (:func:`~.hands.hand_size`) would be drawn over
+        """Pixels of the frame the hands are drawn in per pose (input) pixel: 1 (the input's size)
+        unless a seen hand's palm (:func:`~.hands.hand_size`) would be drawn over
         ``style.max_palm_px`` pixels at that size, then a power of 2 ** (-1/4) (a few canvas sizes)
-        that draws the largest palm at 0.84-1 times that, never under 1/8."""
-        limit = self.style.max_palm_px
+        that draws the largest palm at 0.84-1 times that, never under 1/8; or, on a frame drawn
+        larger than the input (``scale`` over 1), where every palm would be drawn under
+        ``style.min_palm_px`` at the input's size, a power of 2 ** (1/4) that draws the largest at
+        1-1.19 times that, never over ``scale`` (the output's own size)."""
         palms = [hand_size(np.asarray(h, np.float64)) for h in (pose.left_hand, pose.right_hand) if h is not None]
-        if limit is None or not palms or max(palms) <= limit:
+        if not palms:
             return 1.0
-        steps = min(math.ceil(-4.0 * math.log2(limit / max(palms))), 12)
-        return 2.0 ** (-steps / 4.0)
+        largest, limit, floor = max(palms), self.style.max_palm_px, self.style.min_palm_px
+        if limit is not None and largest > limit:
+            steps = min(math.ceil(-4.0 * math.log2(limit / largest)), 12)
+            return 2.0 ** (-steps / 4.0)
+        if floor is not None and self.scale > 1.0 and largest < floor:
+            return min(2.0 ** (math.ceil(4.0 * math.log2(floor / max(largest, 1e-6))) / 4.0), self.scale)
+        return 1.0
 
     def _drawn(self, background: np.ndarray, ss: int, size: tuple[int, int], pose: AvatarPose, face_features: bool) -> np.ndarray:
         """A new ``size`` (w, h) frame of ``pose``, drawn at ``ss`` canvas pixels per input pixel."""

@@ -6,6 +6,7 @@ plain dark clothing and a plain background, so that hands and face stand out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from .canonical import FACE_SHAPES, CanonicalFace, load_canonical_face
@@ -49,6 +50,15 @@ class AvatarStyle:
     # three reads). 18 and 24 read curled fingers further off, 40 lost
     # ASL HOUSE at 3x again (benchmarks/hands_issue11.txt, session 28). None: drawn at full size.
     max_palm_px: float | None = 32.0
+    # On a frame drawn larger than the input (a small clip, ``min_output_side``), a hand whose palm
+    # would be drawn under this many pixels at the input's size is drawn larger, with the frame
+    # around it, and enlarged less (AvatarRenderer.hand_drawing_scale): enlarged 4-6x from a 10 px
+    # palm the fingers are one soft blob. Three reads of whole runs: ASL HOUSE at 106x80 hand
+    # recall 0.85 -> 0.93, ASL DIFFERENT at 106x80 17.7 -> 13.2 deg, DGS ZUG at 212x160 12.2 ->
+    # 11.8 deg, NGT at 64x48 0.97 / 9.5 -> 0.99 / 8.2; at 32 ASL HOUSE at 106x80 fell to 0.82 and
+    # NGT's and ASL HOUSE's angles rose by 1 deg (benchmarks/hands_issue11.txt, session 44).
+    # None: the hands of a small clip are drawn at the input's size.
+    min_palm_px: float | None = 24.0
     hands: HandLook = LOOK  # how the hands are drawn (hand_choice may fold curled fingers under)
     # A hand MediaPipe lost (no points: drawn relaxed at the body model's wrist) is drawn behind
     # the seen one, and not at all where its relaxed hand would overlap the seen hand (its box
@@ -64,6 +74,8 @@ class AvatarStyle:
             raise ValueError(f"rest_parting must be >= 0 (face units), got {self.rest_parting!r}")
         if self.max_palm_px is not None and not self.max_palm_px >= 4.0:
             raise ValueError(f"max_palm_px must be at least 4 (pixels) or None, got {self.max_palm_px!r}")
+        if self.min_palm_px is not None and not 1.0 <= self.min_palm_px <= (self.max_palm_px or math.inf):
+            raise ValueError(f"min_palm_px must be from 1 to max_palm_px (pixels) or None, got {self.min_palm_px!r}")
 
 
 PALETTES: dict[str, AvatarStyle] = {
