@@ -52,7 +52,7 @@ class AvatarRenderer:
             self.out_width, self.out_height = round(width * self.scale), round(height * self.scale)
             self._big_ss = ss * math.ceil(self.scale)
             self._big_background = self._filled((height * self._big_ss, width * self._big_ss, 3))
-        self._small_backgrounds: dict[tuple[int, int], np.ndarray] = {}  # (w, h) -> background of a smaller drawing
+        self._backgrounds_at: dict[tuple[int, int], np.ndarray] = {}  # (w, h) -> background of a drawing at that size
         self._backdrop = self._filled((self.out_height, self.out_width, 3))  # an empty frame, copied from
 
     def _filled(self, shape: tuple[int, int, int]) -> np.ndarray:
@@ -65,16 +65,18 @@ class AvatarRenderer:
         draws the face blank (hair and skin).
 
         At a ``scale`` over 1 the frame is drawn that much larger from the same pose (input
-        pixels). Either way the hands may come from a smaller drawing: each hand's region (its
-        points' hull, grown by 0.35 palm lengths, feathered) is the frame drawn at the input's size
-        (at a ``scale`` over 1), or smaller where a palm would be drawn over ``style.max_palm_px``
-        pixels (:meth:`hand_drawing_scale`), and enlarged. Measured with the read-back: the larger
-        drawing brings a small face's brow and mouth series in (benchmarks/signing_issue11.txt,
-        session 21), while a large drawing of a hand, its fingers crisp and apart, is found less
-        often than a smaller one enlarged (ASL HOUSE 2x: 0.86 of hands against 0.98; DGS ZUG's
-        poses drawn at 1440x1080: 0.87, drawn at 640x480 and enlarged: 0.94; the clip scaled up
-        2.25 times, whole runs: 0.82 -> 0.93 with palms drawn at 32 px; hands_issue11.txt,
-        session 28).
+        pixels). Either way the hands may come from a drawing of another size, enlarged: each
+        hand's region (its points' hull, grown by 0.35 palm lengths, feathered) is the frame drawn
+        at the input's size (at a ``scale`` over 1), or smaller where a palm would be drawn over
+        ``style.max_palm_px`` pixels, or, at a ``scale`` over 1, larger (at most the output's size)
+        where every palm would be drawn under ``style.min_palm_px`` (:meth:`hand_drawing_scale`).
+        Measured with the read-back: the larger drawing brings a small face's brow and mouth series
+        in (benchmarks/signing_issue11.txt, session 21), while a large drawing of a hand, its
+        fingers crisp and apart, is found less often than a smaller one enlarged (ASL HOUSE 2x:
+        0.86 of hands against 0.98; DGS ZUG's poses drawn at 1440x1080: 0.87, drawn at 640x480 and
+        enlarged: 0.94; the clip scaled up 2.25 times, whole runs: 0.82 -> 0.93 with palms drawn at
+        32 px; hands_issue11.txt, session 28), and a tiny one enlarged 4-6x is a blob (ASL HOUSE
+        at 106x80: 0.85 -> 0.93 with palms drawn at 24 px; session 44).
 
         A pose's ``presence`` under 1 fades the frame into the empty backdrop (0: the backdrop
         alone, nothing drawn)."""
@@ -101,17 +103,17 @@ class AvatarRenderer:
             big = self._drawn(self._big_background, self._big_ss, (self.out_width, self.out_height), pose, face_features)
         if k >= self.scale:  # the hands drawn at the output's own size
             return big
-        enlarge = self.scale / k  # output px per px of the small drawing
+        enlarge = self.scale / k  # output px per px of the hands' drawing
         region = self._hand_region(pose, enlarge)
         if region is None:
             return big
         mask, (x, y) = region
-        small = self._drawn_smaller(pose, k, face_features)
+        drawn = self._drawn_at(pose, k, face_features)
         h, w = mask.shape
-        fx, fy = small.shape[1] / self.out_width, small.shape[0] / self.out_height
-        # the region of the small drawing enlarged to the output's pixels (as cv2.resize maps them)
-        to_small = np.float32([[fx, 0.0, (x + 0.5) * fx - 0.5], [0.0, fy, (y + 0.5) * fy - 0.5]])
-        enlarged = cv2.warpAffine(small, to_small, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+        fx, fy = drawn.shape[1] / self.out_width, drawn.shape[0] / self.out_height
+        # the region of the hands' drawing enlarged to the output's pixels (as cv2.resize maps them)
+        to_drawn = np.float32([[fx, 0.0, (x + 0.5) * fx - 0.5], [0.0, fy, (y + 0.5) * fy - 0.5]])
+        enlarged = cv2.warpAffine(drawn, to_drawn, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                                   borderMode=cv2.BORDER_REPLICATE)
         weight = mask[:, :, None].astype(np.float32) / 255.0
         blend = big[y : y + h, x : x + w] * (1.0 - weight) + enlarged * weight
@@ -144,13 +146,13 @@ class AvatarRenderer:
             return canvas.copy()
         return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
 
-    def _drawn_smaller(self, pose: AvatarPose, k: float, face_features: bool) -> np.ndarray:
-        """A new frame of ``pose`` drawn at ``k`` (<= 1) of the input's size (``ss`` canvas pixels
-        per pixel of it)."""
+    def _drawn_at(self, pose: AvatarPose, k: float, face_features: bool) -> np.ndarray:
+        """A new frame of ``pose`` drawn at ``k`` times the input's size (``ss`` canvas pixels per
+        pixel of it)."""
         if k == 1.0:
             return self._drawn(self._background, self.ss, (self.width, self.height), pose, face_features)
         size = (max(1, round(self.width * k)), max(1, round(self.height * k)))
-        backgrounds = self._small_backgrounds
+        backgrounds = self._backgrounds_at
         background = backgrounds.get(size)
         if background is None:
             background = backgrounds[size] = self._filled((size[1] * self.ss, size[0] * self.ss, 3))
