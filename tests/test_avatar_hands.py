@@ -108,15 +108,16 @@ def run_clip(path: Path, limit: int) -> dict:
     return {"marks": marks, "poses": poses, "w": w, "h": h, "style": cfg.style}
 
 
-def draw(clip: dict, look: hands.HandLook | None = None, style=None) -> list[np.ndarray]:
+def draw(clip: dict, look: hands.HandLook | None = None, style=None, scale: float = 1.0) -> list[np.ndarray]:
     """The clip's poses drawn by the real renderer (in ``style``, else the clip's; with the hands
-    in ``look``, if given): RGB uint8 (h, w, 3); a blank frame where no body."""
+    in ``look``, if given; ``scale`` times the clip's size, as ``min_output_side`` draws a small
+    clip): RGB uint8 (h, w, 3) of the drawn size; a blank frame where no body."""
     from signanon.avatar.renderer import AvatarRenderer
 
     style = style or clip["style"]
     style = style if look is None else dataclasses.replace(style, hands=look)
-    r = AvatarRenderer(clip["w"], clip["h"], style)
-    blank = np.full((clip["h"], clip["w"], 3), clip["style"].background, np.uint8)
+    r = AvatarRenderer(clip["w"], clip["h"], style, scale=scale)
+    blank = np.full((r.out_height, r.out_width, 3), clip["style"].background, np.uint8)
     return [r.render(p) if p is not None else blank for p in clip["poses"]]
 
 
@@ -412,16 +413,6 @@ def test_large_hands_read_back_better_drawn_smaller_and_enlarged(dgs, tmp_path):
     assert err <= err_big + 0.5, f"drawn smaller {err:.1f} deg, at full size {err_big:.1f} deg"
 
 
-def _drawn_larger(clip: dict, scale: float, style) -> list[np.ndarray]:
-    """``clip``'s poses drawn ``scale`` times larger than its frame (as ``min_output_side`` draws
-    a small clip), in ``style``: RGB uint8 frames of the output's size."""
-    from signanon.avatar.renderer import AvatarRenderer
-
-    r = AvatarRenderer(clip["w"], clip["h"], style, scale=scale)
-    blank = np.full((r.out_height, r.out_width, 3), style.background, np.uint8)
-    return [r.render(p) if p is not None else blank for p in clip["poses"]]
-
-
 def test_tiny_hands_on_a_frame_drawn_larger_are_drawn_at_min_palm_px_and_enlarged_less(house):
     """ASL HOUSE's poses at a third of their size (107x80, palms 8-12 px) drawn at 480 lines (6x):
     each frame's hands come from a drawing whose larger palm is 1-1.19 times ``min_palm_px``, not
@@ -433,14 +424,14 @@ def test_tiny_hands_on_a_frame_drawn_larger_are_drawn_at_min_palm_px_and_enlarge
     assert floor is not None and floor <= style.max_palm_px
     off = dataclasses.replace(style, min_palm_px=None)
     tiny = _scaled_clip(house, 1 / 3)
-    renderer = AvatarRenderer(tiny["w"], tiny["h"], style, scale=6.0)
+    renderer, renderer_off = (AvatarRenderer(tiny["w"], tiny["h"], s, scale=6.0) for s in (style, off))
     seen = [p for p in tiny["poses"] if p is not None and (p.left_hand is not None or p.right_hand is not None)]
     assert len(seen) >= 30
     for pose in seen:
         palm = max(hands.hand_size(h) for h in (pose.left_hand, pose.right_hand) if h is not None)
         k = renderer.hand_drawing_scale(pose)
         assert palm < floor and floor <= k * palm <= 1.19 * floor + 1e-9 and k <= 6.0, (palm, k)
-        assert AvatarRenderer(tiny["w"], tiny["h"], off, scale=6.0).hand_drawing_scale(pose) == 1.0
+        assert renderer_off.hand_drawing_scale(pose) == 1.0
     # a floor the output's own size cannot reach: the hands are drawn at the output's size
     at_two = AvatarRenderer(tiny["w"], tiny["h"], dataclasses.replace(style, min_palm_px=style.max_palm_px), scale=2.0)
     assert at_two.hand_drawing_scale(seen[0]) == 2.0
@@ -465,8 +456,8 @@ def test_tiny_hands_read_back_better_drawn_at_min_palm_px_than_enlarged_from_the
     tiny = _scaled_clip(house, 1 / 3)
     read_as = {**tiny, "w": round(tiny["w"] * 6.0)}  # the read's points are in output pixels
     off = dataclasses.replace(tiny["style"], min_palm_px=None)
-    recall_off, err_off, n = read_back(read_as, through_x264(_drawn_larger(tiny, 6.0, off), tmp_path / "off.mp4"))
-    recall, err, _ = read_back(read_as, through_x264(_drawn_larger(tiny, 6.0, tiny["style"]), tmp_path / "floor.mp4"))
+    recall_off, err_off, n = read_back(read_as, through_x264(draw(tiny, style=off, scale=6.0), tmp_path / "off.mp4"))
+    recall, err, _ = read_back(read_as, through_x264(draw(tiny, scale=6.0), tmp_path / "floor.mp4"))
     assert n >= 50
     assert recall >= RECALL_MIN, f"drawn at min_palm_px: recall {recall:.2f} of {n} hands"
     assert recall >= recall_off + 0.08, f"drawn at min_palm_px {recall:.2f}, enlarged from the input's size {recall_off:.2f}"
