@@ -166,7 +166,7 @@ def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer, prob
     with timer("find the signer's face"):
         spread = probe and len(config.looks) > 1 and info.frame_count > config.calibration_window(info.fps)
         holistic = config.holistic if spread else None
-        return find_signer(info, config.guard, dlib_factory(config)(), holistic)
+        return find_signer(info, config.guard, dlib_factory(config)(), holistic, DlibEmbedder(config.guard.viewer))
 
 
 class CalibrateHere:

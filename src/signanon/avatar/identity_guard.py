@@ -8,7 +8,8 @@ switched off (skin tone and head pose carry it at that size), while the dark-ski
 on none. So an avatar run
 
 1. finds the signer's face first (:func:`find_signer`): dlib's embedding of the largest face on
-   ``signer_samples`` frames spread over the whole video;
+   ``signer_samples`` frames spread over the whole video, and the same as a viewer's recogniser
+   with dlib's defaults reads them (:attr:`SignerFace.viewed`);
 2. with ``palette="auto"`` / ``face_shape="auto"`` picks the palette and face shape whose drawn
    faces dlib puts nearest the signer least often, on ``probe_frames`` frames spread over the
    video (:func:`choose_look`);
@@ -75,7 +76,11 @@ class IdentityGuardConfig:
     signer's mean embedding. The guard embeds with dlib's 5-point alignment on a crop of the drawn
     frame, and the signer on ``signer_samples`` frames; the read-back uses the 68-point alignment
     on the encoded video and every frame. Measured: the alignments differed by up to 0.038 on the
-    same faces (171 frames of a 20 px-between-the-eyes clip), the means by 0.012-0.013.
+    same faces (171 frames of a 20 px-between-the-eyes clip), the means by 0.012-0.013. Which
+    faces the detector finds moves the mean further: the signer read with dlib's defaults
+    (:attr:`viewer`: upsampled once at any size, 68 points) lay 0.08 from the guard's own reading
+    on the 540x720 sample clip, 0.075 on ASL HOUSE (320x240), 0.03 on DGS ZUG (640x480) and 0.16
+    on the sample clip blurred, so the guard keeps drawn faces from both readings.
     """
 
     enabled: bool = setting(
@@ -149,6 +154,13 @@ class IdentityGuardConfig:
     def limit(self) -> float:
         return self.threshold + self.margin
 
+    @property
+    def viewer(self) -> DlibConfig:
+        """dlib as a viewer's recogniser runs it by default (face_recognition's and the read-back's
+        settings): the detector upsampled once at any frame size, the 68-point alignment. See
+        :attr:`SignerFace.viewed`."""
+        return DlibConfig(threshold=self.threshold, upsample=1, alignment=68)
+
 
 # -- where a face is ---------------------------------------------------------------------------
 
@@ -194,6 +206,15 @@ class SignerFace:
     others: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
     """``(k, 128)``: the mean embedding of each other person the sampled frames show (a second
     signer, an interpreter beside a speaker); a drawn face must not be recognised as them either."""
+    viewed: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
+    """``(m, 128)``: the largest face of up to ``signer_samples`` frames spread over the clip as a
+    viewer's recogniser with dlib's defaults finds it (:attr:`IdentityGuardConfig.viewer`; empty
+    unless asked for). Its mean is a second reading of the signer: on a blurred 540x720 webcam
+    clip the detector upsampled once missed the signer's face on most frames and took a false
+    find (a 36 px box among the lights, a box over the chest) as the largest face on some, and the
+    68-point alignment placed those differently, so that reading's mean lay 0.16 from ``mean``
+    and an avatar face 0.72 from ``mean`` lay 0.55 from it (benchmarks/signing_issue11.txt,
+    session 45)."""
     in_turn: int = 1
     """How many people are the largest face on at least a fifth of the sampled frames (2 or more:
     the clip cuts from one signer to another, or two take turns in front of the camera). ``mean``
@@ -208,10 +229,19 @@ class SignerFace:
         return self.samples.mean(axis=0)
 
 
-def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holistic: HolisticConfig | None = None) -> SignerFace:
+def find_signer(
+    info, config: IdentityGuardConfig, embedder: DlibEmbedder, holistic: HolisticConfig | None = None,
+    viewer: DlibEmbedder | None = None,
+) -> SignerFace:
     """dlib's embedding of the largest face on ``config.signer_samples`` frames spread evenly over
     the probed video ``info`` (one in 5 on a shorter clip, at least 8; decoded for this alone,
-    before anything is drawn; ~0.15-0.3 s a frame). The whole clip's
+    before anything is drawn; ~0.15-0.3 s a frame). With ``viewer`` (an embedder built from
+    :attr:`IdentityGuardConfig.viewer`), also :attr:`SignerFace.viewed`: its largest face on
+    ``config.signer_samples`` frames, every frame of a shorter clip (~0.2 s a frame at 540x720,
+    0.6 s at 1440x1080): its false finds come and go, and their share in the mean is what moves
+    it. On the blurred webcam clip of the tests (58 frames, the face found on 14), 20 frames
+    found 4 faces, whose mean lay 0.10 from the mean over every frame; 30 frames found 7, 0.05.
+    The whole clip's
     mean is what the read-back compares with; a mean of the frames seen so far is not: on a talking
     face the mean of the first 30 / 50 / 100 frames lay 0.12 / 0.13 / 0.08 from the whole clip's,
     30 evenly spread frames 0.012. A frame of 480 px or more whose face the detector misses at
@@ -227,12 +257,21 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
     from ..video import iter_selected_frames
     from ..video.people import sampled_indices
 
-    samples, bodies, every = [], [], []
+    samples, bodies, every, viewed = [], [], [], []
     count = min(config.signer_samples, max(8, info.frame_count // 5))
+    own = sampled_indices(info.frame_count, count)
+    seen = sampled_indices(info.frame_count, config.signer_samples) if viewer is not None else set()
     probes = set(np.linspace(0, count - 1, min(config.probe_frames, count)).round().astype(int).tolist())
     still = HolisticEstimator(replace(holistic, static_image_mode=True)) if holistic is not None else contextlib.nullcontext()
+    k = 0  # the own samples taken so far
     with still as estimator:
-        for k, (_, rgb) in enumerate(iter_selected_frames(info, sampled_indices(info.frame_count, count))):
+        for index, rgb in iter_selected_frames(info, own | seen):
+            if index in seen:
+                found = viewer.faces(rgb)
+                if found:
+                    viewed.append(found[0].embedding)  # largest first
+            if index not in own:
+                continue
             faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
             if faces:
                 samples.append(max(faces, key=lambda f: f.area).embedding)
@@ -241,11 +280,13 @@ def find_signer(info, config: IdentityGuardConfig, embedder: DlibEmbedder, holis
                 data, confidence = estimator(rgb)
                 if upright_body_present(confidence, data):
                     bodies.append((data, confidence))
+            k += 1
     signer = np.array(samples, np.float64).reshape(-1, 128)
+    viewed_faces = np.array(viewed, np.float64).reshape(-1, 128)
     if not len(signer):
-        return SignerFace(signer, tuple(bodies))
+        return SignerFace(signer, tuple(bodies), viewed=viewed_faces)
     others = other_people(every, signer.mean(axis=0), config.threshold)
-    return SignerFace(signer, tuple(bodies), others, people_in_turn(signer, config.threshold))
+    return SignerFace(signer, tuple(bodies), others, viewed_faces, people_in_turn(signer, config.threshold))
 
 
 def _grouped(faces: Sequence[np.ndarray], threshold: float) -> list[list[np.ndarray]]:
@@ -290,10 +331,13 @@ def people_in_turn(samples: np.ndarray, threshold: float, share: float = 0.2) ->
 
 def distance_to_signer(embedding: np.ndarray, signer: SignerFace) -> float:
     """The distance to the signer's mean embedding (as the read-back measures it; the nearest
-    single sample is 0.01-0.03 nearer and would blank twice the frames for no measured gain), or
-    to another person's the clip shows, whichever is nearer: the drawn face follows one person's
+    single sample is 0.01-0.03 nearer and would blank twice the frames for no measured gain), to
+    the mean of the signer as a viewer's recogniser reads them (:attr:`SignerFace.viewed`), or
+    to another person's the clip shows, whichever is nearest: the drawn face follows one person's
     landmarks, and Holistic may follow the person whose face is not the largest."""
     d = float(np.linalg.norm(embedding - signer.mean))
+    if len(signer.viewed):
+        d = min(d, float(np.linalg.norm(embedding - signer.viewed.mean(axis=0))))
     if len(signer.others):
         d = min(d, float(np.linalg.norm(signer.others - embedding, axis=1).min()))
     return d
