@@ -134,6 +134,31 @@ def test_evaluates_face_embedding_is_the_readbacks():
     assert max(gaps) > 0.005  # the alignment matters: the 5-point embedding is another one
 
 
+def test_evaluates_signer_mean_measure_is_the_readbacks_identity(pair):
+    """The read-back's identity figure compares each output frame's largest face with the mean of
+    the original's largest faces, detected upsampled once at any frame size. evaluate reports the
+    same measure (reid_rate_signer_mean, signer_mean_distance_min), by default with the same
+    detection: on the sample pair (540x720) the same numbers."""
+    from signanon.evaluation.identity import identity_report
+
+    run = subprocess.Popen([sys.executable, str(READBACK), "identity", *map(str, pair)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        evaluator = Evaluator(EvaluationConfig())
+        original, anonymized = (evaluator.analyse(p, landmarks=False).faces for p in pair)
+        ours = identity_report(original, anonymized, evaluator.embedder)
+        stdout, stderr = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, stderr[-2000:]
+    theirs = json.loads(stdout.strip().splitlines()[-1])
+    assert theirs["original_faces"] == int(original.found.sum()) and theirs["output_faces"] == int(anonymized.found.sum())
+    assert ours["signer_mean_distance_min"] == pytest.approx(theirs["min_distance_to_original"], abs=1e-6)
+    assert ours["reid_rate_signer_mean"] == pytest.approx(theirs["reid_rate"], abs=1e-9)
+    assert ours["signer_mean_distance_min"] > 0.6  # and nobody is recognised (0.71 when written)
+
+
 @pytest.fixture(scope="module")
 def reader_checked(pair, tmp_path_factory) -> dict:
     """evaluate's report with the reader check on the sample pair, and the independent read-back

@@ -137,7 +137,7 @@ def test_a_second_person_left_recognisable_is_refused(tmp_path, data_dir):
     from signanon.evaluation.identity import EVALUATE_ALIGNMENT, DlibEmbedder
     from signanon.recognition import DlibConfig
 
-    embedder = DlibEmbedder(DlibConfig(alignment=EVALUATE_ALIGNMENT))
+    embedder = DlibEmbedder(DlibConfig(upsample=1, alignment=EVALUATE_ALIGNMENT))  # as the gate detects
     photo = cv2.cvtColor(cv2.imread(str(data_dir / "two_people" / "obama_and_biden.jpg")), cv2.COLOR_BGR2RGB)
     original = _photo_clip(tmp_path / "three.mp4", photo)
     info = probe_video(original)
@@ -164,6 +164,9 @@ def test_a_second_person_left_recognisable_is_refused(tmp_path, data_dir):
     report = identity_report(*tracks, embedder)
     assert report["reid_rate"] == 0.0 and report["reid_rate_every_face"] == 1.0
     assert report["every_face_distance_min"] == pytest.approx(record["min_distance"], abs=1e-9)
+    # the read-back's measure (the mean of the original's largest faces) is in the gate too, as in evaluate
+    assert all(f["nearest_distance"] <= f["mean_distance"] for f in record["frames"])
+    assert min(f["mean_distance"] for f in record["frames"]) == pytest.approx(report["signer_mean_distance_min"], abs=1e-9)
     # and through the job: nothing written, the one line says a person other than the signer counts
     out = tmp_path / "anon.mp4"
     job = AnonymizeJob(original, out, DiffusionConfig())

@@ -18,7 +18,7 @@ from .report import jsonable
 BENCHMARK_COLUMNS = (
     ("identity", "original_mean"), ("identity", "anonymized_mean"), ("identity", "anonymized_max"),
     ("identity", "anonymized_distance_mean"), ("identity", "reid_rate"), ("identity", "reid_rate_gallery"),
-    ("identity", "reid_rate_every_face"),
+    ("identity", "reid_rate_every_face"), ("identity", "reid_rate_signer_mean"),
     ("identity", "anonymized_frames_without_face"), ("identity", "frames_judged"),
     ("identity", "original_mean_centred"), ("identity", "anonymized_mean_centred"),
     ("signing", "hand_recall"), ("signing", "handshape_angle_error_deg"),

@@ -66,6 +66,7 @@ def _identity_html(ident: dict) -> str:
     details = _rows([
         ("reid_rate", ident["reid_rate"], f"share of sampled frames with an original face whose anonymized face is within {ident['threshold']:g} of it (no face = not re-identified)"),
         ("reid_rate_gallery", ident["reid_rate_gallery"], "matched against every original face (all frames, extra clips): a stronger attacker"),
+        ("reid_rate_signer_mean", ident.get("reid_rate_signer_mean"), "each anonymized frame's largest face against the mean of the original's largest faces (false finds included), over every sampled frame: the independent read-back's measure"),
         ("reid_rate_every_face", ident.get("reid_rate_every_face"), "every face of the anonymized frame, not only the largest, against every original face: what the privacy check (--verify) refuses"),
         ("anonymized_frames_without_face", ident["anonymized_frames_without_face"], f"of {ident['frames_judged']} judged frames, the recogniser found no face in the anonymized one"),
         ("original_cross_clip_mean", ident["original_cross_clip_mean"], "cosine between the original and the extra clips of the same signer"),

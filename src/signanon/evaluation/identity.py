@@ -14,6 +14,11 @@ anonymized) are embedded frame by frame; the measures compare them:
   and is also counted in ``anonymized_frames_without_face`` (never silently dropped).
 * ``reid_rate_gallery``: the stronger attacker: the anonymized face matched against *every*
   original face (all frames and extra clips); re-identified when any is within the threshold.
+* ``reid_rate_signer_mean`` (and ``signer_mean_distance_min``): the independent read-back's own
+  measure (``../shared/tools/readback.py identity``): the largest anonymized face of every sampled
+  frame against the mean of the original's largest faces, a share of all sampled frames. The mean
+  takes in whatever the detector takes for the largest face, false finds included, so on a blurred
+  clip it can lie 0.16 from the signer's face and nearer any other face than the signer is.
 * ``reid_rate_every_face`` (and ``every_face_distance_min``): the privacy gate's measure
   (:mod:`.verify`): every face of the anonymized frame, not only the largest, against every face of
   every original frame and extra clip, so a second person left recognisable counts too.
@@ -420,6 +425,14 @@ def every_face(tracks: Sequence[FaceTrack]) -> np.ndarray:
     return np.concatenate(rows) if rows else np.zeros((0, 128))
 
 
+def signer_mean_distances(original: FaceTrack, anonymized: FaceTrack, embedder: FaceEmbedder) -> list[float]:
+    """The distance of each sampled anonymized frame's largest face to the mean of the original's
+    largest faces (the read-back's measure; frames without a face are left out of the list but
+    count in a rate over ``anonymized.frames``)."""
+    mean = original.embeddings[original.found].mean(axis=0)
+    return [embedder.distance(mean, e) for e in anonymized.embeddings[anonymized.found]]
+
+
 def _rate(flags: list[bool]) -> float | None:
     return float(np.mean(flags)) if flags else None
 
@@ -461,6 +474,7 @@ def identity_report(
     anon_dist = [p.distance for p in both]
     everyone, row = every_face([original, *extras]), {int(f): j for j, f in enumerate(anonymized.frames)}
     nearest = [nearest_distance(anonymized.faces_in(row[p.frame]), everyone, embedder) for p in judged]
+    to_mean = signer_mean_distances(original, anonymized, embedder)
     return {
         "embedder": embedder.name,
         "metric": embedder.metric,
@@ -480,6 +494,9 @@ def identity_report(
         "reid_rate_gallery": _rate([p.gallery_reidentified for p in judged]),
         "reid_rate_every_face": _rate([d is not None and d <= embedder.threshold for d in nearest]),
         "every_face_distance_min": min((d for d in nearest if d is not None), default=None),
+        "reid_rate_signer_mean": (sum(d <= embedder.threshold for d in to_mean) / len(anonymized.frames)
+                                  if len(anonymized.frames) else None),
+        "signer_mean_distance_min": min(to_mean, default=None),
         "frames_sampled": len(pairs),
         "frames_judged": len(judged),
         "original_frames_without_face": sum(not p.original_face for p in pairs),
