@@ -128,6 +128,14 @@ class DlibConfig:
 
 # points of dlib's shape predictor -> its model file in face-recognition-models
 ALIGNMENTS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
+# dlib as a viewer's recogniser runs it by default (face_recognition's settings, and the independent
+# read-back's): the detector upsampled once at any frame size, the 68-point alignment
+VIEWER_UPSAMPLE, VIEWER_ALIGNMENT = 1, 68
+
+
+def viewer_config(threshold: float = DlibConfig.threshold) -> DlibConfig:
+    """dlib with a viewer's default settings (:data:`VIEWER_UPSAMPLE`, :data:`VIEWER_ALIGNMENT`)."""
+    return DlibConfig(threshold=threshold, upsample=VIEWER_UPSAMPLE, alignment=VIEWER_ALIGNMENT)
 
 
 class DlibFaceFinder:

@@ -38,7 +38,7 @@ from ..config import setting
 from ..landmarks.geometry import fit_stable
 from ..landmarks.holistic import HolisticConfig
 from ..landmarks.regions import BROW_UPPER_L, BROW_UPPER_R
-from ..recognition import DlibConfig, DlibEmbedder, Face
+from ..recognition import DlibConfig, DlibEmbedder, Face, viewer_config
 from .canonical import CanonicalFace, load_canonical_face
 from .skeleton import AvatarPose
 from .style import Look
@@ -156,10 +156,9 @@ class IdentityGuardConfig:
 
     @property
     def viewer(self) -> DlibConfig:
-        """dlib as a viewer's recogniser runs it by default (face_recognition's and the read-back's
-        settings): the detector upsampled once at any frame size, the 68-point alignment. See
-        :attr:`SignerFace.viewed`."""
-        return DlibConfig(threshold=self.threshold, upsample=1, alignment=68)
+        """dlib as a viewer's recogniser runs it by default (:func:`~signanon.recognition.viewer_config`).
+        See :attr:`SignerFace.viewed`."""
+        return viewer_config(self.threshold)
 
 
 # -- where a face is ---------------------------------------------------------------------------

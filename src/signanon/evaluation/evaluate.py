@@ -28,6 +28,7 @@ from ..config import setting
 from ..errors import InputError
 from ..files import StagedFiles, output_folder
 from ..landmarks.holistic import HolisticConfig
+from ..recognition import VIEWER_UPSAMPLE
 from ..video import VideoInfo, check_output_path, iter_frames, probe_video
 from .identity import FaceEmbedder, FaceTrack, FaceTrackBuilder, identity_report, make_embedder, require_face
 from .signing import add_reader_check, compare_signing
@@ -57,7 +58,7 @@ class EvaluationConfig:
     embedder_weights: str | None = setting(None, "TorchScript or ONNX weights of facenet/arcface", metavar="FILE")
     identity_every: int = setting(1, "embed faces on every N-th frame", flag="every", metavar="N")
     max_frames: int | None = setting(None, "evaluate only the first N frames (default: all)", metavar="N")
-    face_upsample: int | None = 1
+    face_upsample: int | None = VIEWER_UPSAMPLE
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     holistic: HolisticConfig = field(default_factory=HolisticConfig)
     side_by_side: bool = setting(

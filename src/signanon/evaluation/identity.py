@@ -58,13 +58,13 @@ import numpy as np
 from ..errors import InputError, SignanonError
 from ..recognition import (
     DlibConfig, DlibEmbedder, DlibFaceFinder, Face, FaceEmbedder, check_frame, cosine_similarity, dlib_module,
-    native_distance, native_distances, rect_box,
+    VIEWER_ALIGNMENT, native_distance, native_distances, rect_box,
 )  # fmt: skip
 
 POPULATION_FILE = Path(__file__).resolve().parent / "assets" / "dlib_population_mean.npz"
 # evaluate, --verify and the population mean embed with dlib's 68-point alignment, as the
 # independent read-back does, so that their distances are the read-back's
-EVALUATE_ALIGNMENT = 68
+EVALUATE_ALIGNMENT = VIEWER_ALIGNMENT
 # DiffSLVA's Table 1 (FaceNet cosine, centred by construction): (low, high) over its clips
 PAPER_TABLE1 = {"same_signer": (0.77, 0.89), "anonymized": (-0.02, 0.13)}
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..config import check_whole_number, setting
 from ..errors import InputError
-from ..recognition import DlibConfig
+from ..recognition import DlibConfig, viewer_config
 from ..progress import ProgressArg, progress_reporter
 from ..video import iter_frames, probe_video
 
@@ -91,11 +91,11 @@ def verify_video(
     floats or None) and ``reidentified``. Faces are detected upsampled once, as the read-back does.
     ``embedder``: a face embedder to reuse (None: dlib, as ``evaluate``).
     """
-    from .identity import EVALUATE_ALIGNMENT, DlibEmbedder, FaceTrackBuilder, compare_frames, every_face, nearest_distance
+    from .identity import DlibEmbedder, FaceTrackBuilder, compare_frames, every_face, nearest_distance
 
     started = time.perf_counter()
     if embedder is None:
-        embedder = DlibEmbedder(DlibConfig(threshold=config.threshold, upsample=1, alignment=EVALUATE_ALIGNMENT))
+        embedder = DlibEmbedder(viewer_config(config.threshold))
     orig_info, out_info = probe_video(original), probe_video(output)
     orig_track, out_track = FaceTrackBuilder(embedder, config.every), FaceTrackBuilder(embedder, config.every)
     total = min(orig_info.frame_count, out_info.frame_count)
