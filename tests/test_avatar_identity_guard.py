@@ -483,6 +483,22 @@ def test_the_signer_is_also_guarded_against_as_a_viewers_recogniser_reads_them(t
     assert nearest >= guard["min_distance"] - config.margin, (nearest, guard)  # 0.715 vs 0.748 (alone: 0.651 vs 0.716)
 
 
+def test_a_signer_only_a_viewers_recogniser_finds_is_still_guarded_against():
+    """Where the guard's own reading finds no face on its frames but dlib's defaults find one on
+    theirs (more frames, the detector upsampled once), the signer counts as found and each drawn
+    face is measured against that reading: the frames are checked, not left unchecked."""
+    from signanon.avatar.identity_guard import distance_to_signer
+
+    rng = np.random.default_rng(0)
+    seen = rng.normal(0.0, 0.1, (3, 128))
+    signer = SignerFace(np.zeros((0, 128)), viewed=seen)
+    assert signer.found and not SignerFace(np.zeros((0, 128))).found
+    face = seen.mean(axis=0) + 0.01
+    assert distance_to_signer(face, signer) == pytest.approx(np.linalg.norm(face - seen.mean(axis=0)))
+    both = SignerFace(seen[:1] + 1.0, viewed=seen)  # the nearer mean decides
+    assert distance_to_signer(face, both) == pytest.approx(np.linalg.norm(face - seen.mean(axis=0)))
+
+
 def test_the_run_says_what_the_guard_did():
     from signanon.outcome import guard_line
 

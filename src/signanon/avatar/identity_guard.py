@@ -221,7 +221,9 @@ class SignerFace:
 
     @property
     def found(self) -> bool:
-        return len(self.samples) > 0
+        """dlib found the signer on some sampled frame, either reading: where only a viewer's
+        recogniser finds a face, that face is still guarded against."""
+        return len(self.samples) > 0 or len(self.viewed) > 0
 
     @property
     def mean(self) -> np.ndarray:
@@ -334,9 +336,7 @@ def distance_to_signer(embedding: np.ndarray, signer: SignerFace) -> float:
     the mean of the signer as a viewer's recogniser reads them (:attr:`SignerFace.viewed`), or
     to another person's the clip shows, whichever is nearest: the drawn face follows one person's
     landmarks, and Holistic may follow the person whose face is not the largest."""
-    d = float(np.linalg.norm(embedding - signer.mean))
-    if len(signer.viewed):
-        d = min(d, float(np.linalg.norm(embedding - signer.viewed.mean(axis=0))))
+    d = min(float(np.linalg.norm(embedding - faces.mean(axis=0))) for faces in (signer.samples, signer.viewed) if len(faces))
     if len(signer.others):
         d = min(d, float(np.linalg.norm(signer.others - embedding, axis=1).min()))
     return d
