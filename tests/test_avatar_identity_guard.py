@@ -27,7 +27,7 @@ from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
 from signanon.avatar.style import PALETTES, UNOFFERED_LOOKS, Look
 from signanon.landmarks.holistic import HolisticConfig, HolisticEstimator
 from signanon.recognition import DlibEmbedder
-from signanon.video import VideoWriter, iter_frames, probe_video
+from signanon.video import VideoWriter, iter_frames, iter_selected_frames, probe_video
 from signanon.video.people import sampled_indices
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -481,6 +481,28 @@ def test_the_signer_is_also_guarded_against_as_a_viewers_recogniser_reads_them(t
     nearest = min(float(np.linalg.norm(e - their_mean)) for e in read(out))
     assert nearest > SAME_PERSON  # 0.715 when written (the guard on the face alone: 0.651, 0.546 on the tool's copy)
     assert nearest >= guard["min_distance"] - config.margin, (nearest, guard)  # 0.715 vs 0.748 (alone: 0.651 vs 0.716)
+
+
+def test_the_viewers_reading_on_two_threads_is_the_reading_on_one():
+    """The viewer's reading of the signer runs on two threads beside the guard's own (it took 6.2
+    of 7.5 s on the sample clip); each thread has its own detector, and the faces come back in
+    frame order: the same embeddings, in the same order, as one embedder reading the frames in
+    turn (a shared detector, or an out-of-order result, would change them)."""
+    from signanon.avatar.identity_guard import _ViewerReading
+
+    viewer = DlibEmbedder(IdentityGuardConfig().viewer)
+    info = probe_video(DATA.parent.parent / "examples" / "asl_webcam.mp4")
+    frames = [rgb for _, rgb in iter_selected_frames(info, range(0, info.frame_count, 6))]
+    frames.insert(3, np.zeros_like(frames[0]))  # no face: skipped, the order of the rest kept
+    alone = [f.embedding for f in map(viewer.largest, frames) if f is not None]
+    with _ViewerReading(viewer, threads=2) as reading:
+        for rgb in frames:
+            reading.add(rgb)
+        together = reading.result()
+    assert len(alone) == len(frames) - 1
+    assert together.shape == (len(alone), 128)
+    np.testing.assert_array_equal(together, np.array(alone))
+    assert min(np.linalg.norm(a - b) for a, b in itertools.pairwise(alone)) > 0  # the order is tested
 
 
 def test_a_signer_only_a_viewers_recogniser_finds_is_still_guarded_against():

@@ -230,17 +230,67 @@ class SignerFace:
         return self.samples.mean(axis=0)
 
 
+class _ViewerReading:
+    """The largest face of frames as ``viewer`` reads them, on ``threads`` threads beside the
+    caller (dlib releases the GIL; a detector is not safe to share, so each thread has its own
+    detector: ``viewer`` for the first, its :meth:`~signanon.recognition.DlibEmbedder.twin` for
+    the others). The
+    embeddings come back in the order the frames were given, whichever thread read them.
+    At most ``2 * threads`` frames wait, so an HD clip does not pile up in memory. ``threads`` 0
+    reads each frame on the caller's thread when it is added (as before session 46)."""
+
+    def __init__(self, viewer: DlibEmbedder, threads: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._viewer, self._spare, self._lock, self._local = viewer, [viewer], threading.Lock(), threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="signer-viewer") if threads > 0 else None
+        self._pending, self._done, self._limit = [], [], 2 * threads
+
+    def _embedder(self) -> DlibEmbedder:
+        own = getattr(self._local, "embedder", None)
+        if own is None:
+            with self._lock:
+                own = self._spare.pop() if self._spare else None
+            self._local.embedder = own = own if own is not None else self._viewer.twin()
+        return own
+
+    def _read(self, rgb: np.ndarray) -> np.ndarray | None:
+        face = self._embedder().largest(rgb)
+        return None if face is None else face.embedding
+
+    def add(self, rgb: np.ndarray) -> None:
+        if self._pool is None:
+            self._done.append(self._read(rgb))
+            return
+        if len(self._pending) >= self._limit:
+            self._done.append(self._pending.pop(0).result())
+        self._pending.append(self._pool.submit(self._read, rgb))
+
+    def result(self) -> np.ndarray:
+        """``(m, 128)`` float64: the faces found, in frame order."""
+        self._done += [future.result() for future in self._pending]
+        self._pending = []
+        return np.array([e for e in self._done if e is not None], np.float64).reshape(-1, 128)
+
+    def __enter__(self) -> "_ViewerReading":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def find_signer(
     info, config: IdentityGuardConfig, embedder: DlibEmbedder, holistic: HolisticConfig | None = None,
-    viewer: DlibEmbedder | None = None,
+    viewer: DlibEmbedder | None = None, viewer_threads: int = 2,
 ) -> SignerFace:
     """dlib's embedding of the largest face on ``config.signer_samples`` frames spread evenly over
     the probed video ``info`` (one in 5 on a shorter clip, at least 8; decoded for this alone,
     before anything is drawn; ~0.15-0.3 s a frame). With ``viewer`` (an embedder built from
     :attr:`IdentityGuardConfig.viewer`), also :attr:`SignerFace.viewed`: its largest face on
     ``config.signer_samples`` frames, every frame of a shorter clip (~0.2 s a frame at 540x720,
-    0.6 s at 1440x1080): its false finds come and go, and their share in the mean is what moves
-    it. On the blurred webcam clip of the tests (58 frames, the face found on 14), 20 frames
+    0.6 s at 1440x1080, on ``viewer_threads`` threads beside this one): its false finds come and
+    go, and their share in the mean is what moves it. On the blurred webcam clip of the tests (58 frames, the face found on 14), 20 frames
     found 4 faces, whose mean lay 0.10 from the mean over every frame; 30 frames found 7, 0.05.
     The whole clip's
     mean is what the read-back compares with; a mean of the frames seen so far is not: on a talking
@@ -258,19 +308,18 @@ def find_signer(
     from ..video import iter_selected_frames
     from ..video.people import sampled_indices
 
-    samples, bodies, every, viewed = [], [], [], []
+    samples, bodies, every = [], [], []
     count = min(config.signer_samples, max(8, info.frame_count // 5))
     own = sampled_indices(info.frame_count, count)
     seen = sampled_indices(info.frame_count, config.signer_samples) if viewer is not None else set()
     probes = set(np.linspace(0, count - 1, min(config.probe_frames, count)).round().astype(int).tolist())
     still = HolisticEstimator(replace(holistic, static_image_mode=True)) if holistic is not None else contextlib.nullcontext()
     k = 0  # the own samples taken so far
-    with still as estimator:
+    reading = _ViewerReading(viewer, viewer_threads) if viewer is not None else contextlib.nullcontext()
+    with still as estimator, reading as viewing:
         for index, rgb in iter_selected_frames(info, own | seen):
             if index in seen:
-                found = viewer.faces(rgb)
-                if found:
-                    viewed.append(found[0].embedding)  # largest first
+                viewing.add(rgb)
             if index not in own:
                 continue
             faces = embedder.faces(rgb) or (embedder.faces(rgb, upsample=1) if min(rgb.shape[:2]) >= 480 else [])
@@ -282,8 +331,8 @@ def find_signer(
                 if upright_body_present(confidence, data):
                     bodies.append((data, confidence))
             k += 1
+        viewed_faces = viewing.result() if viewing is not None else np.zeros((0, 128))
     signer = np.array(samples, np.float64).reshape(-1, 128)
-    viewed_faces = np.array(viewed, np.float64).reshape(-1, 128)
     if not len(signer):
         return SignerFace(signer, tuple(bodies), viewed=viewed_faces)
     others = other_people(every, signer.mean(axis=0), config.threshold)
