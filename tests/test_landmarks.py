@@ -660,7 +660,7 @@ def test_region_groups_are_valid_and_mirrored():
 
 def test_a_body_upside_down_or_lying_is_not_a_signer():
     """upright_body_present: both shoulders, the nose at least 0.2 shoulder widths above their
-    middle, and the shoulders' line within 45 degrees of level."""
+    middle, and the shoulders' line within 45 degrees of level, the left one on the image's right."""
     from signanon.landmarks import geometry, layout
 
     def body(nose, left, right, nose_found=True):
@@ -687,6 +687,9 @@ def test_a_body_upside_down_or_lying_is_not_a_signer():
     conf, data = body((150, 40), (200, 100), (100, 100))
     conf[layout.RIGHT_SHOULDER] = 0
     assert not geometry.upright_body_present(conf, data)
+    # turned round (the left shoulder on the image's left): not a signer facing the camera
+    assert not geometry.upright_body_present(*body((150, 40), (100, 100), (200, 100)))
+    assert not geometry.upright_body_present(*body((150, 40), (140, 100), (160, 104)))
 
 
 def test_presence_rules_one_per_part():

@@ -117,8 +117,8 @@ UPRIGHT_SHOULDER_TILT = 45.0  # degrees the line between the shoulders may tilt 
 def upright_body_present(confidence: np.ndarray, data: np.ndarray) -> bool:
     """Whether one frame shows a signer's body: both shoulders (:func:`body_present`), the head up,
     its nose (pose point 0) at least :data:`UPRIGHT_NOSE_RISE` shoulder widths above the middle of
-    its shoulders (image y; the 2-D distance between the shoulders), and the shoulders' line within
-    :data:`UPRIGHT_SHOULDER_TILT` degrees of level.
+    its shoulders (image y; the 2-D distance between the shoulders), the shoulders' line within
+    :data:`UPRIGHT_SHOULDER_TILT` degrees of level, and the left shoulder on the image's right.
 
     MediaPipe Pose takes a hand and forearm coming in at the frame's edge for a tiny body: on the
     192x144 NGT numbers clip slid in from the right, shoulders 2-19 px apart at visibility 0.98-1.0,
@@ -130,15 +130,26 @@ def upright_body_present(confidence: np.ndarray, data: np.ndarray) -> bool:
     degrees (the one 85 degrees off has its nose 0.24 shoulder widths up); a signer's, at most 10
     (the webcam clip), 1-5 on the others.
 
+    A signer faces the camera: the left shoulder (pose point 11) lies right of the right one in
+    the image. As a signer leaves through the side of a tilted picture, MediaPipe read the part
+    still in the frame as a body turned round, shoulders crossed, a third of the signer's width,
+    nose up and shoulders level enough for the checks above (the DGS clip left through the left
+    edge and turned 20 degrees: 2 frames), and the avatar drew it shrunk with an arm raised over
+    its head, then held and faded that pose. Crossed shoulders, read by our Holistic on every frame
+    of the seven shared clips and 32 framings of them (~4300 frames with a body): 23 frames, all of
+    them bodies coming in or leaving at an edge, 21 of them already failing the checks above.
+
     confidence: (586,) float32; data: (586, 3) float32, x and y in pixels.
     """
     if not body_present(confidence):
         return False
     b = layout.BODY.start
     nose = b + layout.NOSE
+    ls, rs = data[b + layout.LEFT_SHOULDER, :2], data[b + layout.RIGHT_SHOULDER, :2]
+    if ls[0] < rs[0]:  # turned round: not a signer facing the camera
+        return False
     if confidence[nose] <= 0:
         return True
-    ls, rs = data[b + layout.LEFT_SHOULDER, :2], data[b + layout.RIGHT_SHOULDER, :2]
     dx, dy = np.abs(ls - rs)
     if math.degrees(math.atan2(dy, dx)) > UPRIGHT_SHOULDER_TILT:
         return False
