@@ -232,12 +232,11 @@ class SignerFace:
 
 class _ViewerReading:
     """The largest face of frames as ``viewer`` reads them, on ``threads`` threads beside the
-    caller (dlib releases the GIL; a detector is not safe to share, so each thread has its own
-    detector: ``viewer`` for the first, its :meth:`~signanon.recognition.DlibEmbedder.twin` for
-    the others). The
-    embeddings come back in the order the frames were given, whichever thread read them.
-    At most ``2 * threads`` frames wait, so an HD clip does not pile up in memory. ``threads`` 0
-    reads each frame on the caller's thread when it is added (as before session 46)."""
+    caller (dlib releases the GIL; a detector is not safe to share, so each thread has its own:
+    ``viewer`` for the first, its :meth:`~signanon.recognition.DlibEmbedder.twin` for the
+    others). The embeddings come back in the order the frames were given, whichever thread read
+    them. At most ``2 * threads`` frames wait, so an HD clip does not pile up in memory.
+    ``threads`` 0 reads each frame on the caller's thread when it is added (as before session 46)."""
 
     def __init__(self, viewer: DlibEmbedder, threads: int = 2):
         from concurrent.futures import ThreadPoolExecutor
@@ -290,10 +289,9 @@ def find_signer(
     :attr:`IdentityGuardConfig.viewer`), also :attr:`SignerFace.viewed`: its largest face on
     ``config.signer_samples`` frames, every frame of a shorter clip (~0.2 s a frame at 540x720,
     0.6 s at 1440x1080, on ``viewer_threads`` threads beside this one): its false finds come and
-    go, and their share in the mean is what moves it. On the blurred webcam clip of the tests (58 frames, the face found on 14), 20 frames
-    found 4 faces, whose mean lay 0.10 from the mean over every frame; 30 frames found 7, 0.05.
-    The whole clip's
-    mean is what the read-back compares with; a mean of the frames seen so far is not: on a talking
+    go, and their share in the mean is what moves it. On the blurred webcam clip of the tests (58
+    frames, the face found on 14), 20 frames found 4 faces, whose mean lay 0.10 from the mean over
+    every frame; 30 frames found 7, 0.05. The whole clip's mean is what the read-back compares with; a mean of the frames seen so far is not: on a talking
     face the mean of the first 30 / 50 / 100 frames lay 0.12 / 0.13 / 0.08 from the whole clip's,
     30 evenly spread frames 0.012. A frame of 480 px or more whose face the detector misses at
     its own resolution is looked at again 2x upsampled.
