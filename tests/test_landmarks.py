@@ -690,6 +690,7 @@ def test_a_body_upside_down_or_lying_is_not_a_signer():
     # turned round (the left shoulder on the image's left): not a signer facing the camera
     assert not geometry.upright_body_present(*body((150, 40), (100, 100), (200, 100)))
     assert not geometry.upright_body_present(*body((150, 40), (140, 100), (160, 104)))
+    assert not geometry.upright_body_present(*body((150, 40), (100, 100), (200, 100), nose_found=False))
 
 
 def test_presence_rules_one_per_part():
