@@ -4,15 +4,14 @@
 The identity guard reads the signer's face twice before anything is drawn
 (:func:`signanon.avatar.identity_guard.find_signer`): its own reading (dlib not upsampled at 480 px
 and over, 5-point alignment, up to 30 frames) and a viewer's (dlib's defaults: upsampled once at
-any size, 68 points, 30 frames). The second costs ~0.2 s a frame at 540x720 and ~0.6 s at 1920x1080.
+any size, 68 points, 30 frames). The second costs ~0.2 s a frame at 540x720 and ~0.6 s at 1440x1080.
 Here each clip's signer is found side by side in one process: without the viewer's reading
 (``none``, the cost before session 45), with it read in line on the caller's thread (``0``, as in
 session 45), on one thread beside the own reading (``1``) or on two (``2``, the default),
 ``--rounds`` times each. One row per clip: the median seconds of each, the ratios to the in-line
-reading, and whether every way found the
-same viewer's faces (they must: each thread has its own detector, the faces come back in frame
-order). Default clips: the sample clip (540x720), DGS ZUG (640x480) and DGS ZUG scaled to
-1920x1080 (written to a temporary folder).
+reading, and whether every way found the same viewer's faces (they must: each thread has its own
+detector, the faces come back in frame order). Default clips: the sample clip (540x720), DGS ZUG (640x480) and DGS ZUG scaled to
+1440x1080 (written to a temporary folder).
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ SHARED = REPO.parent / "shared" / "data" / "video"
 
 
 def hd_copy(source: Path, folder: Path) -> Path:
-    """``source`` scaled to 1920x1080 (padded to 16:9), as ``tools/make_framings.py``'s ``hd``
-    framing followed by the frame's own aspect; written once into ``folder``."""
+    """``source`` scaled so its shorter side is 1080 px (``tools/make_framings.py``'s ``hd``
+    framing: 1440x1080 for a 4:3 clip), written once into ``folder``."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from outside_tools import load_module
 
