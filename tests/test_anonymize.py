@@ -240,15 +240,15 @@ def approach_clip(source: Path, path: Path, frames: int = 40, size: tuple[int, i
     return path
 
 
-def framing_run(tmp_path_factory, name: str, make, source: str) -> dict:
+def framing_run(tmp_path_factory, name: str, make, source: str, *flags: str) -> dict:
     """``make(REPO / source, path)`` written to a fresh folder ``name``, then :func:`anonymized_run`."""
-    return anonymized_run(make(REPO / source, tmp_path_factory.mktemp(name) / f"{name}.mp4"))
+    return anonymized_run(make(REPO / source, tmp_path_factory.mktemp(name) / f"{name}.mp4"), *flags)
 
 
-def anonymized_run(src: Path) -> dict:
-    """``src`` anonymized by the command line beside it, and both videos' landmarks."""
+def anonymized_run(src: Path, *flags: str) -> dict:
+    """``src`` anonymized by the command line beside it (with ``flags``), and both videos' landmarks."""
     out = src.with_name(f"{src.stem}_anon.mp4")
-    assert main(["anonymize", str(src), "-o", str(out), "--quiet"]) == 0
+    assert main(["anonymize", str(src), "-o", str(out), "--quiet", *flags]) == 0
     return {"src": src, "out": out, "src_landmarks": landmarks_of(src), "out_landmarks": landmarks_of(out)}
 
 
@@ -345,14 +345,18 @@ def halfrate_clip(source: Path, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def halfrate_run(tmp_path_factory) -> dict:
-    return framing_run(tmp_path_factory, "halfrate", halfrate_clip, "tests/data/dgs_zug_100.mp4")
+    # the lips' and the brows' drawing choices off: the rate and the hands are tested (they cost
+    # 2 x 8 s on this clip's 50 frames)
+    return framing_run(tmp_path_factory, "halfrate", halfrate_clip, "tests/data/dgs_zug_100.mp4",
+                       "--no-mouth-choice", "--no-furrow-choice")  # fmt: skip
 
 
 def test_a_clip_at_half_the_frame_rate_keeps_its_rate_and_its_hands(halfrate_run):
     """Smoothing, gap filling and the face's fade work in seconds, not frames: at 12.5 fps the output
     keeps the exact rate and every frame, and the hands read back within the bounds of the
     full-rate clips (this 100-frame DGS cut, measured here: 0.95 of 40 hands, 11.2 deg at half
-    rate; 0.98 of 81, 8.8 deg at full rate)."""
+    rate, 1.00 / 10.1 deg since the lips' and brows' choices are off here; 0.98 of 81, 8.8 deg at
+    full rate)."""
     src, out = probe_video(halfrate_run["src"]), probe_video(halfrate_run["out"])
     assert src.fps == Fraction(25, 2) and out.fps == src.fps
     assert out.frame_count == src.frame_count == 50
@@ -375,7 +379,10 @@ def test_an_interpreter_inset_is_anonymized_with_region(tmp_path, monkeypatch):
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the run's temporary cut goes
     out, summary = tmp_path / "inset_anon.mp4", tmp_path / "run.json"
-    assert main(["anonymize", str(src), "-o", str(out), "--region", INSET_REGION, "--summary", str(summary), "-q"]) == 0
+    # the hand and lip drawing choices off (they keep the plain hands here: the same read-back,
+    # 0.98 / 11.7 deg, in 13 s instead of 34): the region is what is tested
+    assert main(["anonymize", str(src), "-o", str(out), "--region", INSET_REGION, "--summary", str(summary), "-q",
+                 "--no-hand-choice", "--no-mouth-choice"]) == 0  # fmt: skip
     info = probe_video(out)
     assert (info.width, info.height, info.frame_count) == (640, 480, 60)  # the 320x240 box, drawn at 480
     record = json.loads(summary.read_text())
@@ -385,7 +392,7 @@ def test_an_interpreter_inset_is_anonymized_with_region(tmp_path, monkeypatch):
     # evaluate compares the same box of the original with the output, and says so
     report_dir = tmp_path / "report"
     assert main(["evaluate", "--original", str(src), "--anonymized", str(out), "--region", INSET_REGION,
-                 "-o", str(report_dir), "-q"]) == 0
+                 "-o", str(report_dir), "-q", "--every", "3", "--no-video", "--no-reader-check"]) == 0
     report = json.loads((report_dir / "report.json").read_text())
     assert report["inputs"]["original"]["path"] == str(src) and report["inputs"]["original"]["region"] == INSET_BOX
     assert report["inputs"]["original"]["width"] == 320 and report["signing"]["hand_recall"] >= HAND_RECALL_MIN_CLIP

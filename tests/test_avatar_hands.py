@@ -515,11 +515,13 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, scale, chosen, tmp_path):
     error 0.8 over 30 hands), while the independent read-back read the folded drawing 1.0 deg
     nearer the signer (9.6 against 10.6, three reads)."""
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from signanon.avatar.furrow_choice import FurrowChoiceConfig
     from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     if scale != 1.0:
         clip = enlarged_copy(clip, scale, tmp_path / "larger.mp4")
-    config = AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=False))  # comes after the hands' (15 s here)
+    # the lips' and the brows' probes come after the hands' (15 s and 5 s here): off
+    config = AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=False), furrow_choice=FurrowChoiceConfig(enabled=False))
     summary = AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
     record = summary.extra["hand_drawing"]
     assert record["hands"] >= 6, record
@@ -580,19 +582,21 @@ def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
     from signanon.avatar import chunk
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
 
+    from signanon.avatar.anonymizer import IdentityGuardConfig
+    from signanon.avatar.furrow_choice import FurrowChoiceConfig
+    from signanon.avatar.mouth_choice import MouthChoiceConfig
+
     seen = {}
-    choose = chunk.choose_hands
 
     def spy(animator, bodies, base, make_draw, width, config):
         seen["image"] = make_draw(base)(animator.neutral())
         seen["width"] = width
-        return choose(animator, bodies, base, make_draw, width, config)
+        return base, {}  # only the size is looked at: nothing more is drawn or read
 
     monkeypatch.setattr(chunk, "choose_hands", spy)
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
-
     clip = first_frames_clip(NGT, 24, tmp_path / "ngt.mp4")
-    config = AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=False))  # comes after the hands' (10 s here)
+    config = AvatarConfig(palette="default", face_shape="average", guard=IdentityGuardConfig(enabled=False),
+                          mouth_choice=MouthChoiceConfig(enabled=False), furrow_choice=FurrowChoiceConfig(enabled=False))  # fmt: skip
     AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
     out_w, out_h = config.output_size(192, 144)
     assert (out_w, out_h) != (192, 144)  # the clip is drawn larger: the check is not vacuous
@@ -606,15 +610,17 @@ def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
     the run's own face half changed the file)."""
     from conftest import first_frames_clip
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from signanon.avatar.furrow_choice import FurrowChoiceConfig
     from signanon.avatar.hand_choice import HandChoiceConfig
     from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     clip = first_frames_clip(DIFFERENT, 64, tmp_path / "different.mp4")
     files = {}
-    mouth = MouthChoiceConfig(enabled=False)  # the same in both runs; it draws four partings on this clip (13 s)
+    # the same in both runs, off: the lips' probe draws four partings on this clip (13 s), the brows' one
+    mouth, furrow = MouthChoiceConfig(enabled=False), FurrowChoiceConfig(enabled=False)
     for on in (True, False):
         out = tmp_path / f"choice_{on}.mp4"
-        config = AvatarConfig(hand_choice=HandChoiceConfig(enabled=on), mouth_choice=mouth)
+        config = AvatarConfig(hand_choice=HandChoiceConfig(enabled=on), mouth_choice=mouth, furrow_choice=furrow)
         summary = AvatarAnonymizer(config)(clip, out, progress=False)
         assert summary.extra.get("hand_drawing", {}).get("chosen") == ("plain" if on else None)
         files[on] = out.read_bytes()

@@ -18,9 +18,12 @@ import pytest
 
 from signanon.avatar.animator import AnimatorConfig, AvatarAnimator, has_body
 from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+from signanon.avatar.furrow_choice import FurrowChoiceConfig
+from signanon.avatar.hand_choice import HandChoiceConfig
 from signanon.avatar.identity_guard import (
     GuardedRenderer, IdentityGuardConfig, SignerFace, _beats, calmed, choose_look, drawn_face, find_signer, probe_cost,
 )  # fmt: skip
+from signanon.avatar.mouth_choice import MouthChoiceConfig
 from signanon.avatar.renderer import AvatarRenderer
 from signanon.avatar.retarget import BodyProportions
 from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
@@ -414,23 +417,27 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     clip = _downscaled(DGS, tmp_path / "small.mp4")
     signer_mean = np.mean([e for e in _faces(embedder, clip) if e is not None], axis=0)
     as_drawn_before = AnimatorConfig(proportions=BodyProportions(max_small_face_boost=1.0))
+    # the hands' and the lips' probes off in all three runs (26 s a run): they do not draw the face's
+    # identity, and the figures below were measured without them
+    no_probes = {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False),
+                 "furrow_choice": FurrowChoiceConfig(enabled=False)}  # fmt: skip
     before = tmp_path / "before.mp4"
     unguarded = AvatarConfig(palette="default", face_shape="average", animator=as_drawn_before,
-                             guard=IdentityGuardConfig(enabled=False), min_output_side=0)  # fmt: skip
+                             guard=IdentityGuardConfig(enabled=False), min_output_side=0, **no_probes)  # fmt: skip
     AvatarAnonymizer(unguarded)(clip, before, progress=False)
     recognised_before, _ = _recognised(embedder, signer_mean, before, step=3)
-    assert recognised_before > 0  # the defect is there to fix (28 of 100 frames when written; 10 of 34 looked at)
+    assert recognised_before > 0  # the defect is there to fix (28 of 100 frames when written; 5 of 34 looked at now)
 
     after = tmp_path / "after.mp4"
-    summary = AvatarAnonymizer(AvatarConfig(animator=as_drawn_before, min_output_side=0))(clip, after, progress=False)
+    summary = AvatarAnonymizer(AvatarConfig(animator=as_drawn_before, min_output_side=0, **no_probes))(clip, after, progress=False)
     recognised_after, nearest = _recognised(embedder, signer_mean, after)
     guard = summary.extra["identity_guard"]
-    assert recognised_after == 0, (nearest, guard)  # nearest 0.652; 8 frames calmed, 7 blank when written
+    assert recognised_after == 0, (nearest, guard)  # nearest 0.673 (0.652 when written; 8 frames calmed, 7 blank)
     assert guard["checked"] > 0 and guard["unchecked"] == 0
     assert guard["look"]["chosen"] != "default" and guard["look"]["probed_on"] == "frames spread over the video"
     assert summary.frames_out == probe_video(clip).frame_count
     larger = tmp_path / "larger.mp4"
-    summary = AvatarAnonymizer(AvatarConfig())(clip, larger, progress=False)
+    summary = AvatarAnonymizer(AvatarConfig(**no_probes))(clip, larger, progress=False)
     assert probe_video(larger).height == 480
     recognised_larger, nearest = _recognised(embedder, signer_mean, larger, step=2)  # 640x480: dlib 0.4 s a frame
     assert recognised_larger == 0 and summary.extra["identity_guard"]["checked"] > 0, (nearest, summary.extra)
@@ -550,10 +557,6 @@ def test_the_guard_checks_the_same_frames_on_every_run(tmp_path):
     look comes nearer this signer than the one auto picks, so the guard checks 59 frames and calms
     or blanks 8 of them (auto's look: 18 checked, none redrawn), more decisions to repeat."""
     from conftest import first_frames_clip
-
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
-    from signanon.avatar.hand_choice import HandChoiceConfig
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     clip = first_frames_clip(DATA / "asl_different.gif", 64, tmp_path / "different.mp4")
     config = AvatarConfig(

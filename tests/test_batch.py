@@ -212,7 +212,7 @@ def test_kill_minus_9_of_the_process_group_then_resume(tmp_path, clips):
         shutil.copy(clips[name], corpus / f"{i}_{name}.mp4")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "signanon.cli.main", "batch", str(corpus), "-o", str(out), "-q"],
+        [sys.executable, "-m", "signanon.cli.main", "batch", str(corpus), "-o", str(out), "-q", *FIXED_LOOK],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     state = out / ".signanon_batch" / "state.json"
@@ -235,7 +235,7 @@ def test_kill_minus_9_of_the_process_group_then_resume(tmp_path, clips):
     for video in out.rglob("*.mp4"):  # whatever is at a final path is a whole video
         if ".signanon_batch" not in video.parts:
             assert frames_of(video) == 15, video
-    assert main(["batch", str(corpus), "-o", str(out), "-q"]) == 0
+    assert main(["batch", str(corpus), "-o", str(out), "-q", *FIXED_LOOK]) == 0
     rep = report(out)
     rows = [(c["input"], c["status"], c.get("reason")) for c in rep["clips"]]
     assert rep["totals"]["skipped"] >= 1 and rep["totals"]["done"] + rep["totals"]["skipped"] == 3, (rep["totals"], rows)
