@@ -225,19 +225,28 @@ def test_pool_workers_given_no_job_exit_at_once(tmp_path, monkeypatch):
 # -- the whole command -------------------------------------------------------------------------
 
 
+#: the whole command's clip: two chunks of 100 frames or more (a run splits a clip only into chunks
+#: of MIN_FRAMES_PER_WORKER, 150, or more: lowered to 100 here, which cuts 2 x 120 frames of the
+#: suite's slowest fixture; the chunks still reach past the calibration and the warm-up)
+FRAMES = 200
+
+
 @pytest.fixture(scope="module")
 def one_and_two(tmp_path_factory) -> dict:
-    """A 320-frame clip with a tone, anonymized with --keep-audio by one process and by two."""
+    """A FRAMES-frame clip with a tone, anonymized with --keep-audio by one process and by two."""
+    from signanon.avatar import anonymizer
     from signanon.cli.main import main
 
     folder = tmp_path_factory.mktemp("workers")
-    clip = looped_clip(folder / "long.mp4", 320, tone_hz=440)
+    clip = looped_clip(folder / "long.mp4", FRAMES, tone_hz=440)
     runs = {"clip": clip}
-    for workers in (1, 2):
-        out, summary = folder / f"out{workers}.mp4", folder / f"run{workers}.json"
-        args = ["anonymize", str(clip), "-o", str(out), "--workers", str(workers), "--keep-audio", "--summary", str(summary), "-q"]  # fmt: skip
-        assert main(args) == 0
-        runs[workers] = {"out": out, "summary": json.loads(summary.read_text())}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(anonymizer, "MIN_FRAMES_PER_WORKER", FRAMES // 2)
+        for workers in (1, 2):
+            out, summary = folder / f"out{workers}.mp4", folder / f"run{workers}.json"
+            args = ["anonymize", str(clip), "-o", str(out), "--workers", str(workers), "--keep-audio", "--summary", str(summary), "-q"]  # fmt: skip
+            assert main(args) == 0
+            runs[workers] = {"out": out, "summary": json.loads(summary.read_text())}
     return runs
 
 
@@ -246,13 +255,13 @@ def test_anonymize_with_two_workers_matches_one_worker(one_and_two):
     frames the same signing from a re-started tracker; no jump at the seam (pixels of the decoded
     videos; the poses are compared in the seam test above)."""
     one, two = one_and_two[1], one_and_two[2]
-    assert one["summary"]["frames_out"] == two["summary"]["frames_out"] == 320
+    assert one["summary"]["frames_out"] == two["summary"]["frames_out"] == FRAMES
     a_info, b_info = probe_video(one["out"]), probe_video(two["out"])
-    assert a_info.frame_count == b_info.frame_count == 320 and a_info.fps == b_info.fps == Fraction(359, 12)
+    assert a_info.frame_count == b_info.frame_count == FRAMES and a_info.fps == b_info.fps == Fraction(359, 12)
     a = np.stack(list(iter_frames(a_info))).astype(np.int16)
     b = np.stack(list(iter_frames(b_info))).astype(np.int16)
     config = AvatarConfig()
-    first = plan_chunks(320, 2, warm_up_frames(config, a_info.fps))[0]
+    first = plan_chunks(FRAMES, 2, warm_up_frames(config, a_info.fps))[0]
     per_frame = np.abs(a - b).mean(axis=(1, 2, 3))
     assert per_frame[: first.stop - config.seam_frames - 10].mean() < 0.2  # the first chunk: same landmarks
     assert per_frame[first.stop :].mean() < 3.0  # later: same signing, a re-started tracker
@@ -271,11 +280,11 @@ def test_two_workers_keep_the_audio_and_merge_the_counts(one_and_two):
 
     sound = audio(two["out"])
     np.testing.assert_array_equal(sound, audio(one["out"]))  # the one-process run's audio, exactly
-    assert sound.shape[1] / 16000 == pytest.approx(320 / (359 / 12), abs=0.1)  # the clip's length
+    assert sound.shape[1] / 16000 == pytest.approx(FRAMES / (359 / 12), abs=0.1)  # the clip's length
     assert two["summary"]["audio_kept"] and probe_video(two["out"]).has_audio
     assert two["summary"]["frames_without_person"] == one["summary"]["frames_without_person"] == 0
     for name in ("POSE_LANDMARKS", "FACE_LANDMARKS"):  # every frame counted once, by one worker
-        assert two["summary"]["frames_with"][name] == one["summary"]["frames_with"][name] == 320
+        assert two["summary"]["frames_with"][name] == one["summary"]["frames_with"][name] == FRAMES
     for name, count in one["summary"]["frames_with"].items():
         assert abs(two["summary"]["frames_with"][name] - count) <= 15, name  # hands: a re-started tracker
     for run in (one, two):  # the several-faces count, made on the frames the workers decode
