@@ -22,23 +22,18 @@ from signanon.avatar import expression as E
 from signanon.avatar.face_gains import (
     SERIES_GAINS, FaceGainCalibration, _config_with, _gains_of, calibrate_face_gains,
 )  # fmt: skip
+from signanon.avatar.hand_choice import HandChoiceConfig
+from signanon.avatar.identity_guard import IdentityGuardConfig
+from signanon.avatar.mouth_choice import MouthChoiceConfig
 from signanon.landmarks import geometry, layout
 from signanon.landmarks.grammar import mouth_opening
 from signanon.landmarks.regions import INNER_LIP_CENTRE
 
 DGS = Path(__file__).resolve().parent / "data" / "dgs_zug_100.mp4"
-
-
-def _without_other_probes() -> dict:
-    from signanon.avatar.anonymizer import IdentityGuardConfig
-    from signanon.avatar.hand_choice import HandChoiceConfig
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
-
-    off = {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False)}
-    return {**off, "guard": IdentityGuardConfig(enabled=False)}
-
-
-WITHOUT_OTHER_PROBES = _without_other_probes()
+#: the probes that read the drawing back for other things than the expression gains, off (the
+#: brows' probe chooses an expression gain: left as it is, and skipped where the gains are measured)
+WITHOUT_OTHER_PROBES = {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False),
+                        "guard": IdentityGuardConfig(enabled=False)}  # fmt: skip
 ON = FaceGainCalibration(enabled=True)  # off by default for now (see FaceGainCalibration.enabled)
 
 

@@ -609,18 +609,20 @@ def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
     writes with the choice off: probing animates copies, never the run's own animator (probing with
     the run's own face half changed the file)."""
     from conftest import first_frames_clip
-    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig, IdentityGuardConfig
     from signanon.avatar.furrow_choice import FurrowChoiceConfig
     from signanon.avatar.hand_choice import HandChoiceConfig
     from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     clip = first_frames_clip(DIFFERENT, 64, tmp_path / "different.mp4")
     files = {}
-    # the same in both runs, off: the lips' probe draws four partings on this clip (13 s), the brows' one
+    # the same in both runs, off: the lips' probe draws four partings on this clip (13 s), the brows'
+    # one, and the guard's checks of the drawn faces (the look is still chosen: the hands are drawn in it)
     mouth, furrow = MouthChoiceConfig(enabled=False), FurrowChoiceConfig(enabled=False)
     for on in (True, False):
         out = tmp_path / f"choice_{on}.mp4"
-        config = AvatarConfig(hand_choice=HandChoiceConfig(enabled=on), mouth_choice=mouth, furrow_choice=furrow)
+        config = AvatarConfig(hand_choice=HandChoiceConfig(enabled=on), mouth_choice=mouth, furrow_choice=furrow,
+                              guard=IdentityGuardConfig(enabled=False))  # fmt: skip
         summary = AvatarAnonymizer(config)(clip, out, progress=False)
         assert summary.extra.get("hand_drawing", {}).get("chosen") == ("plain" if on else None)
         files[on] = out.read_bytes()
