@@ -417,8 +417,8 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     clip = _downscaled(DGS, tmp_path / "small.mp4")
     signer_mean = np.mean([e for e in _faces(embedder, clip) if e is not None], axis=0)
     as_drawn_before = AnimatorConfig(proportions=BodyProportions(max_small_face_boost=1.0))
-    # the hands' and the lips' probes off in all three runs (26 s a run): they do not draw the face's
-    # identity, and the figures below were measured without them
+    # the hands', the lips' and the brows' probes off in all three runs (~26 s a run): they change
+    # no more of the face than a parting or a furrow, and the figures below were measured without them
     no_probes = {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False),
                  "furrow_choice": FurrowChoiceConfig(enabled=False)}  # fmt: skip
     before = tmp_path / "before.mp4"

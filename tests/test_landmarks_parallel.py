@@ -226,8 +226,8 @@ def test_pool_workers_given_no_job_exit_at_once(tmp_path, monkeypatch):
 
 
 #: the whole command's clip: two chunks of 100 frames or more (a run splits a clip only into chunks
-#: of MIN_FRAMES_PER_WORKER, 150, or more: lowered to 100 here, which cuts 2 x 120 frames of the
-#: suite's slowest fixture; the chunks still reach past the calibration and the warm-up)
+#: of MIN_FRAMES_PER_WORKER, 150, or more: lowered to 100 here, which saves 2 x 120 frames of one of
+#: the suite's slowest fixtures; the chunks still reach past the calibration and the warm-up)
 FRAMES = 200
 
 
