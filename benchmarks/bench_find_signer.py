@@ -10,8 +10,8 @@ Here each clip's signer is found side by side in one process: without the viewer
 session 45), on one thread beside the own reading (``1``) or on two (``2``, the default),
 ``--rounds`` times each. One row per clip: the median seconds of each, the ratios to the in-line
 reading, and whether every way found the same viewer's faces (they must: each thread has its own
-detector, the faces come back in frame order). Default clips: the sample clip (540x720), DGS ZUG (640x480) and DGS ZUG scaled to
-1440x1080 (written to a temporary folder).
+detector, the faces come back in frame order). Default clips: the sample clip (540x720), DGS ZUG
+(640x480) and DGS ZUG scaled to 1440x1080 (written to a temporary folder).
 """
 
 from __future__ import annotations

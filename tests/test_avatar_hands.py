@@ -580,9 +580,7 @@ def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
     off, while the 640x480 output read it 1.9 deg nearer; at 640x480 the probe reads 1.5 nearer."""
     from conftest import first_frames_clip
     from signanon.avatar import chunk
-    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-
-    from signanon.avatar.anonymizer import IdentityGuardConfig
+    from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig, IdentityGuardConfig
     from signanon.avatar.furrow_choice import FurrowChoiceConfig
     from signanon.avatar.mouth_choice import MouthChoiceConfig
 
