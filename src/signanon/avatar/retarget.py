@@ -1,9 +1,11 @@
 """Retargeting: the signer's landmarks -> one canonical body with the signer's motion.
 
-Every bone of the avatar has a *canonical* length (a fixed ratio of the shoulder width, see
-:class:`BodyProportions`); only the bones' 2-D directions, their foreshortening and the hand shapes
-come from the source. The avatar fills the frame like the signer: its shoulder width is the signer's
-median shoulder width and its shoulder centre follows the signer's.
+The avatar's face, hands and torso have *canonical* sizes (fixed ratios of the shoulder width, see
+:class:`BodyProportions`); the arms have the signer's own lengths (measured in the calibration), so
+that each hand is where the signer's is relative to the shoulders: where a sign is made is part of
+the sign. The bones' 2-D directions, their foreshortening and the hand shapes come from the source.
+The avatar fills the frame like the signer: its shoulder width is the signer's median shoulder
+width and its shoulder centre follows the signer's.
 
 Coordinates: the landmark layout of :mod:`signanon.landmarks.layout` (x, y in source pixels, z
 normalised like x). Everything produced here is in output pixels (the output frame has the source's
@@ -55,6 +57,16 @@ class BodyProportions:
     torso: float = 1.45
     min_foreshortening: float = 0.15  # a bone pointing at the camera keeps at least this much
     max_foreshortening: float = 1.05
+    # The arms' bones: the signer's own lengths (Calibration.bone_refs), or with False the canonical
+    # upper_arm and forearm above. Canonical arms put the hands where the signer's are not: the
+    # wrist ends where the signer's bone directions, at the canonical lengths, lead. DGS ZUG's arms
+    # measure 0.98 (upper) and 0.62 (forearm) shoulder widths, and her hands, held at the waist and
+    # chest, were drawn 0.19 shoulder widths (0.7 face widths) higher than hers on average (read
+    # back by the independent Holistic, the hand's centre against the shoulders'), a sign made at
+    # the stomach drawn at the chest. The signer's lengths: 0.09 (benchmarks/hands_issue11.txt,
+    # session 48). The arms' proportions are then the signer's; the face, the only part dlib
+    # identifies, and the hands and torso stay canonical.
+    signer_arms: bool = True
     hand_depth_range: tuple[float, float] = (0.8, 1.3)  # hand size change with distance, clipped
     # In close-up video the hands are nearer the camera than the shoulders and look bigger than
     # the canonical ratio; the avatar's hands may grow with the signer's median palm, up to this
@@ -82,16 +94,18 @@ class BodyProportions:
     face_contact_near: float = 0.35  # face units: hand fully face-relative below this distance
     face_contact_far: float = 1.4  # face units: hand fully body-relative above this distance
     # Two hands closer than hand_contact_near palms (nearest points, 2-D) keep the signer's offset
-    # between them in palm units, fading out by hand_contact_far. The canonical arms and hands put
-    # the avatar's hands closer together than the signer's: on DGS ZUG zoomed in, 0.06-0.4 palms
-    # apart where the signer's were 1.0-1.3, and MediaPipe lost one of the overlapping hands.
+    # between them in palm units, fading out by hand_contact_far. The canonical hands (and, before
+    # signer_arms, the canonical arms) put the avatar's hands closer together than the signer's: on
+    # DGS ZUG zoomed in, 0.06-0.4 palms apart where the signer's were 1.0-1.3, and MediaPipe lost
+    # one of the overlapping hands.
     hand_contact_near: float = 1.5
     hand_contact_far: float = 3.0
-    # The canonical arms can put a hand past the frame's edge where the signer's is inside it
-    # (DGS ZUG at a third, rotated: hands held at the waist near the bottom edge drawn half out of
-    # the frame, and the read-back lost them). A hand whose points come nearer an edge than the
-    # signer's do (or than hand_edge_margin palms, whichever is less) is moved back in, with its
-    # wrist and half its elbow; two hands near each other move together. None: never.
+    # The canonical hands (and, before signer_arms, the canonical arms) can put a hand past the
+    # frame's edge where the signer's is inside it (DGS ZUG at a third, rotated: hands held at the
+    # waist near the bottom edge drawn half out of the frame, and the read-back lost them). A hand
+    # whose points come nearer an edge than the signer's do (or than hand_edge_margin palms,
+    # whichever is less) is moved back in, with its wrist and half its elbow; two hands near each
+    # other move together. None: never.
     hand_edge_margin: float | None = 0.5
     # A signer's hand that an edge cuts (near the camera: the sample clip cut tight holds her hand
     # low, wrist below the frame, fingers rising into it) is bigger than the canonical one, so the
@@ -563,8 +577,9 @@ class Retargeter:
             sign = 1.0 if side == 0 else -1.0  # signer's left is the image's right
             body[sh, :2] = c + [sign * s / 2, 0.0]
             up, fo = rest_arm(0.0, side)
-            body[el, :2] = body[sh, :2] + up * prop.upper_arm * s
-            body[wr, :2] = body[el, :2] + fo * prop.forearm * s
+            upper, fore = self._arm_lengths(cal, side)
+            body[el, :2] = body[sh, :2] + up * upper
+            body[wr, :2] = body[el, :2] + fo * fore
             body[el, 2], body[wr, 2] = -0.05 * s, -0.1 * s
             valid[[sh, el, wr]] = True
             hand = relaxed_hand(body[wr], fo, prop.palm * s * boost, side)
@@ -606,6 +621,15 @@ class Retargeter:
         base = prop.face_unit * shoulder_width
         boost = float(np.clip(prop.min_face_px / max(base, 1e-6), 1.0, prop.max_small_face_boost))
         return base * boost, (boost - 1.0) * NECK_BELOW_ANCHOR * base
+
+    def _arm_lengths(self, cal: Calibration, side: int) -> tuple[float, float]:
+        """(upper arm, forearm) of ``side``'s arm drawn unforeshortened, in output px: the signer's
+        (:attr:`Calibration.bone_refs`) or, without :attr:`BodyProportions.signer_arms`, the
+        canonical ratios of the shoulder width."""
+        prop = self.proportions
+        if prop.signer_arms:
+            return float(cal.bone_refs[side][0]), float(cal.bone_refs[side][1])
+        return prop.upper_arm * cal.shoulder_width, prop.forearm * cal.shoulder_width
 
     def _fore(self, length: float, ref: float) -> float:
         prop = self.proportions
@@ -708,8 +732,9 @@ class Retargeter:
             d1, _ = _unit(trust * d1 + (1.0 - trust) * r1)
             d2, _ = _unit(trust * d2 + (1.0 - trust) * r2)
             n1, n2 = trust * n1 + (1.0 - trust) * ua_ref, trust * n2 + (1.0 - trust) * fa_ref
-        elbow = sh_out + d1 * prop.upper_arm * s * self._fore(n1, ua_ref)
-        wrist = elbow + d2 * prop.forearm * s * self._fore(n2, fa_ref)
+        upper, fore = self._arm_lengths(cal, side)
+        elbow = sh_out + d1 * upper * self._fore(n1, ua_ref)
+        wrist = elbow + d2 * fore * self._fore(n2, fa_ref)
         body[el] = (*elbow, p[el, 2])
         body[wr] = (*wrist, p[wr, 2])
         valid[[el, wr]] = True
