@@ -525,8 +525,8 @@ def test_the_signers_hands_held_low_are_drawn_no_further_out_of_the_frame(dgs_ma
     where hers are whole or nearly (read back, the whole clip's hand recall was 0.954, and 0.907 at
     a third of its size, 0.857 rotated too). Kept in the frame: no hand comes nearer the edge, or
     further past it, than hers (or half a palm from it) by more than 2 px (read back 0.989, 0.969
-    and 0.958; benchmarks/hands_issue11.txt, session 37). Her own arms (the default since) keep
-    them in the frame too."""
+    and 0.958; benchmarks/hands_issue11.txt, session 37). With her own arms' lengths (the default
+    since session 48) and the rule, no hand either."""
     from signanon.avatar.retarget import palm_length
     from signanon.landmarks import geometry
 

@@ -60,7 +60,7 @@ class BodyProportions:
     # The arms' bones: the signer's own lengths (Calibration.bone_refs), or with False the canonical
     # upper_arm and forearm above. Canonical arms put the hands where the signer's are not: the
     # wrist ends where the signer's bone directions, at the canonical lengths, lead. DGS ZUG's arms
-    # measure 0.98 (upper) and 0.62 (forearm) shoulder widths, and her hands, held at the waist and
+    # measure 0.91 (upper) and 0.62 (forearm) shoulder widths, and her hands, held at the waist and
     # chest, were drawn 0.19 shoulder widths (0.7 face widths) higher than hers on average (read
     # back by the independent Holistic, the hand's centre against the shoulders'), a sign made at
     # the stomach drawn at the chest. The signer's lengths: 0.09 (benchmarks/hands_issue11.txt,
