@@ -483,7 +483,8 @@ def test_a_hand_the_canonical_arm_puts_past_the_frames_edge_is_moved_back_in():
     height = int(np.ceil(src[:, 1].max())) + 20
     calib = [synthetic_frame(upper=110.0, fore=90.0)] * 5
     kept = Retargeter.calibrate(calib, W, height, canonical)(*frame)
-    free = Retargeter(Retargeter.calibrate(calib, W, height).calibration, replace(canonical, hand_edge_margin=None))(*frame)
+    without_rule = replace(canonical, hand_edge_margin=None)
+    free = Retargeter(Retargeter.calibrate(calib, W, height).calibration, without_rule)(*frame)
     assert free.left_hand[:, 1].max() > height + 10  # the problem: past the edge
     palm = float(np.linalg.norm(kept.left_hand[9, :2] - kept.left_hand[0, :2]))
     room = height - kept.left_hand[:, 1].max()
