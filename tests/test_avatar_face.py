@@ -609,18 +609,20 @@ def _read_series(frames: list[np.ndarray], measure=None) -> np.ndarray:
 
 
 def _read_gain_and_r(clip: Path, source: np.ndarray, out: Path, style: AvatarStyle, measure=None) -> tuple[float, float, int, float]:
-    """Anonymize ``clip`` drawn in ``style`` (average face, identity guard, hand and mouth choices
-    off: the face's drawing is under test, and the mouth choice would replace the style's rest
-    parting) and read
+    """Anonymize ``clip`` drawn in ``style`` (average face, identity guard and the hand, mouth and
+    furrow choices off: the face's drawing is under test, the mouth choice would replace the
+    style's rest parting, and the furrow's probe, 4-7 s a run, moves the brows only) and read
     ``measure`` back as :func:`_read_series` does: (gain = output std / source std, Pearson r,
     frames with a face in both, the source's std) against ``source``, the clip's own series."""
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-    from signanon.avatar.identity_guard import IdentityGuardConfig
+    from signanon.avatar.furrow_choice import FurrowChoiceConfig
     from signanon.avatar.hand_choice import HandChoiceConfig
+    from signanon.avatar.identity_guard import IdentityGuardConfig
     from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     config = AvatarConfig(custom_style=style, face_shape="average", guard=IdentityGuardConfig(enabled=False),
-                          hand_choice=HandChoiceConfig(enabled=False), mouth_choice=MouthChoiceConfig(enabled=False))
+                          hand_choice=HandChoiceConfig(enabled=False), mouth_choice=MouthChoiceConfig(enabled=False),
+                          furrow_choice=FurrowChoiceConfig(enabled=False))  # fmt: skip
     AvatarAnonymizer(config)(clip, out, progress=False)
     drawn = _read_series(read_frames(out, 10**6), measure)
     n = min(len(source), len(drawn))

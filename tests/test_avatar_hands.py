@@ -505,7 +505,19 @@ def test_folded_fingers_drawn_under_the_palm_read_closer_on_a_v_hand(dgs):
     assert recall_folded >= recall_plain - 0.05
 
 
-@pytest.mark.parametrize(("clip", "scale", "chosen"), [(DGS, 1.5, "folded"), (DIFFERENT, 1.0, "plain")])
+def assert_a_sure_choice(record: dict, chosen: str) -> None:
+    """``record`` (the run summary's ``hand_drawing``) chose ``chosen`` on enough probe hands, each
+    read three times, in the direction of the mean paired gain."""
+    assert record["hands"] >= 6 and record["reads"] == 3, record
+    assert record["chosen"] == chosen, record
+    # how sure: the mean paired gain against its standard error, over the probe hands read both ways
+    gain = record["error_deg"]["plain"] - record["error_deg"]["folded"]
+    assert record["pairs"] >= 6 and record["gain_se_deg"] > 0
+    assert (gain > 0) == (chosen == "folded"), record
+
+
+# ASL DIFFERENT's plain choice: test_a_plain_choice_leaves_the_output_as_without_the_choice
+@pytest.mark.parametrize(("clip", "scale", "chosen"), [(DGS, 1.5, "folded")])
 def test_the_hand_drawing_is_chosen_per_signer(clip, scale, chosen, tmp_path):
     """The calibration reads its own drawing both ways and picks what reads nearer: the folded
     drawing for DGS ZUG's V hand, the plain one for ASL DIFFERENT's fingers curled at the chin
@@ -526,14 +538,7 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, scale, chosen, tmp_path):
     # the lips' and the brows' probes come after the hands' (15 s and 5 s here): off
     config = AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=False), furrow_choice=FurrowChoiceConfig(enabled=False))
     summary = AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
-    record = summary.extra["hand_drawing"]
-    assert record["hands"] >= 6, record
-    assert record["reads"] == 3, record
-    assert record["chosen"] == chosen, record
-    # how sure: the mean paired gain against its standard error, over the probe hands read both ways
-    gain = record["error_deg"]["plain"] - record["error_deg"]["folded"]
-    assert record["pairs"] >= 6 and record["gain_se_deg"] > 0
-    assert (gain > 0) == (chosen == "folded"), record
+    assert_a_sure_choice(summary.extra["hand_drawing"], chosen)
 
 
 def test_each_probe_hand_is_read_on_every_copy_of_its_frame():
@@ -606,9 +611,9 @@ def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
 
 
 def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
-    """Where the plain drawing is kept (ASL DIFFERENT, as an mp4), the run writes the very file it
-    writes with the choice off: probing animates copies, never the run's own animator (probing with
-    the run's own face half changed the file)."""
+    """ASL DIFFERENT (as an mp4) keeps the plain drawing (test_the_hand_drawing_is_chosen_per_signer
+    has why), and then the run writes the very file it writes with the choice off: probing animates
+    copies, never the run's own animator (probing with the run's own face half changed the file)."""
     from conftest import first_frames_clip
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig, IdentityGuardConfig
     from signanon.avatar.furrow_choice import FurrowChoiceConfig
@@ -625,7 +630,10 @@ def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
         config = AvatarConfig(hand_choice=HandChoiceConfig(enabled=on), mouth_choice=mouth, furrow_choice=furrow,
                               guard=IdentityGuardConfig(enabled=False))  # fmt: skip
         summary = AvatarAnonymizer(config)(clip, out, progress=False)
-        assert summary.extra.get("hand_drawing", {}).get("chosen") == ("plain" if on else None)
+        if on:
+            assert_a_sure_choice(summary.extra["hand_drawing"], "plain")
+        else:
+            assert "hand_drawing" not in summary.extra
         files[on] = out.read_bytes()
     assert files[True] == files[False]
 
