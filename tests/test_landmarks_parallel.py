@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import pickle
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -150,6 +151,38 @@ def test_the_seam_cross_fades_from_the_one_process_avatar_without_a_jump(tmp_pat
 
     # no jump: across the seam the avatar moves no faster than the one-process avatar moves there
     assert steps(two)[window].max() <= steps(one)[window].max() + 3.0
+
+
+def test_only_the_calibrating_chunk_finds_the_signer_and_a_later_chunk_guards_against_it(tmp_path, monkeypatch):
+    """The signer's face (dlib on frames spread over the whole clip: 8-10 s on the sample) is found
+    once, by the chunk that calibrates, and published with the calibration; a later chunk guards
+    its drawn faces against that one and does not look for the signer again (each did, on both
+    cores at once, until session 49). The look is fixed and the per-signer probes off: the guard
+    is under test."""
+    from signanon.avatar import chunk as chunk_module
+    from signanon.avatar.chunk import Calibrated, render_chunk
+    from signanon.avatar.furrow_choice import FurrowChoiceConfig
+    from signanon.avatar.hand_choice import HandChoiceConfig
+    from signanon.avatar.mouth_choice import MouthChoiceConfig
+
+    info = probe_video(looped_clip(tmp_path / "clip.mp4", 30))
+    config = AvatarConfig(palette="default", face_shape="average", calibration_frames=10,
+                          hand_choice=HandChoiceConfig(enabled=False), mouth_choice=MouthChoiceConfig(enabled=False),
+                          furrow_choice=FurrowChoiceConfig(enabled=False))  # fmt: skip
+    searches = []
+    find = chunk_module.find_signer
+    monkeypatch.setattr(chunk_module, "find_signer", lambda *args, **kwargs: searches.append(1) or find(*args, **kwargs))
+    published, frames = tmp_path / "calibrated.pkl", []
+    first, later = Chunk(0, 0, 0, 15), Chunk(1, 5, 15, 30)
+    render_chunk(info, config, first, CalibrateHere(info, config, StageTimer(), published), frames.append, StageTimer())
+    assert len(searches) == 1
+    calibrated = pickle.loads(published.read_bytes())
+    assert isinstance(calibrated, Calibrated) and calibrated.signer is not None and calibrated.signer.found
+    result = render_chunk(info, config, later, WaitForCalibration(published, StageTimer()), frames.append, StageTimer())
+    assert len(searches) == 1  # not again
+    assert len(frames) == 30
+    guard = result.identity_guard
+    assert guard["checked"] > 0 and guard["unchecked"] == 0, guard  # checked against the published signer
 
 
 # -- failures ----------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ frames kept are the ones waiting for the calibration (landmarks only, about 9.4 
 The calibration measures the signer once per video, on the first ``calibration_window(fps)`` frames
 with a body (all of them when there are fewer). :class:`CalibrateHere` does that on the chunk's own
 frames, reading on past ``stop`` if the chunk has too few (so the result is the one a single
-process gets) and optionally publishing the calibrated animator as a pickle;
+process gets) and optionally publishing the calibrated animator, with the signer's face the
+identity guard keeps the drawn faces from, as a pickle;
 :class:`WaitForCalibration` (the later chunks of a parallel run) loads that file. In a parallel
 run, :class:`Seams` cross-fades each chunk's last frames into the next chunk's avatar.
 """
@@ -136,12 +137,15 @@ class ChunkResult:
 @dataclass(frozen=True)
 class Calibrated:
     """What the calibration hands to every chunk: the calibrated animator (its face on the look's
-    face shape), the look to draw it in (chosen with ``palette`` / ``face_shape`` ``"auto"``) and
-    how that look was chosen."""
+    face shape), the look to draw it in (chosen with ``palette`` / ``face_shape`` ``"auto"``), how
+    that look was chosen, and the signer's face the identity guard keeps every drawn face from
+    (None where neither the guard nor the look choice needs it): a parallel run's other chunks
+    take it from here instead of each finding it again."""
 
     animator: AvatarAnimator
     look: Look
     record: dict
+    signer: SignerFace | None = None
 
 
 def look_renderer(look: Look, width: int, height: int, scale: float = 1.0) -> AvatarRenderer:
@@ -155,16 +159,17 @@ def dlib_factory(config: "AvatarConfig") -> Callable[[], DlibEmbedder]:
     return lambda: DlibEmbedder(DlibConfig(threshold=config.guard.threshold))
 
 
-def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer, probe: bool) -> SignerFace | None:
+def signer_face(info: VideoInfo, config: "AvatarConfig", timer: StageTimer) -> SignerFace | None:
     """The signer's face (:func:`~.identity_guard.find_signer`), when the guard or the look
-    choice needs it; with ``probe`` (the chunk that chooses the look), with the bodies the look is
-    chosen on, spread over the clip, where the clip is longer than the calibration window (on a
-    shorter one the calibration sees every frame). Every chunk of a parallel run finds the same,
-    meanwhile."""
+    choice needs it, with the bodies the look is chosen on, spread over the clip, where the clip is
+    longer than the calibration window (on a shorter one the calibration sees every frame). Found
+    by the chunk that calibrates; the other chunks of a parallel run take it from its
+    :class:`Calibrated` (each found the same for itself until session 49: on two cores, two
+    workers finding it at once took twice as long as one)."""
     if not (config.guard.enabled or len(config.looks) > 1):
         return None
     with timer("find the signer's face"):
-        spread = probe and len(config.looks) > 1 and info.frame_count > config.calibration_window(info.fps)
+        spread = len(config.looks) > 1 and info.frame_count > config.calibration_window(info.fps)
         holistic = config.holistic if spread else None
         return find_signer(info, config.guard, dlib_factory(config)(), holistic, DlibEmbedder(config.guard.viewer))
 
@@ -238,7 +243,7 @@ class CalibrateHere:
                 animator, self.furrow_gain = choose_furrow(
                     animator, spread + self._bodies, lambda pose: as_encoded(renderer.render(pose)), self._config.furrow_choice,
                 )  # fmt: skip
-        self.result = Calibrated(animator, look, record)
+        self.result = Calibrated(animator, look, record, self.signer)
         self._bodies = []
         if self._publish is not None:
             write_bytes_atomic(self._publish, pickle.dumps(self.result))
@@ -291,7 +296,6 @@ class WaitForCalibration:
 
     def __init__(self, path: Path, timer: StageTimer):
         self._path, self._timer = path, timer
-        self.signer: SignerFace | None = None  # set by render_chunk (not used: the look is published)
         self.result: Calibrated | None = None
 
     def offer(self, frame: LandmarkFrame) -> AvatarAnimator | None:
@@ -382,7 +386,8 @@ def render_chunk(
     (:class:`~.identity_guard.GuardedRenderer`) unless ``config.guard`` is off."""
     result = ChunkResult(frames=chunk.frames)
     faces = FaceCounter(info.frame_count, frames=range(chunk.start, chunk.stop))
-    calibration.signer = signer = signer_face(info, config, timer, probe=isinstance(calibration, CalibrateHere))
+    if isinstance(calibration, CalibrateHere):  # the other chunks take the signer it finds (Calibrated.signer)
+        calibration.signer = signer_face(info, config, timer)
     guarded = None
     try:
         poses = chunk_poses(info, config, chunk, calibration, timer, result, faces)
@@ -392,7 +397,7 @@ def render_chunk(
             renderer = look_renderer(calibration.result.look, info.width, info.height, config.draw_scale(info.width, info.height))
             draw = renderer.render
             if config.guard.enabled:
-                guarded = GuardedRenderer(renderer, signer, config.guard, dlib_factory(config))
+                guarded = GuardedRenderer(renderer, calibration.result.signer, config.guard, dlib_factory(config))
                 draw = guarded.render
             # the guard decides which frames to check from the checks before them, so it draws one
             # frame at a time: on two threads the order the checks finished in decided which frames
