@@ -338,6 +338,11 @@ def test_an_interrupt_anywhere_in_batch_start_up_is_one_line(tmp_path: Path) -> 
         where = (signal.Signals(sig).name, delay, status, stderr)
         word = "interrupted" if sig == signal.SIGINT else "terminated"
         assert "Traceback" not in stderr, where
+        if delay == START_UP_DELAYS[0] and status == -sig and not stderr:
+            # the signal's own default action before signanon's first line ran: on a loaded machine
+            # the child can wait past 50 ms to run again (SIGTERM at 0.05 s, once in a full suite)
+            assert not (work / "release").exists() and _all_files(work / "tmp") == [], where
+            continue
         assert status == 128 + sig, where
         assert [line for line in stderr.splitlines() if line.strip()] == [f"signanon: {word}; no output written"], where
         assert not (work / "release").exists(), (where, _all_files(work / "release"))
