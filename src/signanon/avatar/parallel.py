@@ -11,9 +11,9 @@ MediaPipe started at another frame never quite joins the track a single process 
 ``seam_window(fps)`` frames of each chunk fade into the next chunk's avatar (:class:`~.chunk.Seams`).
 There is one calibration for the whole clip, the one a single process makes: worker 0 finds the
 signer's face for the identity guard, measures the signer on the clip's first frames with a body
-and pickles both, with the calibrated animator, into the folder; the other workers find their
-landmarks meanwhile and animate once it is there. The main process
-shows one progress bar over all frames (each worker bumps a shared counter per frame encoded),
+and pickles the calibrated animator, with that face, into the folder; the other workers find
+their landmarks meanwhile and animate once it is there. The main process shows one progress bar
+over all frames (each worker bumps a shared counter per frame encoded),
 then joins the segments into the output by copying their packets
 (:func:`~signanon.video.concat.concat_videos`: atomic, no source metadata, the source's audio
 with ``keep_audio``) and adds up the workers' counts (each writes a small JSON).
