@@ -38,6 +38,18 @@ def first_frames_clip(source: Path, frames: int, path: Path) -> Path:
     return path
 
 
+def probes_off() -> dict:
+    """``AvatarConfig`` keyword arguments that turn off the three per-signer probes (the hand
+    drawing, the lips' rest parting, the brow furrow's gain), for tests of something else: each
+    draws and reads back probe frames while the run calibrates, seconds a run."""
+    from signanon.avatar.furrow_choice import FurrowChoiceConfig
+    from signanon.avatar.hand_choice import HandChoiceConfig
+    from signanon.avatar.mouth_choice import MouthChoiceConfig
+
+    return {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False),
+            "furrow_choice": FurrowChoiceConfig(enabled=False)}  # fmt: skip
+
+
 #: where the broadcast of :func:`broadcast_clip` shows its signing inset: X,Y,W,H and x0, y0, x1, y1
 INSET_REGION, INSET_BOX = "470,350,320,240", [470, 350, 790, 590]
 

@@ -614,15 +614,11 @@ def _read_gain_and_r(clip: Path, source: np.ndarray, out: Path, style: AvatarSty
     style's rest parting, and the furrow's probe, 4-7 s a run, moves the brows only) and read
     ``measure`` back as :func:`_read_series` does: (gain = output std / source std, Pearson r,
     frames with a face in both, the source's std) against ``source``, the clip's own series."""
+    from conftest import probes_off
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
-    from signanon.avatar.hand_choice import HandChoiceConfig
     from signanon.avatar.identity_guard import IdentityGuardConfig
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
 
-    config = AvatarConfig(custom_style=style, face_shape="average", guard=IdentityGuardConfig(enabled=False),
-                          hand_choice=HandChoiceConfig(enabled=False), mouth_choice=MouthChoiceConfig(enabled=False),
-                          furrow_choice=FurrowChoiceConfig(enabled=False))  # fmt: skip
+    config = AvatarConfig(custom_style=style, face_shape="average", guard=IdentityGuardConfig(enabled=False), **probes_off())
     AvatarAnonymizer(config)(clip, out, progress=False)
     drawn = _read_series(read_frames(out, 10**6), measure)
     n = min(len(source), len(drawn))

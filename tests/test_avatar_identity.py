@@ -20,12 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import probes_off
 from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
 from signanon.avatar.canonical import FACE_SHAPES
-from signanon.avatar.furrow_choice import FurrowChoiceConfig
-from signanon.avatar.hand_choice import HandChoiceConfig
 from signanon.avatar.identity_guard import IdentityGuardConfig
-from signanon.avatar.mouth_choice import MouthChoiceConfig
 from signanon.avatar.style import PALETTES, UNOFFERED_LOOKS
 from signanon.evaluation.identity import DlibEmbedder
 from signanon.video import iter_frames, probe_video
@@ -88,9 +86,7 @@ def test_no_real_face_is_within_dlibs_same_person_distance_of_the_avatar(palette
     # the per-signer choices off: the hands' draws no face (2-3 s a look on this clip); the lips' rest
     # parting and the brow furrow's gain (3 and 4 s a look) move the face less than its expressions
     # do, and the guard, off here so that the look itself is judged, checks the faces they draw
-    config = AvatarConfig(palette=palette, face_shape=shape, guard=IdentityGuardConfig(enabled=False),
-                          hand_choice=HandChoiceConfig(enabled=False), mouth_choice=MouthChoiceConfig(enabled=False),
-                          furrow_choice=FurrowChoiceConfig(enabled=False))  # fmt: skip
+    config = AvatarConfig(palette=palette, face_shape=shape, guard=IdentityGuardConfig(enabled=False), **probes_off())
     AvatarAnonymizer(config)(DATA / "asl_house.gif", out, progress=False)
     avatar = [e for e in (_largest(embedder, f) for f in _every(out, 6, 13)) if e is not None]
     assert len(avatar) >= 8  # dlib sees the avatar's face: the check below is not vacuous

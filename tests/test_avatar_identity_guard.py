@@ -16,14 +16,12 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import probes_off
 from signanon.avatar.animator import AnimatorConfig, AvatarAnimator, has_body
 from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-from signanon.avatar.furrow_choice import FurrowChoiceConfig
-from signanon.avatar.hand_choice import HandChoiceConfig
 from signanon.avatar.identity_guard import (
     GuardedRenderer, IdentityGuardConfig, SignerFace, _beats, calmed, choose_look, drawn_face, find_signer, probe_cost,
 )  # fmt: skip
-from signanon.avatar.mouth_choice import MouthChoiceConfig
 from signanon.avatar.renderer import AvatarRenderer
 from signanon.avatar.retarget import BodyProportions
 from signanon.avatar.canonical import FACE_SHAPES, load_canonical_face
@@ -419,8 +417,7 @@ def test_the_small_faced_signer_is_no_longer_recognised(tmp_path, embedder):
     as_drawn_before = AnimatorConfig(proportions=BodyProportions(max_small_face_boost=1.0))
     # the hands', the lips' and the brows' probes off in all three runs (~26 s a run): they change
     # no more of the face than a parting or a furrow, and the figures below were measured without them
-    no_probes = {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False),
-                 "furrow_choice": FurrowChoiceConfig(enabled=False)}  # fmt: skip
+    no_probes = probes_off()
     before = tmp_path / "before.mp4"
     unguarded = AvatarConfig(palette="default", face_shape="average", animator=as_drawn_before,
                              guard=IdentityGuardConfig(enabled=False), min_output_side=0, **no_probes)  # fmt: skip
@@ -559,10 +556,7 @@ def test_the_guard_checks_the_same_frames_on_every_run(tmp_path):
     from conftest import first_frames_clip
 
     clip = first_frames_clip(DATA / "asl_different.gif", 64, tmp_path / "different.mp4")
-    config = AvatarConfig(
-        palette="default", face_shape="average", hand_choice=HandChoiceConfig(enabled=False),
-        mouth_choice=MouthChoiceConfig(enabled=False), furrow_choice=FurrowChoiceConfig(enabled=False),
-    )  # fmt: skip
+    config = AvatarConfig(palette="default", face_shape="average", **probes_off())
     runs = []
     for k in range(2):  # the threaded guard wrote a different file on most runs (11-15 faces checked over five)
         out = tmp_path / f"out{k}.mp4"

@@ -159,16 +159,12 @@ def test_only_the_calibrating_chunk_finds_the_signer_and_a_later_chunk_guards_ag
     its drawn faces against that one and does not look for the signer again (each did, on both
     cores at once, until session 49). The look is fixed and the per-signer probes off: the guard
     is under test."""
+    from conftest import probes_off
     from signanon.avatar import chunk as chunk_module
     from signanon.avatar.chunk import Calibrated, render_chunk
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
-    from signanon.avatar.hand_choice import HandChoiceConfig
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     info = probe_video(looped_clip(tmp_path / "clip.mp4", 30))
-    config = AvatarConfig(palette="default", face_shape="average", calibration_frames=10,
-                          hand_choice=HandChoiceConfig(enabled=False), mouth_choice=MouthChoiceConfig(enabled=False),
-                          furrow_choice=FurrowChoiceConfig(enabled=False))  # fmt: skip
+    config = AvatarConfig(palette="default", face_shape="average", calibration_frames=10, **probes_off())
     searches = []
     find = chunk_module.find_signer
     monkeypatch.setattr(chunk_module, "find_signer", lambda *args, **kwargs: searches.append(1) or find(*args, **kwargs))
