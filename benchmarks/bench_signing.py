@@ -50,7 +50,8 @@ SHORT = {"brow_raise": "brow", "brow_furrow": "furrow", "eye_open": "eyes", "mou
 def clips(work: Path, max_frames: int | None, plan: list[tuple[str, str]] | None = None) -> list[tuple[str, Path]]:
     """(name, path) of every clip to measure: the shared clips as they are (``max_frames`` None) or
     cut to their first ``max_frames`` frames, then the framings of ``plan`` ((source file, framing)
-    pairs; default ``make_framings.PLAN``; whole, or cut to ``max_frames`` frames).
+    pairs, the file in the shared ``video`` or ``talking_face`` folder, the framing composed with
+    ``+``; default ``make_framings.PLAN``; whole, or cut to ``max_frames`` frames).
 
     Whole clips are measured as the files themselves, not re-encoded: re-encoding a clip moves a
     drawing's read-back angle by up to 1.3 deg (ASL DIFFERENT plain 10.13 on an x264 copy, 11.23 on
@@ -72,7 +73,9 @@ def clips(work: Path, max_frames: int | None, plan: list[tuple[str, str]] | None
     for clip, framing in framings.PLAN if plan is None else plan:
         path = src_dir / f"{Path(clip).stem}__{framing}.mp4"
         if not path.exists():
-            framings.make(SHARED / "data" / "video" / clip, framing, path, max_frames or 10**9)
+            source = next((d / clip for d in (SHARED / "data" / "video", SHARED / "data" / "talking_face") if (d / clip).exists()),
+                          SHARED / "data" / "video" / clip)
+            framings.make(source, framing, path, max_frames or 10**9)
         out.append((path.stem, path))
     return out
 
@@ -329,7 +332,8 @@ def main() -> None:
     ap.add_argument("--jitter", action="store_true",
                     help="also read back two imperceptibly warped copies of each output and print the range")
     ap.add_argument("--framings", nargs="+", default=None, metavar="CLIP:FRAMING",
-                    help="measure these framings instead of make_framings.PLAN, e.g. dgs_zug.mp4:mirror")
+                    help="measure these framings instead of make_framings.PLAN, e.g. dgs_zug.mp4:mirror, "
+                         "talking_woman.mp4:blurfill or dgs_zug.mp4:blurfill+shake (composed in turn)")
     ap.add_argument("--against", type=Path, default=None, metavar="OLD/results.json",
                     help="after the run, print its goal lines beside an earlier run's, clip for clip")
     args = ap.parse_args()

@@ -17,6 +17,7 @@ source onto a new canvas (grey padding), so the signing itself is untouched:
   small in a large frame: many pixels, few on the signer; not in the default plan either).
 * ``hd``:        the whole frame scaled so its shorter side is 1080 px (a signer filmed in HD,
   framed as in the source: large hands and face in pixels; not in the default plan either).
+* ``uhd``:       the same at 2160 px (a phone's 4K recording; not in the default plan).
 
 Camera and recording conditions (not in the default plan; measured with ``--framings``):
 
@@ -32,6 +33,10 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
   hands often at or past the bottom and side edges, as a webcam held close frames a signer).
 * ``crown``:     the top 15% of the frame's height cut off (a webcam tilted down or a phone held low: the
   top of the head out of the frame, the brows near the top edge on a close or small framing).
+* ``blurfill``:  a landscape video reposted as a 9:16 phone video, the bands above and below filled
+  with the same frame zoomed to the full height and blurred (a second, large and blurred copy of
+  the signer, face included, around the sharp one). ``blurpillar``: a portrait video posted as
+  16:9 the same way, the blurred copy beside the sharp one.
 * ``enter``:     the signer slides in from the right edge over the first quarter of the clip (the
   first frames show the empty room: a recording started before the signer stepped in).
 * ``leave``:     the signer slides out through the left edge over the last 30% of the clip (the last
@@ -55,6 +60,7 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
 from __future__ import annotations
 
 import argparse
+import tempfile
 from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,11 +185,16 @@ def _wide(frame: np.ndarray, t: float) -> np.ndarray:
     return place(frame, (1920, 1080), 0.4 * 1080 / h, (0.35, 0.55))
 
 
-def _hd(frame: np.ndarray, t: float) -> np.ndarray:
-    h, w = frame.shape[:2]
-    k = 1080 / min(h, w)
-    size = (int(round(w * k / 2)) * 2, int(round(h * k / 2)) * 2)
-    return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+def _scaled_to(short_side: int) -> Callable[[np.ndarray, float], np.ndarray]:
+    """A framing scaling the whole frame so that its shorter side is ``short_side`` px."""
+
+    def fn(frame: np.ndarray, t: float) -> np.ndarray:
+        h, w = frame.shape[:2]
+        k = short_side / min(h, w)
+        size = (int(round(w * k / 2)) * 2, int(round(h * k / 2)) * 2)
+        return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+
+    return fn
 
 
 def _dark(frame: np.ndarray, t: float) -> np.ndarray:
@@ -237,6 +248,29 @@ def _between_bars(frame: np.ndarray, wide: bool) -> np.ndarray:
     return out
 
 
+def _blurred_bands(frame: np.ndarray, wide: bool) -> np.ndarray:
+    """The frame at full height in a 16:9 frame (``wide``) or at full width in a 9:16 one, the bands
+    beside it the same frame zoomed to fill the whole and blurred (sigma 4% of the output's shorter
+    side), as phone apps and editors repost a video of the other orientation."""
+    h, w = frame.shape[:2]
+    size = (max(w, int(round(h * 16 / 9 / 2)) * 2), h) if wide else (w, max(h, int(round(w * 16 / 9 / 2)) * 2))
+    scale = max(size[0] / w, size[1] / h)
+    fill = cv2.resize(frame, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    x0, y0 = (fill.shape[1] - size[0]) // 2, (fill.shape[0] - size[1]) // 2
+    fill = cv2.GaussianBlur(np.ascontiguousarray(fill[y0 : y0 + size[1], x0 : x0 + size[0]]), (0, 0), 0.04 * min(size))
+    x0, y0 = (size[0] - w) // 2, (size[1] - h) // 2
+    fill[y0 : y0 + h, x0 : x0 + w] = frame
+    return fill
+
+
+def _blurfill(frame: np.ndarray, t: float) -> np.ndarray:
+    return _blurred_bands(frame, wide=False)  # a landscape video reposted as a 9:16 phone video
+
+
+def _blurpillar(frame: np.ndarray, t: float) -> np.ndarray:
+    return _blurred_bands(frame, wide=True)  # a portrait phone video posted as 16:9, blurred sides
+
+
 def _pillarbox(frame: np.ndarray, t: float) -> np.ndarray:
     return _between_bars(frame, wide=True)  # a portrait phone video uploaded as 16:9 landscape
 
@@ -286,11 +320,12 @@ def _same(frame: np.ndarray, t: float) -> np.ndarray:
 
 FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
                                 Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror),
-                                Framing("wide", _wide), Framing("hd", _hd), Framing("dark", _dark), Framing("soft", _soft),
+                                Framing("wide", _wide), Framing("hd", _scaled_to(1080)), Framing("uhd", _scaled_to(2160)), Framing("dark", _dark), Framing("soft", _soft),
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
                                 Framing("tight", _tight), Framing("crown", _crown),
                                 Framing("pillarbox", _pillarbox), Framing("letterbox", _letterbox),
+                                Framing("blurfill", _blurfill), Framing("blurpillar", _blurpillar),
                                 Framing("enter", _enter), Framing("leave", _leave), Framing("rise", _rise),
                                 Framing("tilt", _tilted(20.0)), Framing("tiltcw", _tilted(-20.0)), Framing("side", _side),
                                 Framing("inset", _inset), Framing("interlaced", _same, interlaced=True))}
@@ -304,7 +339,13 @@ PLAN = (
 
 
 def make(source: Path, framing: str, out: Path, max_frames: int = 120) -> Path:
-    """Write ``framing`` of ``source`` (first ``max_frames`` frames) to ``out``; returns ``out``."""
+    """Write ``framing`` of ``source`` (first ``max_frames`` frames) to ``out``; returns ``out``.
+    ``framing`` may compose framings with ``+`` (``blurfill+shake``): each is applied to the last
+    one's output, written and read back as a file in between."""
+    if "+" in framing:
+        first, rest = framing.split("+", 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            return make(make(source, first, Path(tmp) / "step.mp4", max_frames), rest, out, 10**9)
     frames, fps = read_frames(source, max_frames)
     spec = FRAMINGS[framing]
     frames = frames[:: spec.frame_step]
