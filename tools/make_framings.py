@@ -53,6 +53,8 @@ Camera and recording conditions (not in the default plan; measured with ``--fram
   the frame itself (top field, the even lines) and the picture half-way to the next frame (bottom
   field, the odd lines; DIS optical flow), as a camera filming fields half a frame apart records
   them, written as interlaced H.264 (top field first), which decoders flag as interlaced.
+* ``doublerate``: a 50 or 60 fps recording: a picture half-way to the next frame (DIS optical flow)
+  put between each two frames, at twice the rate (half the movement between frames).
 * ``shake``:     a hand-held camera: the frame wobbles (two slow sines and a small per-frame jitter;
   up to ~2.5% of the height sideways, 1.5 degrees of roll), zoomed 1.05 so the edges rarely show.
 """
@@ -119,10 +121,9 @@ def place(frame: np.ndarray, size: tuple[int, int], scale: float, centre: tuple[
                           borderMode=cv2.BORDER_CONSTANT, borderValue=PAD)
 
 
-def weave_fields(frames: list[np.ndarray]) -> list[np.ndarray]:
-    """Interlaced frames (RGB uint8, (H, W, 3)) from progressive ones: frame k's even lines (the top
-    field) as they are, its odd lines (the bottom field) from the picture half-way to frame k + 1,
-    frame k moved along half of the DIS optical flow between the two (the last frame: itself)."""
+def halfway(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """For each frame (RGB uint8, (H, W, 3)), the picture half-way to the next one: the frame moved
+    along half of the DIS optical flow between the two (the last frame: itself)."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     h, w = frames[0].shape[:2]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -130,12 +131,27 @@ def weave_fields(frames: list[np.ndarray]) -> list[np.ndarray]:
     for k, frame in enumerate(frames):
         after = frames[min(k + 1, len(frames) - 1)]
         flow = dis.calc(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.cvtColor(after, cv2.COLOR_RGB2GRAY), None)
-        half = cv2.remap(frame, xs - 0.5 * flow[..., 0], ys - 0.5 * flow[..., 1], cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        out.append(cv2.remap(frame, xs - 0.5 * flow[..., 0], ys - 0.5 * flow[..., 1], cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE))
+    return out
+
+
+def weave_fields(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Interlaced frames (RGB uint8, (H, W, 3)) from progressive ones: frame k's even lines (the top
+    field) as they are, its odd lines (the bottom field) from the picture half-way to frame k + 1
+    (:func:`halfway`)."""
+    out = []
+    for frame, half in zip(frames, halfway(frames)):
         woven = frame.copy()
         woven[1::2] = half[1::2]
         out.append(woven)
     return out
+
+
+def doubled(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Each frame followed by the picture half-way to the next (:func:`halfway`; none after the
+    last): twice the frames, for twice the rate."""
+    return [f for pair in zip(frames, halfway(frames)) for f in pair][:-1]
 
 
 @dataclass(frozen=True)
@@ -147,6 +163,7 @@ class Framing:
     frame_step: int = 1  # keep every frame_step-th frame, at the rate divided by frame_step
     crf: int = 18  # H.264 quality the framing is written at
     interlaced: bool = False  # then woven into fields (weave_fields) and coded interlaced
+    doubled: bool = False  # then a half-way picture put between each two frames, at twice the rate
 
 
 def _zoom(frame: np.ndarray, t: float) -> np.ndarray:
@@ -328,7 +345,8 @@ FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _por
                                 Framing("blurfill", _blurfill), Framing("blurpillar", _blurpillar),
                                 Framing("enter", _enter), Framing("leave", _leave), Framing("rise", _rise),
                                 Framing("tilt", _tilted(20.0)), Framing("tiltcw", _tilted(-20.0)), Framing("side", _side),
-                                Framing("inset", _inset), Framing("interlaced", _same, interlaced=True))}
+                                Framing("inset", _inset), Framing("interlaced", _same, interlaced=True),
+                                Framing("doublerate", _same, doubled=True))}
 # (source clip, framing): each framing on clips with different signers and framings
 PLAN = (
     ("dgs_zug.mp4", "zoom"), ("asl_webcam.mp4", "zoom"),
@@ -353,7 +371,10 @@ def make(source: Path, framing: str, out: Path, max_frames: int = 120) -> Path:
     frames = [spec.fn(f, i / n) for i, f in enumerate(frames)]
     if spec.interlaced:
         frames = weave_fields(frames)
-    return write_frames(out, frames, fps / spec.frame_step, spec.crf, exact_rate=spec.frame_step > 1,
+    if spec.doubled:
+        frames = doubled(frames)
+    rate = fps / spec.frame_step * (2 if spec.doubled else 1)
+    return write_frames(out, frames, rate, spec.crf, exact_rate=spec.frame_step > 1 or spec.doubled,
                         interlaced=spec.interlaced)
 
 
