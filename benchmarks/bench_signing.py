@@ -73,8 +73,8 @@ def clips(work: Path, max_frames: int | None, plan: list[tuple[str, str]] | None
     for clip, framing in framings.PLAN if plan is None else plan:
         path = src_dir / f"{Path(clip).stem}__{framing}.mp4"
         if not path.exists():
-            source = next((d / clip for d in (SHARED / "data" / "video", SHARED / "data" / "talking_face") if (d / clip).exists()),
-                          SHARED / "data" / "video" / clip)
+            folders = (SHARED / "data" / "video", SHARED / "data" / "talking_face")
+            source = next((d / clip for d in folders if (d / clip).exists()), folders[0] / clip)
             framings.make(source, framing, path, max_frames or 10**9)
         out.append((path.stem, path))
     return out

@@ -255,10 +255,16 @@ def _crown(frame: np.ndarray, t: float) -> np.ndarray:
     return np.ascontiguousarray(frame[round(h * 0.15) :])
 
 
+def _reposted_size(frame: np.ndarray, wide: bool) -> tuple[int, int]:
+    """(w, h) of a 16:9 frame (``wide``) as high as ``frame``, or of a 9:16 one as wide (even sizes)."""
+    h, w = frame.shape[:2]
+    return (max(w, int(round(h * 16 / 9 / 2)) * 2), h) if wide else (w, max(h, int(round(w * 16 / 9 / 2)) * 2))
+
+
 def _between_bars(frame: np.ndarray, wide: bool) -> np.ndarray:
     """The frame at full height (``wide``: in a 16:9 frame) or full width (else: 9:16) between black bars."""
     h, w = frame.shape[:2]
-    size = (max(w, int(round(h * 16 / 9 / 2)) * 2), h) if wide else (w, max(h, int(round(w * 16 / 9 / 2)) * 2))
+    size = _reposted_size(frame, wide)
     out = np.zeros((size[1], size[0], 3), frame.dtype)
     x0, y0 = (size[0] - w) // 2, (size[1] - h) // 2
     out[y0 : y0 + h, x0 : x0 + w] = frame
@@ -270,7 +276,7 @@ def _blurred_bands(frame: np.ndarray, wide: bool) -> np.ndarray:
     beside it the same frame zoomed to fill the whole and blurred (sigma 4% of the output's shorter
     side), as phone apps and editors repost a video of the other orientation."""
     h, w = frame.shape[:2]
-    size = (max(w, int(round(h * 16 / 9 / 2)) * 2), h) if wide else (w, max(h, int(round(w * 16 / 9 / 2)) * 2))
+    size = _reposted_size(frame, wide)
     scale = max(size[0] / w, size[1] / h)
     fill = cv2.resize(frame, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_LINEAR)
     x0, y0 = (fill.shape[1] - size[0]) // 2, (fill.shape[0] - size[1]) // 2
@@ -337,7 +343,8 @@ def _same(frame: np.ndarray, t: float) -> np.ndarray:
 
 FRAMINGS = {f.name: f for f in (Framing("zoom", _zoom), Framing("portrait", _portrait), Framing("approach", _approach),
                                 Framing("down", _down), Framing("rotate", _rotate), Framing("mirror", _mirror),
-                                Framing("wide", _wide), Framing("hd", _scaled_to(1080)), Framing("uhd", _scaled_to(2160)), Framing("dark", _dark), Framing("soft", _soft),
+                                Framing("wide", _wide), Framing("hd", _scaled_to(1080)), Framing("uhd", _scaled_to(2160)),
+                                Framing("dark", _dark), Framing("soft", _soft),
                                 Framing("halfrate", _same, frame_step=2), Framing("lowbit", _same, crf=38),
                                 Framing("gray", _gray), Framing("tint", _tint), Framing("shake", _shake),
                                 Framing("tight", _tight), Framing("crown", _crown),
