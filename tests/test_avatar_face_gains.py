@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import probes_off
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -22,9 +23,7 @@ from signanon.avatar import expression as E
 from signanon.avatar.face_gains import (
     SERIES_GAINS, FaceGainCalibration, _config_with, _gains_of, calibrate_face_gains,
 )  # fmt: skip
-from signanon.avatar.hand_choice import HandChoiceConfig
 from signanon.avatar.identity_guard import IdentityGuardConfig
-from signanon.avatar.mouth_choice import MouthChoiceConfig
 from signanon.landmarks import geometry, layout
 from signanon.landmarks.grammar import mouth_opening
 from signanon.landmarks.regions import INNER_LIP_CENTRE
@@ -32,8 +31,7 @@ from signanon.landmarks.regions import INNER_LIP_CENTRE
 DGS = Path(__file__).resolve().parent / "data" / "dgs_zug_100.mp4"
 #: the probes that read the drawing back for other things than the expression gains, off (the
 #: brows' probe chooses an expression gain: left as it is, and skipped where the gains are measured)
-WITHOUT_OTHER_PROBES = {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False),
-                        "guard": IdentityGuardConfig(enabled=False)}  # fmt: skip
+WITHOUT_OTHER_PROBES = {**probes_off(but="furrow_choice"), "guard": IdentityGuardConfig(enabled=False)}
 ON = FaceGainCalibration(enabled=True)  # off by default for now (see FaceGainCalibration.enabled)
 
 

@@ -529,14 +529,13 @@ def test_the_hand_drawing_is_chosen_per_signer(clip, scale, chosen, tmp_path):
     once (11.3 plain, 12.1 folded) and read folded 1.55 nearer with the final drawing (standard
     error 0.8 over 30 hands), while the independent read-back read the folded drawing 1.0 deg
     nearer the signer (9.6 against 10.6, three reads)."""
+    from conftest import probes_off
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     if scale != 1.0:
         clip = enlarged_copy(clip, scale, tmp_path / "larger.mp4")
     # the lips' and the brows' probes come after the hands' (15 s and 5 s here): off
-    config = AvatarConfig(mouth_choice=MouthChoiceConfig(enabled=False), furrow_choice=FurrowChoiceConfig(enabled=False))
+    config = AvatarConfig(**probes_off(but="hand_choice"))
     summary = AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
     assert_a_sure_choice(summary.extra["hand_drawing"], chosen)
 
@@ -586,11 +585,9 @@ def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
     """A small clip is drawn larger (``min_output_side``); its probe frames must be drawn and read
     at that size too. Drawn at the NGT clip's own 192x144 the probe read the fold 0.6 deg further
     off, while the 640x480 output read it 1.9 deg nearer; at 640x480 the probe reads 1.5 nearer."""
-    from conftest import first_frames_clip
+    from conftest import first_frames_clip, probes_off
     from signanon.avatar import chunk
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig, IdentityGuardConfig
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     seen = {}
 
@@ -602,7 +599,7 @@ def test_the_probes_are_drawn_at_the_outputs_size(tmp_path, monkeypatch):
     monkeypatch.setattr(chunk, "choose_hands", spy)
     clip = first_frames_clip(NGT, 24, tmp_path / "ngt.mp4")
     config = AvatarConfig(palette="default", face_shape="average", guard=IdentityGuardConfig(enabled=False),
-                          mouth_choice=MouthChoiceConfig(enabled=False), furrow_choice=FurrowChoiceConfig(enabled=False))  # fmt: skip
+                          **probes_off(but="hand_choice"))  # fmt: skip
     AvatarAnonymizer(config)(clip, tmp_path / "out.mp4", progress=False)
     out_w, out_h = config.output_size(192, 144)
     assert (out_w, out_h) != (192, 144)  # the clip is drawn larger: the check is not vacuous
@@ -614,21 +611,18 @@ def test_a_plain_choice_leaves_the_output_as_without_the_choice(tmp_path):
     """ASL DIFFERENT (as an mp4) keeps the plain drawing (test_the_hand_drawing_is_chosen_per_signer
     has why), and then the run writes the very file it writes with the choice off: probing animates
     copies, never the run's own animator (probing with the run's own face half changed the file)."""
-    from conftest import first_frames_clip
+    from conftest import first_frames_clip, probes_off
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig, IdentityGuardConfig
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
     from signanon.avatar.hand_choice import HandChoiceConfig
-    from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     clip = first_frames_clip(DIFFERENT, 64, tmp_path / "different.mp4")
     files = {}
     # the same in both runs, off: the lips' probe draws four partings on this clip (13 s), the brows'
     # one, and the guard's checks of the drawn faces (the look is still chosen: the hands are drawn in it)
-    mouth, furrow = MouthChoiceConfig(enabled=False), FurrowChoiceConfig(enabled=False)
     for on in (True, False):
         out = tmp_path / f"choice_{on}.mp4"
-        config = AvatarConfig(hand_choice=HandChoiceConfig(enabled=on), mouth_choice=mouth, furrow_choice=furrow,
-                              guard=IdentityGuardConfig(enabled=False))  # fmt: skip
+        config = AvatarConfig(hand_choice=HandChoiceConfig(enabled=on), guard=IdentityGuardConfig(enabled=False),
+                              **probes_off(but="hand_choice"))  # fmt: skip
         summary = AvatarAnonymizer(config)(clip, out, progress=False)
         if on:
             assert_a_sure_choice(summary.extra["hand_drawing"], "plain")

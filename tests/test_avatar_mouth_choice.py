@@ -79,16 +79,15 @@ def test_a_small_mouth_framed_smaller_reads_nearer_the_signers_strength(tmp_path
     the choice, 0.77 / 1.03 with it (with the look chosen and the other probes on, 0.49 / 1.75 ->
     0.87 / 1.53, three times as long); the shared data's portrait copy (tools/make_framings.py)
     0.65 / 1.66 -> 0.89 / 1.22."""
+    from conftest import probes_off
     from signanon.avatar.anonymizer import AvatarAnonymizer, AvatarConfig, IdentityGuardConfig
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
-    from signanon.avatar.hand_choice import HandChoiceConfig
     from signanon.evaluation.evaluate import EvaluationConfig, Evaluator
     from signanon.evaluation.signing import compare_signing
 
     clip = _portrait_copy(NGT, tmp_path / "ngt_portrait.mp4")
     # only the parting is chosen: the look pinned, the hands', the furrow's and the guard's probes off
-    others = {"palette": "default", "face_shape": "average", "hand_choice": HandChoiceConfig(enabled=False),
-              "furrow_choice": FurrowChoiceConfig(enabled=False), "guard": IdentityGuardConfig(enabled=False)}  # fmt: skip
+    others = {"palette": "default", "face_shape": "average", "guard": IdentityGuardConfig(enabled=False),
+              **probes_off(but="mouth_choice")}  # fmt: skip
     outs, records = {}, {}
     for on in (True, False):
         outs[on] = tmp_path / f"choice_{on}.mp4"
