@@ -35,6 +35,18 @@ Variants:
   frame (S = 0.5: a 180-degree shutter). Tests whether the read-back, which reads fast hands of a
   blurred original one way, reads a blurred avatar hand the same way.
 
+* ``photo[:FIELD=VALUE,...]``: the drawn hand's silhouette filled with the original's own hand,
+  its luminance tinted to the avatar's skin: the original frame warped by the 2-D similarity that
+  maps our Holistic's hand points (video mode, per frame, no smoothing) onto the drawn ones (where
+  that fit is off by over ``max_res`` palm lengths, or our read has no such hand, the drawing stays
+  as shipped). Fields: ``alpha`` (the photo's share, 1), ``erode`` (canvas pixels the silhouette is
+  shrunk by, 1), ``feather`` (its edge blur, px, 1), ``skin`` (> 0: the photo's share also falls
+  with each pixel's colour distance to the hand's median colour, luminance tolerance x ``skin``),
+  ``hp`` (> 0: only the photo's detail above a blur of ``hp`` palm lengths, times ``k``, shades the
+  drawn fill). Tests whether the signer's own hand, pasted where the avatar's is drawn, reads
+  as the original does. Not a drawing the product could ship as is: it carries the signer's skin
+  detail (and any ring or tattoo), and would need the original frames in the render workers.
+
 * ``repair:T[:NAME,...]``: each frame drawn as shipped and read once by the product's own
   still-image Holistic; a hand that read reads more than ``T`` degrees off the drawn points (mean
   absolute flexion error) or not at all is drawn again in each of the other hand looks of
@@ -154,6 +166,94 @@ def hand_drawer(spec: str):
     raise SystemExit(f"unknown variant {spec!r}")
 
 
+def our_hands(src: Path, out_dir: Path, name: str) -> tuple[list[np.ndarray], list[dict]]:
+    """The original's frames (H, W, 3) uint8 and our Holistic's hands per frame ({side: (21, 2)
+    float64 pixels or None}), video mode as the product reads, no smoothing; cached."""
+    cache = out_dir / "record" / f"{name}.ours.pkl"
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    from signanon.landmarks import geometry, layout
+    from signanon.landmarks.holistic import HolisticConfig, HolisticEstimator
+    from signanon.video import iter_frames, probe_video
+
+    frames, hands = [], []
+    with HolisticEstimator(HolisticConfig()) as est:
+        for f in iter_frames(probe_video(src)):
+            data, conf = est(f)
+            frames.append(f)
+            hands.append({s: data[r][:, :2].astype(np.float64) if geometry.hand_present(conf, s) else None
+                          for s, r in ((0, layout.LEFT_HAND), (1, layout.RIGHT_HAND))})
+    cache.write_bytes(pickle.dumps((frames, hands)))
+    return frames, hands
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, float]:
+    """The least-squares 2-D similarity (2x3) taking ``src`` (N, 2) onto ``dst`` (N, 2), and its rms
+    residual in ``dst``'s units (Umeyama's method)."""
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    u, sv, vt = np.linalg.svd(b.T @ a / len(src))
+    d = np.diag([1.0, -1.0 if np.linalg.det(u @ vt) < 0 else 1.0])
+    rot = u @ d @ vt
+    lin = float(np.trace(np.diag(sv) @ d) / (a ** 2).sum(1).mean()) * rot
+    m = np.hstack([lin, (md - lin @ ms)[:, None]])
+    return m, float(np.sqrt((((src @ lin.T + m[:, 2]) - dst) ** 2).sum(1).mean()))
+
+
+def photo_drawer(rec: dict, frame_side: dict, spec: str, counts: dict):
+    """``draw_hand`` for the ``photo`` variant (see the module docstring)."""
+    import cv2
+    from signanon.avatar import hands as drawing
+
+    p = {"alpha": 1.0, "erode": 1, "feather": 1.0, "skin": 0.0, "hp": 0.0, "k": 1.0, "max_res": 0.25}
+    p.update(literal_fields(spec.partition(":")[2], ",") if ":" in spec else {})
+    frames, ours = rec["ours"]
+
+    def drawer(img, hand, side, skin, ss, look=drawing.LOOK):
+        drawing.draw_hand(img, hand, side, skin, ss, look)
+        i = frame_side.get("i")
+        src = ours[i][side] if i is not None and i < len(ours) else None
+        h = np.asarray(hand, np.float64) * ss
+        m, res = similarity(src, h[:, :2]) if src is not None else (None, np.inf)
+        if res > p["max_res"] * drawing.hand_size(h):
+            counts["kept"] += 1
+            return
+        canvas = np.zeros_like(img)
+        drawing.draw_hand(canvas, hand, side, (255, 255, 255), ss, look)
+        ys, xs = np.nonzero(canvas.max(2))
+        if len(ys) == 0:
+            return
+        y0, y1, x0, x1 = max(0, ys.min() - 4), ys.max() + 5, max(0, xs.min() - 4), xs.max() + 5
+        mask = (canvas[y0:y1, x0:x1].max(2) > 0).astype(np.uint8)
+        if p["erode"] > 0:
+            mask = cv2.erode(mask, np.ones((2 * int(p["erode"]) + 1,) * 2, np.uint8))
+        if mask.sum() < 10:
+            return
+        m[:, 2] -= (x0, y0)
+        patch = cv2.warpAffine(frames[i], m, (mask.shape[1], mask.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+        lum = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        ref = max(float(np.median(lum[mask > 0])), 1.0)
+        region = img[y0:y1, x0:x1].astype(np.float32)
+        if p["hp"] > 0:
+            detail = (lum - cv2.GaussianBlur(lum, (0, 0), p["hp"] * drawing.hand_size(h))) / ref
+            photo = region * (1.0 + p["k"] * detail[..., None])
+        else:
+            photo = np.asarray(skin, np.float32) * (lum / ref)[..., None]
+        alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), p["feather"]) if p["feather"] > 0 else mask.astype(np.float32)
+        alpha = alpha * p["alpha"]
+        if p["skin"] > 0:
+            ycc = cv2.cvtColor(patch, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+            core = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0
+            c0 = np.median(ycc[core if core.sum() >= 10 else mask > 0], axis=0)
+            dist = np.sqrt(((ycc[..., 1] - c0[1]) / 8.0) ** 2 + ((ycc[..., 2] - c0[2]) / 8.0) ** 2
+                           + ((ycc[..., 0] - c0[0]) / (40.0 * p["skin"])) ** 2)
+            alpha = alpha * cv2.GaussianBlur(np.clip(2.0 - dist, 0, 1), (0, 0), 1.0)
+        img[y0:y1, x0:x1] = np.clip(region + (np.clip(photo, 0, 255) - region) * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)
+        counts["pasted"] += 1
+
+    return drawer
+
+
 def exposed(renderer, poses: list, i: int, shutter: float, n: int) -> np.ndarray:
     """Frame ``i`` (H, W, 3) uint8 averaged over ``n`` renders across an exposure of ``shutter``
     frame intervals centred on it (poses blended linearly towards the neighbouring frames)."""
@@ -259,7 +359,8 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
         names = ["plain", *(parts[1].split(",") if len(parts) > 1 else [n for n in REPAIR_LOOKS if n != "plain"])]
         chosen = repair_choices(rec, renderer, float(parts[0]), names)
     frame_side: dict = {}
-    plain_drawer = hand_drawer(spec)
+    counts = {"pasted": 0, "kept": 0}
+    plain_drawer = photo_drawer(rec, frame_side, spec, counts) if kind == "photo" else hand_drawer(spec)
 
     def drawer(img, hand, side, skin, ss, look=None):
         pick = chosen.get((frame_side.get("i"), side))
@@ -282,6 +383,8 @@ def drawn_reads(rec: dict, spec: str, work: Path, readback) -> list[list[dict]]:
         reads.append(readback.holistic(readback.frames(str(moved))))
     for p in (out, work / "moved.mp4"):
         os.remove(p)
+    if kind == "photo":
+        print(f"   photo: {counts['pasted']} hands drawn from the original, {counts['kept']} as shipped", flush=True)
     return reads
 
 
@@ -318,6 +421,8 @@ def main() -> None:
     print(f"{'variant':<28} {'clip':<24} recall  angle | curled signed   abs | reads (recall/angle)")
     for name in args.clips:
         rec = record(name, sources[name], args.out_dir, readback)
+        if any(v.startswith("photo") for v in args.variants):
+            rec = {**rec, "ours": our_hands(sources[name], args.out_dir, name)}
         for spec in args.variants:
             rows = [score(rec["original"], read, readback) for read in drawn_reads(rec, spec, args.out_dir, readback)]
             m = np.nanmean(np.array(rows), axis=0)
