@@ -39,17 +39,17 @@ def first_frames_clip(source: Path, frames: int, path: Path) -> Path:
 
 
 def probes_off(but: str | None = None) -> dict:
-    """``AvatarConfig`` keyword arguments that turn off the three per-signer probes (the hand
-    drawing, the lips' rest parting, the brow furrow's gain), for tests of something else: each
-    draws and reads back probe frames while the run calibrates, seconds a run. ``but``: the one
-    left as configured (``"hand_choice"``, ``"mouth_choice"`` or ``"furrow_choice"``), for a test
-    of that probe."""
-    from signanon.avatar.furrow_choice import FurrowChoiceConfig
+    """``AvatarConfig`` keyword arguments that turn off the four per-signer probes (the hand
+    drawing, the lips' rest parting, the brow furrow's and the eyes' gains), for tests of something
+    else: each draws and reads back probe frames while the run calibrates, seconds a run. ``but``:
+    the one left as configured (``"hand_choice"``, ``"mouth_choice"``, ``"furrow_choice"`` or
+    ``"eye_choice"``), for a test of that probe."""
+    from signanon.avatar.furrow_choice import EyeChoiceConfig, FurrowChoiceConfig
     from signanon.avatar.hand_choice import HandChoiceConfig
     from signanon.avatar.mouth_choice import MouthChoiceConfig
 
     off = {"hand_choice": HandChoiceConfig(enabled=False), "mouth_choice": MouthChoiceConfig(enabled=False),
-           "furrow_choice": FurrowChoiceConfig(enabled=False)}  # fmt: skip
+           "furrow_choice": FurrowChoiceConfig(enabled=False), "eye_choice": EyeChoiceConfig(enabled=False)}  # fmt: skip
     if but is not None and but not in off:
         raise ValueError(f"no probe {but!r}; one of {sorted(off)}")
     return {name: config for name, config in off.items() if name != but}

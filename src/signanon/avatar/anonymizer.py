@@ -30,7 +30,7 @@ from .animator import AnimatorConfig
 from .chunk import CalibrateHere, Chunk, ChunkResult, render_chunk
 from .parallel import WorkerPool, plan_chunks, render_in_parallel, warm_up_frames
 from .hand_choice import HandChoiceConfig
-from .furrow_choice import FurrowChoiceConfig
+from .furrow_choice import EyeChoiceConfig, FurrowChoiceConfig
 from .mouth_choice import MouthChoiceConfig
 from .identity_guard import IdentityGuardConfig
 from .canonical import FACE_SHAPES
@@ -74,6 +74,7 @@ class AvatarConfig:
     hand_choice: HandChoiceConfig = field(default_factory=HandChoiceConfig)
     mouth_choice: MouthChoiceConfig = field(default_factory=MouthChoiceConfig)
     furrow_choice: FurrowChoiceConfig = field(default_factory=FurrowChoiceConfig)
+    eye_choice: EyeChoiceConfig = field(default_factory=EyeChoiceConfig)
     landmark_workers: int = setting(
         1, "processes that anonymize one clip in parallel time chunks, each finding the landmarks, "
         "drawing and encoding its own (for long clips on several cores; clips shorter than 150 frames "
@@ -225,6 +226,8 @@ class AvatarAnonymizer:
             summary.extra["picture_inside_bars"] = result.picture
         if result.furrow_gain:
             summary.extra["furrow_gain"] = result.furrow_gain
+        if result.eye_gain:
+            summary.extra["eye_gain"] = result.eye_gain
         if result.identity_guard:
             summary.extra["identity_guard"] = result.identity_guard
         summary.seconds_per_stage = {**timer.as_dict(), **result.seconds_per_stage}

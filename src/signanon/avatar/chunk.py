@@ -39,7 +39,7 @@ from ..video.people import FaceCounter
 from ..video.writer import as_encoded
 from .animator import AvatarAnimator, PresenceFader, has_body
 from .face_gains import tune_avatar_face
-from .furrow_choice import choose_furrow
+from .furrow_choice import choose_brows_and_eyes
 from .hand_choice import choose_hands
 from .hands import HandLook
 from .identity_guard import GuardCounts, GuardedRenderer, SignerFace, choose_look, find_signer
@@ -96,6 +96,8 @@ class ChunkResult:
     mouth_parting: dict = field(default_factory=dict)
     # how the brow furrow's gain was chosen (furrow_choice.choose_furrow's record; likewise)
     furrow_gain: dict = field(default_factory=dict)
+    # how the eyes' gain was chosen (furrow_choice.choose_brows_and_eyes's record; likewise)
+    eye_gain: dict = field(default_factory=dict)
     # the picture's box inside black bars, [x0, y0, x1, y1] px (video.bars; likewise; empty: none)
     picture: list = field(default_factory=list)
     # what the identity guard did (identity_guard.GuardCounts.as_dict; empty when it is off)
@@ -118,6 +120,7 @@ class ChunkResult:
             total.hand_drawing = total.hand_drawing or r.hand_drawing
             total.mouth_parting = total.mouth_parting or r.mouth_parting
             total.furrow_gain = total.furrow_gain or r.furrow_gain
+            total.eye_gain = total.eye_gain or r.eye_gain
             total.picture = total.picture or r.picture
             if r.identity_guard:
                 guard = GuardCounts(**total.identity_guard)
@@ -188,6 +191,7 @@ class CalibrateHere:
         self.hand_drawing: dict = {}  # how the hand drawing was chosen (hand_choice.choose_hands)
         self.mouth_parting: dict = {}  # how the lips' rest parting was chosen (mouth_choice.choose_parting)
         self.furrow_gain: dict = {}  # how the brow furrow's gain was chosen (furrow_choice.choose_furrow)
+        self.eye_gain: dict = {}  # how the eyes' gain was chosen (furrow_choice.choose_brows_and_eyes)
         self.signer: SignerFace | None = None  # set by render_chunk
         self.result: Calibrated | None = None
         self.bars = BarFinder()  # offered the decoded frames until the calibration (chunk_poses)
@@ -237,12 +241,14 @@ class CalibrateHere:
         if self._config.mouth_choice.enabled:
             with self._timer("choose mouth parting"):
                 look = self._choose_parting(animator, look, spread + self._bodies)
-        if self._config.furrow_choice.enabled and not self._config.animator.face_gains.enabled:  # else measured above
-            with self._timer("choose brow furrow"):
+        furrow, eyes = self._config.furrow_choice, self._config.eye_choice
+        if (furrow.enabled or eyes.enabled) and not self._config.animator.face_gains.enabled:  # else measured above
+            with self._timer("choose brow furrow and eyes"):
                 renderer = self._probe_renderer(look)  # the look as chosen: drawn as the output will be
-                animator, self.furrow_gain = choose_furrow(
-                    animator, spread + self._bodies, lambda pose: as_encoded(renderer.render(pose)), self._config.furrow_choice,
+                animator, chosen = choose_brows_and_eyes(
+                    animator, spread + self._bodies, lambda pose: as_encoded(renderer.render(pose)), furrow, eyes,
                 )  # fmt: skip
+                self.furrow_gain, self.eye_gain = chosen["furrow_gain"], chosen["eye_gain"]
         self.result = Calibrated(animator, look, record, self.signer)
         self._bodies = []
         if self._publish is not None:
@@ -292,6 +298,7 @@ class WaitForCalibration:
     hand_drawing: dict = {}  # chosen by the chunk that calibrates
     mouth_parting: dict = {}  # chosen by the chunk that calibrates
     furrow_gain: dict = {}  # chosen by the chunk that calibrates
+    eye_gain: dict = {}  # chosen by the chunk that calibrates
     picture: list = []  # found by the chunk that calibrates
 
     def __init__(self, path: Path, timer: StageTimer):
@@ -414,6 +421,7 @@ def render_chunk(
     result.hand_drawing = calibration.hand_drawing
     result.mouth_parting = calibration.mouth_parting
     result.furrow_gain = calibration.furrow_gain
+    result.eye_gain = calibration.eye_gain
     result.picture = calibration.picture
     if guarded is not None:
         guarded.counts.look = calibration.result.record

@@ -24,6 +24,13 @@ suit every face; so, once per video, after the look, hand and mouth choices:
 
 A signer whose furrow hardly moves in the probe frames (std under ``min_series_std``) keeps the
 configured gain without anything drawn: there is nothing to read (the NGT clip: 0.004).
+
+The eyes' opening and closing (blinks, squints, wide eyes) is chosen the same way and from the
+same probe frames (:class:`EyeChoiceConfig`, :func:`choose_brows_and_eyes`): one drawing at the
+configured gains is read for both series, and only a series that reads badly draws its candidates.
+How much of a drawn lid MediaPipe reads differs by signer as the furrow does: ASL DIFFERENT's
+eyes, at the configured eye gain 1.15, read back at 1.25-1.41 of hers on six framings, the webcam
+signer's softened copies at 0.64-0.69 (benchmarks/signing_issue11.txt, session 51).
 """
 
 from __future__ import annotations
@@ -34,35 +41,30 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config import setting
-from ..landmarks.grammar import brow_furrow
+from ..landmarks.grammar import brow_furrow, eye_openness
 from .animator import AvatarAnimator
 from .mouth_choice import gain_r, off, probe_faces, read_drawn, settled
 from .skeleton import AvatarPose
 
 
 @dataclass(frozen=True)
-class FurrowChoiceConfig:
-    """Settings of the per-signer furrow gain choice (see the module doc).
+class SeriesChoiceConfig:
+    """How a per-signer gain is chosen for one facial-grammar series (the furrow's, the eyes'):
+    the fields both choices share; :class:`FurrowChoiceConfig` and :class:`EyeChoiceConfig` set
+    their own candidates and margin.
 
-    gains: the candidate furrow gains (:attr:`~.expression.FaceConfig.furrow_gain`), tried after
-    the configured one: doubled, the probe read expressive_man's furrow at 1.17-1.27 of the
-    signer's (r 0.73-0.77) where the configured gain read 0.80-0.96 (r 0.44-0.52).
-    probe_frames: at most this many frames are drawn per gain. min_series_std: the signer's furrow
-    must move at least this much over the probe frames (inter-ocular distances) for a choice.
-    min_r: a gain whose read correlates less than this with the signer does not follow the signer.
-    settle: (low, high) gains within which the configured gain is kept without drawing the others.
-    accept: where the configured gain does not follow the signer, a candidate that does is taken
-    if its gain reads within 1/accept..accept (the goal's band; talking_woman darkened read 1.31
-    at r 0.68 configured and 1.39 at r 0.70 doubled, and 0.84/1.14 and 0.83/1.23 whole: either is
-    in the goal). margin: where the configured gain follows the signer, a candidate must read
-    nearer 1 by more than this (log of the ratio; the probe strays from the read-back by 0.1-0.15).
+    gains: the candidate gains, tried after the configured one. probe_frames: at most this many
+    frames are drawn per gain. min_series_std: the signer's series must move at least this much
+    over the probe frames (inter-ocular distances) for a choice. min_r: a gain whose read
+    correlates less than this with the signer does not follow the signer. settle: (low, high)
+    gains within which the configured gain is kept without drawing the others. accept: where the
+    configured gain does not follow the signer, a candidate that does is taken if its gain reads
+    within 1/accept..accept (the goal's band). margin: where the configured gain follows the
+    signer, a candidate must read nearer 1 by more than this (log of the ratio).
     """
 
-    enabled: bool = setting(
-        True, "choose per signer how strongly the avatar draws the brow furrow, by reading the avatar's "
-        "own drawing back", flag="furrow-choice",
-    )  # fmt: skip
-    gains: tuple[float, ...] = (3.2,)
+    enabled: bool = True
+    gains: tuple[float, ...] = ()
     probe_frames: int = 40
     min_series_std: float = 0.006
     min_r: float = 0.7
@@ -79,10 +81,62 @@ class FurrowChoiceConfig:
             raise ValueError(f"accept must be at least 1, got {self.accept!r}")
 
 
+@dataclass(frozen=True)
+class FurrowChoiceConfig(SeriesChoiceConfig):
+    """Settings of the per-signer furrow gain choice (see the module doc and
+    :class:`SeriesChoiceConfig`).
+
+    gains: the candidate furrow gains (:attr:`~.expression.FaceConfig.furrow_gain`): doubled, the
+    probe read expressive_man's furrow at 1.17-1.27 of the signer's (r 0.73-0.77) where the
+    configured gain read 0.80-0.96 (r 0.44-0.52). accept: talking_woman darkened read 1.31 at r
+    0.68 configured and 1.39 at r 0.70 doubled, and 0.84/1.14 and 0.83/1.23 whole: either is in
+    the goal. margin: the probe strays from the read-back by 0.1-0.15.
+    """
+
+    enabled: bool = setting(
+        True, "choose per signer how strongly the avatar draws the brow furrow, by reading the avatar's "
+        "own drawing back", flag="furrow-choice",
+    )  # fmt: skip
+    gains: tuple[float, ...] = (3.2,)
+
+
+@dataclass(frozen=True)
+class EyeChoiceConfig(SeriesChoiceConfig):
+    """Settings of the per-signer eye gain choice (:attr:`~.expression.FaceConfig.eye_gain`; see
+    the module doc and :class:`SeriesChoiceConfig`).
+
+    gains: one on each side of the configured 1.15: in the probe ASL DIFFERENT's eyes read 1.41 of
+    hers at 1.15 and 1.03 at 0.9; the webcam signer's softened copy 0.75 at 1.15 and 1.18 at 1.5
+    (whole clips read back 1.24 -> 1.02 and 0.66 -> 1.22). margin: smaller than the furrow's. It
+    only acts where the configured gain reads outside ``settle``, and there the furrow's 0.14 kept
+    two copies out of the goal whose candidate read nearer 1 by 0.08-0.11 in the probe (the webcam
+    copy above; ASL DIFFERENT widened at a low bitrate, 1.52 -> 1.40, read back 1.42 -> 1.25). The
+    probe strays from the read-back by 0.02-0.17 on the eyes. The brow raise is measured down to
+    the upper lid, so the eyes' gain moves it a little too, in the same direction as the eyes'
+    correction (the webcam copy 0.89 -> 1.04, ASL DIFFERENT 0.97 -> 0.85).
+    """
+
+    enabled: bool = setting(
+        True, "choose per signer how far the avatar's eyes open and close, by reading the avatar's own "
+        "drawing back", flag="eye-choice",
+    )  # fmt: skip
+    gains: tuple[float, ...] = (0.9, 1.5)
+    margin: float = 0.05
+
+
+# the series each choice reads and the FaceConfig gain it sets
+_SERIES = (("furrow_gain", brow_furrow), ("eye_gain", eye_openness))
+
+
+def with_gain(animator: AvatarAnimator, name: str, gain: float) -> AvatarAnimator:
+    """``animator`` (its calibrated signer and body) drawing with FaceConfig's ``name`` at ``gain``."""
+    face = animator.face
+    return AvatarAnimator(animator.retargeter, face.with_config(replace(face.config, **{name: float(gain)})))
+
+
 def with_furrow_gain(animator: AvatarAnimator, gain: float) -> AvatarAnimator:
     """``animator`` (its calibrated signer and body) drawing the furrow at ``gain``."""
-    face = animator.face
-    return AvatarAnimator(animator.retargeter, face.with_config(replace(face.config, furrow_gain=float(gain))))
+    return with_gain(animator, "furrow_gain", gain)
 
 
 def choose_furrow(
@@ -93,43 +147,92 @@ def choose_furrow(
     holistic_factory: Callable[[], object] | None = None,
 ) -> tuple[AvatarAnimator, dict]:
     """``animator`` with the furrow gain this signer's furrow reads best at (see the module doc),
-    and the record of the choice: ``{"own", "chosen", "probe_frames", "signer_std", "read": {gain:
-    [gain read, r]}}`` (``read`` only where something was drawn).
+    and the record of the choice (:func:`choose_brows_and_eyes` with the eyes' choice off)."""
+    animator, records = choose_brows_and_eyes(
+        animator, bodies, draw, config, EyeChoiceConfig(enabled=False), holistic_factory
+    )  # fmt: skip
+    return animator, records["furrow_gain"]
+
+
+def choose_brows_and_eyes(
+    animator: AvatarAnimator,
+    bodies: Sequence[tuple[np.ndarray, np.ndarray]],
+    draw: Callable[[AvatarPose], np.ndarray],
+    furrow: FurrowChoiceConfig = FurrowChoiceConfig(),
+    eyes: EyeChoiceConfig = EyeChoiceConfig(),
+    holistic_factory: Callable[[], object] | None = None,
+) -> tuple[AvatarAnimator, dict[str, dict]]:
+    """``animator`` with the furrow and eye gains this signer reads best at (see the module doc),
+    and the record of each choice, ``{"furrow_gain": record, "eye_gain": record}``, a record being
+    ``{"own", "chosen", "probe_frames", "signer_std", "read": {gain: [gain read, r]}}`` (``read``
+    only where something was drawn; ``{}`` for a choice that is off).
+
+    One drawing of the probe frames at the configured gains is read for both series; a series
+    that reads badly there has its candidates drawn (the eyes' with the furrow already chosen).
 
     bodies: raw MediaPipe Holistic frames with a body, spread over the video where there are;
     draw(pose): the frame of a pose as the output will be (RGB uint8, encoded); holistic_factory:
     a fresh still-image MediaPipe Holistic (a context manager whose call returns ``(data,
     confidence)``)."""
-    own = float(animator.face.config.furrow_gain)
-    if not config.enabled:
-        return animator, {}
-    faces = probe_faces(animator, bodies, config.probe_frames, brow_furrow)
-    signer = np.array([m for _, m in faces], np.float64)
-    spread = float(signer.std()) if len(signer) else 0.0
-    record: dict = {"own": own, "chosen": own, "probe_frames": len(faces), "signer_std": round(spread, 4)}
-    if len(faces) < 4 or spread < config.min_series_std:  # nothing to read: the configured gain
-        return animator, record
+    configs = {"furrow_gain": furrow, "eye_gain": eyes}
+    records: dict[str, dict] = {name: {} for name in configs}
+    series = [(name, measure, configs[name]) for name, measure in _SERIES if configs[name].enabled]
+    if not series:
+        return animator, records
+    limit = max(config.probe_frames for _, _, config in series)
+
+    def measures(face: np.ndarray) -> np.ndarray:
+        return np.array([measure(face) for _, measure, _ in series])
+
+    faces = probe_faces(animator, bodies, limit, measures)
+    signer = np.array([m for _, m in faces], np.float64).reshape(len(faces), len(series))
+    moving = []
+    for k, (name, _, config) in enumerate(series):
+        own = float(getattr(animator.face.config, name))
+        spread = float(signer[:, k].std()) if len(faces) else 0.0
+        records[name] = {"own": own, "chosen": own, "probe_frames": len(faces), "signer_std": round(spread, 4)}
+        if len(faces) >= 4 and spread >= config.min_series_std:  # else nothing to read: the configured gain
+            moving.append(k)
+    if not moving:
+        return animator, records
     if holistic_factory is None:
         from ..landmarks.holistic import HolisticConfig, HolisticEstimator
 
         def holistic_factory():
             return HolisticEstimator(HolisticConfig(static_image_mode=True))
 
-    read: dict[float, tuple[float, float] | None] = {}
     with holistic_factory() as holistic:
-        for gain in [own] + [float(g) for g in config.gains if not np.isclose(g, own)]:
-            # the same frames, animated at this gain (the signer's series does not depend on it)
-            drawn = faces if gain == own else probe_faces(with_furrow_gain(animator, gain), bodies, config.probe_frames, brow_furrow)
-            poses = [p for p, _ in drawn]
-            read[gain] = gain_r(signer, read_drawn(poses, draw, holistic, brow_furrow))
-            if gain == own and settled(read[own], config):
-                break  # reads well as it is: the others are not drawn
-    record["read"] = {f"{g:g}": (None if v is None else [round(v[0], 2), round(v[1], 2)]) for g, v in read.items()}
-    record["chosen"] = pick_furrow(read, own, config)
-    return (animator if record["chosen"] == own else with_furrow_gain(animator, record["chosen"])), record
+        first = read_drawn([p for p, _ in faces], draw, holistic, measures)
+        first = first.reshape(len(faces), len(series)) if first.ndim == 2 else np.full((len(faces), len(series)), np.nan)
+        for k in moving:
+            name, measure, config = series[k]
+            own = records[name]["own"]
+            read: dict[float, tuple[float, float] | None] = {own: gain_r(signer[:, k], first[:, k])}
+            if not settled(read[own], config):  # else it reads well as it is: the others are not drawn
+                for gain in _towards_one(read[own], own, config):
+                    # the same frames, animated at this gain (the signer's series does not depend on it)
+                    poses = [p for p, _ in probe_faces(with_gain(animator, name, gain), bodies, limit, measure)]
+                    read[gain] = gain_r(signer[:, k], read_drawn(poses, draw, holistic, measure))
+            records[name]["read"] = {f"{g:g}": (None if v is None else [round(v[0], 2), round(v[1], 2)]) for g, v in read.items()}
+            records[name]["chosen"] = chosen = pick_furrow(read, own, config)
+            if chosen != own:
+                animator = with_gain(animator, name, chosen)
+    return animator, records
 
 
-def pick_furrow(read: dict[float, tuple[float, float] | None], own: float, config: FurrowChoiceConfig = FurrowChoiceConfig()) -> float:
+def _towards_one(read: tuple[float, float] | None, own: float, config: SeriesChoiceConfig) -> list[float]:
+    """The candidate gains worth drawing after ``own`` read as ``read``: where it follows the
+    signer, only those on the side that moves the read towards 1 (a damped series is not drawn
+    weaker); else all of them."""
+    others = [float(g) for g in config.gains if not np.isclose(g, own)]
+    if read is None or read[1] < config.min_r:
+        return others
+    return [g for g in others if (g > own) == (read[0] < 1.0)]
+
+
+def pick_furrow(
+    read: dict[float, tuple[float, float] | None], own: float, config: SeriesChoiceConfig = FurrowChoiceConfig()
+) -> float:
     """Of the gains read (``{furrow gain: (gain read, r)}``, None where too few frames were read),
     the one whose read is nearest 1 (as a ratio) among those correlating at least ``min_r``: taken
     where ``own`` does not follow the signer (r under ``min_r``, or too few frames) and it reads

@@ -46,9 +46,9 @@ from .renderer import drawn_ahead
 from .skeleton import AvatarPose
 
 if TYPE_CHECKING:
-    from .furrow_choice import FurrowChoiceConfig
+    from .furrow_choice import SeriesChoiceConfig
 
-Measure = Callable[[np.ndarray], float]  # a facial-grammar series of one (478, 3) face mesh (px)
+Measure = Callable[[np.ndarray], "float | np.ndarray"]  # facial-grammar series (one or K) of one (478, 3) face mesh (px)
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,17 @@ def read_drawn(
 ) -> np.ndarray:
     """``measure`` (by default the mouth opening, inter-ocular distances) of the face ``holistic``
     reads on ``draw(pose)`` (RGB uint8 ``(H, W, 3)``) of each pose: float64 ``(len(poses),)``, NaN
-    where it finds no face."""
-    out = np.full(len(poses), np.nan)
+    where it finds no face; ``(len(poses), K)`` for a measure returning K values (``(len(poses),)``
+    of NaN where no face was found at all)."""
+    values: list = [None] * len(poses)
     for i, (_, image) in enumerate(drawn_ahead(poses, draw)):
         data, confidence = holistic(image)
         if geometry.face_present(confidence):
-            out[i] = measure(data[layout.FACE])
-    return out
+            values[i] = np.asarray(measure(data[layout.FACE]), np.float64)
+    found = next((v for v in values if v is not None), None)
+    if found is None:
+        return np.full(len(poses), np.nan)
+    return np.array([np.full(found.shape, np.nan) if v is None else v for v in values])
 
 
 def gain_r(signer: np.ndarray, read: np.ndarray) -> tuple[float, float] | None:
@@ -178,7 +182,7 @@ def choose_parting(
     return record["chosen"], record
 
 
-def settled(read: tuple[float, float] | None, config: "MouthChoiceConfig | FurrowChoiceConfig") -> bool:
+def settled(read: tuple[float, float] | None, config: "MouthChoiceConfig | SeriesChoiceConfig") -> bool:
     """Whether a setting (a parting, a furrow gain) read as ``(gain, r)`` reads well enough to keep
     without trying others: within ``config.settle`` and at r of at least ``config.min_r``."""
     return read is not None and config.settle[0] <= read[0] <= config.settle[1] and read[1] >= config.min_r
