@@ -29,8 +29,8 @@ The eyes' opening and closing (blinks, squints, wide eyes) is chosen the same wa
 same probe frames (:class:`EyeChoiceConfig`, :func:`choose_brows_and_eyes`): one drawing at the
 configured gains is read for both series, and only a series that reads badly draws its candidates.
 How much of a drawn lid MediaPipe reads differs by signer as the furrow does: ASL DIFFERENT's
-eyes, at the configured eye gain 1.15, read back at 1.25-1.41 of hers on six framings, the webcam
-signer's softened copies at 0.64-0.69 (benchmarks/signing_issue11.txt, session 51).
+eyes, at the configured eye gain 1.15, read back at 1.20-1.42 of hers on most of its framings,
+the webcam signer's softened copies at 0.64-0.69 (benchmarks/signing_issue11.txt, session 51).
 """
 
 from __future__ import annotations
