@@ -58,7 +58,8 @@ def test_the_eye_gain_reading_nearest_the_signer_is_picked_on_either_side():
     assert pick_furrow({OWN_EYES: (1.41, 0.97), 0.9: (1.03, 0.95)}, OWN_EYES, eyes) == 0.9
     # within 0.8-1.25 at r >= 0.7 the configured gain is kept (talking_woman: 0.98 at r 0.98)
     assert pick_furrow({OWN_EYES: (0.98, 0.98), 0.9: (0.93, 0.98), 1.5: (1.06, 0.98)}, OWN_EYES, eyes) == OWN_EYES
-    # a candidate only a little nearer 1 is not taken (ASL DIFFERENT widened, low bitrate: 1.52, 1.40)
+    # nearer 1 by more than the margin is taken (ASL DIFFERENT widened, low bitrate: 1.52 -> 1.40,
+    # 0.08 in log ratio); only a little nearer is not (1.47: 0.03)
     assert pick_furrow({OWN_EYES: (1.52, 0.94), 0.9: (1.40, 0.94)}, OWN_EYES, eyes) == 0.9
     assert pick_furrow({OWN_EYES: (1.52, 0.94), 0.9: (1.47, 0.94)}, OWN_EYES, eyes) == OWN_EYES
     with pytest.raises(ValueError, match="settle"):
@@ -138,11 +139,13 @@ def test_eyes_read_too_wide_are_drawn_weaker_and_only_weaker():
     """ASL DIFFERENT's eyes, drawn at the configured gain, read back wider-moving than hers (1.41
     in the product's probe): only the weaker candidate is drawn, it reads nearer her movement, and
     the animator handed back draws it, with the furrow's gain untouched."""
+    from signanon.avatar.anonymizer import AvatarConfig
     from signanon.avatar.renderer import AvatarRenderer
     from signanon.video.writer import as_encoded
 
     bodies, animator, info = _signer(DATA / "asl_different.gif", 120)
-    renderer = AvatarRenderer(info.width, info.height, scale=max(1.0, 480 / min(info.width, info.height)))
+    # at the output's size, as the run draws (the small GIF is drawn larger)
+    renderer = AvatarRenderer(info.width, info.height, scale=AvatarConfig().draw_scale(info.width, info.height))
     chosen, records = choose_brows_and_eyes(
         animator, bodies, lambda pose: as_encoded(renderer.render(pose)), FurrowChoiceConfig(enabled=False)
     )  # fmt: skip
