@@ -135,6 +135,27 @@ def test_one_drawing_is_read_for_the_furrow_and_the_eyes(talking_woman):
     assert records["eye_gain"]["signer_std"] >= EyeChoiceConfig().min_series_std, records
 
 
+def test_the_eyes_are_judged_on_the_drawing_with_the_furrow_chosen(talking_woman):
+    """On talking_woman's first 90 frames, her furrow set far too weak (0.3) so that the doubled
+    candidate is drawn and taken: the eyes' configured gain is then read off that candidate's
+    drawing, not the first one, so what they are judged on is what the output draws, and nothing
+    more is drawn for it. The two drawings read the eyes differently (the lids are drawn under
+    the brows), so the read taken is the one the chosen furrow gives."""
+    bodies, animator, draw, drawn = talking_woman
+    weak = with_furrow_gain(animator, 0.3)
+    eyes_kept = EyeChoiceConfig(settle=(0.01, 100.0), min_r=-1.0, probe_frames=16)  # any read settles
+    taken = FurrowChoiceConfig(settle=(1.0, 1.0), min_r=-1.0, margin=-10.0, probe_frames=16)  # a candidate drawn wins
+    drawn.clear()
+    chosen, records = choose_brows_and_eyes(weak, bodies, draw, taken, eyes_kept)
+    assert records["furrow_gain"]["chosen"] == 3.2 == chosen.face.config.furrow_gain and len(drawn) == 32, records
+
+    def eyes_read(animator):
+        return choose_brows_and_eyes(animator, bodies, draw, FurrowChoiceConfig(enabled=False), eyes_kept)[1]["eye_gain"]["read"]
+
+    assert records["eye_gain"]["read"] == eyes_read(with_furrow_gain(animator, 3.2)), records
+    assert records["eye_gain"]["read"] != eyes_read(weak), records
+
+
 def test_eyes_read_too_wide_are_drawn_weaker_and_only_weaker():
     """ASL DIFFERENT's eyes, drawn at the configured gain, read back wider-moving than hers (1.41
     in the product's probe): only the weaker candidate is drawn, it reads nearer her movement, and

@@ -168,7 +168,10 @@ def choose_brows_and_eyes(
     only where something was drawn; ``{}`` for a choice that is off).
 
     One drawing of the probe frames at the configured gains is read for both series; a series
-    that reads badly there has its candidates drawn (the eyes' with the furrow already chosen).
+    that reads badly there has its candidates drawn, and each drawing is read for both series.
+    The eyes are judged on the drawing with the furrow chosen: their configured gain's read is
+    taken from the furrow candidate's drawing where that was chosen, and their candidates are
+    drawn with it.
 
     bodies: raw MediaPipe Holistic frames with a body, spread over the video where there are;
     draw(pose): the frame of a pose as the output will be (RGB uint8, encoded); holistic_factory:
@@ -201,22 +204,29 @@ def choose_brows_and_eyes(
         def holistic_factory():
             return HolisticEstimator(HolisticConfig(static_image_mode=True))
 
+    def read_all(poses: list[AvatarPose]) -> np.ndarray:
+        """(len(poses), len(series)) of every series read on the drawn poses (NaN: no face)."""
+        values = read_drawn(poses, draw, holistic, measures)
+        return values.reshape(len(poses), len(series)) if values.ndim == 2 else np.full((len(poses), len(series)), np.nan)
+
     with holistic_factory() as holistic:
-        first = read_drawn([p for p, _ in faces], draw, holistic, measures)
-        first = first.reshape(len(faces), len(series)) if first.ndim == 2 else np.full((len(faces), len(series)), np.nan)
+        # every series read on the drawing at the gains chosen so far: a later series starts from
+        # the drawing an earlier choice took (the furrow's candidate moves the lids a little too)
+        current = read_all([p for p, _ in faces])
         for k in moving:
-            name, measure, config = series[k]
+            name, _, config = series[k]
             own = records[name]["own"]
-            read: dict[float, tuple[float, float] | None] = {own: gain_r(signer[:, k], first[:, k])}
-            if not settled(read[own], config):  # else it reads well as it is: the others are not drawn
-                for gain in _towards_one(read[own], own, config):
-                    # the same frames, animated at this gain (the signer's series does not depend on it)
-                    poses = [p for p, _ in probe_faces(with_gain(animator, name, gain), bodies, limit, measure)]
-                    read[gain] = gain_r(signer[:, k], read_drawn(poses, draw, holistic, measure))
+            drawings = {own: current}
+            if not settled(gain_r(signer[:, k], current[:, k]), config):  # else it reads well as it is: the others are not drawn
+                for gain in _towards_one(gain_r(signer[:, k], current[:, k]), own, config):
+                    # the same frames, animated at this gain (the signer's series do not depend on it)
+                    poses = [p for p, _ in probe_faces(with_gain(animator, name, gain), bodies, limit, measures)]
+                    drawings[gain] = read_all(poses)
+            read = {g: gain_r(signer[:, k], values[:, k]) for g, values in drawings.items()}
             records[name]["read"] = {f"{g:g}": (None if v is None else [round(v[0], 2), round(v[1], 2)]) for g, v in read.items()}
             records[name]["chosen"] = chosen = pick_furrow(read, own, config)
             if chosen != own:
-                animator = with_gain(animator, name, chosen)
+                animator, current = with_gain(animator, name, chosen), drawings[chosen]
     return animator, records
 
 
