@@ -216,9 +216,9 @@ def choose_brows_and_eyes(
         for k in moving:
             name, _, config = series[k]
             own = records[name]["own"]
-            drawings = {own: current}
-            if not settled(gain_r(signer[:, k], current[:, k]), config):  # else it reads well as it is: the others are not drawn
-                for gain in _towards_one(gain_r(signer[:, k], current[:, k]), own, config):
+            drawings, mine = {own: current}, gain_r(signer[:, k], current[:, k])
+            if not settled(mine, config):  # else it reads well as it is: the others are not drawn
+                for gain in _towards_one(mine, own, config):
                     # the same frames, animated at this gain (the signer's series do not depend on it)
                     poses = [p for p, _ in probe_faces(with_gain(animator, name, gain), bodies, limit, measures)]
                     drawings[gain] = read_all(poses)
