@@ -189,15 +189,14 @@ def our_hands(src: Path, out_dir: Path, name: str) -> tuple[list[np.ndarray], li
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, float]:
     """The least-squares 2-D similarity (2x3) taking ``src`` (N, 2) onto ``dst`` (N, 2), and its rms
-    residual in ``dst``'s units (Umeyama's method)."""
-    ms, md = src.mean(0), dst.mean(0)
-    a, b = src - ms, dst - md
-    u, sv, vt = np.linalg.svd(b.T @ a / len(src))
-    d = np.diag([1.0, -1.0 if np.linalg.det(u @ vt) < 0 else 1.0])
-    rot = u @ d @ vt
-    lin = float(np.trace(np.diag(sv) @ d) / (a ** 2).sum(1).mean()) * rot
-    m = np.hstack([lin, (md - lin @ ms)[:, None]])
-    return m, float(np.sqrt((((src @ lin.T + m[:, 2]) - dst) ** 2).sum(1).mean()))
+    residual in ``dst``'s units: the shared fit (:func:`~signanon.landmarks.geometry.similarity_fit`)
+    on the points set at z = 0."""
+    from signanon.landmarks.geometry import similarity_fit
+
+    flat = [np.hstack([np.asarray(q, np.float64), np.zeros((len(q), 1))]) for q in (src, dst)]
+    scale, rot, shift = similarity_fit(*flat)
+    m = np.hstack([scale * rot[:2, :2], shift[:2, None]])
+    return m, float(np.sqrt((((flat[0][:, :2] @ m[:, :2].T + m[:, 2]) - dst) ** 2).sum(1).mean()))
 
 
 def photo_drawer(rec: dict, frame_side: dict, spec: str, counts: dict):
