@@ -13,7 +13,7 @@ from signanon.avatar.furrow_choice import (
     FurrowChoiceConfig,
     choose_brows_and_eyes,
     choose_furrow,
-    pick_furrow,
+    pick_gain,
     with_furrow_gain,
 )
 
@@ -26,21 +26,21 @@ def test_the_gain_reading_nearest_the_signer_is_picked_where_the_configured_one_
     """What the probe read (gain, r of the read furrow against the signer's) on whole clips:
     expressive_man's furrow, drawn at the configured gain, reads 0.80-0.96 of the signer's at r
     0.44-0.52 (it does not follow him), doubled 1.17-1.27 at r 0.73-0.77."""
-    assert pick_furrow({OWN: (0.80, 0.52), 3.2: (1.17, 0.74)}, OWN) == 3.2
-    assert pick_furrow({OWN: (0.96, 0.49), 3.2: (1.27, 0.73)}, OWN) == 3.2
+    assert pick_gain({OWN: (0.80, 0.52), 3.2: (1.17, 0.74)}, OWN) == 3.2
+    assert pick_gain({OWN: (0.96, 0.49), 3.2: (1.27, 0.73)}, OWN) == 3.2
     # the configured gain reads well (talking_woman 1.14, r 0.80): kept, nothing else compared
-    assert pick_furrow({OWN: (1.14, 0.80)}, OWN) == OWN
-    assert pick_furrow({OWN: (1.14, 0.80), 3.2: (1.0, 0.9)}, OWN) == OWN
+    assert pick_gain({OWN: (1.14, 0.80)}, OWN) == OWN
+    assert pick_gain({OWN: (1.14, 0.80), 3.2: (1.0, 0.9)}, OWN) == OWN
     # a candidate that follows but reads past the goal's band is not taken (expressive_man's first
     # 75 frames after the first 75: 0.98 at r 0.60, doubled 1.49 at r 0.78)
-    assert pick_furrow({OWN: (0.98, 0.60), 3.2: (1.49, 0.78)}, OWN) == OWN
+    assert pick_gain({OWN: (0.98, 0.60), 3.2: (1.49, 0.78)}, OWN) == OWN
     # a candidate that does not follow is never taken, however near 1 its gain
-    assert pick_furrow({OWN: (0.6, 0.5), 3.2: (1.0, 0.5)}, OWN) == OWN
+    assert pick_gain({OWN: (0.6, 0.5), 3.2: (1.0, 0.5)}, OWN) == OWN
     # the configured gain follows but is damped: another is taken only where clearly nearer 1
-    assert pick_furrow({OWN: (0.7, 0.8), 3.2: (0.95, 0.8)}, OWN) == 3.2
-    assert pick_furrow({OWN: (0.78, 0.8), 3.2: (0.85, 0.8)}, OWN) == OWN
+    assert pick_gain({OWN: (0.7, 0.8), 3.2: (0.95, 0.8)}, OWN) == 3.2
+    assert pick_gain({OWN: (0.78, 0.8), 3.2: (0.85, 0.8)}, OWN) == OWN
     # too few frames read at the configured gain: a following candidate within the band is taken
-    assert pick_furrow({OWN: None, 3.2: (1.1, 0.8)}, OWN) == 3.2
+    assert pick_gain({OWN: None, 3.2: (1.1, 0.8)}, OWN) == 3.2
     with pytest.raises(ValueError, match="gains"):
         FurrowChoiceConfig(gains=())
     with pytest.raises(ValueError, match="accept"):
@@ -53,15 +53,15 @@ def test_the_eye_gain_reading_nearest_the_signer_is_picked_on_either_side():
     The eyes' margin is smaller than the furrow's: at the furrow's the webcam copy keeps its 0.75
     (read back 0.66 whole, out of the goal)."""
     eyes = EyeChoiceConfig()
-    assert pick_furrow({OWN_EYES: (0.75, 0.83), 1.5: (1.19, 0.90)}, OWN_EYES, eyes) == 1.5
-    assert pick_furrow({OWN_EYES: (0.75, 0.83), 1.5: (1.19, 0.90)}, OWN_EYES, FurrowChoiceConfig(gains=(1.5,))) == OWN_EYES
-    assert pick_furrow({OWN_EYES: (1.41, 0.97), 0.9: (1.03, 0.95)}, OWN_EYES, eyes) == 0.9
+    assert pick_gain({OWN_EYES: (0.75, 0.83), 1.5: (1.19, 0.90)}, OWN_EYES, eyes) == 1.5
+    assert pick_gain({OWN_EYES: (0.75, 0.83), 1.5: (1.19, 0.90)}, OWN_EYES, FurrowChoiceConfig(gains=(1.5,))) == OWN_EYES
+    assert pick_gain({OWN_EYES: (1.41, 0.97), 0.9: (1.03, 0.95)}, OWN_EYES, eyes) == 0.9
     # within 0.8-1.25 at r >= 0.7 the configured gain is kept (talking_woman: 0.98 at r 0.98)
-    assert pick_furrow({OWN_EYES: (0.98, 0.98), 0.9: (0.93, 0.98), 1.5: (1.06, 0.98)}, OWN_EYES, eyes) == OWN_EYES
+    assert pick_gain({OWN_EYES: (0.98, 0.98), 0.9: (0.93, 0.98), 1.5: (1.06, 0.98)}, OWN_EYES, eyes) == OWN_EYES
     # nearer 1 by more than the margin is taken (ASL DIFFERENT widened, low bitrate: 1.52 -> 1.40,
     # 0.08 in log ratio); only a little nearer is not (1.47: 0.03)
-    assert pick_furrow({OWN_EYES: (1.52, 0.94), 0.9: (1.40, 0.94)}, OWN_EYES, eyes) == 0.9
-    assert pick_furrow({OWN_EYES: (1.52, 0.94), 0.9: (1.47, 0.94)}, OWN_EYES, eyes) == OWN_EYES
+    assert pick_gain({OWN_EYES: (1.52, 0.94), 0.9: (1.40, 0.94)}, OWN_EYES, eyes) == 0.9
+    assert pick_gain({OWN_EYES: (1.52, 0.94), 0.9: (1.47, 0.94)}, OWN_EYES, eyes) == OWN_EYES
     with pytest.raises(ValueError, match="settle"):
         EyeChoiceConfig(settle=(1.1, 1.3))
 
@@ -109,7 +109,7 @@ def test_the_furrow_is_read_back_off_the_drawing_and_the_chosen_gain_drawn(talki
     assert record["own"] == OWN and record["probe_frames"] == 24 and record["signer_std"] >= both.min_series_std, record
     (own_gain, own_r), (double_gain, double_r) = record["read"][f"{OWN:g}"], record["read"]["3.2"]
     assert double_gain > own_gain * 1.1 and min(own_r, double_r) >= 0.6, record
-    assert chosen.face.config.furrow_gain == record["chosen"] == pick_furrow({OWN: (own_gain, own_r), 3.2: (double_gain, double_r)}, OWN, both)
+    assert chosen.face.config.furrow_gain == record["chosen"] == pick_gain({OWN: (own_gain, own_r), 3.2: (double_gain, double_r)}, OWN, both)
     assert chosen.face.neutral is animator.face.neutral  # the same calibrated signer
     assert choose_furrow(animator, bodies, draw, FurrowChoiceConfig(enabled=False)) == (animator, {})
 

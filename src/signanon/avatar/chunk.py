@@ -94,7 +94,7 @@ class ChunkResult:
     hand_drawing: dict = field(default_factory=dict)
     # how the lips' rest parting was chosen (mouth_choice.choose_parting's record; likewise)
     mouth_parting: dict = field(default_factory=dict)
-    # how the brow furrow's gain was chosen (furrow_choice.choose_furrow's record; likewise)
+    # how the brow furrow's gain was chosen (furrow_choice.choose_brows_and_eyes's record; likewise)
     furrow_gain: dict = field(default_factory=dict)
     # how the eyes' gain was chosen (furrow_choice.choose_brows_and_eyes's record; likewise)
     eye_gain: dict = field(default_factory=dict)
@@ -190,7 +190,7 @@ class CalibrateHere:
         self.face_gains: dict = {}  # how the expression gains were measured (tune_avatar_face)
         self.hand_drawing: dict = {}  # how the hand drawing was chosen (hand_choice.choose_hands)
         self.mouth_parting: dict = {}  # how the lips' rest parting was chosen (mouth_choice.choose_parting)
-        self.furrow_gain: dict = {}  # how the brow furrow's gain was chosen (furrow_choice.choose_furrow)
+        self.furrow_gain: dict = {}  # how the brow furrow's gain was chosen (furrow_choice.choose_brows_and_eyes)
         self.eye_gain: dict = {}  # how the eyes' gain was chosen (furrow_choice.choose_brows_and_eyes)
         self.signer: SignerFace | None = None  # set by render_chunk
         self.result: Calibrated | None = None

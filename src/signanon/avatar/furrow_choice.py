@@ -224,7 +224,7 @@ def choose_brows_and_eyes(
                     drawings[gain] = read_all(poses)
             read = {g: gain_r(signer[:, k], values[:, k]) for g, values in drawings.items()}
             records[name]["read"] = {f"{g:g}": (None if v is None else [round(v[0], 2), round(v[1], 2)]) for g, v in read.items()}
-            records[name]["chosen"] = chosen = pick_furrow(read, own, config)
+            records[name]["chosen"] = chosen = pick_gain(read, own, config)
             if chosen != own:
                 animator, current = with_gain(animator, name, chosen), drawings[chosen]
     return animator, records
@@ -240,10 +240,11 @@ def _towards_one(read: tuple[float, float] | None, own: float, config: SeriesCho
     return [g for g in others if (g > own) == (read[0] < 1.0)]
 
 
-def pick_furrow(
+def pick_gain(
     read: dict[float, tuple[float, float] | None], own: float, config: SeriesChoiceConfig = FurrowChoiceConfig()
 ) -> float:
-    """Of the gains read (``{furrow gain: (gain read, r)}``, None where too few frames were read),
+    """Of the gains read for one series (``{gain: (gain read, r)}``: the furrow's or the eyes', None
+    where too few frames were read),
     the one whose read is nearest 1 (as a ratio) among those correlating at least ``min_r``: taken
     where ``own`` does not follow the signer (r under ``min_r``, or too few frames) and it reads
     within ``accept``, or where ``own`` follows but it reads nearer 1 by more than ``margin``; else
